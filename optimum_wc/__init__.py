@@ -1,0 +1,45 @@
+"""optimum-wc: NNCF-compatible weight compression for OpenVINO models, with our own numpy kernels."""
+
+from optimum_wc.advanced import AdvancedCompressionParameters
+from optimum_wc.compress import CompressionResult, compress_model, compress_weights
+from optimum_wc.config import CompressionSettings, LayerPrecision
+from optimum_wc.enums import BackupMode, CompressionFormat, CompressWeightsMode, GroupSizeFallbackMode, SensitivityMetric
+from optimum_wc.errors import (
+    InvalidArgumentError,
+    InvalidArgumentTypeError,
+    InvalidGroupSizeError,
+    NonFiniteWeightError,
+    NotYetSupportedError,
+    OptimumWCError,
+    UnsupportedArgumentError,
+    UnsupportedModelError,
+)
+from optimum_wc.scope import IgnoredScope, Subgraph
+from optimum_wc.summary import CompressionSummary
+from optimum_wc.version import __version__
+
+__all__ = [
+    "AdvancedCompressionParameters",
+    "BackupMode",
+    "CompressWeightsMode",
+    "CompressionFormat",
+    "CompressionResult",
+    "CompressionSettings",
+    "CompressionSummary",
+    "GroupSizeFallbackMode",
+    "IgnoredScope",
+    "InvalidArgumentError",
+    "InvalidArgumentTypeError",
+    "InvalidGroupSizeError",
+    "LayerPrecision",
+    "NonFiniteWeightError",
+    "NotYetSupportedError",
+    "OptimumWCError",
+    "SensitivityMetric",
+    "Subgraph",
+    "UnsupportedArgumentError",
+    "UnsupportedModelError",
+    "__version__",
+    "compress_model",
+    "compress_weights",
+]

@@ -1,0 +1,138 @@
+"""Advanced parameters, field for field those of ``nncf.AdvancedCompressionParameters`` (3.4.0).
+
+Only ``group_size_fallback_mode`` and ``min_adjusted_group_size`` change what the data-free core does; the other
+fields belong to the data-aware algorithms. All of them are recorded in the model's rt_info exactly as nncf
+records them, so the compressed IR is the same.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from optimum_wc.enums import GroupSizeFallbackMode, coerce_enum
+from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError
+
+
+@dataclass
+class AdvancedAWQParameters:
+    subset_size: int = 32
+    percent_to_apply: float = 0.002
+    alpha_min: float = 0.0
+    alpha_max: float = 1.0
+    steps: int = 100
+    prefer_data_aware_scaling: bool = True
+
+
+@dataclass
+class AdvancedScaleEstimationParameters:
+    subset_size: int = 64
+    initial_steps: int = 5
+    scale_steps: int = 5
+    weight_penalty: float = -1.0
+
+
+@dataclass
+class AdvancedGPTQParameters:
+    damp_percent: float = 0.1
+    block_size: int = 128
+    subset_size: int = 128
+
+
+@dataclass
+class AdvancedLoraCorrectionParameters:
+    adapter_rank: int = 8
+    num_iterations: int = 3
+    apply_regularization: bool = True
+    subset_size: int = 128
+    use_int8_adapters: bool = True
+
+
+@dataclass
+class AdvancedAdaptiveCodebookParameters:
+    value_type: str = "f8e4m3"
+    across_blocks: bool = False
+    num_elements: int = 16
+
+
+@dataclass
+class AdvancedCompressionParameters:
+    """Advanced options of :func:`optimum_wc.compress_weights`, named as in nncf.
+
+    Args:
+        statistics_path: Directory of cached activation statistics (data-aware compression).
+        lora_adapter_rank: Rank of the LoRA adapters of nncf's FQ_LORA format (recorded only).
+        group_size_fallback_mode: What to do with layers the group size does not divide.
+        min_adjusted_group_size: Smallest group size the ``ADJUST`` fallback may choose.
+    """
+
+    statistics_path: str | None = None
+    lora_adapter_rank: int = 256
+    group_size_fallback_mode: GroupSizeFallbackMode = GroupSizeFallbackMode.ERROR
+    min_adjusted_group_size: int = 32
+    awq_params: AdvancedAWQParameters = field(default_factory=AdvancedAWQParameters)
+    scale_estimation_params: AdvancedScaleEstimationParameters = field(
+        default_factory=AdvancedScaleEstimationParameters
+    )
+    gptq_params: AdvancedGPTQParameters = field(default_factory=AdvancedGPTQParameters)
+    lora_correction_params: AdvancedLoraCorrectionParameters = field(default_factory=AdvancedLoraCorrectionParameters)
+    backend_params: dict[str, Any] = field(default_factory=dict)
+    codebook: Any | None = None
+    adaptive_codebook_params: AdvancedAdaptiveCodebookParameters = field(
+        default_factory=AdvancedAdaptiveCodebookParameters
+    )
+
+    def __post_init__(self) -> None:
+        self.group_size_fallback_mode = coerce_enum(
+            self.group_size_fallback_mode, GroupSizeFallbackMode, "advanced_parameters.group_size_fallback_mode"
+        )
+        size = self.min_adjusted_group_size
+        if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+            msg = f"`advanced_parameters.min_adjusted_group_size` must be a positive int, got {size!r}."
+            raise InvalidArgumentError(msg)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Nested dict with enums as their values, in field order (the text nncf stores in rt_info)."""
+        return _as_dict(self)
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    result = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            result[f.name] = _as_dict(value)
+        elif isinstance(value, Enum):
+            result[f.name] = value.value
+        else:
+            result[f.name] = value
+    return result
+
+
+def _from_foreign(cls: type, value: Any, argument: str) -> Any:
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if not hasattr(value, f.name):
+            continue
+        item = getattr(value, f.name)
+        if isinstance(f.default_factory, type) and dataclasses.is_dataclass(f.default_factory):
+            item = _from_foreign(f.default_factory, item, f"{argument}.{f.name}")
+        elif isinstance(item, Enum) and f.name != "group_size_fallback_mode":
+            item = item.value
+        kwargs[f.name] = item
+    return cls(**kwargs)
+
+
+def coerce_advanced_parameters(value: object) -> AdvancedCompressionParameters | None:
+    """Returns ours for ours, for nncf's ``AdvancedCompressionParameters`` (read field by field) or for None."""
+    if value is None or isinstance(value, AdvancedCompressionParameters):
+        return value
+    if dataclasses.is_dataclass(value) and hasattr(value, "group_size_fallback_mode"):
+        return _from_foreign(AdvancedCompressionParameters, value, "advanced_parameters")
+    msg = (
+        "`advanced_parameters` must be an AdvancedCompressionParameters (ours or nncf's) or None, "
+        f"got {type(value).__name__}."
+    )
+    raise InvalidArgumentTypeError(msg)

@@ -1,0 +1,1 @@
+"""Algorithms that decide or refine how weights are compressed (numpy only)."""

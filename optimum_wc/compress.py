@@ -1,0 +1,177 @@
+"""``compress_weights``: the one verb. Find weights -> choose precisions -> quantize -> rewrite the graph.
+
+Everything else in optimum-wc (the Hugging Face model class, the CLI, the tuner) calls this function.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+import logging
+import os
+from typing import Callable, Iterable, Iterator, TypeVar
+
+import openvino as ov
+from tqdm.auto import tqdm
+
+from optimum_wc import kernels
+from optimum_wc.config import CompressionSettings
+from optimum_wc.enums import CompressionFormat, CompressWeightsMode
+from optimum_wc.errors import InvalidArgumentTypeError
+from optimum_wc.openvino.decompression import build_decompression, needs_output_convert, replace_constant
+from optimum_wc.openvino.graph import ModelGraph, dedupe_friendly_names
+from optimum_wc.openvino.ignored import ignored_scope_names, positional_embedding_matmuls
+from optimum_wc.openvino.rt_info import write_rt_info
+from optimum_wc.openvino.weights import find_weight_targets
+from optimum_wc.planning import Plan, WeightPlan, make_plan
+from optimum_wc.summary import CompressionSummary
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class CompressionResult:
+    """The compressed model (the same object that was passed in) and what was done to it."""
+
+    model: ov.Model
+    summary: CompressionSummary
+    plan: Plan
+
+
+def compress_weights(
+    model: ov.Model,
+    *,
+    mode: CompressWeightsMode = CompressWeightsMode.INT8_ASYM,
+    ratio: float | None = None,
+    group_size: int | None = None,
+    ignored_scope: object = None,
+    all_layers: bool | None = None,
+    dataset: object = None,
+    sensitivity_metric: object = None,
+    subset_size: int = 128,
+    awq: bool | None = None,
+    scale_estimation: bool | None = None,
+    gptq: bool | None = None,
+    lora_correction: bool | None = None,
+    backup_mode: object = None,
+    compression_format: object = CompressionFormat.DQ,
+    advanced_parameters: object = None,
+    num_workers: int | None = None,
+    progress: bool = True,
+) -> ov.Model:
+    """Compresses the weights of an OpenVINO model in place and returns it, as ``nncf.compress_weights`` does.
+
+    Arguments, defaults and validation are those of nncf 3.4.0, and for the same inputs the compressed model is
+    the same, byte for byte. nncf's own enum members, ``nncf.IgnoredScope`` and
+    ``nncf.AdvancedCompressionParameters`` are accepted too.
+
+    Args:
+        model: The ``openvino.Model`` to compress.
+        mode: Primary precision (:class:`~optimum_wc.CompressWeightsMode`); ``INT8_ASYM`` by default.
+        ratio: Share of the ratio-defining weight elements in the primary precision (4-bit modes); 1 by default.
+        group_size: Weights per quantization group along the input channels; -1 is per output channel. 128 by
+            default for 4-bit modes, -1 for INT8 modes.
+        ignored_scope: Ops to leave uncompressed (:class:`~optimum_wc.IgnoredScope`).
+        all_layers: Compress embeddings and the last MatMul in the primary precision too (4-bit modes).
+        dataset: Calibration data (data-aware compression; not supported yet).
+        sensitivity_metric: How layers are ranked for mixed precision; ``WEIGHT_QUANTIZATION_ERROR`` without data.
+        subset_size: Number of calibration samples (data-aware compression).
+        awq, scale_estimation, gptq, lora_correction: Data-aware algorithms (not supported yet).
+        backup_mode: Precision of the weights left out of the primary precision; ``INT8_ASYM`` by default.
+        compression_format: ``DQ``, the only format OpenVINO runs.
+        advanced_parameters: :class:`~optimum_wc.AdvancedCompressionParameters`.
+        num_workers: Threads that quantize weights concurrently (default: the number of CPU cores). The output
+            does not depend on it.
+        progress: Show a progress bar.
+
+    Returns:
+        The same ``model`` object, compressed.
+
+    Raises:
+        InvalidArgumentTypeError: ``model`` is not an ``openvino.Model``, or an argument has the wrong type.
+        InvalidArgumentError, UnsupportedArgumentError: An argument value or combination that nncf refuses too.
+        NotYetSupportedError: A data-aware option.
+        InvalidGroupSizeError: ``group_size`` does not divide the input channels of some layers (all are listed).
+        NonFiniteWeightError: A weight holds NaN or Inf (all such weights are listed).
+    """
+    if not isinstance(model, ov.Model):
+        msg = f"`model` must be an openvino.Model, got {type(model).__name__}. Read an IR with openvino.Core().read_model."
+        raise InvalidArgumentTypeError(msg)
+    settings = CompressionSettings.from_arguments(
+        mode=mode,
+        ratio=ratio,
+        group_size=group_size,
+        ignored_scope=ignored_scope,
+        all_layers=all_layers,
+        dataset=dataset,
+        sensitivity_metric=sensitivity_metric,
+        subset_size=subset_size,
+        awq=awq,
+        scale_estimation=scale_estimation,
+        gptq=gptq,
+        lora_correction=lora_correction,
+        backup_mode=backup_mode,
+        compression_format=compression_format,
+        advanced_parameters=advanced_parameters,
+    )
+    return compress_model(model, settings, num_workers=num_workers, progress=progress).model
+
+
+def compress_model(
+    model: ov.Model, settings: CompressionSettings, *, num_workers: int | None = None, progress: bool = True
+) -> CompressionResult:
+    """Compresses ``model`` in place with validated ``settings``; returns it with a summary of what was done."""
+    if num_workers is not None and (isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1):
+        msg = f"`num_workers` must be a positive int or None, got {num_workers!r}."
+        raise InvalidArgumentTypeError(msg)
+    dedupe_friendly_names(model)
+    graph = ModelGraph(model)
+    targets = find_weight_targets(graph)
+    ignored = ignored_scope_names(graph, settings.ignored_scope) | positional_embedding_matmuls(graph)
+    plan = make_plan(targets, ignored, settings)
+    summary = CompressionSummary.from_plan(plan)
+    if not plan.weights:
+        logger.warning("The model has no weights that can be compressed; it is returned unchanged.")
+        return CompressionResult(model, summary, plan)
+
+    logger.info("Statistics of the bitwidth distribution:\n%s", summary.to_table())
+    work = sorted(plan.to_compress, key=lambda w: w.target.num_elements, reverse=True)
+    total = sum(w.target.num_elements for w in work)
+    with tqdm(total=total, desc="Compressing weights", unit="weights", unit_scale=True, disable=not progress) as bar:
+        for weight, compressed in _ordered_map(_quantize, work, num_workers or os.cpu_count() or 1):
+            _rewrite(weight, compressed)
+            bar.update(weight.target.num_elements)
+    write_rt_info(model, settings, plan)
+    return CompressionResult(model, summary, plan)
+
+
+def _quantize(weight: WeightPlan) -> kernels.CompressedWeight:
+    target, precision = weight.target, weight.precision
+    return kernels.compress(target.read(), target.reduction_axes, precision.mode.value, precision.group_size)
+
+
+def _rewrite(weight: WeightPlan, compressed: kernels.CompressedWeight) -> None:
+    target = weight.target
+    output_type = target.constant.get_output_element_type(0) if needs_output_convert(target.constant) else None
+    node = build_decompression(compressed, target.constant_name, target.port, output_type)
+    replace_constant(target.constant, node)
+
+
+def _ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[tuple[T, R]]:
+    """Yields ``(item, fn(item))`` in order, computing at most ``workers + 1`` results ahead on a thread pool."""
+    items = list(items)
+    if workers <= 1:
+        for item in items:
+            yield item, fn(item)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending = []
+        for item in items:
+            pending.append((item, pool.submit(fn, item)))
+            if len(pending) > workers:
+                first, future = pending.pop(0)
+                yield first, future.result()
+        for item, future in pending:
+            yield item, future.result()

@@ -1,0 +1,39 @@
+"""Errors raised by optimum-wc.
+
+Every error is a ``ValueError`` (or ``TypeError``) subclass, so code written for ``nncf.compress_weights``
+that catches ``ValueError`` keeps working, and each message names the argument and what is allowed.
+"""
+
+from __future__ import annotations
+
+
+class OptimumWCError(Exception):
+    """Base class of every error raised by optimum-wc."""
+
+
+class InvalidArgumentError(OptimumWCError, ValueError):
+    """An argument has a value that is not allowed (nncf raises ``ValidationError`` here)."""
+
+
+class InvalidArgumentTypeError(OptimumWCError, TypeError):
+    """An argument has a type that is not allowed."""
+
+
+class UnsupportedArgumentError(OptimumWCError, ValueError):
+    """An argument combination that nncf refuses too (nncf raises ``ParameterNotSupportedError`` here)."""
+
+
+class NotYetSupportedError(UnsupportedArgumentError):
+    """An nncf option that optimum-wc does not implement yet."""
+
+
+class InvalidGroupSizeError(OptimumWCError, ValueError):
+    """The group size does not divide the input-channel count of one or more layers."""
+
+
+class UnsupportedModelError(OptimumWCError, ValueError):
+    """The model has a structure that the requested compression cannot handle."""
+
+
+class NonFiniteWeightError(OptimumWCError, ValueError):
+    """A weight holds NaN or Inf values."""

@@ -1,0 +1,6 @@
+"""Pure-numpy compression kernels: arrays in, typed records out. Nothing here imports openvino."""
+
+from optimum_wc.kernels.records import CompressedWeight, GroupedWeight
+from optimum_wc.kernels.registry import KERNELS, Kernel, compress, decompress
+
+__all__ = ["KERNELS", "CompressedWeight", "GroupedWeight", "Kernel", "compress", "decompress"]

@@ -1,0 +1,84 @@
+"""Uniform integer quantization (INT8/INT4, symmetric and asymmetric), in float32 as nncf computes it.
+
+Asymmetric, ``b`` bits, ``hi = 2**b - 1``, over each group ``W``::
+
+    lo_W = min(min(W), 0)      hi_W = max(max(W), 0)
+    s    = (hi_W - lo_W) / hi                 (|s| < eps  ->  s = eps)
+    z    = clip(-round(lo_W / s), 0, hi)
+    q    = clip(round(W / s + z), 0, hi)      W ~ (q - z) * s
+
+Symmetric, ``f = 2**(b-1)``: the element of largest magnitude maps to ``-f``, so the scale is signed::
+
+    s = (|min(W)| if |min(W)| >= max(W) else -max(W)) / f     (|s| < eps  ->  s = eps)
+    q = clip(round(W / s), -f, f - 1)                          W ~ q * s
+
+``round`` is round-half-to-even and ``eps`` is float32 machine epsilon.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from optimum_wc.kernels.records import CompressedWeight, GroupedWeight
+
+EPS = np.finfo(np.float32).eps
+Axis = int | tuple[int, ...]
+
+
+def _clamp_eps(scale: np.ndarray) -> np.ndarray:
+    return np.where(np.abs(scale) < EPS, EPS, scale).astype(np.float32, copy=False)
+
+
+def asymmetric_parameters(weight: np.ndarray, axis: Axis, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Returns the float32 scale and int32 zero point of asymmetric quantization, reduced over ``axis``."""
+    level_high = 2**bits - 1
+    low = np.minimum(np.min(weight, axis=axis, keepdims=True), np.float32(0))
+    high = np.maximum(np.max(weight, axis=axis, keepdims=True), np.float32(0))
+    scale = _clamp_eps((high - low) / np.float32(level_high))
+    zero_point = np.float32(0) - np.round(low / scale)
+    zero_point = np.clip(zero_point.astype(np.int32), 0, level_high)
+    return scale, zero_point
+
+
+def symmetric_scale(weight: np.ndarray, axis: Axis, bits: int) -> np.ndarray:
+    """Returns the signed float32 scale of symmetric quantization, reduced over ``axis``."""
+    factor = np.float32(2 ** (bits - 1))
+    abs_min = np.abs(np.min(weight, axis=axis, keepdims=True))
+    high = np.max(weight, axis=axis, keepdims=True)
+    scale = np.where(abs_min >= high, abs_min, -high) / factor
+    return _clamp_eps(scale)
+
+
+def quantize_integer(
+    weight: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, bits: int
+) -> np.ndarray:
+    """Returns the integer codes: ``uint8`` with a zero point (asymmetric), ``int8`` without (symmetric)."""
+    codes = np.divide(weight, scale, dtype=np.float32)
+    if zero_point is not None:
+        codes += zero_point.astype(np.float32)
+        low, high, dtype = 0, 2**bits - 1, np.uint8
+    else:
+        low, high, dtype = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1, np.int8
+    np.rint(codes, out=codes)
+    np.clip(codes, low, high, out=codes)
+    return codes.astype(dtype)
+
+
+def compress_asymmetric(grouped: GroupedWeight, bits: int, mode: str) -> CompressedWeight:
+    scale, zero_point = asymmetric_parameters(grouped.data, grouped.axis, bits)
+    codes = quantize_integer(grouped.data, scale, zero_point, bits)
+    return CompressedWeight(codes, scale, zero_point, mode, bits, grouped.group_size, grouped.original_shape)
+
+
+def compress_symmetric(grouped: GroupedWeight, bits: int, mode: str) -> CompressedWeight:
+    scale = symmetric_scale(grouped.data, grouped.axis, bits)
+    codes = quantize_integer(grouped.data, scale, None, bits)
+    return CompressedWeight(codes, scale, None, mode, bits, grouped.group_size, grouped.original_shape)
+
+
+def dequantize_integer(compressed: CompressedWeight) -> np.ndarray:
+    """Returns ``(q - z) * s`` in float32, in the grouped layout."""
+    values = compressed.codes.astype(np.int32)
+    if compressed.zero_point is not None:
+        values = values - compressed.zero_point
+    return values.astype(np.float32) * compressed.scale

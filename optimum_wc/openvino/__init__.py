@@ -1,0 +1,1 @@
+"""The OpenVINO side: reading the graph, finding weights, building decompression subgraphs, rt_info."""

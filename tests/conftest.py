@@ -1,0 +1,50 @@
+"""Shared fixtures: tiny random models exported once per test run, and nncf's reference runs."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import sys
+
+import openvino as ov
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+
+from tiny_models import ARCHITECTURES, export_cached  # noqa: E402
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
+SHARED = REPO_ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def export_root(tmp_path_factory) -> pathlib.Path:
+    """Where exports are cached: $OPTIMUM_WC_TEST_CACHE if set (reused across runs), else a per-run folder."""
+    root = os.environ.get("OPTIMUM_WC_TEST_CACHE")
+    return pathlib.Path(root) if root else tmp_path_factory.mktemp("exports")
+
+
+@pytest.fixture(scope="session")
+def tiny_ir(export_root):
+    """``tiny_ir(arch)`` -> path of the f32 IR of a tiny random model (exported on first use)."""
+
+    def get(arch: str) -> pathlib.Path:
+        if arch == "llama-fp16":
+            return _fp16_copy(export_cached("llama", export_root), export_root / "llama-fp16")
+        return export_cached(arch, export_root)
+
+    return get
+
+
+def _fp16_copy(xml: pathlib.Path, out_dir: pathlib.Path) -> pathlib.Path:
+    """The same model saved with f16 weight constants followed by Converts, as optimum-intel saves by default."""
+    target = out_dir / xml.name
+    if not target.is_file():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        ov.save_model(ov.Core().read_model(xml), target, compress_to_fp16=True)
+    return target
+
+
+@pytest.fixture(params=sorted(ARCHITECTURES))
+def arch(request) -> str:
+    return request.param

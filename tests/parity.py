@@ -1,0 +1,102 @@
+"""Side-by-side runs of nncf and optimum-wc on one IR, and the comparison of what they write.
+
+"Byte-identical" means: the same ``.bin`` bytes; the same graph (op types, friendly names, connections, element
+types, shapes) once OpenVINO's auto-generated ``<Type>_<N>`` names are set aside; the same ``nncf`` rt_info.
+Used by the parity tests and by ``benchmarks/parity.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import pathlib
+import re
+
+import openvino as ov
+
+AUTO_NAME = re.compile(r"^[A-Za-z0-9]+_\d+$")
+
+
+@dataclass
+class ParityReport:
+    """Differences between two compressed IRs; empty lists mean identical."""
+
+    bin_equal: bool
+    graph_differences: list[str] = field(default_factory=list)
+    rt_info_differences: list[str] = field(default_factory=list)
+
+    @property
+    def identical(self) -> bool:
+        return self.bin_equal and not self.graph_differences and not self.rt_info_differences
+
+    def describe(self) -> str:
+        parts = [] if self.bin_equal else [".bin bytes differ"]
+        return "; ".join(parts + self.graph_differences[:5] + self.rt_info_differences[:5]) or "identical"
+
+
+def compress_and_save(xml: pathlib.Path, out_dir: pathlib.Path, library: str, **kwargs) -> pathlib.Path:
+    """Reads ``xml``, compresses it with ``library`` ("nncf" or "optimum_wc") and saves it in ``out_dir``."""
+    model = ov.Core().read_model(xml)
+    if library == "nncf":
+        import nncf
+
+        model = nncf.compress_weights(model, **kwargs)
+    else:
+        import optimum_wc
+
+        model = optimum_wc.compress_weights(model, progress=False, **kwargs)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "openvino_model.xml"
+    ov.save_model(model, path, compress_to_fp16=False)
+    return path
+
+
+def _graph_signature(model: ov.Model) -> list[tuple]:
+    ops = model.get_ordered_ops()
+    index = {op.get_friendly_name(): i for i, op in enumerate(ops)}
+    signature = []
+    for op in ops:
+        name = op.get_friendly_name()
+        shown = "<auto>" if AUTO_NAME.match(name) and name.startswith(op.get_type_name()) else name
+        inputs = tuple(
+            (index[v.get_node().get_friendly_name()], v.get_index()) for v in op.input_values()
+        )
+        outputs = tuple((o.get_element_type().get_type_name(), str(o.get_partial_shape())) for o in op.outputs())
+        signature.append((op.get_type_name(), shown, inputs, outputs))
+    return signature
+
+
+def _rt_info_entries(model: ov.Model, root: str) -> dict[str, str]:
+    if not model.has_rt_info([root]):
+        return {}
+    entries: dict[str, str] = {}
+
+    def walk(node, prefix):
+        value = node.value if hasattr(node, "value") else node
+        if isinstance(value, dict) or hasattr(value, "items"):
+            for key, child in value.items():
+                walk(child, f"{prefix}/{key}")
+        else:
+            entries[prefix] = str(value)
+
+    walk(model.get_rt_info([root]), root)
+    return entries
+
+
+def compare_ir(reference_xml: pathlib.Path, candidate_xml: pathlib.Path) -> ParityReport:
+    """Compares two saved IRs (the reference is nncf's)."""
+    core = ov.Core()
+    reference, candidate = core.read_model(reference_xml), core.read_model(candidate_xml)
+    report = ParityReport(
+        bin_equal=reference_xml.with_suffix(".bin").read_bytes() == candidate_xml.with_suffix(".bin").read_bytes()
+    )
+    ref_sig, cand_sig = _graph_signature(reference), _graph_signature(candidate)
+    if len(ref_sig) != len(cand_sig):
+        report.graph_differences.append(f"op count {len(ref_sig)} != {len(cand_sig)}")
+    for i, (a, b) in enumerate(zip(ref_sig, cand_sig)):
+        if a != b:
+            report.graph_differences.append(f"op {i}: nncf {a} != ours {b}")
+    ref_rt, cand_rt = _rt_info_entries(reference, "nncf"), _rt_info_entries(candidate, "nncf")
+    for key in sorted(set(ref_rt) | set(cand_rt)):
+        if ref_rt.get(key) != cand_rt.get(key):
+            report.rt_info_differences.append(f"rt_info {key}: nncf {ref_rt.get(key)!r} != ours {cand_rt.get(key)!r}")
+    return report

@@ -1,0 +1,172 @@
+"""Tiny random decoder-only causal-LM models exported to OpenVINO IR for tests.
+
+Models are built from ``transformers`` configs in code (no Hugging Face Hub
+access), initialised with a fixed torch seed in float32 and exported with
+optimum-intel with weight compression switched off, so that every weight
+constant in the IR is a plain ``f32`` Constant (no ``Convert`` after it).
+
+All sizes are chosen so that the input-channel count of every weight MatMul
+(128 or 256) is divisible by 128, i.e. group sizes 32/64/128 always divide.
+
+Plain helper module: it does not depend on pytest. When comparing IR outputs with
+torch, compile with ``{"INFERENCE_PRECISION_HINT": "f32"}``: the CPU plugin defaults
+to bf16 on CPUs that support it (max logit diff ~5e-3 instead of ~5e-7).
+"""
+
+import logging
+import pathlib
+import shutil
+import tempfile
+import time
+from typing import Callable, Dict
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    GPT2Config,
+    LlamaConfig,
+    OPTConfig,
+    PretrainedConfig,
+    Qwen2Config,
+)
+
+logger = logging.getLogger(__name__)
+
+HIDDEN_SIZE = 128
+FFN_SIZE = 256
+NUM_LAYERS = 2
+VOCAB_SIZE = 512
+MAX_POSITIONS = 128
+SEED = 0
+MODEL_XML = "openvino_model.xml"
+
+# Token ids must lie inside the tiny vocabulary (GPT-2 defaults to 50256).
+_SPECIAL_TOKENS = {"pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2}
+
+
+def _llama_config() -> PretrainedConfig:
+    """Llama with grouped-query attention (4 query heads, 2 key/value heads)."""
+    return LlamaConfig(
+        vocab_size=VOCAB_SIZE,
+        hidden_size=HIDDEN_SIZE,
+        intermediate_size=FFN_SIZE,
+        num_hidden_layers=NUM_LAYERS,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=MAX_POSITIONS,
+        tie_word_embeddings=False,
+        **_SPECIAL_TOKENS,
+    )
+
+
+def _gpt2_config() -> PretrainedConfig:
+    """GPT-2 (Conv1D layers; ``n_inner`` sets the MLP width). Embeddings are tied."""
+    return GPT2Config(
+        vocab_size=VOCAB_SIZE,
+        n_embd=HIDDEN_SIZE,
+        n_inner=FFN_SIZE,
+        n_layer=NUM_LAYERS,
+        n_head=4,
+        n_positions=MAX_POSITIONS,
+        **_SPECIAL_TOKENS,
+    )
+
+
+def _opt_config() -> PretrainedConfig:
+    """OPT; ``word_embed_proj_dim == hidden_size`` so no project_in/out layers."""
+    return OPTConfig(
+        vocab_size=VOCAB_SIZE,
+        hidden_size=HIDDEN_SIZE,
+        ffn_dim=FFN_SIZE,
+        word_embed_proj_dim=HIDDEN_SIZE,
+        num_hidden_layers=NUM_LAYERS,
+        num_attention_heads=4,
+        max_position_embeddings=MAX_POSITIONS,
+        **_SPECIAL_TOKENS,
+    )
+
+
+def _qwen2_config() -> PretrainedConfig:
+    """Qwen2 with tied input embedding / lm_head (and q/k/v biases)."""
+    return Qwen2Config(
+        vocab_size=VOCAB_SIZE,
+        hidden_size=HIDDEN_SIZE,
+        intermediate_size=FFN_SIZE,
+        num_hidden_layers=NUM_LAYERS,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=MAX_POSITIONS,
+        tie_word_embeddings=True,
+        **_SPECIAL_TOKENS,
+    )
+
+
+ARCHITECTURES: Dict[str, Callable[[], PretrainedConfig]] = {
+    "llama": _llama_config,
+    "gpt2": _gpt2_config,
+    "opt": _opt_config,
+    "qwen2": _qwen2_config,
+}
+
+
+def build_tiny_model(arch: str) -> torch.nn.Module:
+    """Build a deterministic (seeded) float32 random model for ``arch`` in eval mode."""
+    if arch not in ARCHITECTURES:
+        raise KeyError(f"Unknown tiny architecture {arch!r}; known: {sorted(ARCHITECTURES)}")
+    config = ARCHITECTURES[arch]()
+    torch.manual_seed(SEED)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    return model.eval()
+
+
+def export_tiny_model(arch: str, out_dir: pathlib.Path) -> pathlib.Path:
+    """Export the tiny ``arch`` model to OpenVINO IR in ``out_dir`` without weight compression.
+
+    The model is saved to a temporary folder with ``save_pretrained`` and converted
+    with :func:`optimum.exporters.openvino.main_export` for the
+    ``text-generation-with-past`` task (stateful IR). ``OVConfig(dtype="fp32")`` keeps
+    the weights in f32 and, because it is given explicitly, also disables the
+    size-based automatic int8 compression of optimum-intel. No tokenizer is needed;
+    note that transformers 5 makes the exporter write an *empty* placeholder tokenizer
+    (tokenizer.json / tokenizer_config.json) into ``out_dir`` - do not rely on it.
+
+    Returns the path to ``openvino_model.xml``.
+    """
+    from optimum.exporters.openvino import main_export
+    from optimum.intel import OVConfig
+
+    out_dir = pathlib.Path(out_dir)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=f"tiny_{arch}_") as tmp:
+        model = build_tiny_model(arch)
+        model.save_pretrained(tmp)
+        del model
+        main_export(
+            tmp,
+            output=out_dir,
+            task="text-generation-with-past",
+            ov_config=OVConfig(dtype="fp32"),
+            library_name="transformers",
+            local_files_only=True,
+        )
+    xml_path = out_dir / MODEL_XML
+    if not xml_path.is_file():
+        raise RuntimeError(f"Export of {arch!r} did not produce {xml_path}")
+    logger.info("Exported tiny %s model to %s in %.1f s", arch, xml_path, time.perf_counter() - start)
+    return xml_path
+
+
+def export_cached(arch: str, cache_root: pathlib.Path) -> pathlib.Path:
+    """Export ``arch`` into ``cache_root/arch`` once and reuse it on later calls.
+
+    A folder without ``openvino_model.xml`` (e.g. from an interrupted export) is
+    removed and exported again.
+    """
+    out_dir = pathlib.Path(cache_root) / arch
+    xml_path = out_dir / MODEL_XML
+    if xml_path.is_file() and xml_path.with_suffix(".bin").is_file():
+        logger.debug("Reusing cached tiny %s model at %s", arch, xml_path)
+        return xml_path
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    return export_tiny_model(arch, out_dir)
