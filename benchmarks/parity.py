@@ -156,8 +156,8 @@ def write_results(results: list[dict], counts: dict, meta: dict) -> None:
     for r in mismatches:
         errors = ", ".join(f"{lib}: {r[lib]['error']['type']}" for lib in ("nncf", "optimum_wc") if r[lib]["error"])
         lines.append(f"- `{row_label(r)}`: {r['outcome']}: {r['difference']}" + (f" ({errors})" if errors else ""))
-    refusals = collections.Counter(
-        (r["nncf"]["error"]["type"], r["optimum_wc"]["error"]["type"]) for r in results if r["outcome"] == "both_refused")
+    refused = [r for r in results if r["outcome"] == "both_refused"]
+    refusals = collections.Counter((r["nncf"]["error"]["type"], r["optimum_wc"]["error"]["type"]) for r in refused)
     if refusals:
         lines += ["", "## Refusals (exception classes, nncf / optimum-wc)", ""]
         lines += [f"- {a} / {b}: {n}" for (a, b), n in sorted(refusals.items())]
@@ -190,7 +190,7 @@ def main() -> int:
                 log.info("%d/%d done, %.1f s/config, about %.0f s left", i, len(rows), elapsed / i,
                          elapsed / i * (len(rows) - i))
     counts = count(results)
-    meta = {"archs": args.archs, "limit": args.limit, "seconds": time.perf_counter() - start}
+    meta = {"archs": list(xmls), "limit": args.limit, "seconds": time.perf_counter() - start}
     write_results(results, counts, meta)
     log.info("Counts: %s", counts)
     log.info("Wrote %s and %s", RESULTS / "parity.json", RESULTS / "parity.md")
