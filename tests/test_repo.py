@@ -1,0 +1,30 @@
+"""The README's set-up commands are the ones CI runs, and the embedded default model is complete."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+
+
+def _bash_blocks(text: str) -> list[str]:
+    return [block.strip() for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S)]
+
+
+def test_readme_gives_two_setup_commands_and_ci_runs_the_test_one():
+    readme = (REPO / "README.md").read_text()
+    setup = readme.split("## Set up on a fresh machine", 1)[1].split("\n## ", 1)[0]
+    main_command, test_command = _bash_blocks(setup)
+    assert "examples/compress_default_model.py" in main_command and "pytest" in test_command
+    ci_lines = [line for line in (REPO / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")]
+    assert test_command in ci_lines
+
+
+def test_embedded_default_model_is_shipped():
+    model = REPO / "models" / "tiny-llama-pydoc"
+    config = json.loads((model / "config.json").read_text())
+    assert config["model_type"] == "llama"
+    assert (model / "model.safetensors").stat().st_size > 30_000_000
+    assert (model / "tokenizer.json").is_file()
