@@ -18,6 +18,7 @@ from optimum_wc import kernels
 from optimum_wc.config import CompressionSettings
 from optimum_wc.enums import CompressionFormat, CompressWeightsMode
 from optimum_wc.errors import InvalidArgumentTypeError
+from optimum_wc.kernels.packing import StoredWeight, to_storage
 from optimum_wc.openvino.decompression import build_decompression, needs_output_convert, replace_constant
 from optimum_wc.openvino.graph import ModelGraph, dedupe_friendly_names
 from optimum_wc.openvino.ignored import ignored_scope_names, positional_embedding_matmuls
@@ -140,22 +141,25 @@ def compress_model(
     work = sorted(plan.to_compress, key=lambda w: w.target.num_elements, reverse=True)
     total = sum(w.target.num_elements for w in work)
     with tqdm(total=total, desc="Compressing weights", unit="weights", unit_scale=True, disable=not progress) as bar:
-        for weight, compressed in _ordered_map(_quantize, work, num_workers or os.cpu_count() or 1):
-            _rewrite(weight, compressed)
+        for weight, stored in _ordered_map(_quantize, work, num_workers or os.cpu_count() or 1):
+            _rewrite(weight, stored)
             bar.update(weight.target.num_elements)
     write_rt_info(model, settings, plan)
     return CompressionResult(model, summary, plan)
 
 
-def _quantize(weight: WeightPlan) -> kernels.CompressedWeight:
+def _quantize(weight: WeightPlan) -> StoredWeight:
+    """Runs in a worker thread: quantize and pack (numpy releases the GIL for the heavy parts)."""
     target, precision = weight.target, weight.precision
-    return kernels.compress(target.read(), target.reduction_axes, precision.mode.value, precision.group_size)
+    mode = precision.mode.value
+    compressed = kernels.compress(target.read(), target.reduction_axes, mode, precision.group_size)
+    return to_storage(compressed, kernels.KERNELS[mode].storage)
 
 
-def _rewrite(weight: WeightPlan, compressed: kernels.CompressedWeight) -> None:
+def _rewrite(weight: WeightPlan, stored: StoredWeight) -> None:
     target = weight.target
     output_type = target.constant.get_output_element_type(0) if needs_output_convert(target.constant) else None
-    node = build_decompression(compressed, target.constant_name, target.port, output_type)
+    node = build_decompression(stored, target.constant_name, target.port, output_type)
     replace_constant(target.constant, node)
 
 

@@ -45,10 +45,19 @@ def nf4_scale(weight: np.ndarray, axis: int | tuple[int, ...]) -> np.ndarray:
 
 
 def nf4_indices(normalized: np.ndarray, openvino_rounding: bool) -> np.ndarray:
-    """Returns the uint8 index of the nearest NF4 level for each value of ``normalized`` (in [-1, 1])."""
-    if openvino_rounding:
-        return np.searchsorted(OPENVINO_NF4_BOUNDARIES, normalized, side="right").astype(np.uint8)
-    return np.searchsorted(NF4_MIDPOINTS, normalized, side="left").astype(np.uint8)
+    """Returns the uint8 index of the nearest NF4 level for each value of ``normalized`` (in [-1, 1]).
+
+    The index is the number of boundaries below the value (at or below it with OpenVINO's rounding); fifteen
+    vectorised comparisons are several times faster than a binary search per element.
+    """
+    indices = np.zeros(normalized.shape, dtype=np.uint8)
+    compare = np.greater_equal if openvino_rounding else np.greater
+    boundaries = OPENVINO_NF4_BOUNDARIES if openvino_rounding else NF4_MIDPOINTS
+    above = np.empty(normalized.shape, dtype=bool)
+    for boundary in boundaries:
+        compare(normalized, boundary, out=above)
+        indices += above
+    return indices
 
 
 def compress_nf4(grouped: GroupedWeight, bits: int, mode: str) -> CompressedWeight:

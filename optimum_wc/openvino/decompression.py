@@ -17,16 +17,16 @@ from __future__ import annotations
 import openvino as ov
 from openvino import opset13 as opset
 
-from optimum_wc.kernels import KERNELS, CompressedWeight
-from optimum_wc.kernels.nf4 import NF4_LEVELS
+from optimum_wc.kernels.packing import PackedArray, StoredWeight
 
 STORAGE_TYPES = {"u8": ov.Type.u8, "i8": ov.Type.i8, "u4": ov.Type.u4, "i4": ov.Type.i4, "nf4": ov.Type.nf4}
 
 
-def _codes_constant(compressed: CompressedWeight, storage: str, name: str) -> ov.Node:
-    if storage == "nf4":  # OpenVINO packs nf4 from the level values themselves
-        return opset.constant(NF4_LEVELS[compressed.codes], dtype=ov.Type.nf4, name=name)
-    return opset.constant(compressed.codes, dtype=STORAGE_TYPES[storage], name=name)
+def _constant(packed: PackedArray, name: str) -> ov.Node:
+    tensor = ov.Tensor(packed.data, list(packed.shape), STORAGE_TYPES[packed.storage])
+    constant = ov.op.Constant(tensor, shared_memory=False)
+    constant.set_friendly_name(name)
+    return constant
 
 
 def needs_output_convert(constant: ov.Node) -> bool:
@@ -37,29 +37,24 @@ def needs_output_convert(constant: ov.Node) -> bool:
     return any(t.get_node().get_type_name() != "Convert" for t in output.get_target_inputs())
 
 
-def build_decompression(
-    compressed: CompressedWeight,
-    name: str,
-    port: int,
-    output_type: ov.Type | None,
-) -> ov.Node:
-    """Returns the last node of the decompression subgraph of ``compressed``.
+def build_decompression(stored: StoredWeight, name: str, port: int, output_type: ov.Type | None) -> ov.Node:
+    """Returns the last node of the decompression subgraph of a packed weight.
 
     Args:
-        compressed: The kernel's output, in the grouped layout.
+        stored: The packed codes, zero point and float16 scale, in the grouped layout.
         name: Friendly name of the weight constant being replaced; the new nodes are named after it.
         port: Input port of the op that uses the weight (it appears in the Multiply's name).
         output_type: Element type of the final Convert, or None for no final Convert.
     """
-    kernel = KERNELS[compressed.mode]
-    node = opset.convert(_codes_constant(compressed, kernel.storage, name), ov.Type.f16)
-    if compressed.zero_point is not None:
-        zero_point = opset.constant(compressed.zero_point, dtype=STORAGE_TYPES[kernel.storage], name=f"{name}/zero_point")
-        node = opset.subtract(node, opset.convert(zero_point, ov.Type.f16), name=f"{name}/zero_point/subtract")
-    scale = opset.constant(compressed.scale, dtype=ov.Type.f16, name=f"{name}/scale")
+    node = opset.convert(_constant(stored.codes, name), ov.Type.f16)
+    if stored.zero_point is not None:
+        zero_point = opset.convert(_constant(stored.zero_point, f"{name}/zero_point"), ov.Type.f16)
+        node = opset.subtract(node, zero_point, name=f"{name}/zero_point/subtract")
+    scale = ov.op.Constant(stored.scale)
+    scale.set_friendly_name(f"{name}/scale")
     node = opset.multiply(node, scale, name=f"{name}/fq_weights_{port}")
-    if compressed.group_size != -1:
-        node = opset.reshape(node, output_shape=list(compressed.original_shape), special_zero=False)
+    if stored.group_size != -1:
+        node = opset.reshape(node, output_shape=list(stored.original_shape), special_zero=False)
     if output_type is not None:
         node = opset.convert(node, output_type, name=f"{name}/fq_weights_{port}/convert")
     return node
