@@ -121,3 +121,13 @@ def test_nncf_entry_points_raising_do_not_matter(tiny_ir, monkeypatch):
     model = ov.Core().read_model(tiny_ir("gpt2"))
     optimum_wc.compress_weights(model, mode="int4_sym", group_size=32, progress=False)
     assert model.get_rt_info(["nncf", "weight_compression", "mode"]).value == "int4_sym"
+
+
+def test_optimum_intel_sees_our_model_as_already_compressed(tiny_ir):
+    from optimum.intel.openvino.quantization import _verify_not_optimized
+
+    model = ov.Core().read_model(tiny_ir("llama"))
+    _verify_not_optimized(model)  # a float model passes
+    optimum_wc.compress_weights(model, mode="int4_sym", progress=False)
+    with pytest.raises(RuntimeError, match="already optimized"):
+        _verify_not_optimized(model)
