@@ -14,6 +14,7 @@ from optimum_wc.errors import (
     UnsupportedArgumentError,
     UnsupportedModelError,
 )
+from optimum_wc.quantization_config import WeightCompressionConfig
 from optimum_wc.scope import IgnoredScope, Subgraph
 from optimum_wc.summary import CompressionSummary
 from optimum_wc.version import __version__
@@ -39,7 +40,18 @@ __all__ = [
     "Subgraph",
     "UnsupportedArgumentError",
     "UnsupportedModelError",
+    "WeightCompressionConfig",
     "__version__",
     "compress_model",
     "compress_weights",
+    "OVModelForCausalLM",
 ]
+
+
+def __getattr__(name: str):
+    # The Hugging Face model class imports optimum-intel (and with it torch and nncf): only on first use.
+    if name == "OVModelForCausalLM":
+        from optimum_wc.modeling import OVModelForCausalLM
+
+        return OVModelForCausalLM
+    raise AttributeError(f"module 'optimum_wc' has no attribute {name!r}")

@@ -5,11 +5,8 @@ Everything else in optimum-wc (the Hugging Face model class, the CLI, the tuner)
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 import logging
-import os
-from typing import Callable, Iterable, Iterator, TypeVar
 
 import openvino as ov
 from tqdm.auto import tqdm
@@ -24,12 +21,11 @@ from optimum_wc.openvino.graph import ModelGraph, dedupe_friendly_names
 from optimum_wc.openvino.ignored import ignored_scope_names, positional_embedding_matmuls
 from optimum_wc.openvino.rt_info import write_rt_info
 from optimum_wc.openvino.weights import find_weight_targets
+from optimum_wc.parallel import default_workers, ordered_map
 from optimum_wc.planning import Plan, WeightPlan, make_plan
 from optimum_wc.summary import CompressionSummary
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -131,7 +127,8 @@ def compress_model(
     graph = ModelGraph(model)
     targets = find_weight_targets(graph)
     ignored = ignored_scope_names(graph, settings.ignored_scope) | positional_embedding_matmuls(graph)
-    plan = make_plan(targets, ignored, settings)
+    workers = num_workers or default_workers()
+    plan = make_plan(targets, ignored, settings, workers)
     summary = CompressionSummary.from_plan(plan)
     if not plan.weights:
         logger.warning("The model has no weights that can be compressed; it is returned unchanged.")
@@ -141,7 +138,7 @@ def compress_model(
     work = sorted(plan.to_compress, key=lambda w: w.target.num_elements, reverse=True)
     total = sum(w.target.num_elements for w in work)
     with tqdm(total=total, desc="Compressing weights", unit="weights", unit_scale=True, disable=not progress) as bar:
-        for weight, stored in _ordered_map(_quantize, work, num_workers or os.cpu_count() or 1):
+        for weight, stored in ordered_map(_quantize, work, workers):
             _rewrite(weight, stored)
             bar.update(weight.target.num_elements)
     write_rt_info(model, settings, plan)
@@ -161,21 +158,3 @@ def _rewrite(weight: WeightPlan, stored: StoredWeight) -> None:
     output_type = target.constant.get_output_element_type(0) if needs_output_convert(target.constant) else None
     node = build_decompression(stored, target.constant_name, target.port, output_type)
     replace_constant(target.constant, node)
-
-
-def _ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[tuple[T, R]]:
-    """Yields ``(item, fn(item))`` in order, computing at most ``workers + 1`` results ahead on a thread pool."""
-    items = list(items)
-    if workers <= 1:
-        for item in items:
-            yield item, fn(item)
-        return
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        pending = []
-        for item in items:
-            pending.append((item, pool.submit(fn, item)))
-            if len(pending) > workers:
-                first, future = pending.pop(0)
-                yield first, future.result()
-        for item, future in pending:
-            yield item, future.result()

@@ -22,6 +22,7 @@ from optimum_wc.config import INT8_MODES, CompressionSettings, LayerPrecision
 from optimum_wc.enums import GroupSizeFallbackMode
 from optimum_wc.errors import InvalidGroupSizeError, NonFiniteWeightError, UnsupportedModelError
 from optimum_wc.openvino.weights import FLOAT_TYPES, WeightTarget
+from optimum_wc.parallel import parallel_map
 
 logger = logging.getLogger(__name__)
 F8_TYPES = ("f8e4m3", "f8e5m2")
@@ -133,11 +134,11 @@ def _apply_group_size_fallback(plan: Plan, chosen: list[WeightPlan], settings: C
     return sizes
 
 
-def _mixed_precision(chosen: list[WeightPlan], settings: CompressionSettings) -> None:
+def _mixed_precision(chosen: list[WeightPlan], settings: CompressionSettings, workers: int) -> None:
     if settings.ratio >= 1 or not chosen:
         return
     scorer = SENSITIVITY_SCORERS[settings.sensitivity_metric]
-    scores = [scorer(w.target.read(), w.target.reduction_axes) for w in chosen]
+    scores = parallel_map(lambda w: scorer(w.target.read(), w.target.reduction_axes), chosen, workers)
     primary = set(select_primary([w.target.num_elements for w in chosen], scores, settings.ratio))
     for index, weight in enumerate(chosen):
         if index not in primary:
@@ -162,18 +163,20 @@ def _check_group_sizes(chosen: list[WeightPlan], group_size: int) -> None:
         raise InvalidGroupSizeError(msg)
 
 
-def check_finite(weights: list[WeightPlan]) -> None:
+def _is_finite(weight: WeightPlan) -> bool:
+    data = weight.target.read()
+    return not data.size or bool(np.isfinite(np.min(data)) and np.isfinite(np.max(data)))
+
+
+def check_finite(weights: list[WeightPlan], workers: int = 1) -> None:
     """Raises :class:`NonFiniteWeightError` naming every weight that holds NaN or Inf."""
-    bad = []
-    for weight in weights:
-        data = weight.target.read()
-        if data.size and not (np.isfinite(np.min(data)) and np.isfinite(np.max(data))):
-            bad.append(f"{weight.target.constant_name!r} (used by {weight.target.op_name!r})")
+    finite = parallel_map(_is_finite, weights, workers)
+    bad = [f"{w.target.constant_name!r} (used by {w.target.op_name!r})" for w, ok in zip(weights, finite) if not ok]
     if bad:
         raise NonFiniteWeightError("These weights hold NaN or Inf values and cannot be compressed: " + ", ".join(bad))
 
 
-def make_plan(targets: list[WeightTarget], ignored: set[str], settings: CompressionSettings) -> Plan:
+def make_plan(targets: list[WeightTarget], ignored: set[str], settings: CompressionSettings, workers: int = 1) -> Plan:
     """Chooses the precision of every weight; raises before anything is changed if the settings cannot apply."""
     plan, last_skipped = _collect(targets, ignored, settings)
     chosen = _ratio_defining(plan, settings, last_skipped)
@@ -181,7 +184,7 @@ def make_plan(targets: list[WeightTarget], ignored: set[str], settings: Compress
     for weight in chosen:
         weight.ratio_defining = True
         weight.precision = LayerPrecision(settings.mode, group_sizes[id(weight)])
-    _mixed_precision(chosen, settings)
+    _mixed_precision(chosen, settings, workers)
     _check_group_sizes(chosen, settings.group_size)
-    check_finite(plan.to_compress)
+    check_finite(plan.to_compress, workers)
     return plan

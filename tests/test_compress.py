@@ -66,8 +66,9 @@ def test_shared_weight_is_compressed_once(tiny_ir):
     assert names.count("self.model.embed_tokens.weight") == 1
     assert names.count("self.model.embed_tokens.weight/scale") == 1
     records = read_layer_records(model)
-    assert records["self.model.embed_tokens.weight"] == {"bits": 8, "group_size": -1, "mode": "int8_asym"}
-    assert records["self.model.layers.0.mlp.down_proj.weight"] == {"bits": 4, "group_size": 128, "mode": "int4_sym"}
+    assert records["self.model.embed_tokens.weight"] == {"bits": 8, "group_size": -1, "mode": "int8_asym", "shape": [512, 128]}
+    down = records["self.model.layers.0.mlp.down_proj.weight"]
+    assert down == {"bits": 4, "group_size": 128, "mode": "int4_sym", "shape": [128, 256]}
 
 
 def test_output_does_not_depend_on_the_number_of_workers(tiny_ir, tmp_path):

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimum_wc.kernels.integer import EPS, asymmetric_parameters, quantize_integer
+from optimum_wc.kernels.integer import EPS, asymmetric_parameters
 
 
 def int8_quantization_error(weight: np.ndarray, reduction_axes: tuple[int, ...]) -> np.float32:
-    """Returns ``max(mean((Q8(W) - W)**2, reduction_axes))`` in float32."""
+    """Returns ``max(mean((Q8(W) - W)**2, reduction_axes))`` in float32 (in place on one float32 buffer)."""
     data = weight if weight.dtype == np.float32 else weight.astype(np.float32)
     axis = reduction_axes if len(reduction_axes) > 1 else reduction_axes[0]
     scale, zero_point = asymmetric_parameters(data, axis, 8)
-    codes = quantize_integer(data, scale, zero_point, 8)
-    restored = (codes.astype(np.int32) - zero_point).astype(np.float32) * scale
+    zero = zero_point.astype(np.float32)
+    restored = np.divide(data, scale, dtype=np.float32)
+    restored += zero
+    np.rint(restored, out=restored)
+    np.clip(restored, 0, 255, out=restored)
+    restored -= zero
+    restored *= scale
     restored -= data
     np.square(restored, out=restored)
     return np.max(np.mean(restored, axis=axis)).astype(np.float32)

@@ -28,6 +28,7 @@ def write_rt_info(model: ov.Model, settings: CompressionSettings, plan: Plan) ->
             "mode": w.precision.mode.value,
             "group_size": w.precision.group_size,
             "bits": w.precision.bits,
+            "shape": list(w.target.shape),
         }
         for w in plan.to_compress
     }

@@ -1,0 +1,102 @@
+"""The ``optimum-wc`` command line, mirroring ``optimum-cli export openvino``.
+
+    optimum-wc export MODEL OUTPUT_DIR --weight-format {fp32,fp16,int8,int4,nf4} [--sym] [--group-size N]
+        [--ratio R] [--all-layers] [--backup-precision {none,int8_sym,int8_asym}] [--sensitivity-metric M]
+        [--ignored-scope PATTERN ...] [--group-size-fallback {error,ignore,adjust}] [--overwrite]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import pathlib
+import sys
+import time
+
+from optimum_wc.enums import BackupMode, GroupSizeFallbackMode, SensitivityMetric
+from optimum_wc.errors import InvalidArgumentError, OptimumWCError
+from optimum_wc.quantization_config import WeightCompressionConfig
+
+logger = logging.getLogger("optimum_wc.cli")
+WEIGHT_FORMATS = ("fp32", "fp16", "int8", "int4", "nf4")
+COMPRESSION_FLAGS = ("sym", "group_size", "ratio", "all_layers", "backup_precision", "sensitivity_metric",
+                     "ignored_scope", "group_size_fallback")  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="optimum-wc", description="NNCF-compatible weight compression for OpenVINO.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    export = commands.add_parser("export", help="Export a Transformers causal LM to OpenVINO IR and compress it.")
+    export.add_argument("model", help="Hub model id or local folder (Transformers checkpoint or OpenVINO IR).")
+    export.add_argument("output", type=pathlib.Path, help="Folder to write; must be empty unless --overwrite.")
+    export.add_argument("--weight-format", choices=WEIGHT_FORMATS, default=None,
+                        help="fp32/fp16 keep float weights; int8, int4 and nf4 compress them.")  # fmt: skip
+    export.add_argument("--sym", action="store_true", help="Symmetric quantization (no zero point).")
+    export.add_argument("--group-size", type=int, help="Weights per group; -1 for per channel (4-bit default 128).")
+    export.add_argument("--ratio", type=float, help="Share of weight elements in 4 bit (default 1.0).")
+    export.add_argument("--all-layers", action="store_true", help="Embeddings and last layer in 4 bit too.")
+    export.add_argument("--backup-precision", choices=[m.value for m in BackupMode])
+    export.add_argument("--sensitivity-metric", choices=[m.value for m in SensitivityMetric])
+    export.add_argument("--ignored-scope", nargs="+", metavar="PATTERN", help="Regular expressions of ops to skip.")
+    export.add_argument("--group-size-fallback", choices=[m.value for m in GroupSizeFallbackMode])
+    export.add_argument("--overwrite", action="store_true", help="Replace a non-empty OUTPUT_DIR.")
+    export.add_argument("--trust-remote-code", action="store_true")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> WeightCompressionConfig | None:
+    """The compression config the flags ask for (None for fp32/fp16), as optimum-cli builds it."""
+    given = [f"--{name.replace('_', '-')}" for name in COMPRESSION_FLAGS if getattr(args, name) not in (None, False)]
+    if args.weight_format in (None, "fp32", "fp16"):
+        if given:
+            raise InvalidArgumentError(f"{', '.join(given)} need --weight-format int8, int4 or nf4.")
+        return None
+    if args.weight_format == "int4" and not given:
+        return WeightCompressionConfig(bits=4, sym=False, group_size=128, ratio=1.0)
+    options = {
+        "bits": 8 if args.weight_format == "int8" else 4,
+        "sym": args.sym,
+        "dtype": args.weight_format,
+        "group_size": -1 if args.weight_format == "int8" else args.group_size,
+        "ratio": 1.0 if args.weight_format == "int8" else args.ratio,
+        "all_layers": args.all_layers or None,
+        "backup_precision": args.backup_precision,
+        "sensitivity_metric": args.sensitivity_metric,
+        "group_size_fallback": args.group_size_fallback,
+        "ignored_scope": {"patterns": args.ignored_scope, "validate": False} if args.ignored_scope else None,
+    }
+    return WeightCompressionConfig(**{k: v for k, v in options.items() if v is not None})
+
+
+def run_export(args: argparse.Namespace) -> pathlib.Path:
+    from optimum_wc.modeling import OVModelForCausalLM
+
+    config = config_from_args(args)  # refuse bad flags before any export
+    output = args.output
+    if output.is_file() or (output.is_dir() and any(output.iterdir()) and not args.overwrite):
+        raise InvalidArgumentError(f"OUTPUT_DIR {output} is not empty; pass --overwrite to replace it.")
+    start = time.perf_counter()
+    model = OVModelForCausalLM.from_pretrained(
+        args.model, export=True, quantization_config=config,
+        load_in_8bit=False if args.weight_format in ("fp32", "fp16") else None,
+        compile=False, trust_remote_code=args.trust_remote_code,
+    )  # fmt: skip
+    model.save_pretrained(output, compress_to_fp16=args.weight_format == "fp16")
+    size = sum(p.stat().st_size for p in output.glob("openvino_model.*"))
+    logger.info("Wrote %s (%.1f MiB of IR) in %.1f s.", output, size / 2**20, time.perf_counter() - start)
+    return output
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        run_export(args)
+    except (OptimumWCError, OSError, ValueError) as exc:
+        logger.error("optimum-wc: error: %s", exc)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""The model card (``README.md``) written next to a compressed model."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+import math
+import pathlib
+
+from optimum_wc.quantization_config import WeightCompressionConfig
+from optimum_wc.summary import CompressionSummary
+from optimum_wc.version import __version__
+
+
+def _distribution_rows(summary: CompressionSummary | None, records: dict[str, dict]) -> list[str]:
+    if summary is not None:
+        total = max(summary.total_parameters, 1)
+        return [f"| {r.label} | {r.num_parameters / total:.1%} | {r.num_layers} |" for r in summary.rows]
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for record in records.values():
+        label = record["mode"] + ("" if record["group_size"] == -1 else f", group size {record['group_size']}")
+        counts[label][0] += math.prod(record.get("shape", [0]))
+        counts[label][1] += 1
+    total = max(sum(c[0] for c in counts.values()), 1)
+    return [f"| {label} | {n / total:.1%} | {layers} |" for label, (n, layers) in sorted(counts.items())]
+
+
+def write_model_card(
+    folder: pathlib.Path,
+    hf_config: object,
+    config: WeightCompressionConfig | None,
+    summary: CompressionSummary | None,
+    records: dict[str, dict],
+) -> pathlib.Path:
+    """Writes ``folder/README.md``: base model, compression config, bit-width distribution, size, versions."""
+    base = getattr(hf_config, "_name_or_path", "") or getattr(hf_config, "name_or_path", "") or "unknown"
+    size = sum(p.stat().st_size for p in folder.glob("openvino_model.*"))
+    mode = config.mode.value if config is not None else "uncompressed"
+    lines = [
+        "---",
+        "library_name: optimum-wc",
+        "tags:",
+        "- openvino",
+        "- optimum-wc",
+        "- weight-compression",
+        f"- {mode}",
+        "---",
+        "",
+        f"# {pathlib.Path(str(base)).name or base} ({mode}, OpenVINO IR)",
+        "",
+        f"- Base model: `{base}`",
+        f"- Compressed with optimum-wc {__version__} (NNCF-compatible weight compression)",
+        f"- OpenVINO IR size: {size / 2**20:.1f} MiB",
+        "",
+    ]
+    if config is not None:
+        lines += ["## Compression config", "", "| option | value |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in config.to_dict().items() if v is not None]
+        lines += [""]
+    if summary is not None or records:
+        lines += ["## Bit-width distribution", "", "| precision | share of weights | layers |", "|---|---:|---:|"]
+        lines += _distribution_rows(summary, records) + [""]
+    lines += [
+        "## Usage",
+        "",
+        "```python",
+        "from optimum_wc import OVModelForCausalLM",
+        "",
+        'model = OVModelForCausalLM.from_pretrained("path/to/this/folder")',
+        "```",
+        "",
+    ]
+    path = folder / "README.md"
+    path.write_text("\n".join(lines))
+    return path

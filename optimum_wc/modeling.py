@@ -1,0 +1,233 @@
+"""``OVModelForCausalLM``: optimum-intel's causal LM, with weights compressed by optimum-wc (never by nncf).
+
+``from_pretrained`` asks optimum-intel to export or load the model with its own compression switched off, then
+compresses the IR with :func:`optimum_wc.compress_model`. Intercepting here, rather than in optimum-intel's internal
+hooks, also covers the model types for which optimum-intel swaps in a class of its own (phi3, gpt_bigcode, ...):
+the returned object is then of a class that derives from both ours and theirs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import pathlib
+import shutil
+from typing import Any
+
+import openvino as ov
+from optimum.intel import OVModelForCausalLM as _OptimumIntelCausalLM
+
+from optimum_wc.atomic import atomic_directory
+from optimum_wc.compress import compress_model
+from optimum_wc.config import CompressionSettings
+from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError, UnsupportedModelError
+from optimum_wc.model_card import write_model_card
+from optimum_wc.openvino.rt_info import read_layer_records
+from optimum_wc.quantization_config import OPTIMUM_INTEL_KEYS, OUR_KEYS, WeightCompressionConfig
+from optimum_wc.summary import CompressionSummary
+from optimum_wc.version import __version__
+
+logger = logging.getLogger(__name__)
+
+OPENVINO_CONFIG = "openvino_config.json"
+LAYERS_FILE = "compressed_weights.json"
+AUTO_INT8_MIN_WEIGHTS = 1_000_000_000  # optimum-intel compresses larger models to INT8_ASYM when asked nothing
+FOUR_BIT_DEFAULT = {"bits": 4, "sym": False, "group_size": 128, "ratio": 1.0}  # optimum-intel's fallback for {"bits": 4}
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
+                   "tokenizer.model", "chat_template.jinja", "openvino_tokenizer.xml", "openvino_tokenizer.bin",
+                   "openvino_detokenizer.xml", "openvino_detokenizer.bin")  # fmt: skip
+
+
+def resolve_quantization_config(
+    load_in_8bit: bool | None, load_in_4bit: bool | None, quantization_config: object
+) -> WeightCompressionConfig | None:
+    """The config that ``from_pretrained``'s arguments ask for, or None for none.
+
+    ``load_in_8bit`` is INT8_ASYM; ``load_in_4bit`` and the dict ``{"bits": 4}`` are optimum-intel's 4-bit fallback
+    (asymmetric, group 128, ratio 1.0); dicts in either vocabulary and optimum-intel's ``OVWeightQuantizationConfig``
+    are accepted.
+    """
+    for name, value in (("load_in_8bit", load_in_8bit), ("load_in_4bit", load_in_4bit)):
+        if value is not None and not isinstance(value, bool):
+            raise InvalidArgumentTypeError(f"`{name}` must be True, False or None, got {value!r}.")
+    asked = [name for name, value in (("load_in_8bit", load_in_8bit), ("load_in_4bit", load_in_4bit)) if value]
+    if quantization_config is not None:
+        asked.append("quantization_config")
+    if len(asked) > 1:
+        raise InvalidArgumentError(f"Pass only one of {', '.join(asked)}.")
+    if load_in_8bit:
+        return WeightCompressionConfig(bits=8)
+    if load_in_4bit:
+        return WeightCompressionConfig(**FOUR_BIT_DEFAULT)
+    if quantization_config is None or isinstance(quantization_config, WeightCompressionConfig):
+        return quantization_config
+    if isinstance(quantization_config, dict):
+        if quantization_config == {"bits": 4}:
+            return WeightCompressionConfig(**FOUR_BIT_DEFAULT)
+        return WeightCompressionConfig.from_dict(quantization_config)
+    if type(quantization_config).__name__ == "OVWeightQuantizationConfig":
+        known = set(OUR_KEYS) | set(OPTIMUM_INTEL_KEYS)
+        values = {k: v for k, v in quantization_config.to_dict().items() if k in known and v is not None}
+        return WeightCompressionConfig(**values)
+    raise InvalidArgumentTypeError(
+        "`quantization_config` must be a WeightCompressionConfig, a dict or an OVWeightQuantizationConfig, "
+        f"got {type(quantization_config).__name__}."
+    )
+
+
+def float_weight_elements(model: ov.Model) -> int:
+    """Elements of the floating-point constants of ``model`` with two or more dimensions (optimum-intel's count)."""
+    total = 0
+    for op in model.get_ops():
+        if op.get_type_name() == "Constant" and op.get_output_element_type(0).is_real():
+            shape = op.get_output_shape(0)
+            if len(shape) >= 2:
+                total += math.prod(shape)
+    return total
+
+
+def is_compressed(model: ov.Model) -> bool:
+    return model.has_rt_info(["nncf", "weight_compression"]) or model.has_rt_info(["nncf", "quantization"])
+
+
+def _convert_tokenizer(folder: pathlib.Path) -> None:
+    """Writes OpenVINO tokenizer/detokenizer IRs (for openvino_genai) from the Hugging Face tokenizer in ``folder``."""
+    try:
+        from optimum.exporters.openvino.convert import export_tokenizer
+        from transformers import AutoTokenizer
+
+        export_tokenizer(AutoTokenizer.from_pretrained(folder), folder, task="text-generation")
+    except Exception as exc:  # a missing or placeholder tokenizer must not fail the save
+        logger.warning("OpenVINO tokenizer models were not written: %s", exc)
+
+
+class OVModelForCausalLM(_OptimumIntelCausalLM):
+    """optimum-intel's ``OVModelForCausalLM`` whose weights are compressed by optimum-wc.
+
+    Everything optimum-intel's class does (generate, pipelines, reshape, compile) works unchanged.
+    """
+
+    _wc_config: WeightCompressionConfig | None = None
+    _wc_summary: CompressionSummary | None = None
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model_id: str | os.PathLike,
+        export: bool = False,
+        *,
+        load_in_8bit: bool | None = None,
+        load_in_4bit: bool | None = None,
+        quantization_config: WeightCompressionConfig | dict | None = None,
+        compile: bool = True,
+        **kwargs: Any,
+    ) -> OVModelForCausalLM:
+        """Exports (``export=True``) or loads a causal LM, then compresses its weights with optimum-wc.
+
+        Args:
+            model_id: A Hub id, or a local folder with a Transformers checkpoint or a saved OpenVINO model.
+            export: Convert a Transformers checkpoint to OpenVINO IR (forced when the folder has no IR).
+            load_in_8bit: INT8_ASYM per channel.
+            load_in_4bit: optimum-intel's 4-bit default: INT4_ASYM, group 128, ratio 1.0.
+            quantization_config: A :class:`WeightCompressionConfig` or a dict in our or optimum-intel's vocabulary.
+            compile: Compile the model for inference now (otherwise at first use).
+            **kwargs: Passed to optimum-intel (``device``, ``ov_config``, ``local_files_only``, ``tokenizer``...).
+
+        With none of the three, a model of 1e9 or more weight elements is compressed to INT8_ASYM, as optimum-intel
+        does. A model that was saved compressed is loaded as it is, with its ``quantization_config`` restored.
+
+        Raises:
+            InvalidArgumentError: Conflicting or invalid compression arguments (checked before any work).
+            UnsupportedModelError: Compression is asked of a model whose weights are already compressed.
+            OSError, ValueError: The model cannot be found or exported (from transformers / optimum-intel).
+        """
+        config = resolve_quantization_config(load_in_8bit, load_in_4bit, quantization_config)
+        if config is not None:
+            CompressionSettings.from_arguments(**config.to_compress_kwargs())  # refuse bad settings before exporting
+        path = pathlib.Path(str(model_id))
+        if path.exists() and not path.is_dir():
+            raise InvalidArgumentError(f"`model_id` {model_id!r} is a file; pass the folder that holds the model.")
+        model = super().from_pretrained(model_id, export=export, load_in_8bit=False, compile=False, **kwargs)
+        if not isinstance(model, cls):  # optimum-intel chose a class of its own for this model type
+            model.__class__ = type(f"OptimumWC{type(model).__name__}", (cls, type(model)), {})
+        nothing_asked = config is None and load_in_8bit is None and load_in_4bit is None
+        if nothing_asked and not is_compressed(model.model) and float_weight_elements(model.model) >= AUTO_INT8_MIN_WEIGHTS:
+            config = WeightCompressionConfig(bits=8)
+        if config is not None:
+            model.compress(config)
+        else:
+            model._restore_saved_config()
+        if compile:
+            model.compile()
+        return model
+
+    def compress(self, config: WeightCompressionConfig, progress: bool = True) -> CompressionSummary:
+        """Compresses the model's weights in place with optimum-wc and records what was done."""
+        if is_compressed(self.model):
+            raise UnsupportedModelError(
+                "The model's weights are already compressed (its rt_info has an nncf section); "
+                "load the original checkpoint to compress it differently."
+            )
+        settings = CompressionSettings.from_arguments(**config.to_compress_kwargs())
+        result = compress_model(self.model, settings, progress=progress)
+        if self.model.has_rt_info(["runtime_options", "KV_CACHE_PRECISION"]):  # as optimum-intel does after nncf
+            options = self.model.get_rt_info("runtime_options").value
+            options.pop("KV_CACHE_PRECISION", None)
+            self.model.set_rt_info(options, "runtime_options")
+        if config.dq_group_size is not None:
+            self.model.set_rt_info(str(config.dq_group_size), ["runtime_options", "DYNAMIC_QUANTIZATION_GROUP_SIZE"])
+        self.request = None
+        self._wc_config, self._wc_summary = config, result.summary
+        return result.summary
+
+    @property
+    def quantization_config(self) -> WeightCompressionConfig | None:
+        """The config the weights were compressed with (restored from ``openvino_config.json`` on reload)."""
+        return self._wc_config
+
+    @property
+    def compression_summary(self) -> CompressionSummary | None:
+        return self._wc_summary
+
+    def _restore_saved_config(self) -> None:
+        saved = pathlib.Path(str(self.model_save_dir)) / OPENVINO_CONFIG
+        if saved.is_file():
+            data = json.loads(saved.read_text())
+            if data.get("library") == "optimum-wc" and data.get("quantization_config"):
+                self._wc_config = WeightCompressionConfig.from_dict(data["quantization_config"])
+
+    def save_pretrained(
+        self, save_directory: str | os.PathLike, push_to_hub: bool = False, compress_to_fp16: bool = False, **kwargs: Any
+    ):
+        """Saves the model, its configs, tokenizer files, per-weight record and model card; atomically.
+
+        Everything is written into a staging folder that replaces ``save_directory`` at the end, so a failure
+        midway leaves any previous save intact. ``compress_to_fp16`` stores the remaining float weights as f16.
+        """
+        with atomic_directory(save_directory) as staging:
+            super().save_pretrained(staging)
+            if compress_to_fp16:
+                ov.save_model(self.model, staging / "openvino_model.xml", compress_to_fp16=True)
+            self._save_extras(staging)
+        if push_to_hub:
+            return self.push_to_hub(str(save_directory), **kwargs)
+        return None
+
+    def _save_extras(self, folder: pathlib.Path) -> None:
+        source = pathlib.Path(str(self.model_save_dir)) if self.model_save_dir is not None else None
+        for name in TOKENIZER_FILES:
+            if source is not None and (source / name).is_file() and not (folder / name).exists():
+                shutil.copy2(source / name, folder / name)
+        if (folder / "tokenizer_config.json").is_file() and not (folder / "openvino_tokenizer.xml").exists():
+            _convert_tokenizer(folder)
+        info = {"library": "optimum-wc", "version": __version__, "quantization_config": None}
+        if self._wc_config is not None:
+            info["quantization_config"] = self._wc_config.to_dict()
+            info["dtype"] = self._wc_config.mode.value
+        (folder / OPENVINO_CONFIG).write_text(json.dumps(info, indent=2, sort_keys=True))
+        records = read_layer_records(self.model)
+        if records:
+            (folder / LAYERS_FILE).write_text(json.dumps(records, indent=2, sort_keys=True))
+        write_model_card(folder, self.config, self._wc_config, self._wc_summary, records)

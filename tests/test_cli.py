@@ -1,0 +1,74 @@
+"""The optimum-wc command line: export + compression, refusals, atomic output."""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+import shutil
+import subprocess
+
+import openvino as ov
+import pytest
+
+from optimum_wc.cli import build_parser, config_from_args, main
+from tiny_models import build_tiny_model
+
+
+@pytest.fixture(scope="module")
+def gpt2_checkpoint(tmp_path_factory) -> pathlib.Path:
+    folder = tmp_path_factory.mktemp("cli") / "gpt2"
+    build_tiny_model("gpt2").save_pretrained(folder)
+    return folder
+
+
+def _rt(folder: pathlib.Path, key: str) -> str:
+    return ov.Core().read_model(folder / "openvino_model.xml").get_rt_info(["nncf", "weight_compression", key]).value
+
+
+def test_export_int4_with_flags(gpt2_checkpoint, tmp_path, caplog):
+    out = tmp_path / "out"
+    caplog.set_level(logging.INFO)
+    code = main(["export", str(gpt2_checkpoint), str(out), "--weight-format", "int4", "--sym", "--group-size", "32",
+                 "--ratio", "0.8"])  # fmt: skip
+    assert code == 0
+    assert (_rt(out, "mode"), _rt(out, "group_size"), _rt(out, "ratio")) == ("int4_sym", "32", "0.8")
+    assert "int4_sym, group size 32" in caplog.text and "MiB of IR" in caplog.text
+    assert (out / "README.md").is_file() and (out / "openvino_config.json").is_file()
+
+
+def test_bare_int4_is_optimum_intels_default_and_fp16_keeps_float(gpt2_checkpoint, tmp_path):
+    assert main(["export", str(gpt2_checkpoint), str(tmp_path / "a"), "--weight-format", "int4"]) == 0
+    assert (_rt(tmp_path / "a", "mode"), _rt(tmp_path / "a", "group_size")) == ("int4_asym", "128")
+    assert main(["export", str(gpt2_checkpoint), str(tmp_path / "b"), "--weight-format", "fp16"]) == 0
+    model = ov.Core().read_model(tmp_path / "b" / "openvino_model.xml")
+    assert not model.has_rt_info(["nncf"])
+    types = {op.get_output_element_type(0).get_type_name() for op in model.get_ops() if op.get_type_name() == "Constant"}
+    assert "f16" in types
+
+
+def test_refuses_non_empty_output_unless_overwrite(gpt2_checkpoint, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    assert main(["export", str(gpt2_checkpoint), str(out), "--weight-format", "int8"]) == 2
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    assert main(["export", str(gpt2_checkpoint), str(out), "--weight-format", "int8", "--overwrite"]) == 0
+    assert _rt(out, "mode") == "int8_asym" and not (out / "keep.txt").exists()
+
+
+def test_flags_without_weight_format_are_refused():
+    args = build_parser().parse_args(["export", "m", "o", "--ratio", "0.5"])
+    with pytest.raises(ValueError, match="--weight-format"):
+        config_from_args(args)
+
+
+def test_bad_model_path_fails_cleanly(tmp_path):
+    assert main(["export", str(tmp_path / "missing"), str(tmp_path / "out"), "--weight-format", "int8"]) == 2
+    assert not (tmp_path / "out").exists()
+
+
+def test_console_script_is_installed():
+    exe = shutil.which("optimum-wc")
+    assert exe is not None
+    out = subprocess.run([exe, "export", "--help"], capture_output=True, text=True, check=True)
+    assert "--weight-format" in out.stdout

@@ -1,0 +1,169 @@
+"""OVModelForCausalLM: export + compression by optimum-wc, parity with optimum-intel, save/reload, pipelines."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+import openvino as ov
+import pytest
+import torch
+
+import optimum_wc
+from optimum_wc import OVModelForCausalLM, WeightCompressionConfig
+from optimum_wc.errors import InvalidArgumentError, UnsupportedModelError
+from parity import compare_ir
+from tiny_models import build_tiny_model
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+DEFAULT_MODEL = REPO / "models" / "tiny-llama-pydoc"
+F32 = {"INFERENCE_PRECISION_HINT": "f32"}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """``checkpoint(arch)`` -> a folder with a tiny random Transformers checkpoint."""
+    root = tmp_path_factory.mktemp("checkpoints")
+
+    def get(arch: str) -> pathlib.Path:
+        folder = root / arch
+        if not folder.exists():
+            build_tiny_model(arch).save_pretrained(folder)
+        return folder
+
+    return get
+
+
+def _mode(model) -> str:
+    return model.model.get_rt_info(["nncf", "weight_compression", "mode"]).value
+
+
+def _no_nncf(monkeypatch):
+    import nncf
+    from optimum.intel.openvino import quantization
+
+    def boom(*args, **kwargs):
+        raise AssertionError("nncf was called")
+
+    monkeypatch.setattr(nncf, "compress_weights", boom)
+    monkeypatch.setattr(quantization, "_weight_only_quantization", boom)
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2", "opt", "qwen2"])
+def test_load_in_4bit_compresses_with_our_core(arch, checkpoint, monkeypatch):
+    _no_nncf(monkeypatch)
+    model = OVModelForCausalLM.from_pretrained(checkpoint(arch), export=True, load_in_4bit=True, compile=False)
+    assert isinstance(model, OVModelForCausalLM)
+    assert _mode(model) == "int4_asym"
+    assert model.model.get_rt_info(["nncf", "weight_compression", "group_size"]).value == "128"
+    assert model.quantization_config == WeightCompressionConfig(bits=4, sym=False, group_size=128, ratio=1.0)
+    assert not model.model.has_rt_info(["runtime_options", "KV_CACHE_PRECISION"])
+
+
+def test_load_in_8bit_and_automatic_int8_for_large_models(checkpoint, monkeypatch):
+    model = OVModelForCausalLM.from_pretrained(checkpoint("gpt2"), export=True, load_in_8bit=True, compile=False)
+    assert _mode(model) == "int8_asym"
+    plain = OVModelForCausalLM.from_pretrained(checkpoint("gpt2"), export=True, compile=False)
+    assert not plain.model.has_rt_info(["nncf"]) and plain.quantization_config is None
+    monkeypatch.setattr("optimum_wc.modeling.AUTO_INT8_MIN_WEIGHTS", 1000)  # as if the model had 1e9 weights
+    auto = OVModelForCausalLM.from_pretrained(checkpoint("gpt2"), export=True, compile=False)
+    assert _mode(auto) == "int8_asym"
+
+
+def test_same_ir_and_tokens_as_optimum_intel_with_nncf(checkpoint, tmp_path):
+    from optimum.intel import OVModelForCausalLM as IntelModel
+    from optimum.intel import OVWeightQuantizationConfig
+
+    folder = checkpoint("qwen2")
+    options = {"bits": 4, "sym": True, "group_size": 64, "ratio": 0.8}
+    theirs = IntelModel.from_pretrained(folder, export=True, quantization_config=OVWeightQuantizationConfig(**options), ov_config=F32)
+    ours = OVModelForCausalLM.from_pretrained(folder, export=True, quantization_config=options, ov_config=F32)
+    theirs.save_pretrained(tmp_path / "theirs")
+    ours.save_pretrained(tmp_path / "ours")
+    report = compare_ir(tmp_path / "theirs" / "openvino_model.xml", tmp_path / "ours" / "openvino_model.xml")
+    assert report.identical, report.describe()
+    prompt = torch.tensor([[5, 17, 42, 99, 3]])
+    kwargs = {"max_new_tokens": 12, "do_sample": False}
+    np.testing.assert_array_equal(ours.generate(prompt, **kwargs).numpy(), theirs.generate(prompt, **kwargs).numpy())
+
+
+def test_save_reload_round_trip(tmp_path):
+    model = OVModelForCausalLM.from_pretrained(
+        DEFAULT_MODEL, export=True, quantization_config={"mode": "int4_sym", "group_size": 64, "ratio": 0.8}, ov_config=F32
+    )
+    target = tmp_path / "saved"
+    model.save_pretrained(target)
+    names = {p.name for p in target.iterdir()}
+    expected = {"openvino_model.xml", "openvino_model.bin", "config.json", "generation_config.json", "openvino_config.json",
+                "compressed_weights.json", "README.md", "tokenizer.json", "openvino_tokenizer.xml"}  # fmt: skip
+    assert expected <= names and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    saved_config = json.loads((target / "openvino_config.json").read_text())["quantization_config"]
+    assert WeightCompressionConfig.from_dict(saved_config) == model.quantization_config
+    card = (target / "README.md").read_text()
+    assert "int4_sym, group size 64" in card and "optimum-wc" in card
+
+    reloaded = OVModelForCausalLM.from_pretrained(target, ov_config=F32)
+    assert reloaded.quantization_config == model.quantization_config
+    assert _signature(reloaded.model) == _signature(model.model)  # not compressed a second time
+    ids = torch.tensor([[1, 200, 300, 400, 500, 600]])
+    np.testing.assert_array_equal(reloaded(input_ids=ids).logits.numpy(), model(input_ids=ids).logits.numpy())
+    with pytest.raises(UnsupportedModelError, match="already compressed"):
+        OVModelForCausalLM.from_pretrained(target, load_in_8bit=True)
+
+
+def _signature(model: ov.Model) -> list:
+    return [(op.get_type_name(), op.get_friendly_name()) for op in model.get_ordered_ops()]
+
+
+def test_failed_save_leaves_the_previous_one_intact(tmp_path, monkeypatch):
+    model = OVModelForCausalLM.from_pretrained(DEFAULT_MODEL, export=True, load_in_8bit=True, compile=False)
+    target = tmp_path / "saved"
+    model.save_pretrained(target)
+    before = {p.name: p.stat().st_size for p in target.iterdir()}
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("optimum_wc.modeling.write_model_card", fail)
+    with pytest.raises(OSError, match="disk full"):
+        model.save_pretrained(target)
+    assert {p.name: p.stat().st_size for p in target.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["saved"]
+
+
+def test_pipeline_and_generate_with_the_embedded_model():
+    from transformers import AutoTokenizer, pipeline
+
+    tokenizer = AutoTokenizer.from_pretrained(DEFAULT_MODEL)
+    model = OVModelForCausalLM.from_pretrained(DEFAULT_MODEL, export=True, load_in_4bit=True)
+    generator = pipeline("text-generation", model=model, tokenizer=tokenizer)
+    text = generator("The dictionary", max_new_tokens=8, do_sample=False)[0]["generated_text"]
+    assert text.startswith("The dictionary") and len(text) > len("The dictionary")
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, text",
+    [
+        ({"quantization_config": {"bits": 4, "colour": "red"}}, InvalidArgumentError, "Known keys"),
+        ({"load_in_8bit": True, "load_in_4bit": True}, InvalidArgumentError, "only one"),
+        ({"quantization_config": {"bits": 8, "ratio": 0.5}}, optimum_wc.UnsupportedArgumentError, "`ratio`"),
+        ({"load_in_4bit": "yes"}, optimum_wc.InvalidArgumentTypeError, "load_in_4bit"),
+        ({"quantization_config": {"dtype": "mxfp4", "bits": 4}}, optimum_wc.NotYetSupportedError, "mxfp4"),
+    ],
+)
+def test_bad_compression_arguments_fail_before_export(kwargs, error, text, checkpoint, monkeypatch):
+    def no_export(*args, **kw):
+        raise AssertionError("exported before validating")
+
+    monkeypatch.setattr("optimum.intel.OVModelForCausalLM.from_pretrained", no_export)
+    with pytest.raises(error, match=text):
+        OVModelForCausalLM.from_pretrained(checkpoint("gpt2"), export=True, **kwargs)
+
+
+def test_missing_model_folder_is_a_clear_error(tmp_path):
+    with pytest.raises((OSError, ValueError)):
+        OVModelForCausalLM.from_pretrained(tmp_path / "nothing-here", export=True, local_files_only=True)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises((OSError, ValueError)):
+        OVModelForCausalLM.from_pretrained(tmp_path / "empty", export=True, local_files_only=True)
