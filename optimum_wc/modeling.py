@@ -215,6 +215,29 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
             return self.push_to_hub(str(save_directory), **kwargs)
         return None
 
+    def push_to_hub(
+        self,
+        save_directory: str,
+        repository_id: str,
+        private: bool | None = None,
+        token: bool | str | None = None,
+    ) -> str:
+        """Uploads a saved folder (subfolders and model card included) to the Hub in one commit.
+
+        Same signature as optimum's ``push_to_hub``; unlike it, the folder's layout is kept. Returns the commit URL.
+        """
+        from huggingface_hub import HfApi
+
+        folder = pathlib.Path(save_directory)
+        if not (folder / "openvino_model.xml").is_file():
+            raise InvalidArgumentError(f"`save_directory` {folder} holds no saved model; call save_pretrained first.")
+        api = HfApi(token=token)
+        api.create_repo(repo_id=repository_id, private=private, exist_ok=True, token=token)
+        commit = api.upload_folder(
+            repo_id=repository_id, folder_path=folder, token=token, commit_message="Upload model compressed with optimum-wc"
+        )
+        return str(commit)
+
     def _save_extras(self, folder: pathlib.Path) -> None:
         source = pathlib.Path(str(self.model_save_dir)) if self.model_save_dir is not None else None
         for name in TOKENIZER_FILES:

@@ -167,3 +167,29 @@ def test_missing_model_folder_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises((OSError, ValueError)):
         OVModelForCausalLM.from_pretrained(tmp_path / "empty", export=True, local_files_only=True)
+
+
+def test_model_types_with_their_own_optimum_intel_class_get_ours_too(tmp_path):
+    from optimum.intel.openvino.modeling_decoder import OVPhi3ForCausalLM
+    from transformers import AutoModelForCausalLM, Phi3Config
+
+    config = Phi3Config(vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=1,
+                        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+                        pad_token_id=0, bos_token_id=1, eos_token_id=2)  # fmt: skip
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config).save_pretrained(tmp_path / "phi3")
+    model = OVModelForCausalLM.from_pretrained(tmp_path / "phi3", export=True, quantization_config={"bits": 8})
+    assert isinstance(model, OVModelForCausalLM) and isinstance(model, OVPhi3ForCausalLM)
+    assert _mode(model) == "int8_asym"
+    assert model.generate(torch.tensor([[3, 4, 5]]), max_new_tokens=3, do_sample=False).shape == (1, 6)
+
+
+def test_a_model_type_optimum_intel_cannot_export_is_a_clear_error(tmp_path):
+    from transformers import ViTConfig, ViTModel
+
+    ViTModel(ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)).save_pretrained(
+        tmp_path / "vit"
+    )
+    with pytest.raises((ValueError, KeyError, OSError)) as info:
+        OVModelForCausalLM.from_pretrained(tmp_path / "vit", export=True, load_in_8bit=True)
+    assert "vit" in str(info.value).lower()
