@@ -190,7 +190,8 @@ class FakeHub:
                     data = tree[path]
                     entry["oid"] = hashlib.sha256(data).hexdigest() if mode == "lfs" else git_blob_sha1(data)
                 answer.append(entry)
-        return 200, {}, {"files": answer, "commitOid": self.heads.get(self._key(repo_type, repo_id))}
+            head = self.heads[self._key(repo_type, repo_id)]
+        return 200, {}, {"files": answer, "commitOid": head}
 
     def _lfs_batch(self, repo_type: str, repo_id: str, payload: dict) -> tuple[int, dict[str, str], Any]:
         if payload.get("operation") != "upload":

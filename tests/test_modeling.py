@@ -193,3 +193,19 @@ def test_a_model_type_optimum_intel_cannot_export_is_a_clear_error(tmp_path):
     with pytest.raises((ValueError, KeyError, OSError)) as info:
         OVModelForCausalLM.from_pretrained(tmp_path / "vit", export=True, load_in_8bit=True)
     assert "vit" in str(info.value).lower()
+
+
+def test_saved_folder_runs_in_openvino_genai(tmp_path):
+    import openvino_genai
+    from transformers import AutoTokenizer
+
+    model = OVModelForCausalLM.from_pretrained(DEFAULT_MODEL, export=True, load_in_4bit=True)  # default CPU hints
+    model.save_pretrained(tmp_path / "saved")
+    assert (tmp_path / "saved" / "openvino_detokenizer.xml").is_file()
+    pipe = openvino_genai.LLMPipeline(str(tmp_path / "saved"), "CPU")
+    config = openvino_genai.GenerationConfig()
+    config.max_new_tokens, config.do_sample = 10, False
+    text = pipe.generate("The dictionary", config)
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "saved")
+    ids = model.generate(**tokenizer("The dictionary", return_tensors="pt"), max_new_tokens=10, do_sample=False)
+    assert text and tokenizer.decode(ids[0], skip_special_tokens=True) == "The dictionary" + text
