@@ -8,8 +8,8 @@ POST      /api/repos/create                                   create a repo (409
 POST      /api/validate-yaml                                  README.md metadata check (always valid)
 POST      /api/{type}s/{repo_id}/preupload/{revision}         "regular" or "lfs" per file (see ``upload_mode``)
 POST      /[{type}s/]{repo_id}.git/info/lfs/objects/batch     LFS batch API: hands out upload + verify URLs
-PUT       /_fake_lfs/{oid}                                    the object upload (sha256 and size are checked)
-POST      /_fake_lfs/verify                                   the LFS verify step
+PUT       /_fake_lfs/{repo}/{oid}                             the object upload (its sha256 is checked)
+POST      /_fake_lfs/{repo}/verify                            the LFS verify step
 POST      /api/{type}s/{repo_id}/commit/{revision}            NDJSON commit: header / file / lfsFile / deleted*
 GET       /api/{type}s/{repo_id}[/revision/{revision}]        minimal repo info
 ========  ==================================================  ===============================================
@@ -106,9 +106,9 @@ class FakeHub:
         self.repos: dict[str, dict[str, bytes]] = {}  # "model/user/name" is stored as "user/name" for models
         self.repo_settings: dict[str, dict[str, Any]] = {}  # repo_id -> the create payload
         self.heads: dict[str, str | None] = {}  # repo_id -> last commit oid
-        self.lfs_objects: dict[str, bytes] = {}  # sha256 hex -> content, once uploaded
-        self.lfs_uploads: list[str] = []  # oids in upload order
-        self.lfs_verified: list[str] = []
+        self.lfs_objects: dict[str, dict[str, bytes]] = {}  # repo_id -> sha256 hex -> content (LFS storage is per repo)
+        self.lfs_uploads: list[tuple[str, str]] = []  # (repo_id, oid) in upload order
+        self.lfs_verified: list[tuple[str, str]] = []
         self.commits: list[Commit] = []
         self.requests: list[Request] = []
         self.unhandled: list[Request] = []
@@ -135,10 +135,12 @@ class FakeHub:
             return self._create_repo(request.json())
         if method == "POST" and path == "/api/validate-yaml":
             return 200, {}, {"errors": [], "warnings": []}
-        if method == "PUT" and path.startswith("/_fake_lfs/"):
-            return self._lfs_put(path[len("/_fake_lfs/"):], request.body)
-        if method == "POST" and path == "/_fake_lfs/verify":
-            return self._lfs_verify(request.json())
+        match = re.fullmatch(r"/_fake_lfs/(.+)/([0-9a-f]{64})", path)
+        if method == "PUT" and match:
+            return self._lfs_put(match.group(1), match.group(2), request.body)
+        match = re.fullmatch(r"/_fake_lfs/(.+)/verify", path)
+        if method == "POST" and match:
+            return self._lfs_verify(match.group(1), request.json())
         match = re.fullmatch(r"/(?:(datasets|spaces)/)?([^/]+/[^/]+)\.git/info/lfs/objects/batch", path)
         if method == "POST" and match:
             repo_type = (match.group(1) or "models")[:-1]
@@ -171,6 +173,7 @@ class FakeHub:
             if key in self.repos:
                 return 409, {}, {"error": "You already created this model repo", "url": url}
             self.repos[key] = {}
+            self.lfs_objects[key] = {}
             self.repo_settings[key] = dict(payload)
             self.heads[key] = None
         return 200, {}, {"url": url, "name": repo_id, "id": hashlib.sha1(key.encode()).hexdigest()[:24]}
@@ -201,36 +204,41 @@ class FakeHub:
         objects = []
         with self.lock:
             self._tree(repo_type, repo_id)
+            key = self._key(repo_type, repo_id)
+            stored = self.lfs_objects[key]
             for obj in payload.get("objects", []):
                 oid, size = obj["oid"], obj["size"]
                 if not re.fullmatch(r"[0-9a-f]{64}", oid) or not isinstance(size, int):
                     objects.append({"oid": str(oid), "size": int(size), "error": {"code": 422, "message": "bad oid"}})
-                elif oid in self.lfs_objects and len(self.lfs_objects[oid]) == size:
+                elif oid in stored and len(stored[oid]) == size:
                     objects.append({"oid": oid, "size": size})  # already there: no actions, nothing to upload
                 else:
                     objects.append({
                         "oid": oid, "size": size, "authenticated": True,
                         "actions": {
-                            "upload": {"href": f"{self.url}/_fake_lfs/{oid}?size={size}", "header": {}},
-                            "verify": {"href": f"{self.url}/_fake_lfs/verify", "header": {}},
+                            "upload": {"href": f"{self.url}/_fake_lfs/{key}/{oid}", "header": {}},
+                            "verify": {"href": f"{self.url}/_fake_lfs/{key}/verify", "header": {}},
                         },
                     })  # fmt: skip
         return 200, {"Content-Type": "application/vnd.git-lfs+json"}, {"transfer": "basic", "objects": objects}
 
-    def _lfs_put(self, oid: str, body: bytes) -> tuple[int, dict[str, str], Any]:
+    def _lfs_put(self, key: str, oid: str, body: bytes) -> tuple[int, dict[str, str], Any]:
         if hashlib.sha256(body).hexdigest() != oid:
             raise HubError(400, f"Uploaded content does not match its oid {oid}")
         with self.lock:
-            self.lfs_objects[oid] = body
-            self.lfs_uploads.append(oid)
+            if key not in self.lfs_objects:
+                raise HubError(404, f"No repo {key}")
+            self.lfs_objects[key][oid] = body
+            self.lfs_uploads.append((key, oid))
         return 200, {"ETag": f'"{hashlib.md5(body).hexdigest()}"'}, b""
 
-    def _lfs_verify(self, payload: dict) -> tuple[int, dict[str, str], Any]:
+    def _lfs_verify(self, key: str, payload: dict) -> tuple[int, dict[str, str], Any]:
         oid, size = payload.get("oid"), payload.get("size")
         with self.lock:
-            if oid not in self.lfs_objects or len(self.lfs_objects[oid]) != size:
-                raise HubError(404, f"LFS object {oid} of size {size} was not uploaded")
-            self.lfs_verified.append(oid)
+            stored = self.lfs_objects.get(key, {})
+            if oid not in stored or len(stored[oid]) != size:
+                raise HubError(404, f"LFS object {oid} of size {size} was not uploaded to {key}")
+            self.lfs_verified.append((key, oid))
         return 200, {}, {"success": True}
 
     def _commit(self, repo_type: str, repo_id: str, revision: str, body: bytes) -> tuple[int, dict[str, str], Any]:
@@ -261,11 +269,11 @@ class FakeHub:
                     regular.append(path)
                 elif kind == "lfsFile":
                     oid = value.get("oid")
-                    if value.get("algo") != "sha256" or oid not in self.lfs_objects:
-                        raise HubError(422, f"LFS object {oid} for {path} was never uploaded")
-                    if "size" in value and value["size"] != len(self.lfs_objects[oid]):
+                    if value.get("algo") != "sha256" or oid not in self.lfs_objects[key]:
+                        raise HubError(422, f"LFS object {oid} for {path} was never uploaded to {key}")
+                    if "size" in value and value["size"] != len(self.lfs_objects[key][oid]):
                         raise HubError(422, f"Size mismatch for {path}")
-                    changes[path] = self.lfs_objects[oid]
+                    changes[path] = self.lfs_objects[key][oid]
                     lfs.append(path)
                 elif kind in ("deletedFile", "deletedFolder"):
                     deleted.append(path)

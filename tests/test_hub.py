@@ -144,27 +144,41 @@ def _files(folder: pathlib.Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def _check_requests(hub) -> None:
+class Activity:
+    """What the fake Hub saw from ``start`` on (the hub is shared by the tests of this module; they run in turn)."""
+
+    def __init__(self, hub, start: tuple[int, int, int, int]):
+        self.requests = hub.requests[start[0]:]
+        self.commits = hub.commits[start[1]:]
+        self.lfs_uploads = hub.lfs_uploads[start[2]:]
+        self.lfs_verified = hub.lfs_verified[start[3]:]
+
+
+def _mark(hub) -> tuple[int, int, int, int]:
+    return len(hub.requests), len(hub.commits), len(hub.lfs_uploads), len(hub.lfs_verified)
+
+
+def _check_requests(hub, activity: Activity) -> None:
     """Only endpoints the fake Hub knows were called, all went well, and every Hub API call carried the token."""
     assert hub.unhandled == []
-    assert [(r.method, r.path, r.status) for r in hub.requests if r.status >= 400 and r.status != 409] == []
-    for request in hub.requests:
+    assert [(r.method, r.path, r.status) for r in activity.requests if r.status >= 400 and r.status != 409] == []
+    for request in activity.requests:
         if request.method == "PUT":  # the LFS object upload goes to a pre-signed URL, without the token
             assert request.path.startswith("/_fake_lfs/")
         else:
             assert request.headers.get("authorization") == f"Bearer {TOKEN}", (request.method, request.path)
 
 
-def test_push_to_hub_uploads_the_saved_folder_as_is_in_one_commit(saved):
+def test_push_to_hub_uploads_the_saved_folder_as_is_in_one_commit(hub, push, saved):
     local = _files(saved)
     assert {"openvino_model.xml", "openvino_model.bin", "openvino_config.json", "config.json", "README.md",
             "extra/notes.txt"} <= set(local)  # fmt: skip
-    with fake_hub() as hub:
-        url = _push(hub, "push_to_hub", saved, "user/tiny-int8")
+    start = _mark(hub)
+    url = push("push_to_hub", saved, "user/tiny-int8")
+    seen = Activity(hub, start)
 
-    created = [r.json() for r in hub.requests if r.path == "/api/repos/create"]
+    created = [r.json() for r in seen.requests if r.path == "/api/repos/create"]
     assert created == [{"name": "tiny-int8", "organization": "user"}]  # private=None: the Hub's default visibility
-    assert list(hub.repos) == ["user/tiny-int8"]
     remote = hub.repos["user/tiny-int8"]
     assert sorted(remote) == sorted(local)  # same relative paths, subfolder included
     for path, data in local.items():
@@ -173,50 +187,56 @@ def test_push_to_hub_uploads_the_saved_folder_as_is_in_one_commit(saved):
     assert b"optimum-wc" in remote["README.md"]
     assert json.loads(remote["openvino_config.json"])["dtype"] == "int8_asym"
 
-    [commit] = hub.commits  # a single commit with the documented message
+    [commit] = seen.commits  # a single commit with the documented message
     assert (commit.repo_id, commit.revision, commit.summary) == ("user/tiny-int8", "main", COMMIT_MESSAGE)
     assert url == f"{hub.url}/user/tiny-int8/commit/{commit.oid}"
     # The weights went through the LFS batch API, PUT and verify; the text files were sent inline in the commit.
-    weights = hashlib.sha256(local["openvino_model.bin"]).hexdigest()
-    assert "openvino_model.bin" in commit.lfs and weights in hub.lfs_uploads and weights in hub.lfs_verified
+    weights = ("user/tiny-int8", hashlib.sha256(local["openvino_model.bin"]).hexdigest())
+    assert "openvino_model.bin" in commit.lfs and weights in seen.lfs_uploads and weights in seen.lfs_verified
     assert {"openvino_model.xml", "openvino_config.json", "config.json", "README.md", "extra/notes.txt"} <= set(
         commit.regular
     )
     assert sorted(commit.regular + commit.lfs) == sorted(local) and commit.deleted == []
-    _check_requests(hub)
+    _check_requests(hub, seen)
 
 
-def test_push_to_an_existing_repo_commits_only_what_changed(saved, tmp_path):
+def test_push_to_an_existing_repo_commits_only_what_changed(hub, push, saved, tmp_path):
     changed = tmp_path / "changed"
-    changed.mkdir()
     for path, data in _files(saved).items():
         (changed / path).parent.mkdir(parents=True, exist_ok=True)
         (changed / path).write_bytes(data)
     (changed / "extra" / "notes.txt").write_text(NOTES + "second push\n")
-    with fake_hub() as hub:
-        first = _push(hub, "push_to_hub", saved, "user/tiny-int8", private=True)
-        second = _push(hub, "push_to_hub", changed, "user/tiny-int8", private=True)
+    start = _mark(hub)
+    first = push("push_to_hub", saved, "user/tiny-int8-twice", private=True)
+    second = push("push_to_hub", changed, "user/tiny-int8-twice", private=True)
+    again = push("push_to_hub", changed, "user/tiny-int8-twice")  # nothing changed: no commit, the head's URL
+    seen = Activity(hub, start)
 
-    creates = [r for r in hub.requests if r.path == "/api/repos/create"]
-    assert [r.status for r in creates] == [200, 409]  # exist_ok: the second push reuses the repo
-    assert creates[0].json() == {"name": "tiny-int8", "organization": "user", "visibility": "private"}
-    assert hub.repos["user/tiny-int8"] == _files(changed)
-    assert [c.regular + c.lfs for c in hub.commits][1] == ["extra/notes.txt"]
-    assert first != second and second == f"{hub.url}/user/tiny-int8/commit/{hub.commits[1].oid}"
-    assert len(hub.lfs_uploads) == len(set(hub.lfs_uploads))  # the weights were not uploaded twice
-    _check_requests(hub)
+    creates = [r for r in seen.requests if r.path == "/api/repos/create"]
+    assert [r.status for r in creates] == [200, 409, 409]  # exist_ok: later pushes reuse the repo
+    assert creates[0].json() == {"name": "tiny-int8-twice", "organization": "user", "visibility": "private"}
+    assert hub.repos["user/tiny-int8-twice"] == _files(changed)
+    first_commit, second_commit = seen.commits
+    assert sorted(first_commit.regular + first_commit.lfs) == sorted(_files(saved))
+    assert second_commit.regular + second_commit.lfs == ["extra/notes.txt"]  # unchanged files are not sent again
+    assert first == f"{hub.url}/user/tiny-int8-twice/commit/{first_commit.oid}"
+    assert second == f"{hub.url}/user/tiny-int8-twice/commit/{second_commit.oid}" and first != second
+    assert again == second
+    assert len(seen.lfs_uploads) == len(set(seen.lfs_uploads))  # the weights were not uploaded twice
+    _check_requests(hub, seen)
 
 
-def test_save_pretrained_with_push_to_hub(saved, tmp_path):
+def test_save_pretrained_with_push_to_hub(hub, push, saved, tmp_path):
     target = tmp_path / "resaved"
-    with fake_hub() as hub:
-        url = _push(hub, "save_pretrained", saved, "org/tiny-int8-resaved", save_directory=str(target))
+    start = _mark(hub)
+    url = push("save_pretrained", saved, "org/tiny-int8-resaved", save_directory=str(target))
+    seen = Activity(hub, start)
 
     local = _files(target)
     assert {"openvino_model.xml", "openvino_model.bin", "openvino_config.json", "README.md"} <= set(local)
     assert "extra/notes.txt" not in local  # save_pretrained writes a fresh folder
-    assert hub.repos == {"org/tiny-int8-resaved": local}
-    [commit] = hub.commits
+    assert hub.repos["org/tiny-int8-resaved"] == local
+    [commit] = seen.commits
     assert commit.summary == COMMIT_MESSAGE and url == f"{hub.url}/org/tiny-int8-resaved/commit/{commit.oid}"
     assert "openvino_model.bin" in commit.lfs
-    _check_requests(hub)
+    _check_requests(hub, seen)

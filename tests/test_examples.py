@@ -1,0 +1,28 @@
+"""The README's main command and the examples run as a user would run them."""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+
+
+def _run(*args: str) -> str:
+    result = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_main_command_compresses_the_embedded_model_and_generates(tmp_path):
+    out = _run("examples/compress_default_model.py", "--output", str(tmp_path / "int4"))
+    assert "generation: 'The dictionary" in out
+    before, after = (float(x.split(" MiB")[0]) for x in out.split("IR size: ")[1].split(" -> "))
+    assert after < before / 3
+    assert (tmp_path / "int4" / "openvino_model.xml").is_file()
+
+
+def test_load_in_flags_example():
+    out = _run("examples/load_in_flags.py")
+    assert "mode='int8_asym'" in out and "mode='int4_asym', group_size=128" in out
