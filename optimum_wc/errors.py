@@ -37,3 +37,7 @@ class UnsupportedModelError(OptimumWCError, ValueError):
 
 class NonFiniteWeightError(OptimumWCError, ValueError):
     """A weight holds NaN or Inf values."""
+
+
+class ModelNotFoundError(OptimumWCError, OSError):
+    """A model id that is neither a local folder nor a repository the Hub can serve."""

@@ -22,7 +22,7 @@ from optimum.intel import OVModelForCausalLM as _OptimumIntelCausalLM
 from optimum_wc.atomic import atomic_directory
 from optimum_wc.compress import compress_model
 from optimum_wc.config import CompressionSettings
-from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError, UnsupportedModelError
+from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError, ModelNotFoundError, UnsupportedModelError
 from optimum_wc.model_card import write_model_card
 from optimum_wc.openvino.rt_info import read_layer_records
 from optimum_wc.quantization_config import OPTIMUM_INTEL_KEYS, OUR_KEYS, WeightCompressionConfig
@@ -75,6 +75,12 @@ def resolve_quantization_config(
         "`quantization_config` must be a WeightCompressionConfig, a dict or an OVWeightQuantizationConfig, "
         f"got {type(quantization_config).__name__}."
     )
+
+
+def _is_lookup_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` says that a model could not be fetched (rather than that it could not be exported)."""
+    module = type(exc).__module__
+    return isinstance(exc, OSError) or module.startswith(("httpx", "httpcore", "huggingface_hub", "requests"))
 
 
 def float_weight_elements(model: ov.Model) -> int:
@@ -149,7 +155,15 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
         path = pathlib.Path(str(model_id))
         if path.exists() and not path.is_dir():
             raise InvalidArgumentError(f"`model_id` {model_id!r} is a file; pass the folder that holds the model.")
-        model = super().from_pretrained(model_id, export=export, load_in_8bit=False, compile=False, **kwargs)
+        try:
+            model = super().from_pretrained(model_id, export=export, load_in_8bit=False, compile=False, **kwargs)
+        except Exception as exc:
+            if path.is_dir() or not _is_lookup_failure(exc):
+                raise
+            raise ModelNotFoundError(
+                f"Cannot find model {str(model_id)!r}: it is not a local folder, and the Hugging Face Hub could not "
+                f"serve it ({type(exc).__name__}: {exc}). Check the id, the network, or pass a local folder."
+            ) from exc
         if not isinstance(model, cls):  # optimum-intel chose a class of its own for this model type
             model.__class__ = type(f"OptimumWC{type(model).__name__}", (cls, type(model)), {})
         nothing_asked = config is None and load_in_8bit is None and load_in_4bit is None

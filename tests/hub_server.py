@@ -303,7 +303,8 @@ class FakeHub:
             key = self._key(repo_type, repo_id)
             private = self.repo_settings[key].get("visibility") == "private"
             siblings = [{"rfilename": path} for path in sorted(tree)]
-            return 200, {}, {"id": repo_id, "sha": self.heads[key] or "0" * 40, "private": private, "siblings": siblings}
+            sha = self.heads[key] or "0" * 40
+            return 200, {}, {"id": repo_id, "sha": sha, "private": private, "siblings": siblings}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -350,7 +351,7 @@ class _Handler(BaseHTTPRequestHandler):
             if error.code:
                 headers["X-Error-Code"] = error.code
             self.close_connection = True
-        except Exception as error:  # a bug here must fail the client fast: a 4xx is not retried, a 5xx would be
+        except Exception as error:  # a bug here must fail the client at once: a 4xx is not retried, a 5xx is
             status, payload = 400, {"error": f"fake Hub failure: {type(error).__name__}: {error}"}
             headers = {"X-Error-Message": payload["error"]}
             self.close_connection = True

@@ -60,7 +60,7 @@ class Pusher:
                and not k.lower().endswith("_proxy")}  # fmt: skip
         env.update(
             HF_ENDPOINT=hub.url,  # read by huggingface_hub when it is imported
-            HF_HUB_DISABLE_XET="1",  # with hf_xet installed the client would upload through Xet, whatever the server says
+            HF_HUB_DISABLE_XET="1",  # with hf_xet installed, the client would upload through Xet whatever the Hub says
             HF_HUB_DISABLE_TELEMETRY="1",
             HF_HUB_DISABLE_PROGRESS_BARS="1",
             NO_PROXY="127.0.0.1,localhost",

@@ -161,7 +161,9 @@ def test_bad_compression_arguments_fail_before_export(kwargs, error, text, check
         OVModelForCausalLM.from_pretrained(checkpoint("gpt2"), export=True, **kwargs)
 
 
-def test_missing_model_folder_is_a_clear_error(tmp_path):
+def test_unknown_model_id_or_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(optimum_wc.ModelNotFoundError, match="no-such-org/no-such-model"):
+        OVModelForCausalLM.from_pretrained("no-such-org/no-such-model", export=True)
     with pytest.raises((OSError, ValueError)):
         OVModelForCausalLM.from_pretrained(tmp_path / "nothing-here", export=True, local_files_only=True)
     (tmp_path / "empty").mkdir()
