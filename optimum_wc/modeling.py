@@ -220,6 +220,12 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
         Everything is written into a staging folder that replaces ``save_directory`` at the end, so a failure
         midway leaves any previous save intact. ``compress_to_fp16`` stores the remaining float weights as f16.
         """
+        push_options = {"repository_id", "private", "token"}
+        unknown = sorted(set(kwargs) - push_options) if push_to_hub else sorted(kwargs)
+        if unknown:
+            raise InvalidArgumentTypeError(f"save_pretrained() got unexpected keyword argument(s) {unknown}.")
+        if push_to_hub and not kwargs.get("repository_id"):
+            raise InvalidArgumentError("`push_to_hub=True` needs `repository_id` (e.g. 'user/model-int4').")
         with atomic_directory(save_directory) as staging:
             super().save_pretrained(staging)
             if compress_to_fp16:
@@ -245,7 +251,7 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
         folder = pathlib.Path(save_directory)
         if not (folder / "openvino_model.xml").is_file():
             raise InvalidArgumentError(f"`save_directory` {folder} holds no saved model; call save_pretrained first.")
-        api = HfApi(token=token)
+        api = HfApi(token=token, user_agent=f"optimum-wc/{__version__}")
         api.create_repo(repo_id=repository_id, private=private, exist_ok=True, token=token)
         commit = api.upload_folder(
             repo_id=repository_id, folder_path=folder, token=token, commit_message="Upload model compressed with optimum-wc"

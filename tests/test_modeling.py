@@ -211,3 +211,12 @@ def test_saved_folder_runs_in_openvino_genai(tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "saved")
     ids = model.generate(**tokenizer("The dictionary", return_tensors="pt"), max_new_tokens=10, do_sample=False)
     assert text and tokenizer.decode(ids[0], skip_special_tokens=True) == "The dictionary" + text
+
+
+def test_save_pretrained_checks_push_arguments_before_saving(tmp_path):
+    model = OVModelForCausalLM.from_pretrained(DEFAULT_MODEL, export=True, load_in_8bit=True, compile=False)
+    with pytest.raises(InvalidArgumentError, match="repository_id"):
+        model.save_pretrained(tmp_path / "a", push_to_hub=True)
+    with pytest.raises(optimum_wc.InvalidArgumentTypeError, match="repo_id"):
+        model.save_pretrained(tmp_path / "a", repo_id="user/x")
+    assert not (tmp_path / "a").exists()
