@@ -93,7 +93,7 @@ FLOAT_VALUES = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=200, deadline=None, derandomize=True)  # the same examples on every run
 @given(
     mode=st.sampled_from(MODES),
     group=st.sampled_from([-1, 4, 8]),
@@ -111,4 +111,5 @@ def test_property_finite_scales_and_bounded_error(mode, group, dtype, data):
     assert np.isfinite(result.scale).all() and (np.abs(result.scale) > 0).all()
     grouped = weight.astype(np.float32).reshape(result.codes.shape)
     error = np.abs(decompress(result).reshape(grouped.shape).astype(np.float64) - grouped)
-    assert np.all(error <= np.abs(result.scale).astype(np.float64) * (1 + 1e-6))
+    rounding = 4 * np.finfo(np.float32).eps * np.abs(grouped).astype(np.float64)  # float32 arithmetic on the value
+    assert np.all(error <= np.abs(result.scale).astype(np.float64) * (1 + 1e-6) + rounding)
