@@ -134,7 +134,6 @@ def compress_model(
         logger.warning("The model has no weights that can be compressed; it is returned unchanged.")
         return CompressionResult(model, summary, plan)
 
-    logger.info("Statistics of the bitwidth distribution:\n%s", summary.to_table())
     work = sorted(plan.to_compress, key=lambda w: w.target.num_elements, reverse=True)
     total = sum(w.target.num_elements for w in work)
     with tqdm(total=total, desc="Compressing weights", unit="weights", unit_scale=True, disable=not progress) as bar:
@@ -142,6 +141,7 @@ def compress_model(
             _rewrite(weight, stored)
             bar.update(weight.target.num_elements)
     write_rt_info(model, settings, plan)
+    logger.info("Statistics of the bitwidth distribution:\n%s", summary.to_table())
     return CompressionResult(model, summary, plan)
 
 
