@@ -12,6 +12,8 @@ import openvino as ov
 from tqdm.auto import tqdm
 
 from optimum_wc import kernels
+from optimum_wc.algorithms.mixed_precision import Sensitivity
+from optimum_wc.calibration import inference_items
 from optimum_wc.config import CompressionSettings
 from optimum_wc.enums import CompressionFormat, CompressWeightsMode
 from optimum_wc.errors import InvalidArgumentTypeError
@@ -20,9 +22,10 @@ from optimum_wc.openvino.decompression import build_decompression, needs_output_
 from optimum_wc.openvino.graph import ModelGraph, dedupe_friendly_names
 from optimum_wc.openvino.ignored import ignored_scope_names, positional_embedding_matmuls
 from optimum_wc.openvino.rt_info import write_rt_info
-from optimum_wc.openvino.weights import find_weight_targets
+from optimum_wc.openvino.statistics import activation_point, collect_statistics
+from optimum_wc.openvino.weights import WeightTarget, find_weight_targets
 from optimum_wc.parallel import default_workers, ordered_map
-from optimum_wc.planning import Plan, WeightPlan, make_plan
+from optimum_wc.planning import ActivationStats, Plan, WeightPlan, make_plan
 from optimum_wc.summary import CompressionSummary
 
 logger = logging.getLogger(__name__)
@@ -72,7 +75,8 @@ def compress_weights(
             default for 4-bit modes, -1 for INT8 modes.
         ignored_scope: Ops to leave uncompressed (:class:`~optimum_wc.IgnoredScope`).
         all_layers: Compress embeddings and the last MatMul in the primary precision too (4-bit modes).
-        dataset: Calibration data (data-aware compression; not supported yet).
+        dataset: Calibration data (an ``nncf.Dataset`` or an iterable of model inputs) for the data-aware
+            sensitivity metrics of mixed precision.
         sensitivity_metric: How layers are ranked for mixed precision; ``WEIGHT_QUANTIZATION_ERROR`` without data.
         subset_size: Number of calibration samples (data-aware compression).
         awq, scale_estimation, gptq, lora_correction: Data-aware algorithms (not supported yet).
@@ -128,7 +132,8 @@ def compress_model(
     targets = find_weight_targets(graph)
     ignored = ignored_scope_names(graph, settings.ignored_scope) | positional_embedding_matmuls(graph)
     workers = num_workers or default_workers()
-    plan = make_plan(targets, ignored, settings, workers)
+    stats = None if settings.dataset is None else _activation_stats_source(model, graph, settings)
+    plan = make_plan(targets, ignored, settings, workers, stats)
     summary = CompressionSummary.from_plan(plan)
     if not plan.weights:
         logger.warning("The model has no weights that can be compressed; it is returned unchanged.")
@@ -143,6 +148,19 @@ def compress_model(
     write_rt_info(model, settings, plan)
     logger.info("Statistics of the bitwidth distribution:\n%s", summary.to_table())
     return CompressionResult(model, summary, plan)
+
+
+def _activation_stats_source(model: ov.Model, graph: ModelGraph, settings: CompressionSettings) -> ActivationStats:
+    """Collects activation statistics on first use only (when a data-aware metric needs them)."""
+    items = inference_items(settings.dataset, settings.subset_size)  # refuse an empty dataset before any work
+
+    def stats(targets: list[WeightTarget], metric: Sensitivity) -> dict[str, float]:
+        points = {t.op_name: activation_point(graph, t) for t in targets}
+        unique = list(dict.fromkeys(points.values()))
+        reduced = collect_statistics(model, unique, items, metric.reducer)
+        return {name: metric.aggregate(reduced[point]) for name, point in points.items()}
+
+    return stats
 
 
 def _quantize(weight: WeightPlan) -> StoredWeight:

@@ -14,17 +14,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import logging
+from typing import Callable
 
 import numpy as np
 
-from optimum_wc.algorithms.mixed_precision import SENSITIVITY_SCORERS, select_primary
+from optimum_wc.algorithms.mixed_precision import SENSITIVITIES, Sensitivity, select_primary
 from optimum_wc.config import INT8_MODES, CompressionSettings, LayerPrecision
 from optimum_wc.enums import GroupSizeFallbackMode
-from optimum_wc.errors import InvalidGroupSizeError, NonFiniteWeightError, UnsupportedModelError
+from optimum_wc.errors import InvalidArgumentError, InvalidGroupSizeError, NonFiniteWeightError, UnsupportedModelError
 from optimum_wc.openvino.weights import FLOAT_TYPES, WeightTarget
 from optimum_wc.parallel import parallel_map
 
 logger = logging.getLogger(__name__)
+# (MatMul weights, metric) -> aggregated activation statistic by MatMul name
+ActivationStats = Callable[[list[WeightTarget], Sensitivity], dict[str, float]]
 F8_TYPES = ("f8e4m3", "f8e5m2")
 
 
@@ -134,11 +137,25 @@ def _apply_group_size_fallback(plan: Plan, chosen: list[WeightPlan], settings: C
     return sizes
 
 
-def _mixed_precision(chosen: list[WeightPlan], settings: CompressionSettings, workers: int) -> None:
+def _mixed_precision(
+    chosen: list[WeightPlan], settings: CompressionSettings, workers: int, activation_stats: ActivationStats | None
+) -> None:
     if settings.ratio >= 1 or not chosen:
         return
-    scorer = SENSITIVITY_SCORERS[settings.sensitivity_metric]
-    scores = parallel_map(lambda w: scorer(w.target.read(), w.target.reduction_axes), chosen, workers)
+    metric = SENSITIVITIES[settings.sensitivity_metric]
+    stats: dict[str, float] = {}
+    if metric.data_aware:
+        if activation_stats is None:
+            raise InvalidArgumentError(f"`sensitivity_metric`={settings.sensitivity_metric.name} needs a `dataset`.")
+        stats = activation_stats([w.target for w in chosen if w.target.kind == "matmul"], metric)
+
+    def score(weight: WeightPlan) -> float:
+        if metric.data_aware and weight.target.kind == "embedding":
+            return 0.0  # no activation statistics: compressed first, as nncf does
+        value = metric.weight_term(weight.target.read(), weight.target.reduction_axes)
+        return value * stats[weight.target.op_name] if metric.data_aware else value
+
+    scores = parallel_map(score, chosen, workers)
     primary = set(select_primary([w.target.num_elements for w in chosen], scores, settings.ratio))
     for index, weight in enumerate(chosen):
         if index not in primary:
@@ -176,7 +193,13 @@ def check_finite(weights: list[WeightPlan], workers: int = 1) -> None:
         raise NonFiniteWeightError("These weights hold NaN or Inf values and cannot be compressed: " + ", ".join(bad))
 
 
-def make_plan(targets: list[WeightTarget], ignored: set[str], settings: CompressionSettings, workers: int = 1) -> Plan:
+def make_plan(
+    targets: list[WeightTarget],
+    ignored: set[str],
+    settings: CompressionSettings,
+    workers: int = 1,
+    activation_stats: ActivationStats | None = None,
+) -> Plan:
     """Chooses the precision of every weight; raises before anything is changed if the settings cannot apply."""
     plan, last_skipped = _collect(targets, ignored, settings)
     chosen = _ratio_defining(plan, settings, last_skipped)
@@ -184,7 +207,7 @@ def make_plan(targets: list[WeightTarget], ignored: set[str], settings: Compress
     for weight in chosen:
         weight.ratio_defining = True
         weight.precision = LayerPrecision(settings.mode, group_sizes[id(weight)])
-    _mixed_precision(chosen, settings, workers)
+    _mixed_precision(chosen, settings, workers, activation_stats)
     _check_group_sizes(chosen, settings.group_size)
     check_finite(plan.to_compress, workers)
     return plan

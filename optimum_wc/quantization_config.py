@@ -125,6 +125,11 @@ class WeightCompressionConfig:
             raise InvalidArgumentError(f"`dq_group_size` must be an int >= 0, got {self.dq_group_size!r}.")
         if self.dataset is not None and not isinstance(self.dataset, (str, list)):
             raise InvalidArgumentTypeError(f"`dataset` must be a dataset name or a list of strings, got {type(self.dataset).__name__}.")
+        if self.dataset is not None:
+            raise NotYetSupportedError(
+                "`dataset` (text calibration through a tokenizer) is not supported by WeightCompressionConfig yet; "
+                "pass tokenized model inputs to optimum_wc.compress_weights(dataset=...) instead."
+            )
         CompressionSettings.from_arguments(**self.to_compress_kwargs())
 
     @property

@@ -45,7 +45,7 @@ BAD_ARGUMENTS = [
     ({"mode": "int8_asym", "all_layers": False}, UnsupportedArgumentError, "all_layers"),
     ({"mode": "int8_asym", "backup_mode": "int8_sym"}, UnsupportedArgumentError, "backup_mode"),
     ({"mode": "int4_sym", "gptq": True}, UnsupportedArgumentError, "`dataset`"),
-    ({"mode": "int4_sym", "dataset": [1, 2]}, NotYetSupportedError, "dataset"),
+    ({"mode": "int4_sym", "dataset": [], "ratio": 0.5}, InvalidArgumentError, "`dataset` is empty"),
     ({"mode": "int4_sym", "awq": True}, NotYetSupportedError, "awq"),
     ({"num_workers": 0}, InvalidArgumentTypeError, "`num_workers`"),
 ]

@@ -11,21 +11,33 @@ import numpy as np
 from optimum_wc.kernels.integer import EPS, asymmetric_parameters
 
 
-def int8_quantization_error(weight: np.ndarray, reduction_axes: tuple[int, ...]) -> np.float32:
-    """Returns ``max(mean((Q8(W) - W)**2, reduction_axes))`` in float32 (in place on one float32 buffer)."""
+def _int8_residual(weight: np.ndarray, reduction_axes: tuple[int, ...]) -> tuple[np.ndarray, int | tuple[int, ...]]:
+    """``Q8(W) - W`` in float32, computed in place on one buffer, and the reduction axis."""
     data = weight if weight.dtype == np.float32 else weight.astype(np.float32)
     axis = reduction_axes if len(reduction_axes) > 1 else reduction_axes[0]
     scale, zero_point = asymmetric_parameters(data, axis, 8)
     zero = zero_point.astype(np.float32)
-    restored = np.divide(data, scale, dtype=np.float32)
-    restored += zero
-    np.rint(restored, out=restored)
-    np.clip(restored, 0, 255, out=restored)
-    restored -= zero
-    restored *= scale
-    restored -= data
-    np.square(restored, out=restored)
-    return np.max(np.mean(restored, axis=axis)).astype(np.float32)
+    residual = np.divide(data, scale, dtype=np.float32)
+    residual += zero
+    np.rint(residual, out=residual)
+    np.clip(residual, 0, 255, out=residual)
+    residual -= zero
+    residual *= scale
+    residual -= data
+    return residual, axis
+
+
+def int8_quantization_error(weight: np.ndarray, reduction_axes: tuple[int, ...]) -> np.float32:
+    """Returns ``max(mean((Q8(W) - W)**2, reduction_axes))`` in float32."""
+    residual, axis = _int8_residual(weight, reduction_axes)
+    np.square(residual, out=residual)
+    return np.max(np.mean(residual, axis=axis)).astype(np.float32)
+
+
+def int8_frobenius_error(weight: np.ndarray, reduction_axes: tuple[int, ...]) -> float:
+    """Returns ``||Q8(W) - W||_F`` (the weight term of the Hessian-based metric)."""
+    residual, _ = _int8_residual(weight, reduction_axes)
+    return float(np.linalg.norm(residual.reshape(-1)))
 
 
 def weight_sensitivity(weight: np.ndarray, reduction_axes: tuple[int, ...]) -> float:
