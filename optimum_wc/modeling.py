@@ -20,6 +20,7 @@ import openvino as ov
 from optimum.intel import OVModelForCausalLM as _OptimumIntelCausalLM
 
 from optimum_wc.atomic import atomic_directory
+from optimum_wc.calibration import token_samples
 from optimum_wc.compress import compress_model
 from optimum_wc.config import CompressionSettings
 from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError, ModelNotFoundError, UnsupportedModelError
@@ -184,7 +185,10 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
                 "The model's weights are already compressed (its rt_info has an nncf section); "
                 "load the original checkpoint to compress it differently."
             )
-        settings = CompressionSettings.from_arguments(**config.to_compress_kwargs())
+        options = config.to_compress_kwargs()
+        if config.dataset is not None:
+            options["dataset"] = self._calibration_inputs(config)
+        settings = CompressionSettings.from_arguments(**options)
         result = compress_model(self.model, settings, progress=progress)
         if self.model.has_rt_info(["runtime_options", "KV_CACHE_PRECISION"]):  # as optimum-intel does after nncf
             options = self.model.get_rt_info("runtime_options").value
@@ -195,6 +199,21 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
         self.request = None
         self._wc_config, self._wc_summary = config, result.summary
         return result.summary
+
+    def _calibration_inputs(self, config: WeightCompressionConfig) -> list[dict]:
+        """Tokenizes the config's calibration texts into this model's inputs (optimum-intel's recipe)."""
+        from transformers import AutoTokenizer
+
+        source = config.tokenizer or getattr(self.config, "_name_or_path", None) or str(self.model_save_dir)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(source)
+        except Exception as exc:
+            raise InvalidArgumentError(
+                f"Cannot load a tokenizer from {source!r} for the calibration `dataset`; pass `tokenizer=` in the "
+                f"quantization config ({type(exc).__name__}: {exc})."
+            ) from exc
+        samples = token_samples(config.dataset, tokenizer, config.num_samples or 128)
+        return [self.prepare_inputs(**sample) for sample in samples]
 
     @property
     def quantization_config(self) -> WeightCompressionConfig | None:

@@ -14,10 +14,12 @@ import copy
 import dataclasses
 import json
 import os
+import pathlib
 from enum import Enum
 from typing import Any
 
 from optimum_wc.advanced import AdvancedCompressionParameters
+from optimum_wc.calibration import HUB_DATASETS, parse_dataset_name
 from optimum_wc.config import CompressionSettings
 from optimum_wc.enums import BackupMode, CompressWeightsMode, GroupSizeFallbackMode, SensitivityMetric, coerce_enum
 from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError, NotYetSupportedError
@@ -125,11 +127,12 @@ class WeightCompressionConfig:
             raise InvalidArgumentError(f"`dq_group_size` must be an int >= 0, got {self.dq_group_size!r}.")
         if self.dataset is not None and not isinstance(self.dataset, (str, list)):
             raise InvalidArgumentTypeError(f"`dataset` must be a dataset name or a list of strings, got {type(self.dataset).__name__}.")
-        if self.dataset is not None:
-            raise NotYetSupportedError(
-                "`dataset` (text calibration through a tokenizer) is not supported by WeightCompressionConfig yet; "
-                "pass tokenized model inputs to optimum_wc.compress_weights(dataset=...) instead."
-            )
+        if isinstance(self.dataset, str) and not pathlib.Path(self.dataset).exists():
+            name, _ = parse_dataset_name(self.dataset)
+            if name not in HUB_DATASETS:
+                raise InvalidArgumentError(
+                    f"`dataset`={self.dataset!r} is neither an existing path nor one of {', '.join(HUB_DATASETS)}."
+                )
         CompressionSettings.from_arguments(**self.to_compress_kwargs())
 
     @property

@@ -220,3 +220,19 @@ def test_save_pretrained_checks_push_arguments_before_saving(tmp_path):
     with pytest.raises(optimum_wc.InvalidArgumentTypeError, match="repo_id"):
         model.save_pretrained(tmp_path / "a", repo_id="user/x")
     assert not (tmp_path / "a").exists()
+
+
+def test_text_calibration_gives_the_same_model_as_optimum_intel_with_nncf(tmp_path):
+    from optimum.intel import OVModelForCausalLM as IntelModel
+    from optimum.intel import OVWeightQuantizationConfig
+
+    texts = [line for line in (REPO.parent / "shared" / "data" / "pydoc" / "calibration.txt").read_text().splitlines() if line][:12]
+    options = {"bits": 4, "sym": True, "ratio": 0.5, "sensitivity_metric": "hessian_input_activation",
+               "dataset": texts, "tokenizer": str(DEFAULT_MODEL), "num_samples": 12}  # fmt: skip
+    theirs = IntelModel.from_pretrained(DEFAULT_MODEL, export=True, quantization_config=OVWeightQuantizationConfig(**options))
+    ours = OVModelForCausalLM.from_pretrained(DEFAULT_MODEL, export=True, quantization_config=options, compile=False)
+    theirs.save_pretrained(tmp_path / "theirs")
+    ours.save_pretrained(tmp_path / "ours")
+    report = compare_ir(tmp_path / "theirs" / "openvino_model.xml", tmp_path / "ours" / "openvino_model.xml")
+    assert report.identical, report.describe()
+    assert ours.quantization_config.dataset == texts
