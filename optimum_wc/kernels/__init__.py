@@ -1,6 +1,9 @@
 """Pure-numpy compression kernels: arrays in, typed records out. Nothing here imports openvino."""
 
 from optimum_wc.kernels.records import CompressedWeight, GroupedWeight
-from optimum_wc.kernels.registry import KERNELS, Kernel, compress, decompress
+from optimum_wc.kernels.registry import KERNELS, Kernel, compress, compress_grouped, decompress, dequantize_grouped
 
-__all__ = ["KERNELS", "CompressedWeight", "GroupedWeight", "Kernel", "compress", "decompress"]
+__all__ = [
+    "KERNELS", "CompressedWeight", "GroupedWeight", "Kernel", "compress", "compress_grouped", "decompress",
+    "dequantize_grouped",
+]

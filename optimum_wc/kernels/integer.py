@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimum_wc.kernels.records import CompressedWeight, GroupedWeight
 
 EPS = np.finfo(np.float32).eps
 Axis = int | tuple[int, ...]
@@ -64,21 +63,13 @@ def quantize_integer(
     return codes.astype(dtype)
 
 
-def compress_asymmetric(grouped: GroupedWeight, bits: int, mode: str) -> CompressedWeight:
-    scale, zero_point = asymmetric_parameters(grouped.data, grouped.axis, bits)
-    codes = quantize_integer(grouped.data, scale, zero_point, bits)
-    return CompressedWeight(codes, scale, zero_point, mode, bits, grouped.group_size, grouped.original_shape)
+def symmetric_parameters(weight: np.ndarray, axis: Axis, bits: int) -> tuple[np.ndarray, None]:
+    return symmetric_scale(weight, axis, bits), None
 
 
-def compress_symmetric(grouped: GroupedWeight, bits: int, mode: str) -> CompressedWeight:
-    scale = symmetric_scale(grouped.data, grouped.axis, bits)
-    codes = quantize_integer(grouped.data, scale, None, bits)
-    return CompressedWeight(codes, scale, None, mode, bits, grouped.group_size, grouped.original_shape)
-
-
-def dequantize_integer(compressed: CompressedWeight) -> np.ndarray:
-    """Returns ``(q - z) * s`` in float32, in the grouped layout."""
-    values = compressed.codes.astype(np.int32)
-    if compressed.zero_point is not None:
-        values = values - compressed.zero_point
-    return values.astype(np.float32) * compressed.scale
+def integer_levels(codes: np.ndarray, zero_point: np.ndarray | None) -> np.ndarray:
+    """Returns the unscaled float32 values of the codes: ``q - z`` (asymmetric) or ``q`` (symmetric)."""
+    values = codes.astype(np.int32)
+    if zero_point is not None:
+        values = values - zero_point.astype(np.int32)
+    return values.astype(np.float32)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 
 from optimum_wc.kernels.integer import EPS
-from optimum_wc.kernels.records import CompressedWeight, GroupedWeight
 
 NF4_LEVELS = np.array(
     [
@@ -60,12 +59,15 @@ def nf4_indices(normalized: np.ndarray, openvino_rounding: bool) -> np.ndarray:
     return indices
 
 
-def compress_nf4(grouped: GroupedWeight, bits: int, mode: str) -> CompressedWeight:
-    scale = nf4_scale(grouped.data, grouped.axis)
-    normalized = np.divide(grouped.data, scale, dtype=np.float32)
-    codes = nf4_indices(normalized, grouped.data.size >= OPENVINO_ROUNDING_MIN_SIZE)
-    return CompressedWeight(codes, scale, None, mode, bits, grouped.group_size, grouped.original_shape)
+def nf4_parameters(weight: np.ndarray, axis: int | tuple[int, ...], bits: int) -> tuple[np.ndarray, None]:
+    return nf4_scale(weight, axis), None
 
 
-def dequantize_nf4(compressed: CompressedWeight) -> np.ndarray:
-    return NF4_LEVELS[compressed.codes] * compressed.scale
+def quantize_nf4(weight: np.ndarray, scale: np.ndarray, zero_point: None, bits: int) -> np.ndarray:
+    """Returns the uint8 level indices of ``weight / scale`` (OpenVINO's tie rule from 10k elements on, as nncf)."""
+    normalized = np.divide(weight, scale, dtype=np.float32)
+    return nf4_indices(normalized, weight.size >= OPENVINO_ROUNDING_MIN_SIZE)
+
+
+def nf4_levels(codes: np.ndarray, zero_point: None) -> np.ndarray:
+    return NF4_LEVELS[codes]

@@ -1,4 +1,8 @@
-"""Mode -> kernel registry: how each compression mode quantizes, dequantizes and is stored."""
+"""Mode -> kernel registry: how each compression mode chooses parameters, quantizes, dequantizes and is stored.
+
+Choosing the parameters and quantizing are separate steps so that the data-aware algorithms (scale estimation,
+GPTQ) can quantize with parameters of their own.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,16 @@ from typing import Callable
 import numpy as np
 
 from optimum_wc.kernels.groups import group_weight
-from optimum_wc.kernels.integer import compress_asymmetric, compress_symmetric, dequantize_integer
-from optimum_wc.kernels.nf4 import compress_nf4, dequantize_nf4
+from optimum_wc.kernels.integer import (
+    asymmetric_parameters,
+    integer_levels,
+    quantize_integer,
+    symmetric_parameters,
+)
+from optimum_wc.kernels.nf4 import nf4_levels, nf4_parameters, quantize_nf4
 from optimum_wc.kernels.records import CompressedWeight, GroupedWeight
+
+Axis = int | tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -21,32 +32,64 @@ class Kernel:
         bits: Bits per code.
         storage: OpenVINO element type name of the codes constant (``u8``, ``i8``, ``u4``, ``i4``, ``nf4``).
         has_zero_point: Whether the mode stores a zero point (of the same element type as the codes).
-        compress: ``(grouped weight, bits, mode) -> CompressedWeight``.
-        dequantize: ``CompressedWeight -> float32`` array in the grouped layout.
+        parameters: ``(float32 data, reduction axis, bits) -> (scale, zero point or None)``, keepdims.
+        quantize: ``(float32 data, scale, zero point, bits) -> codes``.
+        levels: ``(codes, zero point) -> float32`` unscaled values, so that ``W ~ levels * scale``.
     """
 
     bits: int
     storage: str
     has_zero_point: bool
-    compress: Callable[[GroupedWeight, int, str], CompressedWeight]
-    dequantize: Callable[[CompressedWeight], np.ndarray]
+    parameters: Callable[[np.ndarray, Axis, int], tuple[np.ndarray, np.ndarray | None]]
+    quantize: Callable[[np.ndarray, np.ndarray, np.ndarray | None, int], np.ndarray]
+    levels: Callable[[np.ndarray, np.ndarray | None], np.ndarray]
 
 
 KERNELS: dict[str, Kernel] = {
-    "int8_asym": Kernel(8, "u8", True, compress_asymmetric, dequantize_integer),
-    "int8_sym": Kernel(8, "i8", False, compress_symmetric, dequantize_integer),
-    "int4_asym": Kernel(4, "u4", True, compress_asymmetric, dequantize_integer),
-    "int4_sym": Kernel(4, "i4", False, compress_symmetric, dequantize_integer),
-    "nf4": Kernel(4, "nf4", False, compress_nf4, dequantize_nf4),
+    "int8_asym": Kernel(8, "u8", True, asymmetric_parameters, quantize_integer, integer_levels),
+    "int8_sym": Kernel(8, "i8", False, symmetric_parameters, quantize_integer, integer_levels),
+    "int4_asym": Kernel(4, "u4", True, asymmetric_parameters, quantize_integer, integer_levels),
+    "int4_sym": Kernel(4, "i4", False, symmetric_parameters, quantize_integer, integer_levels),
+    "nf4": Kernel(4, "nf4", False, nf4_parameters, quantize_nf4, nf4_levels),
 }
 
 
-def compress(weight: np.ndarray, reduction_axes: tuple[int, ...], mode: str, group_size: int) -> CompressedWeight:
-    """Compresses a float weight with ``mode`` (a ``CompressWeightsMode`` value) and ``group_size`` (-1: per channel)."""
+def compress_grouped(
+    grouped: GroupedWeight, mode: str, scale: np.ndarray | None = None, zero_point: np.ndarray | None = None
+) -> CompressedWeight:
+    """Compresses a grouped weight with ``mode``; with ``scale`` (and ``zero_point``) given, quantizes with them."""
     kernel = KERNELS[mode]
-    return kernel.compress(group_weight(weight, reduction_axes, group_size), kernel.bits, mode)
+    if scale is None:
+        scale, zero_point = kernel.parameters(grouped.data, grouped.axis, kernel.bits)
+    elif kernel.has_zero_point and zero_point is None:
+        raise ValueError(f"mode {mode} needs a zero point together with a precomputed scale")
+    scale = np.asarray(scale, dtype=np.float32)
+    codes = kernel.quantize(grouped.data, scale, zero_point, kernel.bits)
+    if zero_point is not None:
+        zero_point = np.asarray(zero_point).astype(np.int32)
+    return CompressedWeight(codes, scale, zero_point, mode, kernel.bits, grouped.group_size, grouped.original_shape)
+
+
+def compress(
+    weight: np.ndarray,
+    reduction_axes: tuple[int, ...],
+    mode: str,
+    group_size: int,
+    scale: np.ndarray | None = None,
+    zero_point: np.ndarray | None = None,
+) -> CompressedWeight:
+    """Compresses a float weight with ``mode`` (a ``CompressWeightsMode`` value) and ``group_size`` (-1: per channel).
+
+    ``scale`` and ``zero_point``, when given, are in the grouped layout (size 1 on the group axis).
+    """
+    return compress_grouped(group_weight(weight, reduction_axes, group_size), mode, scale, zero_point)
+
+
+def dequantize_grouped(compressed: CompressedWeight) -> np.ndarray:
+    """Returns the float32 weight in the grouped layout: ``levels(codes) * scale``."""
+    return KERNELS[compressed.mode].levels(compressed.codes, compressed.zero_point) * compressed.scale
 
 
 def decompress(compressed: CompressedWeight) -> np.ndarray:
     """Returns the float32 weight that the decompression subgraph computes, in the original shape."""
-    return KERNELS[compressed.mode].dequantize(compressed).reshape(compressed.original_shape)
+    return dequantize_grouped(compressed).reshape(compressed.original_shape)
