@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import logging
 
+import numpy as np
 import openvino as ov
 from tqdm.auto import tqdm
 
@@ -15,6 +16,7 @@ from optimum_wc import kernels
 from optimum_wc.algorithms.mixed_precision import Sensitivity
 from optimum_wc.calibration import inference_items
 from optimum_wc.config import CompressionSettings
+from optimum_wc.data_aware import apply_data_aware
 from optimum_wc.enums import CompressionFormat, CompressWeightsMode
 from optimum_wc.errors import InvalidArgumentTypeError
 from optimum_wc.kernels.packing import StoredWeight, to_storage
@@ -79,7 +81,10 @@ def compress_weights(
             sensitivity metrics of mixed precision.
         sensitivity_metric: How layers are ranked for mixed precision; ``WEIGHT_QUANTIZATION_ERROR`` without data.
         subset_size: Number of calibration samples (data-aware compression).
-        awq, scale_estimation, gptq, lora_correction: Data-aware algorithms (not supported yet).
+        awq: Activation-aware weight scaling of 4-bit MatMuls (data-aware with a ``dataset``, else data-free).
+        scale_estimation: Per-group scales fitted to the calibration data (4-bit layers; needs a ``dataset``).
+        gptq: GPTQ, layer by layer on the calibration data (4-bit layers; needs a ``dataset``).
+        lora_correction: Low-rank correction adapters (not supported yet).
         backup_mode: Precision of the weights left out of the primary precision; ``INT8_ASYM`` by default.
         compression_format: ``DQ``, the only format OpenVINO runs.
         advanced_parameters: :class:`~optimum_wc.AdvancedCompressionParameters`.
@@ -93,7 +98,7 @@ def compress_weights(
     Raises:
         InvalidArgumentTypeError: ``model`` is not an ``openvino.Model``, or an argument has the wrong type.
         InvalidArgumentError, UnsupportedArgumentError: An argument value or combination that nncf refuses too.
-        NotYetSupportedError: A data-aware option.
+        NotYetSupportedError: ``lora_correction``, a codebook or ``statistics_path``.
         InvalidGroupSizeError: ``group_size`` does not divide the input channels of some layers (all are listed).
         NonFiniteWeightError: A weight holds NaN or Inf (all such weights are listed).
     """
@@ -138,11 +143,12 @@ def compress_model(
     if not plan.weights:
         logger.warning("The model has no weights that can be compressed; it is returned unchanged.")
         return CompressionResult(model, summary, plan)
+    apply_data_aware(model, plan, settings, progress)
 
     work = sorted(plan.to_compress, key=lambda w: w.target.num_elements, reverse=True)
     total = sum(w.target.num_elements for w in work)
     with tqdm(total=total, desc="Compressing weights", unit="weights", unit_scale=True, disable=not progress) as bar:
-        for weight, stored in ordered_map(_quantize, work, workers):
+        for (weight, _), stored in ordered_map(_quantize, ((w, w.target.read()) for w in work), workers):
             _rewrite(weight, stored)
             bar.update(weight.target.num_elements)
     write_rt_info(model, settings, plan)
@@ -163,11 +169,14 @@ def _activation_stats_source(model: ov.Model, graph: ModelGraph, settings: Compr
     return stats
 
 
-def _quantize(weight: WeightPlan) -> StoredWeight:
-    """Runs in a worker thread: quantize and pack (numpy releases the GIL for the heavy parts)."""
+def _quantize(item: tuple[WeightPlan, np.ndarray]) -> StoredWeight:
+    """Runs in a worker thread, on a weight read on the main thread: quantize and pack (numpy releases the GIL for
+    the heavy parts; OpenVINO is never called here)."""
+    weight, data = item
     target, precision = weight.target, weight.precision
     mode = precision.mode.value
-    compressed = kernels.compress(target.read(), target.reduction_axes, mode, precision.group_size)
+    scale, zero_point = weight.parameters or (None, None)
+    compressed = kernels.compress(data, target.reduction_axes, mode, precision.group_size, scale, zero_point)
     return to_storage(compressed, kernels.KERNELS[mode].storage)
 
 

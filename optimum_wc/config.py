@@ -168,7 +168,7 @@ class CompressionSettings:
             mode, ratio, group_size, all_layers, dataset, sensitivity_metric, subset_size, awq,
             scale_estimation, gptq, lora_correction, backup_mode, compression_format, advanced,
         )  # fmt: skip
-        _check_not_yet_supported(awq, scale_estimation, gptq, lora_correction, advanced)
+        _check_not_yet_supported(lora_correction, advanced)
 
         if group_size is None:
             group_size = -1 if mode in INT8_MODES else DEFAULT_GROUP_SIZE_4BIT
@@ -263,11 +263,8 @@ def _check_like_nncf(
         raise InvalidArgumentError(msg)
 
 
-def _check_not_yet_supported(awq, scale_estimation, gptq, lora_correction, advanced) -> None:
+def _check_not_yet_supported(lora_correction, advanced) -> None:
     options = {
-        "awq": bool(awq),
-        "scale_estimation": bool(scale_estimation),
-        "gptq": bool(gptq),
         "lora_correction": bool(lora_correction),
         "advanced_parameters.statistics_path": bool(advanced and advanced.statistics_path),
         "advanced_parameters.codebook": advanced is not None and advanced.codebook is not None,
@@ -275,7 +272,7 @@ def _check_not_yet_supported(awq, scale_estimation, gptq, lora_correction, advan
     given = [name for name, value in options.items() if value]
     if given:
         msg = (
-            f"{', '.join(given)} is not supported by optimum-wc yet; data-free compression and data-aware mixed "
-            "precision (`dataset` with a `sensitivity_metric`) are. Leave these options unset."
+            f"{', '.join(given)} is not supported by optimum-wc yet; data-free compression, data-aware mixed "
+            "precision, awq, scale_estimation and gptq are. Leave these options unset."
         )
         raise NotYetSupportedError(msg)

@@ -38,6 +38,8 @@ class WeightPlan:
     target: WeightTarget
     precision: LayerPrecision | None
     ratio_defining: bool = False
+    # (scale, zero point) in the grouped layout, when a data-aware algorithm chose them
+    parameters: tuple[np.ndarray, np.ndarray | None] | None = None
 
 
 @dataclass
@@ -149,13 +151,14 @@ def _mixed_precision(
             raise InvalidArgumentError(f"`sensitivity_metric`={settings.sensitivity_metric.name} needs a `dataset`.")
         stats = activation_stats([w.target for w in chosen if w.target.kind == "matmul"], metric)
 
-    def score(weight: WeightPlan) -> float:
+    def score(item: tuple[WeightPlan, np.ndarray]) -> float:
+        weight, data = item
         if metric.data_aware and weight.target.kind == "embedding":
             return 0.0  # no activation statistics: compressed first, as nncf does
-        value = metric.weight_term(weight.target.read(), weight.target.reduction_axes)
+        value = metric.weight_term(data, weight.target.reduction_axes)
         return value * stats[weight.target.op_name] if metric.data_aware else value
 
-    scores = parallel_map(score, chosen, workers)
+    scores = parallel_map(score, ((w, w.target.read()) for w in chosen), workers)
     primary = set(select_primary([w.target.num_elements for w in chosen], scores, settings.ratio))
     for index, weight in enumerate(chosen):
         if index not in primary:
@@ -180,14 +183,13 @@ def _check_group_sizes(chosen: list[WeightPlan], group_size: int) -> None:
         raise InvalidGroupSizeError(msg)
 
 
-def _is_finite(weight: WeightPlan) -> bool:
-    data = weight.target.read()
+def _is_finite(data: np.ndarray) -> bool:
     return not data.size or bool(np.isfinite(np.min(data)) and np.isfinite(np.max(data)))
 
 
 def check_finite(weights: list[WeightPlan], workers: int = 1) -> None:
     """Raises :class:`NonFiniteWeightError` naming every weight that holds NaN or Inf."""
-    finite = parallel_map(_is_finite, weights, workers)
+    finite = parallel_map(_is_finite, (w.target.read() for w in weights), workers)
     bad = [f"{w.target.constant_name!r} (used by {w.target.op_name!r})" for w, ok in zip(weights, finite) if not ok]
     if bad:
         raise NonFiniteWeightError("These weights hold NaN or Inf values and cannot be compressed: " + ", ".join(bad))

@@ -13,6 +13,7 @@ from openvino import opset13 as opset
 import pytest
 
 import optimum_wc
+from test_compress_data_aware import calibration_items
 from optimum_wc.openvino.rt_info import read_layer_records
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -102,6 +103,14 @@ def test_nncf_is_never_imported_on_our_path(tiny_ir):
         f"m = ov.Core().read_model({str(tiny_ir('llama'))!r})\n"
         "optimum_wc.compress_weights(m, mode='int4_asym', ratio=0.8, progress=False)\n"
         "assert m.has_rt_info(['nncf', 'weight_compression', 'mode'])\n"
+        "import numpy as np\n"
+        "ids = np.arange(3, 11)[None]\n"
+        "items = [{'input_ids': ids, 'attention_mask': np.ones_like(ids), 'position_ids': np.arange(8)[None],"
+        " 'beam_idx': np.zeros(1, dtype=np.int32)}] * 2\n"
+        f"m = ov.Core().read_model({str(tiny_ir('llama'))!r})\n"
+        "optimum_wc.compress_weights(m, mode='int4_sym', group_size=32, dataset=items, awq=True,"
+        " scale_estimation=True, gptq=True, progress=False)\n"
+        "assert m.get_rt_info(['nncf', 'weight_compression', 'gptq']).value == 'True'\n"
         "print('nncf imported:', any(k == 'nncf' or k.startswith('nncf.') for k in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO)
@@ -119,9 +128,17 @@ def test_nncf_entry_points_raising_do_not_matter(tiny_ir, monkeypatch):
     monkeypatch.setattr(nncf, "compress_weights", boom)
     monkeypatch.setattr(algorithm.WeightCompression, "apply", boom)
     monkeypatch.setattr(weight_lowering, "compress_weight", boom)
+    monkeypatch.setattr(weight_lowering, "integer_quantize_dequantize_weight", boom)
+    monkeypatch.setattr(weight_lowering, "do_integer_quantization", boom)
     model = ov.Core().read_model(tiny_ir("gpt2"))
     optimum_wc.compress_weights(model, mode="int4_sym", group_size=32, progress=False)
     assert model.get_rt_info(["nncf", "weight_compression", "mode"]).value == "int4_sym"
+    model = ov.Core().read_model(tiny_ir("opt"))
+    optimum_wc.compress_weights(
+        model, mode="int4_asym", group_size=32, dataset=nncf.Dataset(calibration_items()), awq=True,
+        scale_estimation=True, gptq=True, progress=False,
+    )  # fmt: skip
+    assert model.get_rt_info(["nncf", "weight_compression", "awq"]).value == "True"
 
 
 def test_optimum_intel_sees_our_model_as_already_compressed(tiny_ir):

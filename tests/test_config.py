@@ -46,7 +46,7 @@ BAD_ARGUMENTS = [
     ({"mode": "int8_asym", "backup_mode": "int8_sym"}, UnsupportedArgumentError, "backup_mode"),
     ({"mode": "int4_sym", "gptq": True}, UnsupportedArgumentError, "`dataset`"),
     ({"mode": "int4_sym", "dataset": [], "ratio": 0.5}, InvalidArgumentError, "`dataset` is empty"),
-    ({"mode": "int4_sym", "awq": True}, NotYetSupportedError, "awq"),
+    ({"mode": "int4_sym", "scale_estimation": True}, UnsupportedArgumentError, "`dataset`"),
     ({"num_workers": 0}, InvalidArgumentTypeError, "`num_workers`"),
 ]
 

@@ -69,7 +69,6 @@ def test_dict_and_json_round_trips_are_lossless(values, tmp_path):
         ({"bits": 4, "dtype": "mxfp4"}, NotYetSupportedError, "mxfp4"),
         ({"bits": 4, "dtype": "cb4"}, NotYetSupportedError, "cb4"),
         ({"bits": 4, "lora_correction": True}, NotYetSupportedError, "lora_correction"),
-        ({"bits": 4, "dataset": "wikitext2", "awq": True}, NotYetSupportedError, "dataset"),
         ({"bits": 8, "ratio": 0.5}, UnsupportedArgumentError, "`ratio`"),
         ({"bits": 4, "ratio": 2.0}, InvalidArgumentError, "`ratio`"),
         ({"bits": 4, "group_size": 0}, InvalidArgumentError, "`group_size`"),

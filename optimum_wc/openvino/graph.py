@@ -12,6 +12,7 @@ from collections import defaultdict, deque
 import heapq
 
 import openvino as ov
+import openvino.opset13 as opset
 
 CONST_PASS_THROUGH = ("Convert", "FakeQuantize", "FakeConvert", "Reshape")
 
@@ -45,6 +46,15 @@ def source_constant(op: ov.Node, port: int) -> ov.Node | None:
         if kind not in CONST_PASS_THROUGH or len(node.inputs()) == 0:
             return None
         node = node.input_value(0).get_node()
+
+
+def set_constant(constant: ov.Node, values: np.ndarray) -> ov.Node:
+    """Replaces ``constant`` by a new one holding ``values`` in its element type, under the same friendly name."""
+    element_type = constant.get_output_element_type(0)
+    replacement = opset.constant(values, dtype=element_type, name=constant.get_friendly_name())
+    for target in list(constant.output(0).get_target_inputs()):
+        target.replace_source_output(replacement.output(0))
+    return replacement
 
 
 class ModelGraph:

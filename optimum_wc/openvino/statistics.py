@@ -12,9 +12,12 @@ from typing import Any, Callable
 
 import numpy as np
 import openvino as ov
+import openvino.opset13 as opset
 
+from optimum_wc.algorithms.activations import InputStatistics
 from optimum_wc.errors import UnsupportedModelError
 from optimum_wc.openvino.graph import ModelGraph
+from optimum_wc.openvino.inference import infer_in_order
 from optimum_wc.openvino.weights import WeightTarget
 
 Reducer = Callable[[np.ndarray], Any]
@@ -34,10 +37,47 @@ def activation_point(graph: ModelGraph, target: WeightTarget) -> ActivationPoint
     return ActivationPoint(value.get_node().get_friendly_name(), value.get_index())
 
 
-def collect_statistics(
-    model: ov.Model, points: list[ActivationPoint], items: list[Any], reducer: Reducer
-) -> dict[ActivationPoint, list[Any]]:
-    """Returns, for each point, ``reducer(activation)`` for every calibration item, in item order.
+def activation_channel_axis(graph: ModelGraph, target: WeightTarget) -> int:
+    """The (non-negative) hidden axis of a MatMul target's activation input."""
+    op = graph.by_name[target.op_name]
+    port = 1 - target.port
+    rank = len(op.input(port).get_partial_shape())
+    transpose = op.get_attributes()["transpose_a" if port == 0 else "transpose_b"]
+    hidden_last = (port == 0) != bool(transpose)
+    return rank - 1 if hidden_last else rank - 2
+
+
+Probe = Callable[[ov.Output], list[ov.Output]]
+
+
+def _raw(output: ov.Output) -> list[ov.Output]:
+    return [output]
+
+
+def without_state(model: ov.Model) -> dict[str, ov.Node]:
+    """Ops of ``model`` by name, with every ReadValue bypassed by its initial value: the state as after a reset."""
+    ops = {op.get_friendly_name(): op for op in model.get_ops()}
+    for op in ops.values():
+        if op.get_type_name() == "ReadValue":
+            if len(op.inputs()) != 1:
+                msg = f"Data-aware compression cannot run {op.get_friendly_name()!r}: a ReadValue without an initial value."
+                raise UnsupportedModelError(msg)
+            for target in list(op.output(0).get_target_inputs()):
+                target.replace_source_output(op.input_value(0))
+    return ops
+
+
+def run_points(
+    model: ov.Model,
+    points: list[ActivationPoint],
+    items: list[Any],
+    consume: Callable[[ActivationPoint, list[np.ndarray]], None],
+    probe: Probe = _raw,
+) -> None:
+    """Infers every item in float32 and calls ``consume(point, values)`` for each point, item by item.
+
+    The model is cloned and ``probe(activation)`` (the activation itself by default, or values computed from it
+    inside the model) become extra outputs; the state of a stateful model is reset before every item.
 
     Raises:
         UnsupportedModelError: An activation has fewer than two dimensions.
@@ -45,19 +85,61 @@ def collect_statistics(
     clone = model.clone()
     ops = {op.get_friendly_name(): op for op in clone.get_ops()}
     first = len(clone.outputs)
-    clone.add_outputs([ops[p.node].output(p.port) for p in points])
-    for i, point in enumerate(points):
-        if len(clone.output(first + i).get_partial_shape()) < 2:
-            msg = f"Data-aware mixed precision needs activations of 2 or more dimensions; {point.node!r} has fewer."
+    spans = []
+    extra: list[ov.Output] = []
+    for point in points:
+        activation = ops[point.node].output(point.port)
+        if len(activation.get_partial_shape()) < 2:
+            msg = f"Data-aware compression needs activations of 2 or more dimensions; {point.node!r} has fewer."
             raise UnsupportedModelError(msg)
-    compiled = ov.Core().compile_model(clone, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-    request = compiled.create_infer_request()
-    stateful = len(clone.get_sinks()) > 0
+        outputs = probe(activation)
+        spans.append((first + len(extra), len(outputs)))
+        extra.extend(outputs)
+    # The model's own outputs stay: the CPU plugin fuses differently without them, which changes the rounding.
+    clone.add_outputs(extra)
+
+    def handle(index: int, values: list[np.ndarray]) -> None:
+        for point, (start, count) in zip(points, spans):
+            consume(point, values[start : start + count])
+
+    infer_in_order(clone, items, handle)
+
+
+def collect_statistics(
+    model: ov.Model, points: list[ActivationPoint], items: list[Any], reducer: Reducer
+) -> dict[ActivationPoint, list[Any]]:
+    """Returns, for each point, ``reducer(activation)`` for every calibration item, in item order."""
     reduced: dict[ActivationPoint, list[Any]] = {point: [] for point in points}
-    for item in items:
-        if stateful:
-            request.reset_state()
-        request.infer(item)
-        for i, point in enumerate(points):
-            reduced[point].append(reducer(request.get_output_tensor(first + i).data))
+    run_points(model, points, items, lambda point, values: reduced[point].append(reducer(values[0])))
     return reduced
+
+
+def input_statistics(
+    model: ov.Model, graph: ModelGraph, targets: list[WeightTarget], items: list[Any]
+) -> dict[str, InputStatistics]:
+    """Per-item means of the activation input of each MatMul target (by op name), in one pass over ``items``.
+
+    The mean over all axes but the hidden one is computed inside the model (a ReduceMean, as nncf inserts), so the
+    values are those nncf gets; the activation's shape gives the token count.
+    """
+    axes = {activation_point(graph, t): activation_channel_axis(graph, t) for t in targets}
+
+    def probe(activation: ov.Output) -> list[ov.Output]:
+        rank = len(activation.get_partial_shape())
+        axis = axes[ActivationPoint(activation.get_node().get_friendly_name(), activation.get_index())]
+        reduced = [i for i in range(rank) if i != axis]
+        return [opset.reduce_mean(activation, reduced, keep_dims=False).output(0), opset.shape_of(activation).output(0)]
+
+    reduced: dict[ActivationPoint, list[tuple[np.ndarray, int]]] = {point: [] for point in axes}
+
+    def consume(point: ActivationPoint, values: list[np.ndarray]) -> None:
+        mean, shape = values
+        tokens = int(np.prod(shape)) // int(shape[axes[point]])
+        reduced[point].append((mean.reshape(-1).astype(np.float32), tokens))
+
+    run_points(model, list(axes), items, consume, probe)
+    result = {}
+    for target in targets:
+        means, tokens = zip(*reduced[activation_point(graph, target)])
+        result[target.op_name] = InputStatistics(np.stack(means), tuple(tokens))
+    return result

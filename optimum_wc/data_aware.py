@@ -1,0 +1,249 @@
+"""Data-aware compression, composed as nncf composes it: AWQ, then GPTQ or scale estimation.
+
+Each step updates the plan in place: AWQ and GPTQ write new float weights into the model (and AWQ may insert a
+Multiply), GPTQ and scale estimation set precomputed quantization parameters that the final lowering uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+import logging
+from typing import Any, Callable
+
+import numpy as np
+import openvino as ov
+from tqdm.auto import tqdm
+
+from optimum_wc.algorithms.activations import InputStatistics, magnitudes_and_samples
+from optimum_wc.algorithms.awq import AWQSettings, PreviousLayer, data_aware_scale, data_free_scale
+from optimum_wc.algorithms.gptq import GPTQSettings, Hessian, InverseHessian, gptq_quantize, invert_hessian
+from optimum_wc.algorithms.scale_estimation import ScaleEstimationSettings, estimate_scale
+from optimum_wc.calibration import inference_items
+from optimum_wc.config import INT8_MODES, CompressionSettings
+from optimum_wc.errors import UnsupportedModelError
+from optimum_wc.openvino.awq import find_awq_matches, insert_scale, weight_constants
+from optimum_wc.openvino.graph import ModelGraph, set_constant
+from optimum_wc.openvino.layerwise import layerwise_inputs
+from optimum_wc.openvino.statistics import activation_channel_axis, input_statistics
+from optimum_wc.planning import Plan, WeightPlan
+
+logger = logging.getLogger(__name__)
+
+# GPTQ's inner scale estimation uses nncf's function defaults, not advanced_parameters.scale_estimation_params.
+GPTQ_SCALE_ESTIMATION = ScaleEstimationSettings(subset_size=32, initial_steps=5, scale_steps=10, weight_penalty=-1.0)
+
+
+def needs_data_aware(settings: CompressionSettings) -> bool:
+    return settings.awq or settings.scale_estimation or settings.gptq
+
+
+def _oriented(weight: WeightPlan) -> tuple[np.ndarray, bool]:
+    """The weight as float32 ``[out, in]``, and whether it was transposed to get there."""
+    data = weight.target.read().astype(np.float32)
+    transposed = weight.target.reduction_axes[0] == 0
+    return (data.T if transposed else data), transposed
+
+
+def _to_layout(values: np.ndarray | None, transposed: bool, per_channel: bool) -> np.ndarray | None:
+    """Moves parameters from the ``[out, groups, 1]`` / ``[out, 1]`` layout to the weight's own grouped layout."""
+    if values is None or not transposed:
+        return values
+    return values.T if per_channel else values.transpose(1, 2, 0)
+
+
+class DataAwareCompression:
+    """Runs the data-aware steps on a model whose precisions are planned."""
+
+    def __init__(
+        self, model: ov.Model, plan: Plan, settings: CompressionSettings, items: Callable[[int], list[Any]], progress: bool
+    ):
+        self.model = model
+        self.plan = plan
+        self.settings = settings
+        self.items = items
+        self.progress = progress
+        self.graph = ModelGraph(model)
+        self.matmuls = [
+            w for w in plan.to_compress if w.target.kind == "matmul" and len(w.target.shape) == 2
+        ]
+        self.by_op = {w.target.op_name: w for w in self.matmuls}
+
+    def run(self) -> None:
+        settings, advanced = self.settings, self.settings.advanced_parameters
+        awq_data_aware = settings.awq and advanced.awq_params.prefer_data_aware_scaling
+        stats = None
+        if settings.dataset is not None and (awq_data_aware or (settings.scale_estimation and not settings.gptq)):
+            targets = [w.target for w in self.matmuls]
+            stats = input_statistics(self.model, self.graph, targets, self.items(settings.subset_size))
+        if settings.awq:
+            self.awq(stats if awq_data_aware else None)
+            self.graph = ModelGraph(self.model)
+        if settings.gptq:
+            self.gptq()
+        elif settings.scale_estimation:
+            self.scale_estimation(stats)
+
+    def _replace_weight(self, constant: ov.Node, values: np.ndarray) -> None:
+        name = constant.get_friendly_name()
+        new = set_constant(constant, values)
+        for weight in self.plan.weights:
+            if weight.target.constant_name == name:
+                weight.target = replace(weight.target, constant=new)
+
+    def _four_bit(self) -> list[WeightPlan]:
+        return [w for w in self.matmuls if w.precision.mode not in INT8_MODES]
+
+    def awq(self, stats: dict[str, InputStatistics] | None) -> None:
+        params = self.settings.advanced_parameters.awq_params
+        awq_settings = AWQSettings(
+            params.subset_size, params.percent_to_apply, params.alpha_min, params.alpha_max, params.steps
+        )
+        matches = find_awq_matches(self.graph, [w.target.op_name for w in self._four_bit()])
+        if not matches:
+            logger.info("No pattern for AWQ was found in the model; AWQ is skipped.")
+        description = "Applying data-aware AWQ" if stats is not None else "Applying data-free AWQ"
+        for match in tqdm(matches, desc=description, disable=not (matches and self.progress)):
+            weight = self.by_op[match.target]
+            w, transposed = _oriented(weight)
+            merge_constants = []
+            if self.graph.type_of(match.merge) == "MatMul":
+                merge_constants = weight_constants(self.graph, match.merge)
+            mergeable = any(len(c.get_output_shape(0)) == len(weight.target.shape) for c in merge_constants)
+            if stats is None:
+                c = data_free_scale(w)
+            else:
+                s, x = magnitudes_and_samples(stats[match.target], awq_settings.subset_size)
+                previous = self._previous(match.merge, merge_constants, weight, stats) if mergeable else None
+                c = data_aware_scale(w, s, x, weight.precision.mode.value, weight.precision.group_size, awq_settings, previous)
+            self._fold(weight, match.merge, merge_constants if mergeable else [], c, transposed)
+            if stats is not None:
+                stats[match.target] = stats[match.target].scaled(1.0 / c)
+
+    def _previous(self, merge: str, constants: list[ov.Node], weight: WeightPlan, stats) -> PreviousLayer | None:
+        if merge not in stats:
+            return None
+        axis = weight.target.reduction_axes[0]
+        values = constants[0].get_data() if constants[0].get_output_element_type(0) != ov.Type.bf16 else constants[0].get_data(dtype=np.float32)
+        s, _ = magnitudes_and_samples(stats[merge], self.settings.advanced_parameters.awq_params.subset_size)
+        return PreviousLayer(np.mean(np.abs(values), axis=axis), float(np.max(s)), values.shape[axis])
+
+    def _fold(self, weight: WeightPlan, merge: str, merge_constants: list[ov.Node], c: np.ndarray, transposed: bool) -> None:
+        original = weight.target.read()
+        shape = (-1, 1) if transposed else (1, -1)
+        scaled = (original.astype(np.float32) * c.reshape(shape)).astype(original.dtype)
+        self._replace_weight(weight.target.constant, scaled)
+        inverse = (1.0 / c).astype(np.float32)
+        if merge_constants:
+            rows = inverse.reshape((1, -1) if transposed else (-1, 1))
+            for constant in merge_constants:
+                values = constant.get_data(dtype=np.float32) if constant.get_output_element_type(0) == ov.Type.bf16 else constant.get_data()
+                self._replace_weight(constant, (values * rows).astype(original.dtype))
+        else:
+            output = self.graph.by_name[merge].output(0)
+            rank = len(output.get_partial_shape())
+            axis = activation_channel_axis(self.graph, weight.target)
+            shape = [1] * rank
+            shape[axis] = inverse.size
+            insert_scale(self.graph, merge, inverse.reshape(shape))
+
+    def scale_estimation(self, stats: dict[str, InputStatistics]) -> None:
+        params = self.settings.advanced_parameters.scale_estimation_params
+        se = ScaleEstimationSettings(params.subset_size, params.initial_steps, params.scale_steps, params.weight_penalty)
+        for weight in tqdm(self._four_bit(), desc="Applying Scale Estimation", disable=not self.progress):
+            w, transposed = _oriented(weight)
+            s, x = magnitudes_and_samples(stats[weight.target.op_name], se.subset_size)
+            group_size = weight.precision.group_size
+            estimated = estimate_scale(w, s, x, weight.precision.mode.value, group_size, se)
+            per_channel = group_size == -1
+            weight.parameters = (
+                _to_layout(estimated.scale, transposed, per_channel),
+                _to_layout(estimated.zero_point, transposed, per_channel),
+            )
+
+    def gptq(self) -> None:
+        params = self.settings.advanced_parameters.gptq_params
+        gptq_settings = GPTQSettings(params.damp_percent, params.block_size, params.subset_size)
+        targets = self._four_bit()
+        for weight in targets:
+            self._check_gptq(weight)
+        inputs: dict[str, _LayerInputs] = {}
+
+        def consumer(group: list) -> Callable[[np.ndarray], None]:
+            shared = _LayerInputs(group[0].shape[1], self.settings.scale_estimation)
+            inputs.update({target.op_name: shared for target in group})
+            return shared.add
+
+        items = self.items(gptq_settings.subset_size)
+        description = "Applying GPTQ" + (" with Scale Estimation" if self.settings.scale_estimation else "")
+        with tqdm(total=len(targets), desc=description, disable=not self.progress) as bar:
+            for stage in layerwise_inputs(self.model, self.graph, [w.target for w in targets], items, consumer):
+                for target in stage:
+                    layer_inputs = inputs.pop(target.op_name)
+                    self._gptq_one(self.by_op[target.op_name], layer_inputs, gptq_settings)
+                    bar.update(1)
+
+    def _check_gptq(self, weight: WeightPlan) -> None:
+        op = self.graph.by_name[weight.target.op_name]
+        attributes = op.get_attributes()
+        if weight.target.port != 1 or not attributes["transpose_b"] or attributes["transpose_a"]:
+            msg = (
+                f"GPTQ needs MatMuls with the activation on input 0 (not transposed) and a transposed weight on "
+                f"input 1; {weight.target.op_name!r} is not one. Leave it out with `ignored_scope`, or use "
+                "scale_estimation instead of gptq."
+            )
+            raise UnsupportedModelError(msg)
+
+    def _gptq_one(self, weight: WeightPlan, inputs: _LayerInputs, settings: GPTQSettings) -> None:
+        mode, group_size = weight.precision.mode.value, weight.precision.group_size
+        group_parameters = None
+        if self.settings.scale_estimation:
+            item_means, tokens = np.stack(inputs.means), tuple(inputs.tokens)
+
+            def group_parameters(w_slice: np.ndarray, column: int):
+                stats = InputStatistics(item_means[:, column : column + w_slice.shape[1]], tokens)
+                s, x = magnitudes_and_samples(stats, GPTQ_SCALE_ESTIMATION.subset_size)
+                estimated = estimate_scale(w_slice, s, x, mode, -1, GPTQ_SCALE_ESTIMATION)
+                return estimated.scale, estimated.zero_point
+
+        w = weight.target.read().astype(np.float32)
+        result = gptq_quantize(w, inputs.inverse(settings.damp_percent), mode, group_size, settings, group_parameters)
+        self._replace_weight(weight.target.constant, result.weight)
+        weight.parameters = (result.scale, result.zero_point)
+
+
+class _LayerInputs:
+    """What GPTQ keeps of the inputs shared by one or more MatMuls: the Hessian (inverted once) and, for scale
+    estimation, the item means over all axes but the hidden one (computed as nncf does, a float32 numpy mean)."""
+
+    def __init__(self, columns: int, keep_means: bool):
+        self.hessian = Hessian(columns)
+        self.keep_means = keep_means
+        self.means: list[np.ndarray] = []
+        self.tokens: list[int] = []
+        self._inverse: InverseHessian | None = None
+
+    def add(self, activation: np.ndarray) -> None:
+        self.hessian.add(activation)
+        if self.keep_means:
+            self.means.append(np.mean(activation, axis=tuple(range(activation.ndim - 1))))
+            self.tokens.append(activation.size // activation.shape[-1])
+
+    def inverse(self, damp_percent: float) -> InverseHessian:
+        if self._inverse is None:
+            self._inverse = invert_hessian(self.hessian.matrix, damp_percent)
+            self.hessian = None  # the matrix is no longer needed
+        return self._inverse
+
+
+def apply_data_aware(model: ov.Model, plan: Plan, settings: CompressionSettings, progress: bool = True) -> None:
+    """Runs AWQ, GPTQ and scale estimation as ``settings`` asks, updating ``model`` and ``plan`` in place."""
+    if not needs_data_aware(settings):
+        return
+    cache: dict[int, list[Any]] = {}
+
+    def items(count: int) -> list[Any]:
+        if count not in cache:
+            cache[count] = inference_items(settings.dataset, count)
+        return cache[count]
+
+    DataAwareCompression(model, plan, settings, items, progress).run()
