@@ -127,6 +127,42 @@ def token_samples(source: object, tokenizer: Any, num_samples: int) -> list[dict
     return [tokenizer(text, return_tensors="pt") for text in load_texts(source, num_samples)]
 
 
+CONTEXT_ATTRIBUTES = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
+
+
+def check_token_samples(samples: list[dict[str, Any]], model_config: Any) -> None:
+    """Refuses calibration samples that the model cannot run on, before any weight is touched.
+
+    Args:
+        samples: Tokenized samples (``input_ids`` of shape ``[1, length]``).
+        model_config: The model's ``transformers`` config; its ``vocab_size`` and context length (the first of
+            ``max_position_embeddings``, ``n_positions``, ``max_sequence_length``, ``seq_length`` it has) are checked.
+
+    Raises:
+        InvalidArgumentError: A token id is outside the model's vocabulary (the tokenizer does not match the model),
+            or a sample is longer than the model's context.
+    """
+    vocab_size = getattr(model_config, "vocab_size", None)
+    context = next((getattr(model_config, name) for name in CONTEXT_ATTRIBUTES if getattr(model_config, name, None)), None)
+    for index, sample in enumerate(samples):
+        ids = np.asarray(_as_numpy(sample["input_ids"]))
+        if ids.size == 0:
+            raise InvalidArgumentError(f"Calibration sample {index} of the `dataset` has no token.")
+        largest = int(ids.max())
+        if isinstance(vocab_size, int) and (largest >= vocab_size or int(ids.min()) < 0):
+            msg = (
+                f"The `tokenizer` does not match the model: calibration sample {index} holds token id {largest}, "
+                f"but the model's vocabulary has {vocab_size} entries. Pass the model's own tokenizer."
+            )
+            raise InvalidArgumentError(msg)
+        if isinstance(context, int) and ids.shape[-1] > context:
+            msg = (
+                f"Calibration sample {index} of the `dataset` has {ids.shape[-1]} tokens, more than the model's "
+                f"context of {context}. Pass shorter texts (or `name:seq_len=N` with N <= {context} for a Hub dataset)."
+            )
+            raise InvalidArgumentError(msg)
+
+
 def _hub_windows(name: str, tokenizer: Any, num_samples: int) -> list[dict[str, Any]]:
     """optimum-intel's recipes for its named datasets: random windows from wikitext-2 or one C4 shard."""
     import datasets

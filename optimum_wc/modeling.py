@@ -20,7 +20,7 @@ import openvino as ov
 from optimum.intel import OVModelForCausalLM as _OptimumIntelCausalLM
 
 from optimum_wc.atomic import atomic_directory
-from optimum_wc.calibration import token_samples
+from optimum_wc.calibration import check_token_samples, token_samples
 from optimum_wc.compress import compress_model
 from optimum_wc.config import CompressionSettings
 from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError, ModelNotFoundError, UnsupportedModelError
@@ -213,6 +213,7 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
                 f"quantization config ({type(exc).__name__}: {exc})."
             ) from exc
         samples = token_samples(config.dataset, tokenizer, config.num_samples or 128)
+        check_token_samples(samples, self.config)
         return [self.prepare_inputs(**sample) for sample in samples]
 
     @property

@@ -222,13 +222,21 @@ def test_save_pretrained_checks_push_arguments_before_saving(tmp_path):
     assert not (tmp_path / "a").exists()
 
 
-def test_text_calibration_gives_the_same_model_as_optimum_intel_with_nncf(tmp_path):
+@pytest.mark.parametrize(
+    "algorithms",
+    [
+        {"ratio": 0.5, "sensitivity_metric": "hessian_input_activation"},
+        {"quant_method": "awq", "scale_estimation": True, "group_size": 64},
+        {"gptq": True, "scale_estimation": True, "group_size": 64},
+    ],
+    ids=["hessian-metric", "awq-se", "gptq-se"],
+)
+def test_text_calibration_gives_the_same_model_as_optimum_intel_with_nncf(algorithms, tmp_path):
     from optimum.intel import OVModelForCausalLM as IntelModel
     from optimum.intel import OVWeightQuantizationConfig
 
     texts = [line for line in (REPO.parent / "shared" / "data" / "pydoc" / "calibration.txt").read_text().splitlines() if line][:12]
-    options = {"bits": 4, "sym": True, "ratio": 0.5, "sensitivity_metric": "hessian_input_activation",
-               "dataset": texts, "tokenizer": str(DEFAULT_MODEL), "num_samples": 12}  # fmt: skip
+    options = {"bits": 4, "sym": True, "dataset": texts, "tokenizer": str(DEFAULT_MODEL), "num_samples": 12, **algorithms}
     theirs = IntelModel.from_pretrained(DEFAULT_MODEL, export=True, quantization_config=OVWeightQuantizationConfig(**options))
     ours = OVModelForCausalLM.from_pretrained(DEFAULT_MODEL, export=True, quantization_config=options, compile=False)
     theirs.save_pretrained(tmp_path / "theirs")
@@ -236,3 +244,52 @@ def test_text_calibration_gives_the_same_model_as_optimum_intel_with_nncf(tmp_pa
     report = compare_ir(tmp_path / "theirs" / "openvino_model.xml", tmp_path / "ours" / "openvino_model.xml")
     assert report.identical, report.describe()
     assert ours.quantization_config.dataset == texts
+
+
+def _calibration_lines(count: int) -> list[str]:
+    text = (REPO.parent / "shared" / "data" / "pydoc" / "calibration.txt").read_text()
+    return [line for line in text.splitlines() if line.strip()][:count]
+
+
+@pytest.mark.parametrize(
+    "dataset, tokenizer, text",
+    [
+        ("lines", "model", r"tokenizer` does not match the model: .* token id \d+, .* vocabulary has 512"),
+        ("long", "tiny", r"has \d+ tokens, more than the model's context of \d+"),
+        ("empty", "tiny", "`dataset` is empty"),
+        ("offline-hub", "tiny", "Pass local data instead"),
+    ],
+    ids=["tokenizer-mismatch", "longer-than-context", "empty", "hub-name-offline"],
+)
+def test_bad_calibration_data_fails_before_any_weight_is_touched(dataset, tokenizer, text, checkpoint, monkeypatch):
+    """The tiny checkpoint has a 512-token vocabulary; the embedded model's tokenizer has 8192 tokens."""
+    import datasets
+
+    from optimum_wc import modeling
+    from tiny_models import MAX_POSITIONS
+
+    class ByteTokenizer:
+        """One token per byte (ids < 256), for the tiny checkpoint."""
+
+        def __call__(self, text, return_tensors=None):
+            ids = torch.tensor([list(text.encode("utf-8"))])
+            return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+
+    def touched(*args, **kwargs):
+        raise AssertionError("compression started")
+
+    monkeypatch.setattr(modeling, "compress_model", touched)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True, raising=False)
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    if tokenizer == "tiny":
+        monkeypatch.setattr("transformers.AutoTokenizer.from_pretrained", lambda *a, **k: ByteTokenizer())
+    sources = {
+        "lines": _calibration_lines(4),
+        "long": ["x" * (MAX_POSITIONS + 1)],
+        "empty": ["", "   "],
+        "offline-hub": "wikitext2",
+    }
+    config = {"bits": 4, "sym": True, "group_size": 16, "awq": True, "dataset": sources[dataset],
+              "tokenizer": str(DEFAULT_MODEL), "num_samples": 4}
+    with pytest.raises(InvalidArgumentError, match=text):
+        OVModelForCausalLM.from_pretrained(checkpoint("llama"), export=True, quantization_config=config, compile=False)
