@@ -2,7 +2,8 @@
 
     optimum-wc export MODEL OUTPUT_DIR --weight-format {fp32,fp16,int8,int4,nf4} [--sym] [--group-size N]
         [--ratio R] [--all-layers] [--backup-precision {none,int8_sym,int8_asym}] [--sensitivity-metric M]
-        [--ignored-scope PATTERN ...] [--group-size-fallback {error,ignore,adjust}] [--overwrite]
+        [--ignored-scope PATTERN ...] [--group-size-fallback {error,ignore,adjust}]
+        [--dataset NAME_OR_PATH] [--num-samples N] [--awq] [--scale-estimation] [--gptq] [--overwrite]
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from optimum_wc.quantization_config import WeightCompressionConfig
 logger = logging.getLogger("optimum_wc.cli")
 WEIGHT_FORMATS = ("fp32", "fp16", "int8", "int4", "nf4")
 COMPRESSION_FLAGS = ("sym", "group_size", "ratio", "all_layers", "backup_precision", "sensitivity_metric",
-                     "ignored_scope", "group_size_fallback")  # fmt: skip
+                     "ignored_scope", "group_size_fallback", "dataset", "num_samples", "awq", "scale_estimation",
+                     "gptq")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--sensitivity-metric", choices=[m.value for m in SensitivityMetric])
     export.add_argument("--ignored-scope", nargs="+", metavar="PATTERN", help="Regular expressions of ops to skip.")
     export.add_argument("--group-size-fallback", choices=[m.value for m in GroupSizeFallbackMode])
+    export.add_argument("--dataset", help="Calibration text: wikitext2, c4 (optionally :seq_len=N) or a local file.")
+    export.add_argument("--num-samples", type=int, help="Calibration samples (default 128).")
+    export.add_argument("--awq", action="store_true", help="Activation-aware weight scaling (4 bit).")
+    export.add_argument("--scale-estimation", action="store_true", help="Fit group scales to the data (needs --dataset).")
+    export.add_argument("--gptq", action="store_true", help="GPTQ (needs --dataset).")
     export.add_argument("--overwrite", action="store_true", help="Replace a non-empty OUTPUT_DIR.")
     export.add_argument("--trust-remote-code", action="store_true")
     return parser
@@ -64,6 +71,12 @@ def config_from_args(args: argparse.Namespace) -> WeightCompressionConfig | None
         "sensitivity_metric": args.sensitivity_metric,
         "group_size_fallback": args.group_size_fallback,
         "ignored_scope": {"patterns": args.ignored_scope, "validate": False} if args.ignored_scope else None,
+        "dataset": args.dataset,
+        "tokenizer": args.model if args.dataset else None,
+        "num_samples": args.num_samples,
+        "quant_method": "awq" if args.awq else None,
+        "scale_estimation": args.scale_estimation or None,
+        "gptq": args.gptq or None,
     }
     return WeightCompressionConfig(**{k: v for k, v in options.items() if v is not None})
 

@@ -72,3 +72,19 @@ def test_console_script_is_installed():
     assert exe is not None
     out = subprocess.run([exe, "export", "--help"], capture_output=True, text=True, check=True)
     assert "--weight-format" in out.stdout
+
+
+def test_data_aware_flags_reach_the_core(tmp_path):
+    default_model = pathlib.Path(__file__).resolve().parent.parent / "models" / "tiny-llama-pydoc"
+    data = tmp_path / "calibration.txt"
+    data.write_text("\n".join(f"The function number {i} returns a list of values." for i in range(8)))
+    out = tmp_path / "out"
+    code = main(["export", str(default_model), str(out), "--weight-format", "int4", "--sym", "--group-size", "64",
+                 "--dataset", str(data), "--num-samples", "6", "--awq", "--scale-estimation"])  # fmt: skip
+    assert code == 0
+    assert (_rt(out, "awq"), _rt(out, "scale_estimation"), _rt(out, "gptq")) == ("True", "True", "False")
+
+
+def test_gptq_without_dataset_is_refused_before_export(gpt2_checkpoint, tmp_path):
+    assert main(["export", str(gpt2_checkpoint), str(tmp_path / "out"), "--weight-format", "int4", "--gptq"]) == 2
+    assert not (tmp_path / "out").exists()
