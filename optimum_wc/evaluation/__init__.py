@@ -1,0 +1,32 @@
+"""Accuracy of compressed causal LMs: perplexity and KL divergence to a reference over fixed token windows.
+
+```python
+from optimum_wc.evaluation import evaluate
+
+result = evaluate(int4_model, tokenizer, "valid.txt", reference=fp32_model, window_length=256, num_windows=100)
+```
+
+Works with OpenVINO models (optimum-intel's ``OVModelForCausalLM`` and ``optimum_wc.OVModelForCausalLM``) and
+transformers PyTorch models; the math is float64 numpy.
+"""
+
+from optimum_wc.evaluation.adapters import LogitsFunction, ModelAdapter, logits_function, register_adapter
+from optimum_wc.evaluation.evaluator import EvaluationResult, evaluate
+from optimum_wc.evaluation.metrics import kl_divergence, log_softmax, token_nll
+from optimum_wc.evaluation.windows import load_text, split_windows, token_windows, tokenize
+
+__all__ = [
+    "EvaluationResult",
+    "LogitsFunction",
+    "ModelAdapter",
+    "evaluate",
+    "kl_divergence",
+    "load_text",
+    "log_softmax",
+    "logits_function",
+    "register_adapter",
+    "split_windows",
+    "token_nll",
+    "token_windows",
+    "tokenize",
+]
