@@ -25,6 +25,7 @@ from optimum_wc.openvino.graph import ModelGraph, dedupe_friendly_names
 from optimum_wc.openvino.ignored import ignored_scope_names, positional_embedding_matmuls
 from optimum_wc.openvino.rt_info import write_rt_info
 from optimum_wc.openvino.statistics import activation_point, collect_statistics
+from optimum_wc.openvino.statistics_cache import StatisticsCache
 from optimum_wc.openvino.weights import WeightTarget, find_weight_targets
 from optimum_wc.parallel import default_workers, ordered_map
 from optimum_wc.planning import ActivationStats, Plan, WeightPlan, make_plan
@@ -160,10 +161,23 @@ def _activation_stats_source(model: ov.Model, graph: ModelGraph, settings: Compr
     """Collects activation statistics on first use only (when a data-aware metric needs them)."""
     items = inference_items(settings.dataset, settings.subset_size)  # refuse an empty dataset before any work
 
+    path = settings.advanced_parameters.statistics_path
+
     def stats(targets: list[WeightTarget], metric: Sensitivity) -> dict[str, float]:
         points = {t.op_name: activation_point(graph, t) for t in targets}
         unique = list(dict.fromkeys(points.values()))
-        reduced = collect_statistics(model, unique, items, metric.reducer)
+
+        def compute() -> dict[str, np.ndarray]:
+            reduced = collect_statistics(model, unique, items, metric.reducer)
+            return {str(i): np.asarray(reduced[point]) for i, point in enumerate(unique)}
+
+        if path:
+            kind = settings.sensitivity_metric.value
+            names = [f"{p.node}:{p.port}" for p in unique]
+            arrays = StatisticsCache(path, model, items).get(kind, names, compute)
+        else:
+            arrays = compute()
+        reduced = {point: list(arrays[str(i)]) for i, point in enumerate(unique)}
         return {name: metric.aggregate(reduced[point]) for name, point in points.items()}
 
     return stats

@@ -266,7 +266,6 @@ def _check_like_nncf(
 def _check_not_yet_supported(lora_correction, advanced) -> None:
     options = {
         "lora_correction": bool(lora_correction),
-        "advanced_parameters.statistics_path": bool(advanced and advanced.statistics_path),
         "advanced_parameters.codebook": advanced is not None and advanced.codebook is not None,
     }
     given = [name for name, value in options.items() if value]

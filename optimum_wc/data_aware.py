@@ -25,6 +25,7 @@ from optimum_wc.openvino.awq import find_awq_matches, insert_scale, weight_const
 from optimum_wc.openvino.graph import ModelGraph, set_constant
 from optimum_wc.openvino.layerwise import layerwise_inputs
 from optimum_wc.openvino.statistics import activation_channel_axis, input_statistics
+from optimum_wc.openvino.statistics_cache import StatisticsCache
 from optimum_wc.planning import Plan, WeightPlan
 
 logger = logging.getLogger(__name__)
@@ -73,8 +74,7 @@ class DataAwareCompression:
         awq_data_aware = settings.awq and advanced.awq_params.prefer_data_aware_scaling
         stats = None
         if settings.dataset is not None and (awq_data_aware or (settings.scale_estimation and not settings.gptq)):
-            targets = [w.target for w in self.matmuls]
-            stats = input_statistics(self.model, self.graph, targets, self.items(settings.subset_size))
+            stats = self._input_statistics([w.target for w in self.matmuls], self.items(settings.subset_size))
         if settings.awq:
             self.awq(stats if awq_data_aware else None)
             self.graph = ModelGraph(self.model)
@@ -82,6 +82,26 @@ class DataAwareCompression:
             self.gptq()
         elif settings.scale_estimation:
             self.scale_estimation(stats)
+
+    def _input_statistics(self, targets: list, items: list[Any]) -> dict[str, InputStatistics]:
+        """Per-target input means, from ``statistics_path`` when a previous run saved them there."""
+        path = self.settings.advanced_parameters.statistics_path
+        if not path:
+            return input_statistics(self.model, self.graph, targets, items)
+        names = [t.op_name for t in targets]
+
+        def compute() -> dict[str, np.ndarray]:
+            stats = input_statistics(self.model, self.graph, targets, items)
+            return {
+                **{f"means/{i}": stats[name].means for i, name in enumerate(names)},
+                **{f"tokens/{i}": np.asarray(stats[name].tokens, dtype=np.int64) for i, name in enumerate(names)},
+            }
+
+        arrays = StatisticsCache(path, self.model, items).get("input_means", names, compute)
+        return {
+            name: InputStatistics(arrays[f"means/{i}"], tuple(int(t) for t in arrays[f"tokens/{i}"]))
+            for i, name in enumerate(names)
+        }
 
     def _replace_weight(self, constant: ov.Node, values: np.ndarray) -> None:
         name = constant.get_friendly_name()
@@ -162,7 +182,9 @@ class DataAwareCompression:
 
     def gptq(self) -> None:
         params = self.settings.advanced_parameters.gptq_params
-        gptq_settings = GPTQSettings(params.damp_percent, params.block_size, params.subset_size)
+        gptq_settings = GPTQSettings(
+            params.damp_percent, params.block_size, params.subset_size, params.act_order
+        )
         targets = self._four_bit()
         for weight in targets:
             self._check_gptq(weight)
@@ -206,7 +228,8 @@ class DataAwareCompression:
                 return estimated.scale, estimated.zero_point
 
         w = weight.target.read().astype(np.float32)
-        result = gptq_quantize(w, inputs.inverse(settings.damp_percent), mode, group_size, settings, group_parameters)
+        inverse = inputs.inverse(settings.damp_percent, settings.act_order)
+        result = gptq_quantize(w, inverse, mode, group_size, settings, group_parameters)
         self._replace_weight(weight.target.constant, result.weight)
         weight.parameters = (result.scale, result.zero_point)
 
@@ -228,9 +251,10 @@ class _LayerInputs:
             self.means.append(np.mean(activation, axis=tuple(range(activation.ndim - 1))))
             self.tokens.append(activation.size // activation.shape[-1])
 
-    def inverse(self, damp_percent: float) -> InverseHessian:
+    def inverse(self, damp_percent: float, act_order: bool) -> InverseHessian:
+        """The inverse of the shared Hessian, computed once."""
         if self._inverse is None:
-            self._inverse = invert_hessian(self.hessian.matrix, damp_percent)
+            self._inverse = invert_hessian(self.hessian.matrix, damp_percent, act_order)
             self.hessian = None  # the matrix is no longer needed
         return self._inverse
 
