@@ -2,7 +2,8 @@
 
 Only ``group_size_fallback_mode`` and ``min_adjusted_group_size`` change what the data-free core does; the other
 fields belong to the data-aware algorithms. All of them are recorded in the model's rt_info exactly as nncf
-records them, so the compressed IR is the same.
+records them, so the compressed IR is the same. Options of our own carry the ``OUR_EXTENSION`` mark: they are
+recorded only when set away from their default.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 
 from optimum_wc.enums import GroupSizeFallbackMode, coerce_enum
 from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError
+
+OUR_EXTENSION = "optimum_wc_extension"  # field metadata: an option nncf does not have
 
 
 @dataclass
@@ -36,9 +39,14 @@ class AdvancedScaleEstimationParameters:
 
 @dataclass
 class AdvancedGPTQParameters:
+    """nncf's GPTQ options, plus optimum-wc's ``act_order`` (off by default; when on, the result differs from
+    nncf's): quantize the columns by decreasing Hessian diagonal, each group's parameters fixed beforehand from the
+    original weight (static groups, so the stored layout is unchanged)."""
+
     damp_percent: float = 0.1
     block_size: int = 128
     subset_size: int = 128
+    act_order: bool = dataclasses.field(default=False, metadata={OUR_EXTENSION: True})
 
 
 @dataclass
@@ -102,6 +110,8 @@ def _as_dict(obj: Any) -> dict[str, Any]:
     result = {}
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
+        if f.metadata.get(OUR_EXTENSION) and value == f.default:
+            continue  # an option nncf lacks, left at its default: the text stays nncf's
         if dataclasses.is_dataclass(value):
             result[f.name] = _as_dict(value)
         elif isinstance(value, Enum):

@@ -151,3 +151,21 @@ def test_bad_combinations_are_refused_before_any_change(options, text, tiny_ir):
     with pytest.raises(ValueError, match=text):
         optimum_wc.compress_weights(model, progress=False, **options)
     assert {op.get_friendly_name() for op in model.get_ops()} == before
+
+
+def test_act_order_is_our_option_recorded_only_when_set(tiny_ir, tmp_path):
+    """``gptq_params.act_order`` changes the weights and is written to rt_info; left off, the IR stays nncf's."""
+    from optimum_wc.advanced import AdvancedCompressionParameters, AdvancedGPTQParameters
+
+    xml = tiny_ir("llama")
+    common = dict(mode="int4_sym", group_size=32, gptq=True, dataset=calibration_items())
+    plain = compress_and_save(xml, tmp_path / "plain", "optimum_wc", **common)
+    advanced = AdvancedCompressionParameters(gptq_params=AdvancedGPTQParameters(act_order=True))
+    ordered = compress_and_save(xml, tmp_path / "ordered", "optimum_wc", advanced_parameters=advanced, **common)
+    assert any(_differing_share(plain, ordered).values())
+
+    def recorded(path):
+        return ov.Core().read_model(path).get_rt_info(["nncf", "weight_compression", "advanced_parameters"]).value
+
+    assert "'act_order': True" in recorded(ordered)
+    assert "act_order" not in recorded(plain)

@@ -17,6 +17,11 @@ Algorithm 1 of the paper, for ``W`` ``[out, in]`` and the Hessian of the layer-w
 
 Group parameters come from ``W`` as updated by the previous blocks (not by the columns of the current block), as in
 nncf 3.4.0; the arithmetic is float32 like nncf's.
+
+``act_order`` (an optimum-wc option, off by default; not in nncf) quantizes the columns in order of decreasing
+``H_jj``, so that the inputs with the most energy are quantized first and the later, less important columns absorb
+their error. Groups stay contiguous in the original column order (the stored layout does not change): each group's
+parameters are fixed from the original weight before the loop ("static groups").
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ class GPTQSettings:
     damp_percent: float = 0.1
     block_size: int = 128
     subset_size: int = 128
+    act_order: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,21 +84,28 @@ def min_max_parameters(mode: str) -> GroupParameters:
 
 @dataclass(frozen=True)
 class InverseHessian:
-    """What GPTQ needs of ``H``: the upper Cholesky factor of the damped inverse, and the dead input columns."""
+    """What GPTQ needs of ``H``: the upper Cholesky factor of the damped inverse, the dead input columns, and the
+    column order (``None``: the natural order; else ``upper`` is that of the permuted ``H[order][:, order]``)."""
 
     upper: np.ndarray
     dead: np.ndarray
+    order: np.ndarray | None = None
 
 
-def invert_hessian(hessian: np.ndarray, damp_percent: float) -> InverseHessian:
-    """``Hinv = Cholesky((H + damp * mean(diag H) * I)^-1)^T`` after setting dead diagonal entries to 1 (float32)."""
+def invert_hessian(hessian: np.ndarray, damp_percent: float, act_order: bool = False) -> InverseHessian:
+    """``Hinv = Cholesky((H + damp * mean(diag H) * I)^-1)^T`` after setting dead diagonal entries to 1 (float32);
+    with ``act_order``, of ``H`` permuted by decreasing diagonal."""
     h = hessian.astype(np.float32, copy=True)
     dead = np.diag(h) == 0
     h[dead, dead] = 1
+    order = None
+    if act_order:
+        order = np.argsort(-np.diag(h), kind="stable")
+        h = h[order][:, order]
     diagonal = np.arange(h.shape[0])
     h[diagonal, diagonal] += damp_percent * np.mean(np.diag(h))
     lower_inverse = np.linalg.inv(np.linalg.cholesky(h))
-    return InverseHessian(np.linalg.cholesky(lower_inverse.T @ lower_inverse).T, dead)
+    return InverseHessian(np.linalg.cholesky(lower_inverse.T @ lower_inverse).T, dead, order)
 
 
 def gptq_quantize(
@@ -109,6 +122,8 @@ def gptq_quantize(
     group_parameters = group_parameters or min_max_parameters(mode)
     w = weight.astype(np.float32, copy=True)
     w[:, inverse.dead] = 0
+    if inverse.order is not None:
+        return _gptq_act_order(w, inverse, kernel, group_size, settings, group_parameters)
     hinv = inverse.upper
 
     columns = w.shape[1]
@@ -145,3 +160,44 @@ def gptq_quantize(
         scale = scale[:, 0]
         zero_point = None if zero_point is None else zero_point[:, 0]
     return GPTQResult(quantized, scale.astype(np.float32), zero_point)
+
+
+def _quantize_column(kernel, column: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None) -> np.ndarray:
+    """``q = s * (levels(Q(w)) - z)`` for one column ``[out, 1]`` -> ``[out]``."""
+    q = kernel.levels(kernel.quantize(column, scale, zero_point, kernel.bits), None)
+    if zero_point is not None:
+        q = q - zero_point.astype(np.float32)
+    return (q * scale)[:, 0]
+
+
+def _gptq_act_order(w, inverse: InverseHessian, kernel, group_size: int, settings: GPTQSettings, group_parameters):
+    """GPTQ over the columns in ``inverse.order``, with each group's parameters fixed from ``w`` beforehand."""
+    columns = w.shape[1]
+    per_channel = group_size == -1
+    group_size = columns if per_channel else group_size
+    fixed = [group_parameters(w[:, start : start + group_size], start) for start in range(0, columns, group_size)]
+    order, hinv = inverse.order, inverse.upper
+    permuted = w[:, order]
+    quantized = np.zeros_like(permuted)
+    for i1 in range(0, columns, settings.block_size):
+        i2 = min(i1 + settings.block_size, columns)
+        block = permuted[:, i1:i2].copy()
+        errors = np.zeros_like(block)
+        hinv_block = hinv[i1:i2, i1:i2]
+        for i in range(i2 - i1):
+            scale, zero_point = fixed[order[i1 + i] // group_size]
+            q_j = _quantize_column(kernel, block[:, i : i + 1], scale, zero_point)
+            quantized[:, i1 + i] = q_j
+            error = (block[:, i] - q_j) / hinv_block[i, i]
+            block[:, i:] -= np.outer(error, hinv_block[i, i:])
+            errors[:, i] = error
+        permuted[:, i2:] -= errors @ hinv[i1:i2, i2:]
+    result = np.empty_like(quantized)
+    result[:, order] = quantized
+    scale = np.stack([p[0] for p in fixed], axis=1)
+    zero_point = None if fixed[0][1] is None else np.stack([p[1] for p in fixed], axis=1)
+    if per_channel:
+        scale = scale[:, 0]
+        zero_point = None if zero_point is None else zero_point[:, 0]
+    return GPTQResult(result, scale.astype(np.float32), zero_point)
+
