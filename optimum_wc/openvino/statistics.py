@@ -77,14 +77,16 @@ def run_points(
     """Infers every item in float32 and calls ``consume(point, values)`` for each point, item by item.
 
     The model is cloned and ``probe(activation)`` (the activation itself by default, or values computed from it
-    inside the model) become extra outputs; the state of a stateful model is reset before every item.
+    inside the model) become its outputs in place of its own, so the head never runs; a stateful model keeps its
+    state updates (without them the CPU plugin fuses some models differently, which changes the rounding), and
+    its state is reset before every item.
 
     Raises:
         UnsupportedModelError: An activation has fewer than two dimensions.
     """
     clone = model.clone()
     ops = {op.get_friendly_name(): op for op in clone.get_ops()}
-    first = len(clone.outputs)
+    own_results = list(clone.get_results())
     spans = []
     extra: list[ov.Output] = []
     for point in points:
@@ -93,10 +95,11 @@ def run_points(
             msg = f"Data-aware compression needs activations of 2 or more dimensions; {point.node!r} has fewer."
             raise UnsupportedModelError(msg)
         outputs = probe(activation)
-        spans.append((first + len(extra), len(outputs)))
+        spans.append((len(extra), len(outputs)))
         extra.extend(outputs)
-    # The model's own outputs stay: the CPU plugin fuses differently without them, which changes the rounding.
     clone.add_outputs(extra)
+    for result in own_results:  # only the probes are outputs: the head never runs
+        clone.remove_result(result)
 
     def handle(index: int, values: list[np.ndarray]) -> None:
         for point, (start, count) in zip(points, spans):
