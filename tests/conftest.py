@@ -15,6 +15,13 @@ from tiny_models import ARCHITECTURES, export_cached  # noqa: E402
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"
+# The first non-empty lines of shared/data/pydoc/calibration.txt (Python 3.11 documentation, PSF licence), kept in
+# the repository so that the calibration tests also run in a checkout without ../shared.
+PYDOC_CALIBRATION = (
+    SHARED / "data" / "pydoc" / "calibration.txt"
+    if (SHARED / "data" / "pydoc" / "calibration.txt").is_file()
+    else pathlib.Path(__file__).parent / "data" / "pydoc_calibration_head.txt"
+)
 
 
 @pytest.fixture(scope="session")

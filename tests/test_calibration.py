@@ -9,10 +9,11 @@ import pytest
 from transformers import AutoTokenizer
 
 import optimum_wc
+from conftest import PYDOC_CALIBRATION
 from optimum_wc.calibration import load_texts, parse_dataset_name, token_samples
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-PYDOC = REPO.parent / "shared" / "data" / "pydoc" / "calibration.txt"
+PYDOC = PYDOC_CALIBRATION
 TOKENIZER = REPO / "models" / "tiny-llama-pydoc"
 
 

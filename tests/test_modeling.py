@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import optimum_wc
+from conftest import PYDOC_CALIBRATION
 from optimum_wc import OVModelForCausalLM, WeightCompressionConfig
 from optimum_wc.errors import InvalidArgumentError, UnsupportedModelError
 from parity import compare_ir
@@ -235,7 +236,7 @@ def test_text_calibration_gives_the_same_model_as_optimum_intel_with_nncf(algori
     from optimum.intel import OVModelForCausalLM as IntelModel
     from optimum.intel import OVWeightQuantizationConfig
 
-    texts = [line for line in (REPO.parent / "shared" / "data" / "pydoc" / "calibration.txt").read_text().splitlines() if line][:12]
+    texts = [line for line in PYDOC_CALIBRATION.read_text().splitlines() if line][:12]
     options = {"bits": 4, "sym": True, "dataset": texts, "tokenizer": str(DEFAULT_MODEL), "num_samples": 12, **algorithms}
     theirs = IntelModel.from_pretrained(DEFAULT_MODEL, export=True, quantization_config=OVWeightQuantizationConfig(**options))
     ours = OVModelForCausalLM.from_pretrained(DEFAULT_MODEL, export=True, quantization_config=options, compile=False)
@@ -247,7 +248,7 @@ def test_text_calibration_gives_the_same_model_as_optimum_intel_with_nncf(algori
 
 
 def _calibration_lines(count: int) -> list[str]:
-    text = (REPO.parent / "shared" / "data" / "pydoc" / "calibration.txt").read_text()
+    text = PYDOC_CALIBRATION.read_text()
     return [line for line in text.splitlines() if line.strip()][:count]
 
 
