@@ -16,6 +16,7 @@ Run (from the repository root):
     python benchmarks/compress_speed.py                         # full benchmark, 3 rounds (use a quiet machine)
     python benchmarks/compress_speed.py --size tiny --repeats 1 # smoke run on a ~11M-parameter model
     python benchmarks/compress_speed.py --configs int4_sym_g128 nf4 --model-dir path/to/ir_folder
+    python benchmarks/compress_speed.py --size mid --configs awq_se_g128 gptq_g128 --results-name data_aware_speed
 
 Results: ``benchmarks/results/compress_speed.json`` and ``compress_speed.md``.
 """
@@ -48,13 +49,21 @@ CONFIGS = {
     "int4_sym_g128": ("int4_sym", {"group_size": 128}),
     "int4_asym_g64_r0.8": ("int4_asym", {"group_size": 64, "ratio": 0.8}),
     "nf4": ("nf4", {}),
+    # data-aware: calibration on CALIBRATION_SAMPLES seeded random token sequences (the same for both libraries)
+    "awq_se_g128": ("int4_sym", {"group_size": 128, "awq": True, "scale_estimation": True, "dataset": True}),
+    "gptq_g128": ("int4_sym", {"group_size": 128, "gptq": True, "dataset": True}),
 }
+DATA_FREE = ["int8_asym", "int4_sym_g128", "int4_asym_g64_r0.8", "nf4"]
+CALIBRATION_SAMPLES, CALIBRATION_TOKENS = 64, 128
 
 # Llama sizes. 0.5b: 2*32000*1024 (embeddings + lm_head) + 38 * 11.27M = ~494M parameters.
 # Input channels (1024, 2816 / 256, 768) are all divisible by 128.
 SIZES = {
     "0.5b": dict(vocab_size=32000, hidden_size=1024, intermediate_size=2816, num_hidden_layers=38,
                  num_attention_heads=16, num_key_value_heads=4),
+    # for the data-aware configurations: 4 layers of the 0.5b shape (~62M parameters)
+    "mid": dict(vocab_size=8192, hidden_size=1024, intermediate_size=2816, num_hidden_layers=4,
+                num_attention_heads=16, num_key_value_heads=4),
     "tiny": dict(vocab_size=16000, hidden_size=256, intermediate_size=768, num_hidden_layers=4,
                  num_attention_heads=4, num_key_value_heads=2),
 }
@@ -132,15 +141,23 @@ def worker(library: str, config_name: str, xml: str) -> None:
     import openvino as ov
 
     mode, extra = CONFIGS[config_name]
+    extra = dict(extra)
+    items = calibration_items() if extra.pop("dataset", False) else None
+    if items is not None:
+        extra["subset_size"] = len(items)
     if library == "nncf":
         import nncf
 
         kwargs = dict(mode=nncf.CompressWeightsMode(mode), **extra)
+        if items is not None:
+            kwargs["dataset"] = nncf.Dataset(items)
         compress = nncf.compress_weights
     else:
         import optimum_wc
 
         kwargs = dict(mode=optimum_wc.CompressWeightsMode(mode), progress=False, **extra)
+        if items is not None:
+            kwargs["dataset"] = items
         compress = optimum_wc.compress_weights
     model = ov.Core().read_model(xml)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
@@ -150,6 +167,19 @@ def worker(library: str, config_name: str, xml: str) -> None:
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(RESULT_TAG + json.dumps({"library": library, "config": config_name, "seconds": seconds,
                                    "peak_rss_before_kib": rss_before, "peak_rss_kib": rss_after}), flush=True)
+
+
+def calibration_items() -> list[dict]:
+    """Seeded random token sequences as model inputs (ids below every SIZES vocabulary)."""
+    import numpy as np
+
+    rng = np.random.default_rng(SEED)
+    items = []
+    for _ in range(CALIBRATION_SAMPLES):
+        ids = rng.integers(3, 8000, size=(1, CALIBRATION_TOKENS))
+        items.append({"input_ids": ids, "attention_mask": np.ones_like(ids),
+                      "position_ids": np.arange(CALIBRATION_TOKENS)[None], "beam_idx": np.zeros(1, dtype=np.int32)})
+    return items
 
 
 def run_one(library: str, config_name: str, xml: pathlib.Path) -> dict:
@@ -184,10 +214,10 @@ def summarize(runs: list[dict], config_names: list[str]) -> list[dict]:
     return rows
 
 
-def write_results(rows: list[dict], runs: list[dict], machine: dict, model: dict) -> None:
+def write_results(rows: list[dict], runs: list[dict], machine: dict, model: dict, name: str) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {"machine": machine, "model": model, "summary": rows, "runs": runs}
-    (RESULTS / "compress_speed.json").write_text(json.dumps(payload, indent=2) + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
     lines = [
         "# compress_weights: nncf 3.4.0 vs optimum-wc",
         "",
@@ -213,7 +243,7 @@ def write_results(rows: list[dict], runs: list[dict], machine: dict, model: dict
         f"and the IR read before the call. Compress-only RSS increase (GiB, median, nncf / optimum-wc): {increases}.",
         "",
     ]
-    (RESULTS / "compress_speed.md").write_text("\n".join(lines))
+    (RESULTS / f"{name}.md").write_text("\n".join(lines))
 
 
 def machine_facts(repeats: int) -> dict:
@@ -231,7 +261,9 @@ def machine_facts(repeats: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="rounds of (nncf, optimum-wc) per configuration")
-    parser.add_argument("--configs", nargs="+", choices=sorted(CONFIGS), default=list(CONFIGS))
+    parser.add_argument("--configs", nargs="+", choices=sorted(CONFIGS), default=DATA_FREE,
+                        help="default: the data-free ones; awq_se_g128 and gptq_g128 calibrate on random tokens")
+    parser.add_argument("--results-name", default="compress_speed", help="file name (no suffix) in results/")
     parser.add_argument("--model-dir", type=pathlib.Path, help="use this existing IR folder instead of building")
     parser.add_argument("--size", choices=sorted(SIZES), default="0.5b", help="model to build (tiny: smoke run)")
     parser.add_argument("--build-only", action="store_true", help="build/export the model and stop")
@@ -265,10 +297,10 @@ def main() -> int:
                 log.info("%-20s %-10s round %d: %7.2f s, peak RSS %.2f GiB", name, library, repeat + 1,
                          result["seconds"], result["peak_rss_kib"] / 2**20)
     rows = summarize(runs, args.configs)
-    write_results(rows, runs, machine_facts(args.repeats), model)
+    write_results(rows, runs, machine_facts(args.repeats), model, args.results_name)
     for r in rows:
         log.info("%-20s speed-up %.2fx, memory ratio %.2f", r["config"], r["speedup"], r["memory_ratio"])
-    log.info("Wrote %s and %s", RESULTS / "compress_speed.json", RESULTS / "compress_speed.md")
+    log.info("Wrote %s.json and .md", RESULTS / args.results_name)
     return 0
 
 
