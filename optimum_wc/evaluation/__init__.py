@@ -13,17 +13,23 @@ transformers PyTorch models; the math is float64 numpy.
 from optimum_wc.evaluation.adapters import LogitsFunction, ModelAdapter, logits_function, register_adapter
 from optimum_wc.evaluation.evaluator import EvaluationResult, evaluate
 from optimum_wc.evaluation.metrics import kl_divergence, log_softmax, token_nll
-from optimum_wc.evaluation.windows import load_text, split_windows, token_windows, tokenize
+from optimum_wc.evaluation.perplexity import LastWordResult, PerplexityResult, last_word, perplexity
+from optimum_wc.evaluation.windows import load_rows, load_text, split_windows, token_windows, tokenize
 
 __all__ = [
     "EvaluationResult",
+    "LastWordResult",
+    "PerplexityResult",
     "LogitsFunction",
     "ModelAdapter",
     "evaluate",
     "kl_divergence",
+    "last_word",
+    "load_rows",
     "load_text",
     "log_softmax",
     "logits_function",
+    "perplexity",
     "register_adapter",
     "split_windows",
     "token_nll",

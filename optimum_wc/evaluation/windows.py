@@ -42,30 +42,64 @@ def check_window_arguments(window_length: object, num_windows: object) -> None:
         raise InvalidArgumentError(f"`num_windows` must be at least 1, or None for all windows; got {num_windows}.")
 
 
-def load_text(source: TextSource) -> str:
-    """Returns the text of ``source`` as one string, its lines or rows joined with ``"\\n"``.
+LOCAL_BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}
+HUB_TEXTS = {"wikitext2": ("Salesforce/wikitext", "wikitext-2-raw-v1", "test")}
+
+
+def _dataset_rows(data: Any) -> list:
+    if "text" not in data.column_names:
+        raise InvalidArgumentError(f"The `text` dataset has no 'text' column; its columns are {data.column_names}.")
+    return data["text"]
+
+
+def _hub_rows(name: str) -> list:
+    import datasets
+
+    repo, config, split = HUB_TEXTS[name]
+    try:
+        return _dataset_rows(datasets.load_dataset(repo, config, split=split))
+    except InvalidArgumentError:
+        raise
+    except Exception as exc:
+        msg = (
+            f"`text`={name!r} must be downloaded from the Hugging Face Hub ({repo}), which failed "
+            f"({type(exc).__name__}). Pass local text instead: a path to a .txt/.json/.parquet/.csv file, a list "
+            "of strings or a datasets.Dataset."
+        )
+        raise InvalidArgumentError(msg) from exc
+
+
+def load_rows(source: TextSource) -> list[str]:
+    """Returns the lines (text files) or rows (datasets) of ``source``, in order.
 
     Args:
-        source: A path (``str`` or ``os.PathLike``) to a UTF-8 text file, a list of strings, or a
-            ``datasets.Dataset`` with a ``text`` column. A file's lines are kept as they are (empty lines included);
-            the final newline, if any, ends the last line and is not part of the text.
+        source: A path (``str`` or ``os.PathLike``) to a UTF-8 text file (its lines, empty ones included; the final
+            newline ends the last line) or to a .json/.jsonl/.parquet/.csv file with a ``text`` column (read with
+            ``datasets``), the name ``"wikitext2"`` (its test split, from the Hub), a list of strings, or a
+            ``datasets.Dataset`` with a ``text`` column.
 
     Raises:
-        InvalidArgumentError: The path is not a file, or the dataset has no ``text`` column.
+        InvalidArgumentError: The path is not a file, a dataset has no ``text`` column, or a Hub name cannot be
+            downloaded (the message says how to pass local text).
         InvalidArgumentTypeError: ``source`` is none of the above, or a list holds something other than strings.
     """
-    if isinstance(source, (str, os.PathLike)):
+    if isinstance(source, str) and source in HUB_TEXTS and not pathlib.Path(source).exists():
+        rows = _hub_rows(source)
+    elif isinstance(source, (str, os.PathLike)):
         path = pathlib.Path(source)
         if not path.is_file():
             hint = " To evaluate a string itself, pass it in a list: [text]." if isinstance(source, str) else ""
             raise InvalidArgumentError(f"`text` path {str(source)!r} is not an existing file.{hint}")
-        content = path.read_text(encoding="utf-8")  # universal newlines: "\r\n" reads as "\n"
-        return content[:-1] if content.endswith("\n") else content
-    if hasattr(source, "column_names"):  # datasets.Dataset, without importing datasets
-        if "text" not in source.column_names:
-            columns = source.column_names
-            raise InvalidArgumentError(f"The `text` dataset has no 'text' column; its columns are {columns}.")
-        rows = source["text"]
+        if path.suffix.lower() in LOCAL_BUILDERS:
+            import datasets
+
+            rows = _dataset_rows(datasets.load_dataset(LOCAL_BUILDERS[path.suffix.lower()], data_files=str(path),
+                                                       split="train"))
+        else:
+            content = path.read_text(encoding="utf-8")  # universal newlines: "\r\n" reads as "\n"
+            rows = (content[:-1] if content.endswith("\n") else content).split("\n")
+    elif hasattr(source, "column_names"):  # datasets.Dataset, without importing datasets
+        rows = _dataset_rows(source)
     elif isinstance(source, (list, tuple)):
         rows = source
     else:
@@ -76,7 +110,13 @@ def load_text(source: TextSource) -> str:
     bad = next((row for row in rows if not isinstance(row, str)), None)
     if bad is not None:
         raise InvalidArgumentTypeError(f"`text` must hold strings only; found a {type(bad).__name__}.")
-    return "\n".join(rows)
+    return list(rows)
+
+
+def load_text(source: TextSource) -> str:
+    """Returns the text of ``source`` (see :func:`load_rows`) as one string, its lines or rows joined with
+    ``"\\n"``."""
+    return "\n".join(load_rows(source))
 
 
 def tokenize(text: str, tokenizer: Any) -> np.ndarray:
