@@ -4,6 +4,8 @@
         [--ratio R] [--all-layers] [--backup-precision {none,int8_sym,int8_asym}] [--sensitivity-metric M]
         [--ignored-scope PATTERN ...] [--group-size-fallback {error,ignore,adjust}]
         [--dataset NAME_OR_PATH] [--num-samples N] [--awq] [--scale-estimation] [--gptq] [--overwrite]
+    optimum-wc eval MODEL [--reference MODEL] --dataset TEXT [--window-length N] [--stride N] [--max-tokens N]
+        [--num-windows N]
 """
 
 from __future__ import annotations
@@ -48,6 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--gptq", action="store_true", help="GPTQ (needs --dataset).")
     export.add_argument("--overwrite", action="store_true", help="Replace a non-empty OUTPUT_DIR.")
     export.add_argument("--trust-remote-code", action="store_true")
+
+    evaluate = commands.add_parser("eval", help="Perplexity of a model on a text, and its KL to a reference model.")
+    evaluate.add_argument("model", help="Folder of an OpenVINO model (ours or optimum-intel's) or a Transformers one.")
+    evaluate.add_argument("--reference", help="A model to compare with (e.g. the FP32 one): adds the mean KL.")
+    evaluate.add_argument("--dataset", required=True,
+                          help="Text: a .txt/.json/.parquet/.csv file with a text column, or wikitext2.")
+    evaluate.add_argument("--window-length", type=int, default=256, help="Tokens per window (default 256).")
+    evaluate.add_argument("--stride", type=int, help="Tokens between windows for perplexity (default: no overlap).")
+    evaluate.add_argument("--max-tokens", type=int, help="Score only the first N tokens of the text.")
+    evaluate.add_argument("--num-windows", type=int, default=100, help="Windows for the KL (default 100).")
     return parser
 
 
@@ -100,11 +112,63 @@ def run_export(args: argparse.Namespace) -> pathlib.Path:
     return output
 
 
+def load_for_evaluation(path: str) -> tuple[object, object]:
+    """The model in ``path`` (OpenVINO if it holds an IR, else PyTorch) and its tokenizer."""
+    from transformers import AutoTokenizer
+
+    folder = pathlib.Path(path)
+    if not folder.is_dir():
+        raise InvalidArgumentError(f"MODEL {path!r} is not a folder holding a model.")
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    if (folder / "openvino_model.xml").is_file():
+        from optimum_wc.modeling import OVModelForCausalLM
+
+        ov_config = {"INFERENCE_PRECISION_HINT": "f32", "KV_CACHE_PRECISION": "f32"}
+        return OVModelForCausalLM.from_pretrained(folder, ov_config=ov_config), tokenizer
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(folder).eval(), tokenizer
+
+
+def run_eval(args: argparse.Namespace) -> list[dict]:
+    """Prints, and returns, a row per model: perplexity, word perplexity, and the KL to the reference."""
+    from optimum_wc.evaluation import evaluate, perplexity
+
+    model, tokenizer = load_for_evaluation(args.model)
+    reference = None
+    if args.reference:
+        reference, reference_tokenizer = load_for_evaluation(args.reference)
+        if reference_tokenizer.get_vocab() != tokenizer.get_vocab():
+            raise InvalidArgumentError(
+                f"--reference {args.reference} has a different tokenizer from MODEL {args.model}: their token "
+                "distributions cannot be compared."
+            )
+    rows = []
+    for name, candidate in [(args.model, model)] + ([(args.reference, reference)] if reference is not None else []):
+        result = perplexity(candidate, tokenizer, args.dataset, window_length=args.window_length, stride=args.stride,
+                            max_tokens=args.max_tokens, progress=True)
+        row = {"model": name, "perplexity": result.perplexity, "word_perplexity": result.word_perplexity,
+               "tokens": result.num_tokens, "kl": None}
+        if reference is not None and candidate is model:
+            row["kl"] = evaluate(model, tokenizer, args.dataset, reference=reference, window_length=args.window_length,
+                                 num_windows=args.num_windows, progress=True).mean_kl
+        rows.append(row)
+    print("| Model | Perplexity | Word perplexity | KL to reference | Tokens |")
+    print("|---|---:|---:|---:|---:|")
+    for row in rows:
+        kl = "—" if row["kl"] is None else f"{row['kl']:.4e}"
+        print(f"| {row['model']} | {row['perplexity']:.4f} | {row['word_perplexity']:.4f} | {kl} | {row['tokens']} |")
+    return rows
+
+
+COMMANDS = {"export": run_export, "eval": run_eval}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        run_export(args)
+        COMMANDS[args.command](args)
     except (OptimumWCError, OSError, ValueError) as exc:
         logger.error("optimum-wc: error: %s", exc)
         return 2

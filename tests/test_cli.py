@@ -88,3 +88,42 @@ def test_data_aware_flags_reach_the_core(tmp_path):
 def test_gptq_without_dataset_is_refused_before_export(gpt2_checkpoint, tmp_path):
     assert main(["export", str(gpt2_checkpoint), str(tmp_path / "out"), "--weight-format", "int4", "--gptq"]) == 2
     assert not (tmp_path / "out").exists()
+
+
+EMBEDDED = pathlib.Path(__file__).resolve().parent.parent / "models" / "tiny-llama-pydoc"
+
+
+def test_eval_prints_perplexity_and_kl_to_the_reference(tmp_path, capsys):
+    from conftest import PYDOC_CALIBRATION
+
+    from optimum_wc.evaluation import perplexity
+    from optimum_wc.cli import load_for_evaluation
+
+    int8 = tmp_path / "int8"
+    assert main(["export", str(EMBEDDED), str(int8), "--weight-format", "int8"]) == 0
+    capsys.readouterr()
+    args = ["eval", str(int8), "--reference", str(EMBEDDED), "--dataset", str(PYDOC_CALIBRATION),
+            "--window-length", "128", "--max-tokens", "1000", "--num-windows", "4"]  # fmt: skip
+    assert main(args) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0] == "| Model | Perplexity | Word perplexity | KL to reference | Tokens |"
+    ours, reference = (line.split(" | ") for line in table[2:4])
+    kl = float(ours[3])
+    assert 0 < kl < 1e-2 and reference[3] == "—"  # INT8 is close to FP32, not equal to it
+    model, tokenizer = load_for_evaluation(str(EMBEDDED))
+    expected = perplexity(model, tokenizer, str(PYDOC_CALIBRATION), window_length=128, max_tokens=1000)
+    assert float(reference[1]) == pytest.approx(expected.perplexity, abs=1e-4)  # the table shows the measurement
+
+
+def test_eval_refuses_a_reference_with_another_tokenizer(tmp_path, caplog):
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    other = tmp_path / "other"
+    build_tiny_model("llama").save_pretrained(other)
+    vocabulary = {f"w{i}": i for i in range(512)} | {"[UNK]": 0}
+    PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel(vocabulary, unk_token="[UNK]"))).save_pretrained(other)
+    assert main(["eval", str(EMBEDDED), "--reference", str(other), "--dataset", "x.txt"]) == 2
+    assert "has a different tokenizer" in caplog.text
+    assert main(["eval", str(tmp_path / "missing"), "--dataset", "x.txt"]) == 2
+    assert "is not a folder holding a model" in caplog.text

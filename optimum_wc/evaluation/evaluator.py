@@ -7,6 +7,8 @@ import logging
 import math
 from typing import Any
 
+from tqdm.auto import tqdm
+
 from optimum_wc.errors import InvalidArgumentError
 from optimum_wc.evaluation.adapters import logits_function
 from optimum_wc.evaluation.metrics import kl_divergence, log_softmax, token_nll
@@ -59,6 +61,7 @@ def evaluate(
     reference: Any = None,
     window_length: int = DEFAULT_WINDOW_LENGTH,
     num_windows: int | None = DEFAULT_NUM_WINDOWS,
+    progress: bool = False,
 ) -> EvaluationResult:
     """Measures the perplexity of ``model`` on ``text``, and its mean KL divergence to ``reference``.
 
@@ -78,6 +81,7 @@ def evaluate(
         reference: A model of either kind, with the same vocabulary, to compare against (e.g. the FP32 model).
         window_length: Tokens per window.
         num_windows: How many windows from the start of the text; None for all complete windows.
+        progress: Show a progress bar over the windows.
 
     Returns:
         An :class:`EvaluationResult`.
@@ -104,7 +108,7 @@ def evaluate(
         _check_vocabulary(candidate, argument, int(windows.max()))
 
     nll_sum, kl_sum = 0.0, 0.0
-    for index, ids in enumerate(windows):
+    for index, ids in enumerate(tqdm(windows, desc="Evaluating", unit="window", disable=not progress)):
         log_probs = log_softmax(run_model(ids)[:-1])
         nll_sum += float(token_nll(log_probs, ids[1:]).sum())
         if run_reference is not None:

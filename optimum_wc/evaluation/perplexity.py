@@ -20,6 +20,7 @@ import math
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from optimum_wc.calibration import CONTEXT_ATTRIBUTES
 from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError
@@ -97,6 +98,7 @@ def perplexity(
     window_length: int = DEFAULT_WINDOW_LENGTH,
     stride: int | None = None,
     max_tokens: int | None = None,
+    progress: bool = False,
 ) -> PerplexityResult:
     """Token-level and word-level perplexity of ``model`` on the whole of ``text``, with a sliding window.
 
@@ -108,6 +110,7 @@ def perplexity(
         window_length: Tokens per window (at most the model's context).
         stride: Tokens between window starts, 1 to ``window_length`` (default: ``window_length``).
         max_tokens: Evaluate only the first ``max_tokens`` tokens (and the words they cover); None for all.
+        progress: Show a progress bar over the windows.
 
     Raises:
         InvalidArgumentError: Empty text, a window longer than the model's context, or a bad ``stride``.
@@ -135,7 +138,8 @@ def perplexity(
         words = len(tokenizer.decode(ids.tolist()).split()) if hasattr(tokenizer, "decode") else 0
 
     nll, tokens, scored_until = 0.0, 0, 1  # the text's first token is never scored: nothing predicts it
-    for begin in range(0, len(ids), stride):
+    starts = range(0, max(len(ids) - window_length, 0) + stride, stride)
+    for begin in tqdm(starts, desc="Perplexity", unit="window", disable=not progress):
         end = min(begin + window_length, len(ids))
         window = ids[begin:end]
         # the first position not scored yet; a window's own first token has no context in it (stride == length)
