@@ -4,8 +4,8 @@
         [--ratio R] [--all-layers] [--backup-precision {none,int8_sym,int8_asym}] [--sensitivity-metric M]
         [--ignored-scope PATTERN ...] [--group-size-fallback {error,ignore,adjust}]
         [--dataset NAME_OR_PATH] [--num-samples N] [--awq] [--scale-estimation] [--gptq] [--overwrite]
-    optimum-wc eval MODEL [--reference MODEL] --dataset TEXT [--window-length N] [--stride N] [--max-tokens N]
-        [--num-windows N]
+    optimum-wc eval MODEL [--reference MODEL] --dataset TEXT [--metric {perplexity,similarity}] [--window-length N]
+        [--stride N] [--max-tokens N] [--num-windows N] [--num-prompts N] [--max-new-tokens N]
 """
 
 from __future__ import annotations
@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--stride", type=int, help="Tokens between windows for perplexity (default: no overlap).")
     evaluate.add_argument("--max-tokens", type=int, help="Score only the first N tokens of the text.")
     evaluate.add_argument("--num-windows", type=int, default=100, help="Windows for the KL (default 100).")
+    evaluate.add_argument("--metric", choices=("perplexity", "similarity"), default="perplexity",
+                          help="similarity: greedy answers to prompts (the dataset's first lines) vs --reference.")
+    evaluate.add_argument("--num-prompts", type=int, default=8, help="Prompts for --metric similarity (default 8).")
+    evaluate.add_argument("--max-new-tokens", type=int, default=32, help="Answer length for similarity (default 32).")
     return parser
 
 
@@ -143,6 +147,8 @@ def run_eval(args: argparse.Namespace) -> list[dict]:
                 f"--reference {args.reference} has a different tokenizer from MODEL {args.model}: their token "
                 "distributions cannot be compared."
             )
+    if args.metric == "similarity":
+        return _run_similarity(args, model, reference, tokenizer)
     rows = []
     for name, candidate in [(args.model, model)] + ([(args.reference, reference)] if reference is not None else []):
         result = perplexity(candidate, tokenizer, args.dataset, window_length=args.window_length, stride=args.stride,
@@ -159,6 +165,26 @@ def run_eval(args: argparse.Namespace) -> list[dict]:
         kl = "—" if row["kl"] is None else f"{row['kl']:.4e}"
         print(f"| {row['model']} | {row['perplexity']:.4f} | {row['word_perplexity']:.4f} | {kl} | {row['tokens']} |")
     return rows
+
+
+PROMPT_WORDS = 16
+
+
+def _run_similarity(args: argparse.Namespace, model: object, reference: object, tokenizer: object) -> list[dict]:
+    """Prompts: the first words of the dataset's first non-empty lines; scores printed one per prompt."""
+    from optimum_wc.evaluation import load_rows, similarity
+
+    if reference is None:
+        raise InvalidArgumentError("--metric similarity compares two models: pass --reference MODEL.")
+    prompts = [" ".join(row.split()[:PROMPT_WORDS]) for row in load_rows(args.dataset) if row.strip()]
+    result = similarity(reference, model, tokenizer, prompts[: args.num_prompts], max_new_tokens=args.max_new_tokens,
+                        progress=True)
+    print("| Prompt | Similarity |")
+    print("|---|---:|")
+    for prompt, score in zip(prompts, result.scores):
+        print(f"| {prompt[:60]} | {score:.4f} |")
+    print(f"| **mean** | **{result.mean:.4f}** |")
+    return [{"prompt": p, "similarity": s} for p, s in zip(prompts, result.scores)]
 
 
 COMMANDS = {"export": run_export, "eval": run_eval}

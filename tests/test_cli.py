@@ -127,3 +127,16 @@ def test_eval_refuses_a_reference_with_another_tokenizer(tmp_path, caplog):
     assert "has a different tokenizer" in caplog.text
     assert main(["eval", str(tmp_path / "missing"), "--dataset", "x.txt"]) == 2
     assert "is not a folder holding a model" in caplog.text
+
+
+def test_eval_similarity_scores_each_prompt_against_the_reference(tmp_path, capsys, caplog):
+    from conftest import PYDOC_CALIBRATION
+
+    args = ["eval", str(EMBEDDED), "--reference", str(EMBEDDED), "--dataset", str(PYDOC_CALIBRATION),
+            "--metric", "similarity", "--num-prompts", "2", "--max-new-tokens", "8"]  # fmt: skip
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "| Prompt | Similarity |" and len(lines) == 5
+    assert lines[-1] == "| **mean** | **1.0000** |"  # a model answers exactly like itself
+    assert main(["eval", str(EMBEDDED), "--dataset", str(PYDOC_CALIBRATION), "--metric", "similarity"]) == 2
+    assert "pass --reference MODEL" in caplog.text

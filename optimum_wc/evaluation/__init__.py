@@ -14,12 +14,14 @@ from optimum_wc.evaluation.adapters import LogitsFunction, ModelAdapter, logits_
 from optimum_wc.evaluation.evaluator import EvaluationResult, evaluate
 from optimum_wc.evaluation.metrics import kl_divergence, log_softmax, token_nll
 from optimum_wc.evaluation.perplexity import LastWordResult, PerplexityResult, last_word, perplexity
+from optimum_wc.evaluation.similarity import SimilarityResult, similarity
 from optimum_wc.evaluation.windows import load_rows, load_text, split_windows, token_windows, tokenize
 
 __all__ = [
     "EvaluationResult",
     "LastWordResult",
     "PerplexityResult",
+    "SimilarityResult",
     "LogitsFunction",
     "ModelAdapter",
     "evaluate",
@@ -31,6 +33,7 @@ __all__ = [
     "logits_function",
     "perplexity",
     "register_adapter",
+    "similarity",
     "split_windows",
     "token_nll",
     "token_windows",
