@@ -130,6 +130,12 @@ def token_samples(source: object, tokenizer: Any, num_samples: int) -> list[dict
 CONTEXT_ATTRIBUTES = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
 
 
+def context_length(model_config: Any) -> int | None:
+    """The context length in a ``transformers`` config (the first of ``CONTEXT_ATTRIBUTES`` it has), if any."""
+    values = (getattr(model_config, name, None) for name in CONTEXT_ATTRIBUTES)
+    return next((value for value in values if isinstance(value, int) and value > 0), None)
+
+
 def check_token_samples(samples: list[dict[str, Any]], model_config: Any) -> None:
     """Refuses calibration samples that the model cannot run on, before any weight is touched.
 
@@ -143,7 +149,7 @@ def check_token_samples(samples: list[dict[str, Any]], model_config: Any) -> Non
             or a sample is longer than the model's context.
     """
     vocab_size = getattr(model_config, "vocab_size", None)
-    context = next((getattr(model_config, name) for name in CONTEXT_ATTRIBUTES if getattr(model_config, name, None)), None)
+    context = context_length(model_config)
     for index, sample in enumerate(samples):
         ids = np.asarray(_as_numpy(sample["input_ids"]))
         if ids.size == 0:

@@ -25,7 +25,7 @@ from optimum_wc.openvino.graph import ModelGraph, dedupe_friendly_names
 from optimum_wc.openvino.ignored import ignored_scope_names, positional_embedding_matmuls
 from optimum_wc.openvino.rt_info import write_rt_info
 from optimum_wc.openvino.statistics import activation_point, collect_statistics
-from optimum_wc.openvino.statistics_cache import StatisticsCache
+from optimum_wc.openvino.statistics_cache import cached
 from optimum_wc.openvino.weights import WeightTarget, find_weight_targets
 from optimum_wc.parallel import default_workers, ordered_map
 from optimum_wc.planning import ActivationStats, Plan, WeightPlan, make_plan
@@ -99,7 +99,7 @@ def compress_weights(
     Raises:
         InvalidArgumentTypeError: ``model`` is not an ``openvino.Model``, or an argument has the wrong type.
         InvalidArgumentError, UnsupportedArgumentError: An argument value or combination that nncf refuses too.
-        NotYetSupportedError: ``lora_correction``, a codebook or ``statistics_path``.
+        NotYetSupportedError: ``lora_correction`` or a codebook.
         InvalidGroupSizeError: ``group_size`` does not divide the input channels of some layers (all are listed).
         NonFiniteWeightError: A weight holds NaN or Inf (all such weights are listed).
     """
@@ -171,12 +171,8 @@ def _activation_stats_source(model: ov.Model, graph: ModelGraph, settings: Compr
             reduced = collect_statistics(model, unique, items, metric.reducer)
             return {str(i): np.asarray(reduced[point]) for i, point in enumerate(unique)}
 
-        if path:
-            kind = settings.sensitivity_metric.value
-            names = [f"{p.node}:{p.port}" for p in unique]
-            arrays = StatisticsCache(path, model, items).get(kind, names, compute)
-        else:
-            arrays = compute()
+        names = [f"{p.node}:{p.port}" for p in unique]
+        arrays = cached(path, model, items, settings.sensitivity_metric.value, names, compute)
         reduced = {point: list(arrays[str(i)]) for i, point in enumerate(unique)}
         return {name: metric.aggregate(reduced[point]) for name, point in points.items()}
 

@@ -25,7 +25,7 @@ from optimum_wc.openvino.awq import find_awq_matches, insert_scale, weight_const
 from optimum_wc.openvino.graph import ModelGraph, set_constant
 from optimum_wc.openvino.layerwise import layerwise_inputs
 from optimum_wc.openvino.statistics import activation_channel_axis, input_statistics
-from optimum_wc.openvino.statistics_cache import StatisticsCache
+from optimum_wc.openvino.statistics_cache import cached
 from optimum_wc.planning import Plan, WeightPlan
 
 logger = logging.getLogger(__name__)
@@ -43,6 +43,13 @@ def _oriented(weight: WeightPlan) -> tuple[np.ndarray, bool]:
     data = weight.target.read().astype(np.float32)
     transposed = weight.target.reduction_axes[0] == 0
     return (data.T if transposed else data), transposed
+
+
+def _values(constant: ov.Node) -> np.ndarray:
+    """A float constant's values (bf16 read as float32, which numpy lacks)."""
+    if constant.get_output_element_type(0) == ov.Type.bf16:
+        return constant.get_data(dtype=np.float32)
+    return constant.get_data()
 
 
 def _to_layout(values: np.ndarray | None, transposed: bool, per_channel: bool) -> np.ndarray | None:
@@ -85,9 +92,6 @@ class DataAwareCompression:
 
     def _input_statistics(self, targets: list, items: list[Any]) -> dict[str, InputStatistics]:
         """Per-target input means, from ``statistics_path`` when a previous run saved them there."""
-        path = self.settings.advanced_parameters.statistics_path
-        if not path:
-            return input_statistics(self.model, self.graph, targets, items)
         names = [t.op_name for t in targets]
 
         def compute() -> dict[str, np.ndarray]:
@@ -97,7 +101,8 @@ class DataAwareCompression:
                 **{f"tokens/{i}": np.asarray(stats[name].tokens, dtype=np.int64) for i, name in enumerate(names)},
             }
 
-        arrays = StatisticsCache(path, self.model, items).get("input_means", names, compute)
+        path = self.settings.advanced_parameters.statistics_path
+        arrays = cached(path, self.model, items, "input_means", names, compute)
         return {
             name: InputStatistics(arrays[f"means/{i}"], tuple(int(t) for t in arrays[f"tokens/{i}"]))
             for i, name in enumerate(names)
@@ -143,7 +148,7 @@ class DataAwareCompression:
         if merge not in stats:
             return None
         axis = weight.target.reduction_axes[0]
-        values = constants[0].get_data() if constants[0].get_output_element_type(0) != ov.Type.bf16 else constants[0].get_data(dtype=np.float32)
+        values = _values(constants[0])
         s, _ = magnitudes_and_samples(stats[merge], self.settings.advanced_parameters.awq_params.subset_size)
         return PreviousLayer(np.mean(np.abs(values), axis=axis), float(np.max(s)), values.shape[axis])
 
@@ -156,8 +161,7 @@ class DataAwareCompression:
         if merge_constants:
             rows = inverse.reshape((1, -1) if transposed else (-1, 1))
             for constant in merge_constants:
-                values = constant.get_data(dtype=np.float32) if constant.get_output_element_type(0) == ov.Type.bf16 else constant.get_data()
-                self._replace_weight(constant, (values * rows).astype(original.dtype))
+                self._replace_weight(constant, (_values(constant) * rows).astype(original.dtype))
         else:
             output = self.graph.by_name[merge].output(0)
             rank = len(output.get_partial_shape())

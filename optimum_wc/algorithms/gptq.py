@@ -117,87 +117,64 @@ def gptq_quantize(
     group_parameters: GroupParameters | None = None,
 ) -> GPTQResult:
     """Quantizes ``weight`` ``[out, in]`` with GPTQ given the inverse Hessian of its inputs; ``group_parameters``
-    chooses each group's scale (min-max by default; scale estimation plugs in here)."""
+    chooses each group's scale (min-max by default; scale estimation plugs in here).
+
+    In the natural order a group's parameters come from ``W`` as updated by the blocks before it; with act order
+    (``inverse.order``) they are fixed from the original ``W`` before the loop (static groups).
+    """
     kernel = KERNELS[mode]
     group_parameters = group_parameters or min_max_parameters(mode)
     w = weight.astype(np.float32, copy=True)
     w[:, inverse.dead] = 0
-    if inverse.order is not None:
-        return _gptq_act_order(w, inverse, kernel, group_size, settings, group_parameters)
-    hinv = inverse.upper
-
     columns = w.shape[1]
     per_channel = group_size == -1
     group_size = columns if per_channel else group_size
-    quantized = np.zeros_like(w)
-    scales, zero_points = [], []
-    for i1 in range(0, columns, settings.block_size):
-        i2 = min(i1 + settings.block_size, columns)
-        block = w[:, i1:i2].copy()
-        errors = np.zeros_like(block)
-        hinv_block = hinv[i1:i2, i1:i2]
-        for i in range(i2 - i1):
-            column = i1 + i
-            if column % group_size == 0:
-                scale, zero_point = group_parameters(w[:, column : column + group_size], column)
-                scales.append(scale)
-                zero_points.append(zero_point)
-            w_j = block[:, i : i + 1]
-            codes = kernel.quantize(w_j, scales[-1], zero_points[-1], kernel.bits)
-            q_j = kernel.levels(codes, None)
-            if zero_points[-1] is not None:
-                q_j = q_j - zero_points[-1].astype(np.float32)
-            q_j = (q_j * scales[-1])[:, 0]
-            quantized[:, column] = q_j
-            error = (block[:, i] - q_j) / hinv_block[i, i]
-            block[:, i:] -= np.outer(error, hinv_block[i, i:])
-            errors[:, i] = error
-        w[:, i2:] -= errors @ hinv[i1:i2, i2:]
+    starts = range(0, columns, group_size)
+    if inverse.order is None:
+        parameters: list[tuple[np.ndarray, np.ndarray | None]] = []
 
-    scale = np.stack(scales, axis=1)
-    zero_point = None if zero_points[0] is None else np.stack(zero_points, axis=1)
+        def parameters_at(column: int) -> tuple[np.ndarray, np.ndarray | None]:
+            if column % group_size == 0:  # read when the group comes up: w holds the updates of earlier blocks
+                parameters.append(group_parameters(w[:, column : column + group_size], column))
+            return parameters[-1]
+
+        quantized = _quantize_columns(w, inverse.upper, kernel, settings.block_size, parameters_at)
+    else:
+        order = inverse.order
+        parameters = [group_parameters(w[:, start : start + group_size], start) for start in starts]
+        permuted = _quantize_columns(
+            w[:, order], inverse.upper, kernel, settings.block_size, lambda i: parameters[order[i] // group_size]
+        )
+        quantized = np.empty_like(permuted)
+        quantized[:, order] = permuted
+
+    scale = np.stack([p[0] for p in parameters], axis=1)
+    zero_point = None if parameters[0][1] is None else np.stack([p[1] for p in parameters], axis=1)
     if per_channel:
         scale = scale[:, 0]
         zero_point = None if zero_point is None else zero_point[:, 0]
     return GPTQResult(quantized, scale.astype(np.float32), zero_point)
 
 
-def _quantize_column(kernel, column: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None) -> np.ndarray:
-    """``q = s * (levels(Q(w)) - z)`` for one column ``[out, 1]`` -> ``[out]``."""
-    q = kernel.levels(kernel.quantize(column, scale, zero_point, kernel.bits), None)
-    if zero_point is not None:
-        q = q - zero_point.astype(np.float32)
-    return (q * scale)[:, 0]
-
-
-def _gptq_act_order(w, inverse: InverseHessian, kernel, group_size: int, settings: GPTQSettings, group_parameters):
-    """GPTQ over the columns in ``inverse.order``, with each group's parameters fixed from ``w`` beforehand."""
+def _quantize_columns(w: np.ndarray, hinv: np.ndarray, kernel, block_size: int, parameters_at) -> np.ndarray:
+    """Algorithm 1's loop over the columns of ``w`` (updated in place), ``parameters_at(j)`` giving column ``j``'s
+    scale and zero point; returns the quantized columns ``s * (levels(Q(w_j)) - z)``."""
     columns = w.shape[1]
-    per_channel = group_size == -1
-    group_size = columns if per_channel else group_size
-    fixed = [group_parameters(w[:, start : start + group_size], start) for start in range(0, columns, group_size)]
-    order, hinv = inverse.order, inverse.upper
-    permuted = w[:, order]
-    quantized = np.zeros_like(permuted)
-    for i1 in range(0, columns, settings.block_size):
-        i2 = min(i1 + settings.block_size, columns)
-        block = permuted[:, i1:i2].copy()
+    quantized = np.zeros_like(w)
+    for i1 in range(0, columns, block_size):
+        i2 = min(i1 + block_size, columns)
+        block = w[:, i1:i2].copy()
         errors = np.zeros_like(block)
         hinv_block = hinv[i1:i2, i1:i2]
         for i in range(i2 - i1):
-            scale, zero_point = fixed[order[i1 + i] // group_size]
-            q_j = _quantize_column(kernel, block[:, i : i + 1], scale, zero_point)
+            scale, zero_point = parameters_at(i1 + i)
+            q_j = kernel.levels(kernel.quantize(block[:, i : i + 1], scale, zero_point, kernel.bits), None)
+            if zero_point is not None:
+                q_j = q_j - zero_point.astype(np.float32)
+            q_j = (q_j * scale)[:, 0]
             quantized[:, i1 + i] = q_j
             error = (block[:, i] - q_j) / hinv_block[i, i]
             block[:, i:] -= np.outer(error, hinv_block[i, i:])
             errors[:, i] = error
-        permuted[:, i2:] -= errors @ hinv[i1:i2, i2:]
-    result = np.empty_like(quantized)
-    result[:, order] = quantized
-    scale = np.stack([p[0] for p in fixed], axis=1)
-    zero_point = None if fixed[0][1] is None else np.stack([p[1] for p in fixed], axis=1)
-    if per_channel:
-        scale = scale[:, 0]
-        zero_point = None if zero_point is None else zero_point[:, 0]
-    return GPTQResult(result, scale.astype(np.float32), zero_point)
-
+        w[:, i2:] -= errors @ hinv[i1:i2, i2:]
+    return quantized

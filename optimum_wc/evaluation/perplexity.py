@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from optimum_wc.calibration import CONTEXT_ATTRIBUTES
+from optimum_wc.calibration import context_length
 from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError
 from optimum_wc.evaluation.adapters import logits_function
 from optimum_wc.evaluation.metrics import log_softmax, token_nll
@@ -70,8 +70,7 @@ class LastWordResult:
 
 def model_context(model: Any) -> int | None:
     """The model's context length from its config (``max_position_embeddings`` or the like), if it has one."""
-    config = getattr(model, "config", None)
-    return next((getattr(config, name) for name in CONTEXT_ATTRIBUTES if isinstance(getattr(config, name, None), int)), None)
+    return context_length(getattr(model, "config", None))
 
 
 def _check_context(model: Any, length: int, what: str) -> None:

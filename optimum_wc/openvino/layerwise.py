@@ -21,7 +21,7 @@ import openvino.opset13 as opset
 from optimum_wc.errors import UnsupportedModelError
 from optimum_wc.openvino.graph import ModelGraph
 from optimum_wc.openvino.inference import infer_in_order
-from optimum_wc.openvino.statistics import ActivationPoint, activation_point, without_state
+from optimum_wc.openvino.statistics import ActivationPoint, activation_point
 from optimum_wc.openvino.weights import WeightTarget
 
 Tensor = tuple[str, int]  # (op friendly name, output port)
@@ -41,6 +41,19 @@ def stages(graph: ModelGraph, targets: list[WeightTarget]) -> list[list[WeightTa
     for target in targets:
         grouped.setdefault(depth[target.op_name], []).append(target)
     return [grouped[level] for level in sorted(grouped)]
+
+
+def _without_state(model: ov.Model) -> dict[str, ov.Node]:
+    """Ops of ``model`` by name, with every ReadValue bypassed by its initial value: the state as after a reset."""
+    ops = {op.get_friendly_name(): op for op in model.get_ops()}
+    for op in ops.values():
+        if op.get_type_name() == "ReadValue":
+            if len(op.inputs()) != 1:
+                msg = f"GPTQ cannot run {op.get_friendly_name()!r}: a ReadValue without an initial value."
+                raise UnsupportedModelError(msg)
+            for target in list(op.output(0).get_target_inputs()):
+                target.replace_source_output(op.input_value(0))
+    return ops
 
 
 def _ancestors(
@@ -104,7 +117,7 @@ class LayerwiseRunner:
 
     def run(self, stage: int, consume: Callable[[Tensor, np.ndarray], None]) -> None:
         clone = self.model.clone()
-        ops = without_state(clone)
+        ops = _without_state(clone)
         points = self.future[stage]
         needed, boundary = _ancestors(ops, points, set(self.cache))
         computed = self.computed | needed

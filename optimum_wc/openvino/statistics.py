@@ -54,19 +54,6 @@ def _raw(output: ov.Output) -> list[ov.Output]:
     return [output]
 
 
-def without_state(model: ov.Model) -> dict[str, ov.Node]:
-    """Ops of ``model`` by name, with every ReadValue bypassed by its initial value: the state as after a reset."""
-    ops = {op.get_friendly_name(): op for op in model.get_ops()}
-    for op in ops.values():
-        if op.get_type_name() == "ReadValue":
-            if len(op.inputs()) != 1:
-                msg = f"Data-aware compression cannot run {op.get_friendly_name()!r}: a ReadValue without an initial value."
-                raise UnsupportedModelError(msg)
-            for target in list(op.output(0).get_target_inputs()):
-                target.replace_source_output(op.input_value(0))
-    return ops
-
-
 def run_points(
     model: ov.Model,
     points: list[ActivationPoint],

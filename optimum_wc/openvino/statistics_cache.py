@@ -68,3 +68,11 @@ class StatisticsCache:
                 os.unlink(temporary)
         logger.info("Activation statistics (%s) saved to %s", kind, file)
         return arrays
+
+
+def cached(
+    path: str | os.PathLike | None, model: ov.Model, items: list[Any], kind: str, points: list[str],
+    compute: Callable[[], Arrays],
+) -> Arrays:
+    """``compute()``, through the cache in ``path`` when one is given (``statistics_path``)."""
+    return StatisticsCache(path, model, items).get(kind, points, compute) if path else compute()
