@@ -6,6 +6,9 @@
         [--dataset NAME_OR_PATH] [--num-samples N] [--awq] [--scale-estimation] [--gptq] [--overwrite]
     optimum-wc eval MODEL [--reference MODEL] --dataset TEXT [--metric {perplexity,similarity}] [--window-length N]
         [--stride N] [--max-tokens N] [--num-windows N] [--num-prompts N] [--max-new-tokens N]
+    optimum-wc tune MODEL OUTPUT_DIR (--max-perplexity-increase 5% | --min-similarity 0.9 | --max-kl X)
+        [--dataset TEXT] [--search KEY=V1,V2 ...] [--calibration-dataset TEXT] [--num-samples N] [--window-length N]
+        [--num-windows N] [--num-prompts N] [--max-new-tokens N] [--exhaustive] [--statistics-path DIR] [--overwrite]
 """
 
 from __future__ import annotations
@@ -64,7 +67,33 @@ def build_parser() -> argparse.ArgumentParser:
                           help="similarity: greedy answers to prompts (the dataset's first lines) vs --reference.")
     evaluate.add_argument("--num-prompts", type=int, default=8, help="Prompts for --metric similarity (default 8).")
     evaluate.add_argument("--max-new-tokens", type=int, default=32, help="Answer length for similarity (default 32).")
+    _add_tune(commands)
     return parser
+
+
+def _add_tune(commands: argparse._SubParsersAction) -> None:
+    tune = commands.add_parser("tune", help="The smallest compressed model within an accuracy budget, with a Pareto "
+                               "table (tuning.md/json/png) next to it.")  # fmt: skip
+    tune.add_argument("model", help="Transformers checkpoint (folder or Hub id) or a folder with an uncompressed IR.")
+    tune.add_argument("output", type=pathlib.Path, help="Folder for the chosen model and the report.")
+    budget = tune.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--max-perplexity-increase", help="e.g. 5%% (or 0.05): perplexity at most 5%% above FP32's.")
+    budget.add_argument("--min-similarity", type=float, help="e.g. 0.9: mean similarity of greedy answers to FP32's.")
+    budget.add_argument("--max-kl", type=float, help="e.g. 0.005: mean KL to FP32's next-token distribution.")
+    tune.add_argument("--dataset", default="wikitext2", help="Evaluation text: a local file or wikitext2 (default).")
+    tune.add_argument("--search", nargs="+", metavar="KEY=V1,V2",
+                      help="Grid values, e.g. modes=int4_sym,int4_asym group_sizes=128,64,-1 ratios=1,0.8 "
+                           "all_layers=false,true awq=false,true gptq=false,true (other keys keep their defaults).")
+    tune.add_argument("--calibration-dataset", help="Calibration text for awq / scale_estimation / gptq candidates.")
+    tune.add_argument("--num-samples", type=int, default=128, help="Calibration samples (default 128).")
+    tune.add_argument("--window-length", type=int, default=256, help="Tokens per evaluation window (default 256).")
+    tune.add_argument("--num-windows", type=int, default=32, help="Evaluation windows (default 32).")
+    tune.add_argument("--num-prompts", type=int, default=8, help="Prompts for --min-similarity (default 8).")
+    tune.add_argument("--max-new-tokens", type=int, default=32, help="Answer length for --min-similarity (default 32).")
+    tune.add_argument("--exhaustive", action="store_true", help="Evaluate the whole grid, not only up to the choice.")
+    tune.add_argument("--statistics-path", help="Keep the activation statistics of data-aware candidates here.")
+    tune.add_argument("--overwrite", action="store_true", help="Replace a non-empty OUTPUT_DIR.")
+    tune.add_argument("--trust-remote-code", action="store_true")
 
 
 def config_from_args(args: argparse.Namespace) -> WeightCompressionConfig | None:
@@ -167,18 +196,14 @@ def run_eval(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
-PROMPT_WORDS = 16
-
-
 def _run_similarity(args: argparse.Namespace, model: object, reference: object, tokenizer: object) -> list[dict]:
     """Prompts: the first words of the dataset's first non-empty lines; scores printed one per prompt."""
-    from optimum_wc.evaluation import load_rows, similarity
+    from optimum_wc.evaluation import prompts_from_text, similarity
 
     if reference is None:
         raise InvalidArgumentError("--metric similarity compares two models: pass --reference MODEL.")
-    prompts = [" ".join(row.split()[:PROMPT_WORDS]) for row in load_rows(args.dataset) if row.strip()]
-    result = similarity(reference, model, tokenizer, prompts[: args.num_prompts], max_new_tokens=args.max_new_tokens,
-                        progress=True)
+    prompts = prompts_from_text(args.dataset, args.num_prompts)
+    result = similarity(reference, model, tokenizer, prompts, max_new_tokens=args.max_new_tokens, progress=True)
     print("| Prompt | Similarity |")
     print("|---|---:|")
     for prompt, score in zip(prompts, result.scores):
@@ -187,7 +212,34 @@ def _run_similarity(args: argparse.Namespace, model: object, reference: object, 
     return [{"prompt": p, "similarity": s} for p, s in zip(prompts, result.scores)]
 
 
-COMMANDS = {"export": run_export, "eval": run_eval}
+class BudgetNotMet(OptimumWCError):
+    """``tune`` found no configuration within the budget (exit status 1; the report is written)."""
+
+
+def run_tune(args: argparse.Namespace) -> object:
+    from optimum_wc.tuning import parse_search, tune
+
+    result = tune(
+        args.model, args.output, dataset=args.dataset, max_perplexity_increase=args.max_perplexity_increase,
+        min_similarity=args.min_similarity, max_kl=args.max_kl, search=parse_search(args.search),
+        calibration_dataset=args.calibration_dataset, num_samples=args.num_samples, window_length=args.window_length,
+        num_windows=args.num_windows, num_prompts=args.num_prompts, max_new_tokens=args.max_new_tokens,
+        exhaustive=args.exhaustive, statistics_path=args.statistics_path, overwrite=args.overwrite,
+        trust_remote_code=args.trust_remote_code,
+    )  # fmt: skip
+    print((args.output / "tuning.md").read_text())
+    if result.chosen is None:
+        closest = result.closest
+        value = result.budget.kind.describe(closest.scores.get(result.budget.metric))
+        raise BudgetNotMet(
+            f"no configuration meets the budget ({result.budget.describe()}); the closest is {closest.candidate.name} "
+            f"with {result.budget.kind.label} {value} ({closest.size_bytes / 2**20:.2f} MB). Relax the budget or widen "
+            f"--search; the table is in {args.output / 'tuning.md'}, no model was saved."
+        )
+    return result
+
+
+COMMANDS = {"export": run_export, "eval": run_eval, "tune": run_tune}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         COMMANDS[args.command](args)
+    except BudgetNotMet as exc:
+        logger.error("optimum-wc: %s", exc)
+        return 1
     except (OptimumWCError, OSError, ValueError) as exc:
         logger.error("optimum-wc: error: %s", exc)
         return 2

@@ -140,3 +140,23 @@ def test_eval_similarity_scores_each_prompt_against_the_reference(tmp_path, caps
     assert lines[-1] == "| **mean** | **1.0000** |"  # a model answers exactly like itself
     assert main(["eval", str(EMBEDDED), "--dataset", str(PYDOC_CALIBRATION), "--metric", "similarity"]) == 2
     assert "pass --reference MODEL" in caplog.text
+
+
+def test_tune_exports_searches_and_saves_the_chosen_model(tmp_path, capsys, caplog):
+    from conftest import PYDOC_CALIBRATION
+    from optimum_wc import OVModelForCausalLM
+
+    search = ["--search", "modes=int4_sym,int8_asym", "group_sizes=-1", "ratios=1", "all_layers=true"]
+    common = ["--dataset", str(PYDOC_CALIBRATION), "--window-length", "64", "--num-windows", "2", *search]
+    assert main(["tune", str(EMBEDDED), str(tmp_path / "out"), "--max-perplexity-increase", "5%", *common]) == 0
+    printed = capsys.readouterr().out
+    assert "Chosen: **INT4_SYM,group_size=-1,ratio=1.0,all_layers**" in printed  # the smaller of the two
+    model = OVModelForCausalLM.from_pretrained(tmp_path / "out")
+    assert model.quantization_config.mode.value == "int4_sym" and model.quantization_config.all_layers is True
+    assert {"tuning.md", "tuning.json", "tuning.png", "tokenizer.json"} <= {p.name for p in (tmp_path / "out").iterdir()}
+
+    assert main(["tune", str(EMBEDDED), str(tmp_path / "none"), "--max-kl", "1e-12", *common]) == 1
+    assert "no configuration meets the budget (KL to the reference at most 1e-12); the closest is INT8_ASYM" in caplog.text
+    assert "no model was saved" in caplog.text and not (tmp_path / "none" / "openvino_model.xml").exists()
+    assert main(["tune", str(EMBEDDED), str(tmp_path / "x"), "--max-perplexity-increase", "5", *common]) == 2
+    assert "is ambiguous: write '5%'" in caplog.text

@@ -14,7 +14,7 @@ from optimum_wc.evaluation.adapters import LogitsFunction, ModelAdapter, logits_
 from optimum_wc.evaluation.evaluator import EvaluationResult, evaluate
 from optimum_wc.evaluation.metrics import kl_divergence, log_softmax, token_nll
 from optimum_wc.evaluation.perplexity import LastWordResult, PerplexityResult, last_word, perplexity
-from optimum_wc.evaluation.similarity import SimilarityResult, similarity
+from optimum_wc.evaluation.similarity import SimilarityResult, SimilarityScorer, prompts_from_text, similarity
 from optimum_wc.evaluation.windows import load_rows, load_text, split_windows, token_windows, tokenize
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "LastWordResult",
     "PerplexityResult",
     "SimilarityResult",
+    "SimilarityScorer",
     "LogitsFunction",
     "ModelAdapter",
     "evaluate",
@@ -32,6 +33,7 @@ __all__ = [
     "log_softmax",
     "logits_function",
     "perplexity",
+    "prompts_from_text",
     "register_adapter",
     "similarity",
     "split_windows",

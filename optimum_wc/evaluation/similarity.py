@@ -20,6 +20,7 @@ from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError
 logger = logging.getLogger(__name__)
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+PROMPT_WORDS = 16
 
 
 @dataclass(frozen=True)
@@ -62,12 +63,75 @@ def load_embedder(name: str | None = None) -> Any:
         ) from exc
 
 
+def prompts_from_text(text: Any, count: int, words: int = PROMPT_WORDS) -> list[str]:
+    """The first ``words`` words of each of the first ``count`` non-empty rows of a text source (see ``load_rows``)."""
+    from optimum_wc.evaluation.windows import load_rows
+
+    prompts = [" ".join(row.split()[:words]) for row in load_rows(text) if row.strip()]
+    return prompts[:count]
+
+
 def greedy_answer(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int) -> str:
     """The text ``model`` generates greedily after ``prompt`` (the prompt itself not included)."""
     inputs = tokenizer(prompt, return_tensors="pt")
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad)
     return tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+
+
+class SimilarityScorer:
+    """Greedy answers of a reference model to fixed prompts, computed and embedded once, scored against candidates.
+
+    :func:`similarity` is ``SimilarityScorer(reference, ...).score(candidate)``; the tuner keeps one scorer and scores
+    many candidates without regenerating the reference's answers.
+
+    Raises:
+        InvalidArgumentError: No prompt, an empty prompt, or an embedding model that cannot be loaded.
+        InvalidArgumentTypeError: A reference without ``generate``, or prompts that are not strings.
+    """
+
+    def __init__(
+        self,
+        reference: Any,
+        tokenizer: Any,
+        prompts: Sequence[str],
+        *,
+        max_new_tokens: int = 64,
+        embedding_model: str | None = None,
+        progress: bool = False,
+    ):
+        if isinstance(prompts, str) or not all(isinstance(p, str) for p in prompts):
+            raise InvalidArgumentTypeError("`prompts` must be a list of strings.")
+        if not prompts or not all(p.strip() for p in prompts):
+            raise InvalidArgumentError("`prompts` must hold at least one prompt, and no empty one.")
+        _check_generates(reference, "reference")
+        self.tokenizer, self.prompts, self.max_new_tokens, self.progress = tokenizer, list(prompts), max_new_tokens, progress
+        self.embedder = load_embedder(embedding_model)  # before any generation: a bad model name fails fast
+        self.reference_answers = tuple(self._answers(reference, "Reference answers"))
+        self.reference_vectors = self._embed(self.reference_answers)
+
+    def _answers(self, model: Any, description: str) -> list[str]:
+        prompts = tqdm(self.prompts, desc=description, unit="prompt", disable=not self.progress)
+        return [greedy_answer(model, self.tokenizer, prompt, self.max_new_tokens) for prompt in prompts]
+
+    def _embed(self, answers: Sequence[str]) -> np.ndarray:
+        vectors = self.embedder.encode(list(answers), convert_to_numpy=True).astype(np.float64)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+    def score(self, candidate: Any) -> SimilarityResult:
+        """Cosine similarity of ``candidate``'s answer embeddings to the reference's, prompt by prompt."""
+        _check_generates(candidate, "candidate")
+        answers = self._answers(candidate, "Candidate answers")
+        scores = np.sum(self.reference_vectors * self._embed(answers), axis=1)
+        result = SimilarityResult(float(scores.mean()), tuple(float(s) for s in scores), self.reference_answers,
+                                  tuple(answers))  # fmt: skip
+        logger.info("Similarity %.4f over %d prompts", result.mean, len(self.prompts))
+        return result
+
+
+def _check_generates(model: Any, argument: str) -> None:
+    if not callable(getattr(model, "generate", None)):
+        raise InvalidArgumentTypeError(f"`{argument}` must be a causal LM with `generate`; got {type(model).__name__}.")
 
 
 def similarity(
@@ -103,23 +167,7 @@ def similarity(
     >>> result.mean
     ```
     """
-    if isinstance(prompts, str) or not all(isinstance(p, str) for p in prompts):
-        raise InvalidArgumentTypeError("`prompts` must be a list of strings.")
-    if not prompts or not all(p.strip() for p in prompts):
-        raise InvalidArgumentError("`prompts` must hold at least one prompt, and no empty one.")
-    for argument, model in (("reference", reference), ("candidate", candidate)):
-        if not callable(getattr(model, "generate", None)):
-            raise InvalidArgumentTypeError(f"`{argument}` must be a causal LM with `generate`; got {type(model).__name__}.")
-    embedder = load_embedder(embedding_model)  # before any generation: a bad model name fails fast
-    reference_answers, candidate_answers = [], []
-    for prompt in tqdm(prompts, desc="Generating", unit="prompt", disable=not progress):
-        reference_answers.append(greedy_answer(reference, tokenizer, prompt, max_new_tokens))
-        candidate_answers.append(greedy_answer(candidate, tokenizer, prompt, max_new_tokens))
-    vectors = embedder.encode(reference_answers + candidate_answers, convert_to_numpy=True).astype(np.float64)
-    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    count = len(prompts)
-    scores = np.sum(vectors[:count] * vectors[count:], axis=1)
-    result = SimilarityResult(float(scores.mean()), tuple(float(s) for s in scores), tuple(reference_answers),
-                              tuple(candidate_answers))
-    logger.info("Similarity %.4f over %d prompts", result.mean, count)
-    return result
+    _check_generates(candidate, "candidate")
+    scorer = SimilarityScorer(reference, tokenizer, prompts, max_new_tokens=max_new_tokens,
+                              embedding_model=embedding_model, progress=progress)  # fmt: skip
+    return scorer.score(candidate)
