@@ -30,11 +30,15 @@ def write_model_card(
     config: WeightCompressionConfig | None,
     summary: CompressionSummary | None,
     records: dict[str, dict],
+    origin: dict[str, str] | None = None,
 ) -> pathlib.Path:
-    """Writes ``folder/README.md``: base model, compression config, bit-width distribution, size, versions."""
+    """Writes ``folder/README.md``: base model, compression config (or, for an imported GPTQ/AWQ checkpoint, where
+    its quantization came from), bit-width distribution, size, versions."""
     base = getattr(hf_config, "_name_or_path", "") or getattr(hf_config, "name_or_path", "") or "unknown"
     size = sum(p.stat().st_size for p in folder.glob("openvino_model.*"))
     mode = config.mode.value if config is not None else "uncompressed"
+    if origin is not None:
+        mode = f"{origin['method']}-int{origin['bits']}"
     lines = [
         "---",
         "library_name: optimum-wc",
@@ -52,6 +56,17 @@ def write_model_card(
         f"- OpenVINO IR size: {size / 2**20:.1f} MiB",
         "",
     ]
+    if origin is not None:
+        lines += [
+            "## Quantization source",
+            "",
+            f"Imported from the {origin['method'].upper()} checkpoint `{origin['source']}` by optimum-wc: the integer "
+            "codes, scales and zero points are the checkpoint's own (unpacked, not quantized again).",
+            "",
+            "| option | value |",
+            "|---|---|",
+        ]
+        lines += [f"| {k} | {v} |" for k, v in origin.items() if k != "source"] + [""]
     if config is not None:
         lines += ["## Compression config", "", "| option | value |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in config.to_dict().items() if v is not None]

@@ -23,7 +23,14 @@ from optimum_wc.atomic import atomic_directory
 from optimum_wc.calibration import check_token_samples, token_samples
 from optimum_wc.compress import compress_model
 from optimum_wc.config import CompressionSettings
-from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError, ModelNotFoundError, UnsupportedModelError
+from optimum_wc.checkpoints.importer import IMPORTED_KEY, import_checkpoint, imported_origin, prequantized_spec
+from optimum_wc.errors import (
+    InvalidArgumentError,
+    InvalidArgumentTypeError,
+    ModelNotFoundError,
+    OptimumWCError,
+    UnsupportedModelError,
+)
 from optimum_wc.model_card import write_model_card
 from optimum_wc.openvino.rt_info import read_layer_records
 from optimum_wc.quantization_config import OPTIMUM_INTEL_KEYS, OUR_KEYS, WeightCompressionConfig
@@ -96,7 +103,31 @@ def float_weight_elements(model: ov.Model) -> int:
 
 
 def is_compressed(model: ov.Model) -> bool:
-    return model.has_rt_info(["nncf", "weight_compression"]) or model.has_rt_info(["nncf", "quantization"])
+    return any(model.has_rt_info(key) for key in (["nncf", "weight_compression"], ["nncf", "quantization"], IMPORTED_KEY))
+
+
+def _prequantized_checkpoint(model_id: str | os.PathLike, export: bool, kwargs: dict) -> tuple[pathlib.Path, Any] | None:
+    """(folder, spec) when ``model_id`` is a GPTQ/AWQ checkpoint to import (a local folder, or a Hub id whose
+    ``config.json`` says so, downloaded); None otherwise, including when the Hub cannot be asked."""
+    folder = pathlib.Path(str(model_id))
+    if folder.is_dir():
+        if (folder / "openvino_model.xml").is_file() and not export:
+            return None
+        spec = prequantized_spec(folder)
+        return None if spec is None else (folder, spec)
+    try:
+        from huggingface_hub import hf_hub_download, snapshot_download
+
+        options = {k: kwargs[k] for k in ("revision", "token", "cache_dir") if kwargs.get(k) is not None}
+        spec = prequantized_spec(pathlib.Path(hf_hub_download(str(model_id), "config.json", **options)).parent)
+        if spec is None:
+            return None
+        patterns = ["*.json", "*.safetensors", "*.bin", "*.model", "*.txt", "*.jinja"]
+        return pathlib.Path(snapshot_download(str(model_id), allow_patterns=patterns, **options)), spec
+    except Exception as exc:
+        if isinstance(exc, OptimumWCError):
+            raise
+        return None  # the usual path below reports what is wrong with the id
 
 
 def _convert_tokenizer(folder: pathlib.Path) -> None:
@@ -118,6 +149,7 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
 
     _wc_config: WeightCompressionConfig | None = None
     _wc_summary: CompressionSummary | None = None
+    _wc_origin: dict[str, str] | None = None  # where an imported GPTQ/AWQ model's quantization came from
 
     @classmethod
     def from_pretrained(
@@ -156,6 +188,20 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
         path = pathlib.Path(str(model_id))
         if path.exists() and not path.is_dir():
             raise InvalidArgumentError(f"`model_id` {model_id!r} is a file; pass the folder that holds the model.")
+        prequantized = _prequantized_checkpoint(model_id, export, kwargs)
+        if prequantized is not None:
+            if config is not None or load_in_8bit or load_in_4bit:
+                raise InvalidArgumentError(
+                    f"`model_id` {model_id!r} is already quantized ({prequantized[1].label}); it is imported with its "
+                    "own codes and scales: drop `quantization_config`, `load_in_8bit` and `load_in_4bit`."
+                )
+            model = import_checkpoint(prequantized[0], prequantized[1], str(model_id), **kwargs)
+            if not isinstance(model, cls):
+                model.__class__ = type(f"OptimumWC{type(model).__name__}", (cls, type(model)), {})
+            model._wc_origin = imported_origin(model.model)
+            if compile:
+                model.compile()
+            return model
         try:
             model = super().from_pretrained(model_id, export=export, load_in_8bit=False, compile=False, **kwargs)
         except Exception as exc:
@@ -225,7 +271,13 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
     def compression_summary(self) -> CompressionSummary | None:
         return self._wc_summary
 
+    @property
+    def quantization_origin(self) -> dict[str, str] | None:
+        """For a model imported from a GPTQ/AWQ checkpoint: its method, bits, group size, format and source."""
+        return self._wc_origin
+
     def _restore_saved_config(self) -> None:
+        self._wc_origin = imported_origin(self.model)
         saved = pathlib.Path(str(self.model_save_dir)) / OPENVINO_CONFIG
         if saved.is_file():
             data = json.loads(saved.read_text())
@@ -293,4 +345,4 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
         records = read_layer_records(self.model)
         if records:
             (folder / LAYERS_FILE).write_text(json.dumps(records, indent=2, sort_keys=True))
-        write_model_card(folder, self.config, self._wc_config, self._wc_summary, records)
+        write_model_card(folder, self.config, self._wc_config, self._wc_summary, records, self._wc_origin)
