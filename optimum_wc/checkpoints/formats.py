@@ -5,6 +5,9 @@ Per quantized Linear of ``out`` x ``in`` weights, with ``p = 32 / bits`` values 
 - GPTQ (``checkpoint_format`` ``gptq`` or ``gptq_v2``): ``qweight`` int32 ``[in / p, out]`` packed along the input
   dim; ``qzeros`` int32 ``[groups, out / p]`` packed along the output dim; ``scales`` fp16 ``[groups, out]``;
   ``g_idx`` int32 ``[in]`` (input channel -> group). ``gptq`` (v1) stores ``zero - 1``; ``gptq_v2`` the zero itself.
+  v1 words are read as gptqmodel converts them to v2: ``0x11111111`` (``0x01010101`` at 8 bits) added to the whole
+  word, so a zero point of 0, whose ``-1`` borrowed from the next field, comes back as 0; without such a borrow this
+  equals adding 1 to each field, as AutoGPTQ's and exllama's kernels do.
 - AWQ (``version`` ``gemm``, 4 bits): ``qweight`` int32 ``[in, out / 8]`` and ``qzeros`` int32 ``[groups, out / 8]``,
   both packed along the output dim in the nibble order (0, 2, 4, 6, 1, 3, 5, 7); ``scales`` fp16 ``[groups, out]``;
   groups are contiguous.
@@ -84,7 +87,9 @@ def _gptq_spec(config: Mapping[str, Any]) -> QuantizationSpec:
     bits = _int(config, "bits", 4)
     if bits not in (4, 8):
         raise NotYetSupportedError(f"GPTQ with bits={bits} cannot be imported yet; supported: 4, 8.")
-    checkpoint_format = str(config.get("checkpoint_format") or "gptq").lower()
+    checkpoint_format = str(config.get("checkpoint_format") or config.get("format") or "gptq").lower()
+    if str(config.get("pack_dtype", "int32")).replace("torch.", "") != "int32":
+        raise NotYetSupportedError(f"GPTQ pack_dtype={config.get('pack_dtype')!r} cannot be imported; supported: int32.")
     if checkpoint_format not in ("gptq", "gptq_v2"):
         raise NotYetSupportedError(
             f"GPTQ checkpoint_format={checkpoint_format!r} cannot be imported; supported: gptq, gptq_v2."
@@ -96,6 +101,8 @@ def _gptq_spec(config: Mapping[str, Any]) -> QuantizationSpec:
 def _awq_spec(config: Mapping[str, Any]) -> QuantizationSpec:
     bits = _int(config, "bits", config.get("w_bit", 4))
     version = str(config.get("version", "gemm")).lower()
+    if str(config.get("backend", "autoawq")).lower() == "llm-awq":
+        raise NotYetSupportedError("AWQ checkpoints of backend 'llm-awq' cannot be imported; supported: autoawq 'gemm'.")
     if bits != 4 or version != "gemm" or not config.get("zero_point", True):
         raise NotYetSupportedError(
             f"AWQ with bits={bits}, version={version!r}, zero_point={config.get('zero_point', True)} cannot be "
@@ -132,7 +139,7 @@ class PrequantizedLinear:
 
     Attributes:
         codes: uint8 ``[out, in]`` integer codes.
-        zeros: int16 ``[groups, out]`` true zero points (GPTQ v1's +1 applied; may reach ``2**bits``).
+        zeros: int16 ``[groups, out]`` true zero points (GPTQ v1 converted to v2).
         scales: float16 ``[groups, out]``.
         g_idx: int64 ``[in]``, the group of each input channel.
         bits: Bits per code.
@@ -175,11 +182,28 @@ def _contiguous_groups(columns: int, groups: int) -> np.ndarray:
     return np.arange(columns, dtype=np.int64) // (columns // groups)
 
 
+def _packed(tensors: Mapping[str, np.ndarray], prefix: str, suffix: str) -> np.ndarray:
+    key = f"{prefix}.{suffix}"
+    if key not in tensors:
+        raise InvalidArgumentError(f"The checkpoint has {prefix}.qweight but no {key}.")
+    array = np.asarray(tensors[key])
+    if array.dtype != np.int32:
+        raise NotYetSupportedError(f"{key} is {array.dtype}; only int32 packing can be imported.")
+    return array
+
+
+def v1_to_v2_zeros(qzeros: np.ndarray, bits: int) -> np.ndarray:
+    """GPTQ v1 packed zeros (each field ``zero - 1``) -> v2 (each field ``zero``): one add per int32 word."""
+    ones = sum(1 << (bits * k) for k in range(32 // bits))
+    return ((qzeros.astype(np.int64) + ones) & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
+
+
 def read_gptq(tensors: Mapping[str, np.ndarray], prefix: str, spec: QuantizationSpec) -> PrequantizedLinear:
-    codes = unpack_rows(np.asarray(tensors[f"{prefix}.qweight"]), spec.bits).T
-    zeros = unpack_columns(np.asarray(tensors[f"{prefix}.qzeros"]), spec.bits).astype(np.int16)
+    codes = unpack_rows(_packed(tensors, prefix, "qweight"), spec.bits).T
+    qzeros = _packed(tensors, prefix, "qzeros")
     if spec.checkpoint_format == "gptq":
-        zeros = zeros + 1  # v1 stores zero - 1
+        qzeros = v1_to_v2_zeros(qzeros, spec.bits)
+    zeros = unpack_columns(qzeros, spec.bits).astype(np.int16)
     scales = _scales(tensors, prefix)
     g_key = f"{prefix}.g_idx"
     g_idx = np.asarray(tensors[g_key]).astype(np.int64) if g_key in tensors else _contiguous_groups(codes.shape[1], scales.shape[0])
@@ -188,8 +212,8 @@ def read_gptq(tensors: Mapping[str, np.ndarray], prefix: str, spec: Quantization
 
 
 def read_awq(tensors: Mapping[str, np.ndarray], prefix: str, spec: QuantizationSpec) -> PrequantizedLinear:
-    codes = unpack_columns(np.asarray(tensors[f"{prefix}.qweight"]), 4, AWQ_ORDER).T
-    zeros = unpack_columns(np.asarray(tensors[f"{prefix}.qzeros"]), 4, AWQ_ORDER).astype(np.int16)
+    codes = unpack_columns(_packed(tensors, prefix, "qweight"), 4, AWQ_ORDER).T
+    zeros = unpack_columns(_packed(tensors, prefix, "qzeros"), 4, AWQ_ORDER).astype(np.int16)
     scales = _scales(tensors, prefix)
     g_idx = _contiguous_groups(codes.shape[1], scales.shape[0])
     _check_shapes(prefix, codes, zeros, scales, g_idx)

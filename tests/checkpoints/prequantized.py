@@ -55,6 +55,13 @@ def pack_along_columns(values: np.ndarray, bits: int, order: tuple[int, ...] | N
     return _to_int32(words)
 
 
+def v2_to_v1(qzeros: np.ndarray, bits: int) -> np.ndarray:
+    """gptqmodel's v2 -> v1 conversion: subtract 1 from every field by one subtraction per int32 word (a zero of 0
+    borrows from the next field)."""
+    ones = int("".join(["0" * (bits - 1) + "1"] * (32 // bits)), 2)
+    return _to_int32(qzeros.astype(np.int64) - ones)
+
+
 def _quantized_linears(model: torch.nn.Module) -> dict[str, torch.nn.Linear]:
     return {name: module for name, module in model.named_modules()
             if isinstance(module, torch.nn.Linear) and ".layers." in name}  # fmt: skip
@@ -84,7 +91,7 @@ def make_checkpoint(case: Case, folder: pathlib.Path, seed: int = 0) -> tuple[di
         group = columns if case.group_size == -1 else case.group_size
         groups = columns // group
         codes = rng.integers(0, top, (out, columns))
-        zeros = np.full((groups, out), top // 2) if case.sym else rng.integers(1, top, (groups, out))
+        zeros = np.full((groups, out), top // 2) if case.sym else rng.integers(0, top, (groups, out))
         scales = rng.uniform(1e-3, 2e-2, (groups, out)).astype(np.float16)
         if case.desc_act:
             order = rng.permutation(columns)
@@ -97,9 +104,11 @@ def make_checkpoint(case: Case, folder: pathlib.Path, seed: int = 0) -> tuple[di
         expected[name] = {"codes": codes, "zeros": zeros, "scales": scales, "g_idx": g_idx, "weight": weight}
         del state[f"{name}.weight"]
         if case.method == "gptq":
-            stored_zeros = zeros - 1 if case.checkpoint_format == "gptq" else zeros
+            qzeros = pack_along_columns(zeros, case.bits)
+            if case.checkpoint_format == "gptq":
+                qzeros = v2_to_v1(qzeros, case.bits)
             state[f"{name}.qweight"] = torch.from_numpy(pack_along_rows(codes.T, case.bits))
-            state[f"{name}.qzeros"] = torch.from_numpy(pack_along_columns(stored_zeros & (top - 1), case.bits))
+            state[f"{name}.qzeros"] = torch.from_numpy(qzeros)
             state[f"{name}.g_idx"] = torch.from_numpy(g_idx.astype(np.int32))
         else:
             state[f"{name}.qweight"] = torch.from_numpy(pack_along_columns(codes.T, 4, AWQ_ORDER))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from prequantized import AWQ_ORDER, pack_along_columns, pack_along_rows
+from prequantized import AWQ_ORDER, pack_along_columns, pack_along_rows, v2_to_v1
 
 from optimum_wc.checkpoints import QuantizationSpec, to_imported, unpack_columns, unpack_rows
 from optimum_wc.checkpoints.formats import read_awq, read_gptq
@@ -30,19 +30,32 @@ def test_awq_nibble_order():
 
 
 def _gptq_tensors(codes, zeros, scales, g_idx, bits, stored_offset):
-    return {"l.qweight": pack_along_rows(codes.T, bits), "l.qzeros": pack_along_columns((zeros - stored_offset) & (2**bits - 1), bits),
-            "l.scales": scales, "l.g_idx": g_idx.astype(np.int32)}  # fmt: skip
+    qzeros = pack_along_columns(zeros, bits)
+    if stored_offset:
+        qzeros = v2_to_v1(qzeros, bits)
+    return {"l.qweight": pack_along_rows(codes.T, bits), "l.qzeros": qzeros, "l.scales": scales,
+            "l.g_idx": g_idx.astype(np.int32)}  # fmt: skip
 
 
+def test_v1_without_borrow_is_zero_minus_one_in_each_field():
+    zeros = np.array([[1, 5, 15, 2, 3, 4, 6, 7]])
+    assert np.array_equal(unpack_columns(v2_to_v1(pack_along_columns(zeros, 4), 4), 4), zeros - 1)
+    with_zero = np.array([[0, 5, 0, 2, 3, 4, 6, 7]])  # the -1 of a zero of 0 borrows from the next field
+    assert not np.array_equal(unpack_columns(v2_to_v1(pack_along_columns(with_zero, 4), 4), 4) + 1, with_zero)
+
+
+@pytest.mark.parametrize("bits", [4, 8])
 @pytest.mark.parametrize("checkpoint_format, offset", [("gptq", 1), ("gptq_v2", 0)])
-def test_gptq_v1_stores_zero_minus_one_and_v2_the_zero(checkpoint_format, offset):
+def test_gptq_v1_stores_zero_minus_one_and_v2_the_zero(checkpoint_format, offset, bits):
     rng = np.random.default_rng(0)
-    codes, zeros = rng.integers(0, 16, (16, 64)), rng.integers(1, 16, (2, 16))
+    top = 2**bits
+    codes, zeros = rng.integers(0, top, (16, 64)), rng.integers(0, top, (2, 16))
+    zeros[0, :3] = 0  # zeros of 0 included
     scales = rng.uniform(0.01, 0.02, (2, 16)).astype(np.float16)
     g_idx = np.arange(64) // 32
-    spec = QuantizationSpec.from_config({"quant_method": "gptq", "bits": 4, "group_size": 32,
-                                         "checkpoint_format": checkpoint_format})  # fmt: skip
-    linear = read_gptq(_gptq_tensors(codes, zeros, scales, g_idx, 4, offset), "l", spec)
+    spec = QuantizationSpec.from_config({"quant_method": "gptq", "bits": bits, "group_size": 32,
+                                         "format": checkpoint_format})  # gptqmodel's newer key  # fmt: skip
+    linear = read_gptq(_gptq_tensors(codes, zeros, scales, g_idx, bits, offset), "l", spec)
     assert np.array_equal(linear.codes, codes) and np.array_equal(linear.zeros, zeros)
     expected = (codes - zeros[g_idx].T).astype(np.float64) * scales[g_idx].T.astype(np.float64)  # exact in float64
     assert np.array_equal(linear.dequantize(), expected)
@@ -108,6 +121,8 @@ def test_scattered_groups_are_made_contiguous_by_a_permutation():
         ({"quant_method": "gptq", "checkpoint_format": "marlin"}, "checkpoint_format='marlin'"),
         ({"quant_method": "awq", "version": "gemv"}, "supported: bits 4, version 'gemm', zero_point true"),
         ({"quant_method": "awq", "zero_point": False}, "zero_point true"),
+        ({"quant_method": "awq", "backend": "llm-awq"}, "backend 'llm-awq' cannot be imported"),
+        ({"quant_method": "gptq", "pack_dtype": "int16"}, "pack_dtype='int16' cannot be imported"),
     ],
 )
 def test_formats_we_cannot_read_exactly_are_refused(config, message):
