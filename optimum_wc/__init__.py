@@ -5,6 +5,7 @@ from optimum_wc.compress import CompressionResult, compress_model, compress_weig
 from optimum_wc.config import CompressionSettings, LayerPrecision
 from optimum_wc.enums import BackupMode, CompressionFormat, CompressWeightsMode, GroupSizeFallbackMode, SensitivityMetric
 from optimum_wc.errors import (
+    CorruptModelError,
     InvalidArgumentError,
     InvalidArgumentTypeError,
     InvalidGroupSizeError,
@@ -28,6 +29,7 @@ __all__ = [
     "CompressionResult",
     "CompressionSettings",
     "CompressionSummary",
+    "CorruptModelError",
     "GroupSizeFallbackMode",
     "IgnoredScope",
     "InvalidArgumentError",

@@ -41,3 +41,7 @@ class NonFiniteWeightError(OptimumWCError, ValueError):
 
 class ModelNotFoundError(OptimumWCError, OSError):
     """A model id that is neither a local folder nor a repository the Hub can serve."""
+
+
+class CorruptModelError(OptimumWCError, ValueError):
+    """A model file is missing, damaged or truncated (the message names the file)."""

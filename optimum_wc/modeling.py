@@ -32,6 +32,7 @@ from optimum_wc.errors import (
     UnsupportedModelError,
 )
 from optimum_wc.model_card import write_model_card
+from optimum_wc.openvino.ir_files import check_ir_files
 from optimum_wc.openvino.rt_info import read_layer_records
 from optimum_wc.quantization_config import OPTIMUM_INTEL_KEYS, OUR_KEYS, WeightCompressionConfig
 from optimum_wc.summary import CompressionSummary
@@ -188,6 +189,9 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
         path = pathlib.Path(str(model_id))
         if path.exists() and not path.is_dir():
             raise InvalidArgumentError(f"`model_id` {model_id!r} is a file; pass the folder that holds the model.")
+        ir_xml = path / kwargs.get("subfolder", "") / (kwargs.get("file_name") or "openvino_model.xml")
+        if path.is_dir() and (ir_xml.exists() or ir_xml.with_suffix(".bin").exists()):
+            check_ir_files(ir_xml)  # a damaged file is named before OpenVINO reads it
         prequantized = _prequantized_checkpoint(model_id, export, kwargs)
         if prequantized is not None:
             if config is not None or load_in_8bit or load_in_4bit:

@@ -32,6 +32,7 @@ from optimum_wc.atomic import atomic_directory
 from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError, OptimumWCError, UnsupportedModelError
 from optimum_wc.evaluation import load_rows
 from optimum_wc.evaluation.perplexity import model_context
+from optimum_wc.openvino.ir_files import check_ir_files
 from optimum_wc.quantization_config import WeightCompressionConfig
 from optimum_wc.tuning.budget import Budget
 from optimum_wc.tuning.report import Trial, TuningResult, write_report
@@ -127,6 +128,7 @@ def _reference_ir(model: str | os.PathLike, work: pathlib.Path, trust_remote_cod
 
     folder = pathlib.Path(str(model))
     if (folder / MODEL_XML).is_file():
+        check_ir_files(folder / MODEL_XML)
         if is_compressed(ov.Core().read_model(folder / MODEL_XML)):
             raise UnsupportedModelError(
                 f"`model` {model} holds compressed weights; tune needs the uncompressed model (its Transformers "
