@@ -19,7 +19,7 @@ from typing import Any
 import openvino as ov
 from optimum.intel import OVModelForCausalLM as _OptimumIntelCausalLM
 
-from optimum_wc.atomic import atomic_directory
+from optimum_wc.atomic import atomic_directory, disk_errors
 from optimum_wc.calibration import check_token_samples, token_samples
 from optimum_wc.compress import compress_model
 from optimum_wc.config import CompressionSettings
@@ -302,7 +302,7 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
             raise InvalidArgumentTypeError(f"save_pretrained() got unexpected keyword argument(s) {unknown}.")
         if push_to_hub and not kwargs.get("repository_id"):
             raise InvalidArgumentError("`push_to_hub=True` needs `repository_id` (e.g. 'user/model-int4').")
-        with atomic_directory(save_directory) as staging:
+        with atomic_directory(save_directory) as staging, disk_errors(staging):
             super().save_pretrained(staging)
             if compress_to_fp16:
                 ov.save_model(self.model, staging / "openvino_model.xml", compress_to_fp16=True)
