@@ -3,7 +3,8 @@
     optimum-wc export MODEL OUTPUT_DIR --weight-format {fp32,fp16,int8,int4,nf4} [--sym] [--group-size N]
         [--ratio R] [--all-layers] [--backup-precision {none,int8_sym,int8_asym}] [--sensitivity-metric M]
         [--ignored-scope PATTERN ...] [--group-size-fallback {error,ignore,adjust}]
-        [--dataset NAME_OR_PATH] [--num-samples N] [--awq] [--scale-estimation] [--gptq] [--overwrite]
+        [--dataset NAME_OR_PATH] [--num-samples N] [--awq] [--scale-estimation] [--gptq] [--num-workers N]
+        [--overwrite]
     optimum-wc eval MODEL [--reference MODEL] --dataset TEXT [--metric {perplexity,similarity}] [--window-length N]
         [--stride N] [--max-tokens N] [--num-windows N] [--num-prompts N] [--max-new-tokens N]
     optimum-wc tune MODEL OUTPUT_DIR (--max-perplexity-increase 5% | --min-similarity 0.9 | --max-kl X)
@@ -51,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--awq", action="store_true", help="Activation-aware weight scaling (4 bit).")
     export.add_argument("--scale-estimation", action="store_true", help="Fit group scales to the data (needs --dataset).")
     export.add_argument("--gptq", action="store_true", help="GPTQ (needs --dataset).")
+    export.add_argument("--num-workers", type=int, help="Threads that quantize weights (default: all cores; the "
+                        "output is the same for any number).")  # fmt: skip
     export.add_argument("--overwrite", action="store_true", help="Replace a non-empty OUTPUT_DIR.")
     export.add_argument("--trust-remote-code", action="store_true")
 
@@ -137,7 +140,7 @@ def run_export(args: argparse.Namespace) -> pathlib.Path:
     model = OVModelForCausalLM.from_pretrained(
         args.model, export=True, quantization_config=config,
         load_in_8bit=False if args.weight_format in ("fp32", "fp16") else None,
-        compile=False, trust_remote_code=args.trust_remote_code,
+        compile=False, trust_remote_code=args.trust_remote_code, num_workers=args.num_workers,
     )  # fmt: skip
     model.save_pretrained(output, compress_to_fp16=args.weight_format == "fp16")
     size = sum(p.stat().st_size for p in output.glob("openvino_model.*"))

@@ -126,13 +126,17 @@ def compress_weights(
     return compress_model(model, settings, num_workers=num_workers, progress=progress).model
 
 
+def check_num_workers(num_workers: object) -> None:
+    if num_workers is not None and (isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1):
+        msg = f"`num_workers` must be a positive int or None, got {num_workers!r}."
+        raise InvalidArgumentTypeError(msg)
+
+
 def compress_model(
     model: ov.Model, settings: CompressionSettings, *, num_workers: int | None = None, progress: bool = True
 ) -> CompressionResult:
     """Compresses ``model`` in place with validated ``settings``; returns it with a summary of what was done."""
-    if num_workers is not None and (isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1):
-        msg = f"`num_workers` must be a positive int or None, got {num_workers!r}."
-        raise InvalidArgumentTypeError(msg)
+    check_num_workers(num_workers)
     dedupe_friendly_names(model)
     graph = ModelGraph(model)
     targets = find_weight_targets(graph)

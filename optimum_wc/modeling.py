@@ -21,7 +21,7 @@ from optimum.intel import OVModelForCausalLM as _OptimumIntelCausalLM
 
 from optimum_wc.atomic import atomic_directory, disk_errors
 from optimum_wc.calibration import check_token_samples, token_samples
-from optimum_wc.compress import compress_model
+from optimum_wc.compress import check_num_workers, compress_model
 from optimum_wc.config import CompressionSettings
 from optimum_wc.checkpoints.importer import IMPORTED_KEY, import_checkpoint, imported_origin, prequantized_spec
 from optimum_wc.errors import (
@@ -162,6 +162,7 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
         load_in_4bit: bool | None = None,
         quantization_config: WeightCompressionConfig | dict | None = None,
         compile: bool = True,
+        num_workers: int | None = None,
         **kwargs: Any,
     ) -> OVModelForCausalLM:
         """Exports (``export=True``) or loads a causal LM, then compresses its weights with optimum-wc.
@@ -173,6 +174,7 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
             load_in_4bit: optimum-intel's 4-bit default: INT4_ASYM, group 128, ratio 1.0.
             quantization_config: A :class:`WeightCompressionConfig` or a dict in our or optimum-intel's vocabulary.
             compile: Compile the model for inference now (otherwise at first use).
+            num_workers: Threads that quantize weights (default: all cores); the output does not depend on it.
             **kwargs: Passed to optimum-intel (``device``, ``ov_config``, ``local_files_only``, ``tokenizer``...).
 
         With none of the three, a model of 1e9 or more weight elements is compressed to INT8_ASYM, as optimum-intel
@@ -183,6 +185,7 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
             UnsupportedModelError: Compression is asked of a model whose weights are already compressed.
             OSError, ValueError: The model cannot be found or exported (from transformers / optimum-intel).
         """
+        check_num_workers(num_workers)
         config = resolve_quantization_config(load_in_8bit, load_in_4bit, quantization_config)
         if config is not None:
             CompressionSettings.from_arguments(**config.to_compress_kwargs())  # refuse bad settings before exporting
@@ -221,14 +224,16 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
         if nothing_asked and not is_compressed(model.model) and float_weight_elements(model.model) >= AUTO_INT8_MIN_WEIGHTS:
             config = WeightCompressionConfig(bits=8)
         if config is not None:
-            model.compress(config)
+            model.compress(config, num_workers=num_workers)
         else:
             model._restore_saved_config()
         if compile:
             model.compile()
         return model
 
-    def compress(self, config: WeightCompressionConfig, progress: bool = True) -> CompressionSummary:
+    def compress(
+        self, config: WeightCompressionConfig, progress: bool = True, num_workers: int | None = None
+    ) -> CompressionSummary:
         """Compresses the model's weights in place with optimum-wc and records what was done."""
         if is_compressed(self.model):
             raise UnsupportedModelError(
@@ -239,7 +244,7 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
         if config.dataset is not None:
             options["dataset"] = self._calibration_inputs(config)
         settings = CompressionSettings.from_arguments(**options)
-        result = compress_model(self.model, settings, progress=progress)
+        result = compress_model(self.model, settings, num_workers=num_workers, progress=progress)
         if self.model.has_rt_info(["runtime_options", "KV_CACHE_PRECISION"]):  # as optimum-intel does after nncf
             options = self.model.get_rt_info("runtime_options").value
             options.pop("KV_CACHE_PRECISION", None)

@@ -160,3 +160,16 @@ def test_tune_exports_searches_and_saves_the_chosen_model(tmp_path, capsys, capl
     assert "no model was saved" in caplog.text and not (tmp_path / "none" / "openvino_model.xml").exists()
     assert main(["tune", str(EMBEDDED), str(tmp_path / "x"), "--max-perplexity-increase", "5", *common]) == 2
     assert "is ambiguous: write '5%'" in caplog.text
+
+
+def test_num_workers_does_not_change_the_output(gpt2_checkpoint, tmp_path, caplog):
+    outputs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}"
+        assert main(["export", str(gpt2_checkpoint), str(out), "--weight-format", "nf4", "--ratio", "0.8",
+                     "--group-size", "32", "--num-workers", workers]) == 0  # fmt: skip
+        outputs.append((out / "openvino_model.bin").read_bytes())
+    assert outputs[0] == outputs[1]
+    assert main(["export", str(gpt2_checkpoint), str(tmp_path / "bad"), "--weight-format", "int8",
+                 "--num-workers", "0"]) == 2  # fmt: skip
+    assert "`num_workers` must be a positive int or None, got 0" in caplog.text and not (tmp_path / "bad").exists()
