@@ -5,8 +5,10 @@ Everything else in optimum-wc (the Hugging Face model class, the CLI, the tuner)
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 import logging
+import os
 
 import numpy as np
 import openvino as ov
@@ -20,10 +22,11 @@ from optimum_wc.data_aware import apply_data_aware
 from optimum_wc.enums import CompressionFormat, CompressWeightsMode
 from optimum_wc.errors import InvalidArgumentTypeError
 from optimum_wc.kernels.packing import StoredWeight, to_storage
-from optimum_wc.openvino.decompression import build_decompression, needs_output_convert, replace_constant
+from optimum_wc.openvino.decompression import Hold, build_decompression, needs_output_convert, replace_constant
 from optimum_wc.openvino.graph import ModelGraph, dedupe_friendly_names
 from optimum_wc.openvino.ignored import ignored_scope_names, positional_embedding_matmuls
 from optimum_wc.openvino.rt_info import write_rt_info
+from optimum_wc.openvino.scratch import SCRATCH_MIN_BYTES, ScratchIR
 from optimum_wc.openvino.statistics import activation_point, collect_statistics
 from optimum_wc.openvino.statistics_cache import cached
 from optimum_wc.openvino.weights import WeightTarget, find_weight_targets
@@ -63,6 +66,7 @@ def compress_weights(
     advanced_parameters: object = None,
     num_workers: int | None = None,
     progress: bool = True,
+    scratch_dir: str | os.PathLike | None = None,
 ) -> ov.Model:
     """Compresses the weights of an OpenVINO model in place and returns it, as ``nncf.compress_weights`` does.
 
@@ -92,6 +96,8 @@ def compress_weights(
         num_workers: Threads that quantize weights concurrently (default: the number of CPU cores). The output
             does not depend on it.
         progress: Show a progress bar.
+        scratch_dir: Folder for the temporary files from which OpenVINO memory-maps the compressed codes (used
+            anyway, in the system's temporary folder, from 512 MiB of weights): keeps anonymous memory low.
 
     Returns:
         The same ``model`` object, compressed.
@@ -123,7 +129,7 @@ def compress_weights(
         compression_format=compression_format,
         advanced_parameters=advanced_parameters,
     )
-    return compress_model(model, settings, num_workers=num_workers, progress=progress).model
+    return compress_model(model, settings, num_workers=num_workers, progress=progress, scratch_dir=scratch_dir).model
 
 
 def check_num_workers(num_workers: object) -> None:
@@ -133,9 +139,19 @@ def check_num_workers(num_workers: object) -> None:
 
 
 def compress_model(
-    model: ov.Model, settings: CompressionSettings, *, num_workers: int | None = None, progress: bool = True
+    model: ov.Model,
+    settings: CompressionSettings,
+    *,
+    num_workers: int | None = None,
+    progress: bool = True,
+    scratch_dir: str | os.PathLike | None = None,
 ) -> CompressionResult:
-    """Compresses ``model`` in place with validated ``settings``; returns it with a summary of what was done."""
+    """Compresses ``model`` in place with validated ``settings``; returns it with a summary of what was done.
+
+    The compressed codes of models with at least :data:`SCRATCH_MIN_BYTES` of weights, or of any model when
+    ``scratch_dir`` is given, are memory-mapped by OpenVINO from temporary files (in ``scratch_dir``, default the
+    system's temporary folder) rather than kept in anonymous memory; the output is the same.
+    """
     check_num_workers(num_workers)
     dedupe_friendly_names(model)
     graph = ModelGraph(model)
@@ -152,9 +168,13 @@ def compress_model(
 
     work = sorted(plan.to_compress, key=lambda w: w.target.num_elements, reverse=True)
     total = sum(w.target.num_elements for w in work)
-    with tqdm(total=total, desc="Compressing weights", unit="weights", unit_scale=True, disable=not progress) as bar:
+    float_bytes = sum(w.target.num_elements * w.target.constant.get_output_element_type(0).size for w in work)
+    scratch = ScratchIR(scratch_dir) if scratch_dir is not None or float_bytes >= SCRATCH_MIN_BYTES else nullcontext()
+    with scratch, tqdm(total=total, desc="Compressing weights", unit="weights", unit_scale=True,
+                       disable=not progress) as bar:  # fmt: skip
+        hold = getattr(scratch, "hold", None)
         for (weight, _), stored in ordered_map(_quantize, ((w, w.target.read()) for w in work), workers):
-            _rewrite(weight, stored)
+            _rewrite(weight, stored, hold)
             bar.update(weight.target.num_elements)
     write_rt_info(model, settings, plan)
     logger.info("Statistics of the bitwidth distribution:\n%s", summary.to_table())
@@ -194,8 +214,8 @@ def _quantize(item: tuple[WeightPlan, np.ndarray]) -> StoredWeight:
     return to_storage(compressed, kernels.KERNELS[mode].storage)
 
 
-def _rewrite(weight: WeightPlan, stored: StoredWeight) -> None:
+def _rewrite(weight: WeightPlan, stored: StoredWeight, hold: Hold | None = None) -> None:
     target = weight.target
     output_type = target.constant.get_output_element_type(0) if needs_output_convert(target.constant) else None
-    node = build_decompression(stored, target.constant_name, target.port, output_type)
+    node = build_decompression(stored, target.constant_name, target.port, output_type, hold)
     replace_constant(target.constant, node)

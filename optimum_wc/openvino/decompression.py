@@ -14,18 +14,23 @@ OpenVINO's CPU plugin recognises this pattern and runs the MatMul on the packed 
 
 from __future__ import annotations
 
+from typing import Callable
+
 import openvino as ov
 from openvino import opset13 as opset
 
 from optimum_wc.kernels.packing import PackedArray, StoredWeight
 
+Hold = Callable[[ov.Node], None]
 STORAGE_TYPES = {"u8": ov.Type.u8, "i8": ov.Type.i8, "u4": ov.Type.u4, "i4": ov.Type.i4, "nf4": ov.Type.nf4}
 
 
-def _constant(packed: PackedArray, name: str) -> ov.Node:
+def _constant(packed: PackedArray, name: str, hold: Hold | None = None) -> ov.Node:
     tensor = ov.Tensor(packed.data, list(packed.shape), STORAGE_TYPES[packed.storage])
     constant = ov.op.Constant(tensor, shared_memory=False)
     constant.set_friendly_name(name)
+    if hold is not None:
+        hold(constant)
     return constant
 
 
@@ -37,7 +42,9 @@ def needs_output_convert(constant: ov.Node) -> bool:
     return any(t.get_node().get_type_name() != "Convert" for t in output.get_target_inputs())
 
 
-def build_decompression(stored: StoredWeight, name: str, port: int, output_type: ov.Type | None) -> ov.Node:
+def build_decompression(
+    stored: StoredWeight, name: str, port: int, output_type: ov.Type | None, hold: Hold | None = None
+) -> ov.Node:
     """Returns the last node of the decompression subgraph of a packed weight.
 
     Args:
@@ -45,10 +52,12 @@ def build_decompression(stored: StoredWeight, name: str, port: int, output_type:
         name: Friendly name of the weight constant being replaced; the new nodes are named after it.
         port: Input port of the op that uses the weight (it appears in the Multiply's name).
         output_type: Element type of the final Convert, or None for no final Convert.
+        hold: Called with each new low-bit Constant (codes, zero point), e.g.
+            :meth:`~optimum_wc.openvino.scratch.ScratchIR.hold`, which moves them out of anonymous memory.
     """
-    node = opset.convert(_constant(stored.codes, name), ov.Type.f16)
+    node = opset.convert(_constant(stored.codes, name, hold), ov.Type.f16)
     if stored.zero_point is not None:
-        zero_point = opset.convert(_constant(stored.zero_point, f"{name}/zero_point"), ov.Type.f16)
+        zero_point = opset.convert(_constant(stored.zero_point, f"{name}/zero_point", hold), ov.Type.f16)
         node = opset.subtract(node, zero_point, name=f"{name}/zero_point/subtract")
     scale = ov.op.Constant(stored.scale)
     scale.set_friendly_name(f"{name}/scale")

@@ -1,0 +1,43 @@
+"""Compressed codes moved to memory-mapped temporary IRs: the same IR bytes, and nothing left on disk."""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import openvino as ov
+import pytest
+
+import optimum_wc
+from optimum_wc.openvino import scratch as scratch_module
+
+
+@pytest.mark.parametrize("mode, extra", [("int4_asym", {"group_size": 32, "ratio": 0.8}), ("int8_sym", {}), ("nf4", {})])
+def test_same_bytes_and_outputs_with_and_without_scratch(mode, extra, tiny_ir, tmp_path, monkeypatch):
+    xml = tiny_ir("llama")
+    monkeypatch.setattr(scratch_module, "CHUNK_BYTES", 20_000)  # several chunks on a tiny model
+    outputs, logits = [], []
+    ids = {"input_ids": np.array([[1, 5, 7, 9]]), "attention_mask": np.ones((1, 4), np.int64),
+           "position_ids": np.arange(4)[None], "beam_idx": np.array([0], np.int32)}  # fmt: skip
+    for folder, options in (("plain", {}), ("scratch", {"scratch_dir": tmp_path / "s"})):
+        (tmp_path / "s").mkdir(exist_ok=True)
+        model = ov.Core().read_model(xml)
+        optimum_wc.compress_weights(model, mode=mode, progress=False, **extra, **options)
+        gc.collect()
+        logits.append(ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})(ids)[0])
+        ov.save_model(model, tmp_path / folder / "m.xml", compress_to_fp16=False)
+        outputs.append((tmp_path / folder / "m.bin").read_bytes())
+        del model
+    assert outputs[0] == outputs[1] and np.array_equal(logits[0], logits[1])
+    assert list((tmp_path / "s").iterdir()) == []  # the temporary IRs are gone
+
+    held = []
+    original = scratch_module.ScratchIR.hold
+    monkeypatch.setattr(scratch_module.ScratchIR, "hold", lambda self, c: held.append(c.get_friendly_name()) or original(self, c))
+    monkeypatch.setattr("optimum_wc.compress.SCRATCH_MIN_BYTES", 1)  # the large-model behaviour, on a tiny model
+    model = ov.Core().read_model(xml)
+    optimum_wc.compress_weights(model, mode=mode, progress=False, **extra)
+    records = optimum_wc.openvino.rt_info.read_layer_records(model)
+    assert set(records) <= set(held) and held  # every weight's codes (and zero points) went through the scratch IR
+    ov.save_model(model, tmp_path / "auto" / "m.xml", compress_to_fp16=False)
+    assert (tmp_path / "auto" / "m.bin").read_bytes() == outputs[0]
