@@ -70,6 +70,9 @@ def compress_grouped(
     return CompressedWeight(codes, scale, zero_point, mode, kernel.bits, grouped.group_size, grouped.original_shape)
 
 
+BLOCK_ELEMENTS = 8 * 2**20  # larger 2-D weights are compressed in blocks of output channels
+
+
 def compress(
     weight: np.ndarray,
     reduction_axes: tuple[int, ...],
@@ -80,8 +83,18 @@ def compress(
 ) -> CompressedWeight:
     """Compresses a float weight with ``mode`` (a ``CompressWeightsMode`` value) and ``group_size`` (-1: per channel).
 
-    ``scale`` and ``zero_point``, when given, are in the grouped layout (size 1 on the group axis).
+    ``scale`` and ``zero_point``, when given, are in the grouped layout (size 1 on the group axis). A 2-D weight of
+    more than :data:`BLOCK_ELEMENTS` reduced along its last axis is compressed in blocks of rows (each row's result
+    depends on that row alone), so the float32 temporaries stay small; the result is the same.
     """
+    if scale is None and weight.ndim == 2 and reduction_axes in ((1,), (-1,)) and weight.size > BLOCK_ELEMENTS:
+        # blocks of at least BLOCK_ELEMENTS / 2, far above NF4's 10k-element rounding switch: the same rule applies
+        blocks = [compress_grouped(group_weight(block, reduction_axes, group_size), mode)
+                  for block in np.array_split(weight, -(-weight.size // BLOCK_ELEMENTS))]  # fmt: skip
+        first = blocks[0]
+        zero_point = None if first.zero_point is None else np.concatenate([b.zero_point for b in blocks])
+        return CompressedWeight(np.concatenate([b.codes for b in blocks]), np.concatenate([b.scale for b in blocks]),
+                                zero_point, mode, first.bits, group_size, tuple(weight.shape))  # fmt: skip
     return compress_grouped(group_weight(weight, reduction_axes, group_size), mode, scale, zero_point)
 
 

@@ -113,3 +113,19 @@ def test_property_finite_scales_and_bounded_error(mode, group, dtype, data):
     error = np.abs(decompress(result).reshape(grouped.shape).astype(np.float64) - grouped)
     rounding = 4 * np.finfo(np.float32).eps * np.abs(grouped).astype(np.float64)  # float32 arithmetic on the value
     assert np.all(error <= np.abs(result.scale).astype(np.float64) * (1 + 1e-6) + rounding)
+
+
+@pytest.mark.parametrize("mode", MODES + ["nf4"])
+@pytest.mark.parametrize("group_size", [-1, 32])
+def test_large_weights_compressed_in_row_blocks_give_the_same_result(mode, group_size, monkeypatch):
+    from optimum_wc.kernels import registry
+
+    weight = np.random.default_rng(3).normal(0, 0.05, size=(1000, 128)).astype(np.float16)
+    whole = compress(weight, (1,), mode, group_size)
+    monkeypatch.setattr(registry, "BLOCK_ELEMENTS", 30_000)  # 5 blocks of 200 rows (25,600 elements each)
+    blocked = compress(weight, (1,), mode, group_size)
+    assert blocked.codes.shape == whole.codes.shape and np.array_equal(blocked.codes, whole.codes)
+    assert np.array_equal(blocked.scale, whole.scale)
+    assert (whole.zero_point is None) == (blocked.zero_point is None)
+    if whole.zero_point is not None:
+        assert np.array_equal(blocked.zero_point, whole.zero_point)
