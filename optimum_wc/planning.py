@@ -183,8 +183,22 @@ def _check_group_sizes(chosen: list[WeightPlan], group_size: int) -> None:
         raise InvalidGroupSizeError(msg)
 
 
+FINITE_CHECK_BLOCK = 8 * 2**20
+F16_EXPONENT = np.uint16(0x7C00)  # all exponent bits set: Inf or NaN
+
+
 def _is_finite(data: np.ndarray) -> bool:
-    return not data.size or bool(np.isfinite(np.min(data)) and np.isfinite(np.max(data)))
+    """Whether ``data`` holds no NaN or Inf. float16 is checked on its bits, in blocks: numpy's float16 min/max
+    are emulated and ~50x slower than integer ones."""
+    if not data.size:
+        return True
+    if data.dtype == np.float16 and data.flags.c_contiguous:
+        bits = data.reshape(-1).view(np.uint16)
+        return all(
+            np.max(bits[start : start + FINITE_CHECK_BLOCK] & np.uint16(0x7FFF)) < F16_EXPONENT
+            for start in range(0, bits.size, FINITE_CHECK_BLOCK)
+        )
+    return bool(np.isfinite(np.min(data)) and np.isfinite(np.max(data)))
 
 
 def check_finite(weights: list[WeightPlan], workers: int = 1) -> None:

@@ -82,3 +82,17 @@ def test_identical_to_nncf(name, config, tmp_path):
     ours = compress_and_save(xml, tmp_path / "ours", "optimum_wc", **config)
     report = compare_ir(reference, ours)
     assert report.identical, report.describe()
+
+
+def test_finite_check_of_float16_bits_agrees_with_numpy():
+    import numpy as np
+
+    from optimum_wc import planning
+
+    values = np.array([0.0, -0.0, 1.0, -65504.0, 6e-8, np.inf, -np.inf, np.nan], dtype=np.float16)
+    for index in range(len(values)):
+        data = np.full((3, 5), values[index], dtype=np.float16)
+        assert planning._is_finite(data) == bool(np.isfinite(values[index])), values[index]
+    every_bit_pattern = np.arange(2**16, dtype=np.uint16).view(np.float16).reshape(256, 256)
+    for row in every_bit_pattern:
+        assert planning._is_finite(row) == bool(np.isfinite(row).all())

@@ -70,7 +70,7 @@ def compress_grouped(
     return CompressedWeight(codes, scale, zero_point, mode, kernel.bits, grouped.group_size, grouped.original_shape)
 
 
-BLOCK_ELEMENTS = 8 * 2**20  # larger 2-D weights are compressed in blocks of output channels
+BLOCK_ELEMENTS = 2**20  # larger 2-D weights are compressed in blocks of output channels (cache-sized temporaries)
 
 
 def compress(
@@ -88,9 +88,10 @@ def compress(
     depends on that row alone), so the float32 temporaries stay small; the result is the same.
     """
     if scale is None and weight.ndim == 2 and reduction_axes in ((1,), (-1,)) and weight.size > BLOCK_ELEMENTS:
-        # blocks of at least BLOCK_ELEMENTS / 2, far above NF4's 10k-element rounding switch: the same rule applies
+        # blocks of whole rows and at least BLOCK_ELEMENTS / 2 elements, far above NF4's 10k-element rounding
+        # switch, so the same rounding rule applies as for the whole weight
         blocks = [compress_grouped(group_weight(block, reduction_axes, group_size), mode)
-                  for block in np.array_split(weight, -(-weight.size // BLOCK_ELEMENTS))]  # fmt: skip
+                  for block in np.array_split(weight, min(weight.shape[0], -(-weight.size // BLOCK_ELEMENTS)))]  # fmt: skip
         first = blocks[0]
         zero_point = None if first.zero_point is None else np.concatenate([b.zero_point for b in blocks])
         return CompressedWeight(np.concatenate([b.codes for b in blocks]), np.concatenate([b.scale for b in blocks]),

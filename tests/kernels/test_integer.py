@@ -129,3 +129,13 @@ def test_large_weights_compressed_in_row_blocks_give_the_same_result(mode, group
     assert (whole.zero_point is None) == (blocked.zero_point is None)
     if whole.zero_point is not None:
         assert np.array_equal(blocked.zero_point, whole.zero_point)
+
+
+def test_blocks_never_split_a_row_even_for_wide_weights(monkeypatch):
+    from optimum_wc.kernels import registry
+
+    weight = np.random.default_rng(4).normal(0, 0.05, size=(3, 40_000)).astype(np.float32)
+    whole = compress(weight, (1,), "int4_sym", 32)
+    monkeypatch.setattr(registry, "BLOCK_ELEMENTS", 10_000)  # would ask for 12 blocks of 3 rows
+    blocked = compress(weight, (1,), "int4_sym", 32)
+    assert np.array_equal(blocked.codes, whole.codes) and np.array_equal(blocked.scale, whole.scale)
