@@ -9,6 +9,8 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 import logging
 import os
+import pathlib
+import tempfile
 
 import numpy as np
 import openvino as ov
@@ -25,6 +27,7 @@ from optimum_wc.kernels.packing import StoredWeight, to_storage
 from optimum_wc.openvino.decompression import Hold, build_decompression, needs_output_convert, replace_constant
 from optimum_wc.openvino.graph import ModelGraph, dedupe_friendly_names
 from optimum_wc.openvino.ignored import ignored_scope_names, positional_embedding_matmuls
+from optimum_wc.openvino.ir_files import check_ir_files
 from optimum_wc.openvino.rt_info import write_rt_info
 from optimum_wc.openvino.scratch import SCRATCH_MIN_BYTES, ScratchIR
 from optimum_wc.openvino.statistics import activation_point, collect_statistics
@@ -47,7 +50,7 @@ class CompressionResult:
 
 
 def compress_weights(
-    model: ov.Model,
+    model: ov.Model | str | os.PathLike,
     *,
     mode: CompressWeightsMode = CompressWeightsMode.INT8_ASYM,
     ratio: float | None = None,
@@ -75,7 +78,9 @@ def compress_weights(
     ``nncf.AdvancedCompressionParameters`` are accepted too.
 
     Args:
-        model: The ``openvino.Model`` to compress.
+        model: The ``openvino.Model`` to compress, or the path of an IR (``.xml``, or a folder holding
+            ``openvino_model.xml``): it is then read memory-mapped and compressed with the codes moved out of
+            anonymous memory as they are made (see ``scratch_dir``), and the compressed model is returned.
         mode: Primary precision (:class:`~optimum_wc.CompressWeightsMode`); ``INT8_ASYM`` by default.
         ratio: Share of the ratio-defining weight elements in the primary precision (4-bit modes); 1 by default.
         group_size: Weights per quantization group along the input channels; -1 is per output channel. 128 by
@@ -109,8 +114,13 @@ def compress_weights(
         InvalidGroupSizeError: ``group_size`` does not divide the input channels of some layers (all are listed).
         NonFiniteWeightError: A weight holds NaN or Inf (all such weights are listed).
     """
-    if not isinstance(model, ov.Model):
-        msg = f"`model` must be an openvino.Model, got {type(model).__name__}. Read an IR with openvino.Core().read_model."
+    path = None
+    if isinstance(model, (str, os.PathLike)):
+        path = pathlib.Path(model)
+        path = path / "openvino_model.xml" if path.is_dir() else path
+    elif not isinstance(model, ov.Model):
+        msg = (f"`model` must be an openvino.Model or the path of an IR (.xml, or its folder), got "
+               f"{type(model).__name__}.")  # fmt: skip
         raise InvalidArgumentTypeError(msg)
     settings = CompressionSettings.from_arguments(
         mode=mode,
@@ -129,6 +139,10 @@ def compress_weights(
         compression_format=compression_format,
         advanced_parameters=advanced_parameters,
     )
+    if path is not None:
+        check_ir_files(path)
+        model = ov.Core().read_model(path)  # memory-mapped: the float weights are read from the page cache
+        scratch_dir = scratch_dir or tempfile.gettempdir()
     return compress_model(model, settings, num_workers=num_workers, progress=progress, scratch_dir=scratch_dir).model
 
 

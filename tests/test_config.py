@@ -68,9 +68,13 @@ def test_bad_argument_raises_before_the_model_changes(kwargs, error, text, llama
     assert not model.has_rt_info(["nncf", "weight_compression"])
 
 
-def test_model_must_be_an_openvino_model():
-    with pytest.raises(InvalidArgumentTypeError, match="`model` must be an openvino.Model"):
-        optimum_wc.compress_weights("openvino_model.xml")
+def test_model_must_be_an_openvino_model_or_the_path_of_one(tmp_path):
+    with pytest.raises(InvalidArgumentTypeError, match="`model` must be an openvino.Model or the path of an IR"):
+        optimum_wc.compress_weights(3.5)
+    with pytest.raises(optimum_wc.CorruptModelError, match="openvino_model.xml does not exist"):
+        optimum_wc.compress_weights(str(tmp_path))
+    with pytest.raises(optimum_wc.UnsupportedArgumentError):  # the arguments are checked before the file is read
+        optimum_wc.compress_weights(str(tmp_path), mode="int8_asym", ratio=0.5)
 
 
 NNCF_REFUSED = [

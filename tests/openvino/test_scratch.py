@@ -41,3 +41,25 @@ def test_same_bytes_and_outputs_with_and_without_scratch(mode, extra, tiny_ir, t
     assert set(records) <= set(held) and held  # every weight's codes (and zero points) went through the scratch IR
     ov.save_model(model, tmp_path / "auto" / "m.xml", compress_to_fp16=False)
     assert (tmp_path / "auto" / "m.bin").read_bytes() == outputs[0]
+
+
+def test_compress_weights_takes_the_path_of_an_ir(tiny_ir, tmp_path, monkeypatch):
+    from optimum_wc.errors import CorruptModelError, InvalidArgumentTypeError
+
+    xml = tiny_ir("llama")
+    expected = optimum_wc.compress_weights(ov.Core().read_model(xml), mode="int4_sym", progress=False)
+    ov.save_model(expected, tmp_path / "a.xml", compress_to_fp16=False)
+    held = []
+    original = scratch_module.ScratchIR.hold
+    monkeypatch.setattr(scratch_module.ScratchIR, "hold", lambda self, c: held.append(c) or original(self, c))
+    for source in (xml, str(xml.parent)):  # the .xml, or its folder
+        held.clear()
+        model = optimum_wc.compress_weights(source, mode="int4_sym", progress=False)
+        assert held  # the codes went through the scratch IRs
+        ov.save_model(model, tmp_path / "b.xml", compress_to_fp16=False)
+        assert (tmp_path / "b.bin").read_bytes() == (tmp_path / "a.bin").read_bytes()
+    assert xml.with_suffix(".bin").stat().st_size > (tmp_path / "b.bin").stat().st_size  # the input is untouched
+    with pytest.raises(CorruptModelError, match="does not exist"):
+        optimum_wc.compress_weights(tmp_path / "missing.xml", mode="int8_asym")
+    with pytest.raises(InvalidArgumentTypeError, match="openvino.Model or the path of an IR"):
+        optimum_wc.compress_weights(42)
