@@ -137,8 +137,9 @@ def run_export(args: argparse.Namespace) -> pathlib.Path:
     if output.is_file() or (output.is_dir() and any(output.iterdir()) and not args.overwrite):
         raise InvalidArgumentError(f"OUTPUT_DIR {output} is not empty; pass --overwrite to replace it.")
     start = time.perf_counter()
+    holds_ir = (pathlib.Path(args.model) / "openvino_model.xml").is_file()  # an IR is compressed, not exported
     model = OVModelForCausalLM.from_pretrained(
-        args.model, export=True, quantization_config=config,
+        args.model, export=not holds_ir, quantization_config=config,
         load_in_8bit=False if args.weight_format in ("fp32", "fp16") else None,
         compile=False, trust_remote_code=args.trust_remote_code, num_workers=args.num_workers,
     )  # fmt: skip

@@ -63,3 +63,17 @@ def test_compress_weights_takes_the_path_of_an_ir(tiny_ir, tmp_path, monkeypatch
         optimum_wc.compress_weights(tmp_path / "missing.xml", mode="int8_asym")
     with pytest.raises(InvalidArgumentTypeError, match="openvino.Model or the path of an IR"):
         optimum_wc.compress_weights(42)
+
+
+def test_from_pretrained_and_the_cli_use_the_scratch_irs_for_large_models(tiny_ir, tmp_path, monkeypatch):
+    from optimum_wc.cli import main
+
+    held = []
+    original = scratch_module.ScratchIR.hold
+    monkeypatch.setattr(scratch_module.ScratchIR, "hold", lambda self, c: held.append(c) or original(self, c))
+    monkeypatch.setattr("optimum_wc.compress.SCRATCH_MIN_BYTES", 1)  # "large"
+    model = optimum_wc.OVModelForCausalLM.from_pretrained(tiny_ir("llama").parent, load_in_8bit=True, compile=False)
+    assert held and model.quantization_config.mode.value == "int8_asym"
+    held.clear()
+    assert main(["export", str(tiny_ir("llama").parent), str(tmp_path / "out"), "--weight-format", "int4"]) == 0
+    assert held and (tmp_path / "out" / "openvino_model.xml").is_file()
