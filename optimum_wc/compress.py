@@ -183,10 +183,10 @@ def compress_model(
     work = sorted(plan.to_compress, key=lambda w: w.target.num_elements, reverse=True)
     total = sum(w.target.num_elements for w in work)
     float_bytes = sum(w.target.num_elements * w.target.constant.get_output_element_type(0).size for w in work)
-    scratch = ScratchIR(scratch_dir) if scratch_dir is not None or float_bytes >= SCRATCH_MIN_BYTES else nullcontext()
-    with scratch, tqdm(total=total, desc="Compressing weights", unit="weights", unit_scale=True,
-                       disable=not progress) as bar:  # fmt: skip
-        hold = getattr(scratch, "hold", None)
+    scratch = ScratchIR(scratch_dir) if scratch_dir is not None or float_bytes >= SCRATCH_MIN_BYTES else None
+    with scratch or nullcontext(), tqdm(total=total, desc="Compressing weights", unit="weights", unit_scale=True,
+                                        disable=not progress) as bar:  # fmt: skip
+        hold = scratch.hold if scratch is not None else None
         for (weight, _), stored in ordered_map(_quantize, ((w, w.target.read()) for w in work), workers):
             _rewrite(weight, stored, hold)
             bar.update(weight.target.num_elements)

@@ -64,14 +64,15 @@ def to_imported(linear: PrequantizedLinear, name: str = "weight") -> ImportedWei
     side = (out, groups, 1) if groups > 1 else (out, 1)
     zeros = linear.zeros.T.reshape(side)
     scale = np.ascontiguousarray(linear.scales.T.reshape(side))
+    layout_group = group_size if groups > 1 else -1
     middle = 2 ** (linear.bits - 1)
     if np.all(zeros == middle):
         signed = (codes.astype(np.int16) - middle).astype(np.int8).reshape(grouped)
-        stored = StoredWeight(pack(signed, SIGNED[linear.bits]), None, scale, group_size if groups > 1 else -1, (out, columns))
+        stored = StoredWeight(pack(signed, SIGNED[linear.bits]), None, scale, layout_group, (out, columns))
         return ImportedWeight(stored, permutation, f"int{linear.bits}_sym")
-    zero_storage = UNSIGNED[linear.bits] if zeros.max() < 2**linear.bits and zeros.min() >= 0 else "u8"
     if zeros.min() < 0 or zeros.max() > 255:
         raise InvalidArgumentError(f"{name}: zero points outside 0..255 cannot be stored.")
+    zero_storage = UNSIGNED[linear.bits] if zeros.max() < 2**linear.bits else "u8"  # v1's wrapped 2**bits needs u8
     stored = StoredWeight(pack(codes.reshape(grouped), UNSIGNED[linear.bits]), pack(zeros.astype(np.uint8), zero_storage),
-                          scale, group_size if groups > 1 else -1, (out, columns))  # fmt: skip
+                          scale, layout_group, (out, columns))  # fmt: skip
     return ImportedWeight(stored, permutation, f"int{linear.bits}_asym")

@@ -223,13 +223,13 @@ def tune(
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".optimum-wc-tune-", dir=output.parent) as temporary:
         work = pathlib.Path(temporary)
-        return _search(model, output, work, budget, candidates, dataset, calibration_dataset, num_samples,
+        return _search(model, output, work, budget, candidates, calibration_dataset, num_samples,
                        EvaluationOptions(dataset, window_length, num_windows, num_prompts, max_new_tokens,
                                          embedding_model),
                        exhaustive, statistics_path, trust_remote_code, progress)  # fmt: skip
 
 
-def _search(model, output, work, budget, candidates, dataset, calibration_dataset, num_samples, options, exhaustive,
+def _search(model, output, work, budget, candidates, calibration_dataset, num_samples, options, exhaustive,
             statistics_path, trust_remote_code, progress) -> TuningResult:  # noqa: ANN001 (private, called once)
     from transformers import AutoTokenizer
 
