@@ -18,10 +18,12 @@ from optimum_wc.errors import (
 )
 from optimum_wc.quantization_config import WeightCompressionConfig
 from optimum_wc.scope import IgnoredScope, Subgraph
+from optimum_wc.spqr_config import SpQRConfig
 from optimum_wc.summary import CompressionSummary
 from optimum_wc.version import __version__
 
 __all__ = [
+    "SpQRConfig",
     "AdvancedCompressionParameters",
     "BackupMode",
     "CompressWeightsMode",

@@ -1,10 +1,11 @@
 """The ``optimum-wc`` command line, mirroring ``optimum-cli export openvino``.
 
-    optimum-wc export MODEL OUTPUT_DIR --weight-format {fp32,fp16,int8,int4,nf4} [--sym] [--group-size N]
+    optimum-wc export MODEL OUTPUT_DIR --weight-format {fp32,fp16,int8,int4,nf4,spqr} [--sym] [--group-size N]
         [--ratio R] [--all-layers] [--backup-precision {none,int8_sym,int8_asym}] [--sensitivity-metric M]
         [--ignored-scope PATTERN ...] [--group-size-fallback {error,ignore,adjust}]
         [--dataset NAME_OR_PATH] [--num-samples N] [--awq] [--scale-estimation] [--gptq] [--num-workers N]
-        [--overwrite]
+        [--spqr-bits {3,4}] [--qq-scale-bits N] [--qq-zero-bits N] [--qq-groupsize N] [--outlier-threshold X]
+        [--permutation-order {identity,act_order}] [--percdamp X] [--simplified-outliers] [--overwrite]
     optimum-wc eval MODEL [--reference MODEL] --dataset TEXT [--metric {perplexity,similarity}] [--window-length N]
         [--stride N] [--max-tokens N] [--num-windows N] [--num-prompts N] [--max-new-tokens N]
     optimum-wc tune MODEL OUTPUT_DIR (--max-perplexity-increase 5% | --min-similarity 0.9 | --max-kl X)
@@ -23,9 +24,15 @@ import time
 from optimum_wc.enums import BackupMode, GroupSizeFallbackMode, SensitivityMetric
 from optimum_wc.errors import InvalidArgumentError, OptimumWCError
 from optimum_wc.quantization_config import WeightCompressionConfig
+from optimum_wc.spqr_config import PERMUTATION_ORDERS
 
 logger = logging.getLogger("optimum_wc.cli")
-WEIGHT_FORMATS = ("fp32", "fp16", "int8", "int4", "nf4")
+WEIGHT_FORMATS = ("fp32", "fp16", "int8", "int4", "nf4", "spqr")
+# --flag -> SpQRConfig field (with --weight-format spqr only; --group-size and --num-samples apply to SpQR too)
+SPQR_FLAGS = {"spqr_bits": "bits", "qq_scale_bits": "qq_scale_bits", "qq_zero_bits": "qq_zero_bits",
+              "qq_groupsize": "qq_groupsize", "outlier_threshold": "outlier_threshold",
+              "permutation_order": "permutation_order", "percdamp": "percdamp",
+              "simplified_outliers": "simplified_outliers"}  # fmt: skip
 COMPRESSION_FLAGS = ("sym", "group_size", "ratio", "all_layers", "backup_precision", "sensitivity_metric",
                      "ignored_scope", "group_size_fallback", "dataset", "num_samples", "awq", "scale_estimation",
                      "gptq")  # fmt: skip
@@ -38,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("model", help="Hub model id or local folder (Transformers checkpoint or OpenVINO IR).")
     export.add_argument("output", type=pathlib.Path, help="Folder to write; must be empty unless --overwrite.")
     export.add_argument("--weight-format", choices=WEIGHT_FORMATS, default=None,
-                        help="fp32/fp16 keep float weights; int8, int4 and nf4 compress them.")  # fmt: skip
+                        help="fp32/fp16 keep float weights; int8, int4, nf4 and spqr compress them.")  # fmt: skip
     export.add_argument("--sym", action="store_true", help="Symmetric quantization (no zero point).")
     export.add_argument("--group-size", type=int, help="Weights per group; -1 for per channel (4-bit default 128).")
     export.add_argument("--ratio", type=float, help="Share of weight elements in 4 bit (default 1.0).")
@@ -54,6 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--gptq", action="store_true", help="GPTQ (needs --dataset).")
     export.add_argument("--num-workers", type=int, help="Threads that quantize weights (default: all cores; the "
                         "output is the same for any number).")  # fmt: skip
+    spqr = export.add_argument_group("SpQR (--weight-format spqr, needs --dataset; --group-size default 16)")
+    spqr.add_argument("--spqr-bits", type=int, choices=(3, 4), help="Bits of the dense weights (default 4).")
+    spqr.add_argument("--qq-scale-bits", type=int, help="Bits of the quantized group scales (default 3).")
+    spqr.add_argument("--qq-zero-bits", type=int, help="Bits of the quantized group zero points (default 3).")
+    spqr.add_argument("--qq-groupsize", type=int, help="Rows sharing second-level statistics (default 16).")
+    spqr.add_argument("--outlier-threshold", type=float, help="Relative outlier threshold; higher keeps fewer (0.2).")
+    spqr.add_argument("--permutation-order", choices=PERMUTATION_ORDERS, help="Column order (default act_order).")
+    spqr.add_argument("--percdamp", type=float, help="Hessian damping relative to its mean diagonal (default 1.0).")
+    spqr.add_argument("--simplified-outliers", action="store_true", help="Skip the leave-one-out pre-pass.")
     export.add_argument("--overwrite", action="store_true", help="Replace a non-empty OUTPUT_DIR.")
     export.add_argument("--trust-remote-code", action="store_true")
 
@@ -102,14 +118,18 @@ def _add_tune(commands: argparse._SubParsersAction) -> None:
 def config_from_args(args: argparse.Namespace) -> WeightCompressionConfig | None:
     """The compression config the flags ask for (None for fp32/fp16), as optimum-cli builds it."""
     given = [f"--{name.replace('_', '-')}" for name in COMPRESSION_FLAGS if getattr(args, name) not in (None, False)]
+    spqr = {field: getattr(args, flag) for flag, field in SPQR_FLAGS.items() if getattr(args, flag) not in (None, False)}
+    if spqr and args.weight_format != "spqr":
+        flags = ", ".join(f"--{flag.replace('_', '-')}" for flag, field in SPQR_FLAGS.items() if field in spqr)
+        raise InvalidArgumentError(f"{flags} need --weight-format spqr.")
     if args.weight_format in (None, "fp32", "fp16"):
         if given:
-            raise InvalidArgumentError(f"{', '.join(given)} need --weight-format int8, int4 or nf4.")
+            raise InvalidArgumentError(f"{', '.join(given)} need --weight-format int8, int4, nf4 or spqr.")
         return None
     if args.weight_format == "int4" and not given:
         return WeightCompressionConfig(bits=4, sym=False, group_size=128, ratio=1.0)
     options = {
-        "bits": 8 if args.weight_format == "int8" else 4,
+        "bits": 8 if args.weight_format == "int8" else None if args.weight_format == "spqr" else 4,
         "sym": args.sym,
         "dtype": args.weight_format,
         "group_size": -1 if args.weight_format == "int8" else args.group_size,
@@ -125,6 +145,7 @@ def config_from_args(args: argparse.Namespace) -> WeightCompressionConfig | None
         "quant_method": "awq" if args.awq else None,
         "scale_estimation": args.scale_estimation or None,
         "gptq": args.gptq or None,
+        "spqr": spqr or None,
     }
     return WeightCompressionConfig(**{k: v for k, v in options.items() if v is not None})
 

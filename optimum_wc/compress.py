@@ -24,7 +24,15 @@ from optimum_wc.data_aware import apply_data_aware
 from optimum_wc.enums import CompressionFormat, CompressWeightsMode
 from optimum_wc.errors import InvalidArgumentTypeError
 from optimum_wc.kernels.packing import StoredWeight, to_storage
-from optimum_wc.openvino.decompression import Hold, build_decompression, needs_output_convert, replace_constant
+from optimum_wc.kernels.spqr_storage import SpQRStored
+from optimum_wc.openvino.activation_side import insert_outliers, insert_permutation
+from optimum_wc.openvino.decompression import (
+    Hold,
+    build_decompression,
+    build_spqr_decompression,
+    needs_output_convert,
+    replace_constant,
+)
 from optimum_wc.openvino.graph import ModelGraph, dedupe_friendly_names
 from optimum_wc.openvino.ignored import ignored_scope_names, positional_embedding_matmuls
 from optimum_wc.openvino.ir_files import check_ir_files
@@ -67,6 +75,7 @@ def compress_weights(
     backup_mode: object = None,
     compression_format: object = CompressionFormat.DQ,
     advanced_parameters: object = None,
+    spqr: object = None,
     num_workers: int | None = None,
     progress: bool = True,
     scratch_dir: str | os.PathLike | None = None,
@@ -98,6 +107,8 @@ def compress_weights(
         backup_mode: Precision of the weights left out of the primary precision; ``INT8_ASYM`` by default.
         compression_format: ``DQ``, the only format OpenVINO runs.
         advanced_parameters: :class:`~optimum_wc.AdvancedCompressionParameters`.
+        spqr: :class:`~optimum_wc.SpQRConfig` (or a dict of its fields) for ``mode=SPQR``; its defaults otherwise.
+            ``group_size`` and ``subset_size`` set its ``group_size`` and ``num_samples`` when it leaves them unset.
         num_workers: Threads that quantize weights concurrently (default: the number of CPU cores). The output
             does not depend on it.
         progress: Show a progress bar.
@@ -138,6 +149,7 @@ def compress_weights(
         backup_mode=backup_mode,
         compression_format=compression_format,
         advanced_parameters=advanced_parameters,
+        spqr=spqr,
     )
     if path is not None:
         check_ir_files(path)
@@ -174,11 +186,12 @@ def compress_model(
     workers = num_workers or default_workers()
     stats = None if settings.dataset is None else _activation_stats_source(model, graph, settings)
     plan = make_plan(targets, ignored, settings, workers, stats)
-    summary = CompressionSummary.from_plan(plan)
     if not plan.weights:
         logger.warning("The model has no weights that can be compressed; it is returned unchanged.")
-        return CompressionResult(model, summary, plan)
+        return CompressionResult(model, CompressionSummary.from_plan(plan), plan)
     apply_data_aware(model, plan, settings, progress)
+    summary = CompressionSummary.from_plan(plan)
+    context = _GraphContext(model) if any(w.spqr for w in plan.weights) else None
 
     work = sorted(plan.to_compress, key=lambda w: w.target.num_elements, reverse=True)
     total = sum(w.target.num_elements for w in work)
@@ -187,8 +200,9 @@ def compress_model(
     with scratch or nullcontext(), tqdm(total=total, desc="Compressing weights", unit="weights", unit_scale=True,
                                         disable=not progress) as bar:  # fmt: skip
         hold = scratch.hold if scratch is not None else None
-        for (weight, _), stored in ordered_map(_quantize, ((w, w.target.read()) for w in work), workers):
-            _rewrite(weight, stored, hold)
+        reads = ((w, None if w.spqr else w.target.read()) for w in work)  # SpQR weights are compressed already
+        for (weight, _), stored in ordered_map(_quantize, reads, workers):
+            REWRITERS[type(stored)](weight, stored, hold, context)
             bar.update(weight.target.num_elements)
     write_rt_info(model, settings, plan)
     logger.info("Statistics of the bitwidth distribution:\n%s", summary.to_table())
@@ -217,10 +231,12 @@ def _activation_stats_source(model: ov.Model, graph: ModelGraph, settings: Compr
     return stats
 
 
-def _quantize(item: tuple[WeightPlan, np.ndarray]) -> StoredWeight:
+def _quantize(item: tuple[WeightPlan, np.ndarray | None]) -> StoredWeight | SpQRStored:
     """Runs in a worker thread, on a weight read on the main thread: quantize and pack (numpy releases the GIL for
     the heavy parts; OpenVINO is never called here)."""
     weight, data = item
+    if weight.spqr is not None:
+        return weight.spqr
     target, precision = weight.target, weight.precision
     mode = precision.mode.value
     scale, zero_point = weight.parameters or (None, None)
@@ -228,8 +244,35 @@ def _quantize(item: tuple[WeightPlan, np.ndarray]) -> StoredWeight:
     return to_storage(compressed, kernels.KERNELS[mode].storage)
 
 
-def _rewrite(weight: WeightPlan, stored: StoredWeight, hold: Hold | None = None) -> None:
+def _output_type(target: WeightTarget) -> ov.Type | None:
+    return target.constant.get_output_element_type(0) if needs_output_convert(target.constant) else None
+
+
+class _GraphContext:
+    """What rewriting weights on the activation side needs: ops by name, and the Gathers made so far (shared)."""
+
+    def __init__(self, model: ov.Model):
+        self.ops = {op.get_friendly_name(): op for op in model.get_ops()}
+        self.gathers: dict = {}
+
+
+def _rewrite(weight: WeightPlan, stored: StoredWeight, hold: Hold | None, context: _GraphContext | None) -> None:
     target = weight.target
-    output_type = target.constant.get_output_element_type(0) if needs_output_convert(target.constant) else None
-    node = build_decompression(stored, target.constant_name, target.port, output_type, hold)
-    replace_constant(target.constant, node)
+    replace_constant(target.constant, build_decompression(stored, target.constant_name, target.port, _output_type(target), hold))
+
+
+def _rewrite_spqr(weight: WeightPlan, stored: SpQRStored, hold: Hold | None, context: _GraphContext) -> None:
+    """The dense part in place of the weight; the outliers and the permutation on the MatMul's activation."""
+    target = weight.target
+    name = target.constant_name
+    replace_constant(target.constant, build_spqr_decompression(stored, name, target.port, _output_type(target), hold))
+    matmul = context.ops[target.op_name]
+    if stored.outliers is not None:
+        outliers = stored.outliers
+        insert_outliers(matmul, target.port, outliers.rows, outliers.columns, outliers.values, name)
+    if stored.permutation is not None:
+        insert_permutation(matmul, target.port, stored.permutation, name, shared=context.gathers)
+
+
+# stored form -> how it is written into the graph
+REWRITERS = {StoredWeight: _rewrite, SpQRStored: _rewrite_spqr}

@@ -26,6 +26,7 @@ from optimum_wc.errors import (
 )
 from optimum_wc.kernels import KERNELS
 from optimum_wc.scope import IgnoredScope, coerce_ignored_scope
+from optimum_wc.spqr_config import SpQRConfig
 
 INT8_MODES = (CompressWeightsMode.INT8_ASYM, CompressWeightsMode.INT8_SYM)
 DEFAULT_GROUP_SIZE_4BIT = 128
@@ -37,13 +38,16 @@ class LayerPrecision:
 
     mode: CompressWeightsMode
     group_size: int = -1
+    code_bits: int | None = None  # SPQR: the dense part's bits (the other modes' follow from the mode)
 
     @property
     def bits(self) -> int:
-        return KERNELS[self.mode.value].bits
+        return self.code_bits if self.mode == CompressWeightsMode.SPQR else KERNELS[self.mode.value].bits
 
     @property
     def label(self) -> str:
+        if self.mode == CompressWeightsMode.SPQR:
+            return f"spqr {self.bits}-bit, group size {self.group_size}"
         if self.group_size == -1:
             return f"{self.mode.value}, per-channel"
         return f"{self.mode.value}, group size {self.group_size}"
@@ -85,11 +89,12 @@ class CompressionSettings:
     gptq: bool = False
     lora_correction: bool = False
     compression_format: CompressionFormat = CompressionFormat.DQ
+    spqr: SpQRConfig | None = None  # mode SPQR only
     dataset: Any = field(default=None, compare=False)
 
     @property
     def primary(self) -> LayerPrecision:
-        return LayerPrecision(self.mode, self.group_size)
+        return LayerPrecision(self.mode, self.group_size, None if self.spqr is None else self.spqr.bits)
 
     @property
     def backup(self) -> LayerPrecision | None:
@@ -140,6 +145,7 @@ class CompressionSettings:
         backup_mode: object = None,
         compression_format: object = CompressionFormat.DQ,
         advanced_parameters: object = None,
+        spqr: object = None,
     ) -> CompressionSettings:
         """Validates the arguments of ``compress_weights`` and resolves their defaults as nncf 3.4.0 does."""
         mode = coerce_enum(mode, CompressWeightsMode, "mode")
@@ -169,6 +175,15 @@ class CompressionSettings:
             scale_estimation, gptq, lora_correction, backup_mode, compression_format, advanced,
         )  # fmt: skip
         _check_not_yet_supported(lora_correction, advanced)
+        if mode == CompressWeightsMode.SPQR:
+            spqr = _spqr_config(
+                spqr, ratio, group_size, all_layers, dataset, sensitivity_metric, subset_size, awq,
+                scale_estimation, gptq,
+            )  # fmt: skip
+            group_size, subset_size = spqr.group_size, spqr.num_samples
+        elif spqr is not None:
+            msg = f"`spqr` parameters apply to mode=SPQR only, got mode={mode.name}."
+            raise InvalidArgumentError(msg)
 
         if group_size is None:
             group_size = -1 if mode in INT8_MODES else DEFAULT_GROUP_SIZE_4BIT
@@ -194,8 +209,45 @@ class CompressionSettings:
             gptq=gptq or False,
             lora_correction=lora_correction or False,
             compression_format=compression_format,
+            spqr=spqr,
             dataset=dataset,
         )
+
+
+def _spqr_config(
+    spqr, ratio, group_size, all_layers, dataset, sensitivity_metric, subset_size, awq, scale_estimation, gptq
+) -> SpQRConfig:
+    """The SpQR parameters, with ``group_size`` and ``subset_size`` taken as its ``group_size`` and
+    ``num_samples`` when ``spqr`` leaves them at their defaults; refuses what SPQR cannot combine with."""
+    config = SpQRConfig.coerce(spqr)
+    if dataset is None:
+        msg = "`mode`=SPQR fits each layer on calibration data: pass a `dataset` (see the calibration docs)."
+        raise UnsupportedArgumentError(msg)
+    conflicting = {
+        "ratio": ratio not in (None, 1),
+        "all_layers": bool(all_layers),
+        "sensitivity_metric": sensitivity_metric is not None,
+        "awq": bool(awq),
+        "scale_estimation": bool(scale_estimation),
+        "gptq": bool(gptq),
+    }
+    given = [name for name, value in conflicting.items() if value]
+    if given:
+        msg = (f"`mode`=SPQR compresses every layer but embeddings and the last one with SpQR (its own GPTQ): "
+               f"{', '.join(given)} cannot be combined with it. Leave them unset.")  # fmt: skip
+        raise UnsupportedArgumentError(msg)
+    updates = {}
+    for name, value, field_name, default in (
+        ("group_size", group_size, "group_size", SpQRConfig.group_size),
+        ("subset_size", None if subset_size == 128 else subset_size, "num_samples", 128),  # 128: not given
+    ):
+        if value is None or value == getattr(config, field_name):
+            continue
+        if getattr(config, field_name) != default:
+            msg = f"`{name}`={value} contradicts `spqr.{field_name}`={getattr(config, field_name)}: set one of them."
+            raise InvalidArgumentError(msg)
+        updates[field_name] = value
+    return SpQRConfig(**{**config.to_dict(), **updates}) if updates else config
 
 
 def _check_like_nncf(

@@ -1,4 +1,4 @@
-"""Data-aware compression, composed as nncf composes it: AWQ, then GPTQ or scale estimation.
+"""Data-aware compression, composed as nncf composes it: AWQ, then GPTQ or scale estimation; or SpQR alone.
 
 Each step updates the plan in place: AWQ and GPTQ write new float weights into the model (and AWQ may insert a
 Multiply), GPTQ and scale estimation set precomputed quantization parameters that the final lowering uses.
@@ -18,9 +18,12 @@ from optimum_wc.algorithms.activations import InputStatistics, magnitudes_and_sa
 from optimum_wc.algorithms.awq import AWQSettings, PreviousLayer, data_aware_scale, data_free_scale
 from optimum_wc.algorithms.gptq import GPTQSettings, Hessian, InverseHessian, gptq_quantize, invert_hessian
 from optimum_wc.algorithms.scale_estimation import ScaleEstimationSettings, estimate_scale
+from optimum_wc.algorithms.spqr import spqr_quantize
 from optimum_wc.calibration import inference_items
 from optimum_wc.config import INT8_MODES, CompressionSettings
-from optimum_wc.errors import UnsupportedModelError
+from optimum_wc.enums import CompressWeightsMode
+from optimum_wc.errors import InvalidGroupSizeError, UnsupportedModelError
+from optimum_wc.kernels.spqr_storage import share_permutations, to_spqr_storage
 from optimum_wc.openvino.awq import find_awq_matches, insert_scale, weight_constants
 from optimum_wc.openvino.graph import ModelGraph, set_constant
 from optimum_wc.openvino.layerwise import layerwise_inputs
@@ -35,7 +38,7 @@ GPTQ_SCALE_ESTIMATION = ScaleEstimationSettings(subset_size=32, initial_steps=5,
 
 
 def needs_data_aware(settings: CompressionSettings) -> bool:
-    return settings.awq or settings.scale_estimation or settings.gptq
+    return settings.awq or settings.scale_estimation or settings.gptq or settings.mode == CompressWeightsMode.SPQR
 
 
 def _oriented(weight: WeightPlan) -> tuple[np.ndarray, bool]:
@@ -78,6 +81,9 @@ class DataAwareCompression:
 
     def run(self) -> None:
         settings, advanced = self.settings, self.settings.advanced_parameters
+        if settings.mode == CompressWeightsMode.SPQR:
+            self.spqr()
+            return
         awq_data_aware = settings.awq and advanced.awq_params.prefer_data_aware_scaling
         stats = None
         if settings.dataset is not None and (awq_data_aware or (settings.scale_estimation and not settings.gptq)):
@@ -184,6 +190,23 @@ class DataAwareCompression:
                 _to_layout(estimated.zero_point, transposed, per_channel),
             )
 
+    def _layer_by_layer(self, targets: list[WeightPlan], count: int, keep_means: bool, description: str,
+                        quantize_one: Callable[[WeightPlan, _LayerInputs], None]) -> None:  # fmt: skip
+        """Runs ``quantize_one`` on each target with the inputs it sees after the targets before it were quantized
+        (the Hessian, and the item means with ``keep_means``), from ``count`` calibration items."""
+        inputs: dict[str, _LayerInputs] = {}
+
+        def consumer(group: list) -> Callable[[np.ndarray], None]:
+            shared = _LayerInputs(group[0].shape[1], keep_means)
+            inputs.update({target.op_name: shared for target in group})
+            return shared.add
+
+        with tqdm(total=len(targets), desc=description, disable=not self.progress) as bar:
+            for stage in layerwise_inputs(self.model, self.graph, [w.target for w in targets], self.items(count), consumer):
+                for target in stage:
+                    quantize_one(self.by_op[target.op_name], inputs.pop(target.op_name))
+                    bar.update(1)
+
     def gptq(self) -> None:
         params = self.settings.advanced_parameters.gptq_params
         gptq_settings = GPTQSettings(
@@ -191,31 +214,41 @@ class DataAwareCompression:
         )
         targets = self._four_bit()
         for weight in targets:
-            self._check_gptq(weight)
-        inputs: dict[str, _LayerInputs] = {}
-
-        def consumer(group: list) -> Callable[[np.ndarray], None]:
-            shared = _LayerInputs(group[0].shape[1], self.settings.scale_estimation)
-            inputs.update({target.op_name: shared for target in group})
-            return shared.add
-
-        items = self.items(gptq_settings.subset_size)
+            self._check_layout(weight, "GPTQ", "or use scale_estimation instead of gptq")
         description = "Applying GPTQ" + (" with Scale Estimation" if self.settings.scale_estimation else "")
-        with tqdm(total=len(targets), desc=description, disable=not self.progress) as bar:
-            for stage in layerwise_inputs(self.model, self.graph, [w.target for w in targets], items, consumer):
-                for target in stage:
-                    layer_inputs = inputs.pop(target.op_name)
-                    self._gptq_one(self.by_op[target.op_name], layer_inputs, gptq_settings)
-                    bar.update(1)
+        self._layer_by_layer(targets, gptq_settings.subset_size, self.settings.scale_estimation, description,
+                             lambda weight, inputs: self._gptq_one(weight, inputs, gptq_settings))  # fmt: skip
 
-    def _check_gptq(self, weight: WeightPlan) -> None:
+    def spqr(self) -> None:
+        config = self.settings.spqr
+        targets = [w for w in self.matmuls if w.precision.mode == CompressWeightsMode.SPQR]
+        for weight in targets:
+            self._check_layout(weight, "SpQR", "or keep it in the backup precision")
+        uneven = [f'"{w.target.op_name}" ({w.target.shape[0]} outputs)' for w in targets if w.target.shape[0] % config.qq_groupsize]
+        if uneven:
+            msg = (f"`spqr.qq_groupsize`={config.qq_groupsize} does not divide the output channels of these layers:"
+                   "\n\t" + "\n\t".join(uneven) + "\nChoose a qq_groupsize that divides them, or leave them out "
+                   "with `ignored_scope`.")  # fmt: skip
+            raise InvalidGroupSizeError(msg)
+
+        def quantize_one(weight: WeightPlan, inputs: _LayerInputs) -> None:
+            inverse = inputs.inverse(config.percdamp, config.act_order)
+            settings = replace(config.settings(), group_size=weight.precision.group_size)
+            result = spqr_quantize(weight.target.read().astype(np.float32), inverse, settings)
+            self._replace_weight(weight.target.constant, result.weight)  # later layers see it quantized
+            weight.spqr = to_spqr_storage(result)
+
+        self._layer_by_layer(targets, config.num_samples, False, "Applying SpQR", quantize_one)
+        for weight, stored in zip(targets, share_permutations([w.spqr for w in targets])):
+            weight.spqr = stored
+
+    def _check_layout(self, weight: WeightPlan, algorithm: str, alternative: str) -> None:
         op = self.graph.by_name[weight.target.op_name]
         attributes = op.get_attributes()
         if weight.target.port != 1 or not attributes["transpose_b"] or attributes["transpose_a"]:
             msg = (
-                f"GPTQ needs MatMuls with the activation on input 0 (not transposed) and a transposed weight on "
-                f"input 1; {weight.target.op_name!r} is not one. Leave it out with `ignored_scope`, or use "
-                "scale_estimation instead of gptq."
+                f"{algorithm} needs MatMuls with the activation on input 0 (not transposed) and a transposed weight "
+                f"on input 1; {weight.target.op_name!r} is not one. Leave it out with `ignored_scope`, {alternative}."
             )
             raise UnsupportedModelError(msg)
 

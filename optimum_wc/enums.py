@@ -20,6 +20,8 @@ class CompressWeightsMode(StrEnum):
     - ``INT4_SYM``: 4-bit symmetric, group-wise; mixed with the backup precision by ``ratio``.
     - ``INT4_ASYM``: 4-bit asymmetric with a zero point, group-wise; mixed with the backup precision by ``ratio``.
     - ``NF4``: 4-bit NormalFloat levels with a group-wise scale; mixed with the backup precision by ``ratio``.
+    - ``SPQR``: SpQR (an optimum-wc mode; not in nncf): 3- or 4-bit codes in groups of 16 with quantized statistics
+      and 16-bit outliers, fitted on a calibration ``dataset`` (parameters in :class:`~optimum_wc.SpQRConfig`).
     """
 
     INT8_SYM = "int8_sym"
@@ -27,6 +29,7 @@ class CompressWeightsMode(StrEnum):
     INT4_SYM = "int4_sym"
     INT4_ASYM = "int4_asym"
     NF4 = "nf4"
+    SPQR = "spqr"
 
 
 class BackupMode(StrEnum):

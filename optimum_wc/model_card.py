@@ -7,7 +7,7 @@ import math
 import pathlib
 
 from optimum_wc.quantization_config import WeightCompressionConfig
-from optimum_wc.summary import CompressionSummary
+from optimum_wc.summary import CompressionSummary, StoredFootprint
 from optimum_wc.version import __version__
 
 
@@ -74,6 +74,19 @@ def write_model_card(
     if summary is not None or records:
         lines += ["## Bit-width distribution", "", "| precision | share of weights | layers |", "|---|---:|---:|"]
         lines += _distribution_rows(summary, records) + [""]
+    stored = StoredFootprint.from_records(records) if summary is None else summary.stored
+    if stored is not None:
+        lines += [
+            "## Stored bits per parameter (SpQR)",
+            "",
+            f"{stored.bits_per_parameter:.3f} bits per parameter over the {stored.parameters} parameters of the "
+            f"{stored.layers} SpQR layers, from the bytes stored; {stored.outlier_fraction:.3%} of them are outliers. "
+            "Layers in other precisions (embeddings, the last layer) are not included.",
+            "",
+            "| part | bits per parameter |",
+            "|---|---:|",
+        ]
+        lines += [f"| {name} | {size * 8 / max(stored.parameters, 1):.3f} |" for name, size in stored.parts.items()] + [""]
     lines += [
         "## Usage",
         "",

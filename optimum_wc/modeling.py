@@ -267,7 +267,8 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
                 f"Cannot load a tokenizer from {source!r} for the calibration `dataset`; pass `tokenizer=` in the "
                 f"quantization config ({type(exc).__name__}: {exc})."
             ) from exc
-        samples = token_samples(config.dataset, tokenizer, config.num_samples or 128)
+        count = config.spqr.num_samples if config.spqr is not None else config.num_samples or 128
+        samples = token_samples(config.dataset, tokenizer, count)
         check_token_samples(samples, self.config)
         return [self.prepare_inputs(**sample) for sample in samples]
 

@@ -12,7 +12,7 @@ The rules are nncf 3.4.0's:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import logging
 from typing import Callable
 
@@ -22,6 +22,7 @@ from optimum_wc.algorithms.mixed_precision import SENSITIVITIES, Sensitivity, se
 from optimum_wc.config import INT8_MODES, CompressionSettings, LayerPrecision
 from optimum_wc.enums import GroupSizeFallbackMode
 from optimum_wc.errors import InvalidArgumentError, InvalidGroupSizeError, NonFiniteWeightError, UnsupportedModelError
+from optimum_wc.kernels.spqr_storage import SpQRStored
 from optimum_wc.openvino.weights import FLOAT_TYPES, WeightTarget
 from optimum_wc.parallel import parallel_map
 
@@ -40,6 +41,8 @@ class WeightPlan:
     ratio_defining: bool = False
     # (scale, zero point) in the grouped layout, when a data-aware algorithm chose them
     parameters: tuple[np.ndarray, np.ndarray | None] | None = None
+    # the stored form of a weight that SpQR compressed (then ``parameters`` is unused)
+    spqr: SpQRStored | None = None
 
 
 @dataclass
@@ -222,7 +225,7 @@ def make_plan(
     group_sizes = _apply_group_size_fallback(plan, chosen, settings)
     for weight in chosen:
         weight.ratio_defining = True
-        weight.precision = LayerPrecision(settings.mode, group_sizes[id(weight)])
+        weight.precision = replace(settings.primary, group_size=group_sizes[id(weight)])
     _mixed_precision(chosen, settings, workers, activation_stats)
     _check_group_sizes(chosen, settings.group_size)
     check_finite(plan.to_compress, workers)

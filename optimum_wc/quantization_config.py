@@ -2,10 +2,13 @@
 
 It speaks our vocabulary (``mode``, ``group_size``, ``ratio``, ``all_layers``, ``sensitivity_metric``,
 ``backup_mode``, ``ignored_scope``, ``dataset``, ``tokenizer``, ``num_samples``, ``awq``, ``scale_estimation``,
-``gptq``, ``group_size_fallback``, ``statistics_path``, ``dq_group_size``) and optimum-intel's
+``gptq``, ``group_size_fallback``, ``statistics_path``, ``dq_group_size``, ``spqr``) and optimum-intel's
 ``OVWeightQuantizationConfig`` one (``bits``, ``sym``, ``dtype``/``weight_format``, ``quant_method``,
 ``backup_precision``, ``lora_correction``, ``processor``), so an optimum-intel user's dict works unchanged.
 Everything is validated at construction with the rules of ``compress_weights``.
+
+SpQR is ``mode="spqr"`` or ``weight_format="spqr"`` (then ``bits`` is SpQR's, 3 or 4), with its parameters in
+``spqr`` (a :class:`~optimum_wc.SpQRConfig` or a dict of its fields); ``group_size`` and ``num_samples`` apply to it.
 """
 
 from __future__ import annotations
@@ -24,13 +27,14 @@ from optimum_wc.config import CompressionSettings
 from optimum_wc.enums import BackupMode, CompressWeightsMode, GroupSizeFallbackMode, SensitivityMetric, coerce_enum
 from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError, NotYetSupportedError
 from optimum_wc.scope import IgnoredScope, coerce_ignored_scope
+from optimum_wc.spqr_config import SpQRConfig
 from optimum_wc.version import __version__
 
 CONFIG_FORMAT_VERSION = 1
 OUR_KEYS = (
     "mode", "group_size", "ratio", "all_layers", "sensitivity_metric", "backup_mode", "ignored_scope", "dataset",
     "tokenizer", "num_samples", "awq", "scale_estimation", "gptq", "group_size_fallback", "statistics_path",
-    "dq_group_size",
+    "dq_group_size", "spqr",
 )  # fmt: skip
 OPTIMUM_INTEL_KEYS = (
     "bits", "sym", "dtype", "weight_format", "quant_method", "backup_precision", "lora_correction", "processor",
@@ -40,10 +44,12 @@ UNSUPPORTED_DTYPES = ("mxfp4", "cb4")
 
 
 def _mode_from_optimum_intel(bits: Any, sym: Any, dtype: Any) -> CompressWeightsMode:
+    if dtype == "spqr":
+        return CompressWeightsMode.SPQR
     if dtype in UNSUPPORTED_DTYPES:
-        raise NotYetSupportedError(f"`dtype`={dtype!r} is not supported by optimum-wc yet. Supported: int4, int8, nf4.")
+        raise NotYetSupportedError(f"`dtype`={dtype!r} is not supported by optimum-wc yet. Supported: int4, int8, nf4, spqr.")
     if dtype is not None and dtype not in ("int4", "int8", "nf4"):
-        raise InvalidArgumentError(f"`dtype` must be one of int4, int8, nf4, mxfp4, cb4; got {dtype!r}.")
+        raise InvalidArgumentError(f"`dtype` must be one of int4, int8, nf4, spqr, mxfp4, cb4; got {dtype!r}.")
     if dtype in ("int4", "int8"):
         bits = int(dtype[3])
     bits = 8 if bits is None else bits
@@ -104,16 +110,35 @@ class WeightCompressionConfig:
         )
         self.statistics_path: str | None = kwargs.get("statistics_path")
         self.dq_group_size: int | None = kwargs.get("dq_group_size")
+        self.spqr = self._spqr(kwargs)
         for name in ("lora_correction", "processor"):
             if kwargs.get(name):
                 raise NotYetSupportedError(f"`{name}` is not supported by optimum-wc yet.")
         self._validate()
 
+    def _spqr(self, kwargs: dict) -> SpQRConfig | None:
+        """SpQR's parameters (mode SPQR only), with optimum-intel's ``bits`` as SpQR's bits."""
+        if self.mode != CompressWeightsMode.SPQR:
+            if kwargs.get("spqr") is not None:
+                raise InvalidArgumentError(f"`spqr` parameters apply to mode=SPQR only, got mode={self.mode.name}.")
+            return None
+        raw = kwargs.get("spqr")
+        spqr = SpQRConfig.coerce(raw)
+        bits = kwargs.get("bits")
+        if bits is not None and bits != spqr.bits:
+            if isinstance(raw, SpQRConfig) or (isinstance(raw, dict) and "bits" in raw):
+                raise InvalidArgumentError(f"`bits`={bits} contradicts `spqr.bits`={spqr.bits}: set one of them.")
+            spqr = SpQRConfig(**{**spqr.to_dict(), "bits": bits})
+        return spqr
+
     def _set_mode(self, kwargs: dict) -> None:
         given = {k: kwargs.get(k) for k in ("bits", "sym", "dtype") if kwargs.get(k) is not None}
         if kwargs.get("mode") is not None:
             self.mode = coerce_enum(kwargs["mode"], CompressWeightsMode, "mode")
-            if given and _mode_from_optimum_intel(kwargs.get("bits"), kwargs.get("sym"), kwargs.get("dtype")) != self.mode:
+            if self.mode == CompressWeightsMode.SPQR:
+                if given.get("dtype", "spqr") != "spqr" or given.get("sym"):
+                    raise InvalidArgumentError(f"`mode`=SPQR contradicts the optimum-intel keys {given}.")
+            elif given and _mode_from_optimum_intel(kwargs.get("bits"), kwargs.get("sym"), kwargs.get("dtype")) != self.mode:
                 raise InvalidArgumentError(f"`mode`={self.mode.name} contradicts the optimum-intel keys {given}.")
         else:
             self.mode = _mode_from_optimum_intel(kwargs.get("bits"), kwargs.get("sym"), kwargs.get("dtype"))
@@ -133,10 +158,12 @@ class WeightCompressionConfig:
                 raise InvalidArgumentError(
                     f"`dataset`={self.dataset!r} is neither an existing path nor one of {', '.join(HUB_DATASETS)}."
                 )
-        CompressionSettings.from_arguments(**self.to_compress_kwargs())
-
+        settings = CompressionSettings.from_arguments(**self.to_compress_kwargs())
+        self.spqr = settings.spqr  # with group_size and num_samples folded in
     @property
     def bits(self) -> int:
+        if self.spqr is not None:
+            return self.spqr.bits
         return 8 if self.mode.value.startswith("int8") else 4
 
     @property
@@ -164,6 +191,7 @@ class WeightCompressionConfig:
             "backup_mode": self.backup_mode,
             "dataset": self.dataset,
             "advanced_parameters": advanced,
+            "spqr": self.spqr,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -174,6 +202,7 @@ class WeightCompressionConfig:
             {
                 "ignored_scope": scope,
                 "dataset": copy.deepcopy(self.dataset),
+                "spqr": None if self.spqr is None else self.spqr.to_dict(),
                 "library": "optimum-wc",
                 "version": __version__,
                 "format_version": CONFIG_FORMAT_VERSION,

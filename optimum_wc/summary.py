@@ -1,8 +1,10 @@
-"""The bit-width distribution of a compressed model: share of parameters and layers per precision."""
+"""The bit-width distribution of a compressed model: share of parameters and layers per precision, and for SpQR
+the bits per parameter actually stored."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+import math
 
 from optimum_wc.planning import Plan
 
@@ -22,6 +24,46 @@ class PrecisionRow:
 
 
 @dataclass(frozen=True)
+class StoredFootprint:
+    """What the SpQR-compressed weights store: bytes by part (codes, statistics, outliers, permutation) over
+    their parameters. Weights in other precisions (embeddings, the last layer) are not included."""
+
+    parameters: int
+    parts: dict[str, int]
+    outliers: int
+    layers: int
+
+    @property
+    def bits_per_parameter(self) -> float:
+        return sum(self.parts.values()) * 8 / max(self.parameters, 1)
+
+    @property
+    def outlier_fraction(self) -> float:
+        return self.outliers / max(self.parameters, 1)
+
+    def describe(self) -> str:
+        shares = ", ".join(f"{name} {size * 8 / max(self.parameters, 1):.3f}" for name, size in self.parts.items())
+        return (f"SpQR: {self.bits_per_parameter:.3f} bits per parameter over {self.parameters} parameters in "
+                f"{self.layers} layers ({shares}); outliers {self.outlier_fraction:.3%}")  # fmt: skip
+
+    def to_record(self) -> dict[str, object]:
+        return {"parameters": self.parameters, "parts": self.parts, "outliers": self.outliers, "layers": self.layers}
+
+    @classmethod
+    def from_records(cls, records: dict[str, dict]) -> StoredFootprint | None:
+        """From the per-weight records of the rt_info (None when no weight is SpQR-compressed)."""
+        spqr = [r for r in records.values() if "stored_bytes" in r]
+        if not spqr:
+            return None
+        parts: dict[str, int] = {}
+        for record in spqr:
+            for name, size in record["stored_bytes"].items():
+                parts[name] = parts.get(name, 0) + size
+        parameters = sum(math.prod(r["shape"]) for r in spqr)
+        return cls(parameters, parts, sum(r["outliers"] for r in spqr), len(spqr))
+
+
+@dataclass(frozen=True)
 class CompressionSummary:
     """What a compression did, per precision; ``rows`` are sorted by decreasing bits."""
 
@@ -30,6 +72,7 @@ class CompressionSummary:
     total_layers: int
     ratio_defining_parameters: int
     ratio_defining_layers: int
+    stored: StoredFootprint | None = None
 
     @classmethod
     def from_plan(cls, plan: Plan) -> CompressionSummary:
@@ -51,12 +94,22 @@ class CompressionSummary:
         rows = tuple(PrecisionRow(label, bits, *values) for (label, bits), values in groups.items())
         rows = tuple(sorted(rows, key=lambda r: (-r.bits, r.label)))
         ratio = plan.ratio_defining
+        spqr = [w for w in plan.weights if w.spqr is not None]
+        stored = None
+        if spqr:
+            parts: dict[str, int] = {}
+            for weight in spqr:
+                for name, size in weight.spqr.parts.items():
+                    parts[name] = parts.get(name, 0) + size
+            stored = StoredFootprint(sum(w.target.num_elements for w in spqr), parts,
+                                     sum(w.spqr.num_outliers for w in spqr), len(spqr))  # fmt: skip
         return cls(
             rows=rows,
             total_parameters=sum(r.num_parameters for r in rows),
             total_layers=sum(r.num_layers for r in rows),
             ratio_defining_parameters=sum(w.target.num_elements for w in ratio),
             ratio_defining_layers=len(ratio),
+            stored=stored,
         )
 
     def to_table(self) -> str:
@@ -79,7 +132,8 @@ class CompressionSummary:
         widths = [max(len(line[i]) for line in lines) for i in range(3)]
         sep = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
         body = [f"| {' | '.join(cell.ljust(w) for cell, w in zip(line, widths))} |" for line in lines]
-        return "\n".join([sep, body[0], sep.replace("-", "="), *body[1:], sep])
+        table = "\n".join([sep, body[0], sep.replace("-", "="), *body[1:], sep])
+        return table if self.stored is None else f"{table}\n{self.stored.describe()}"
 
 
 def _share(parameters: int, total_parameters: int, layers: int, total_layers: int) -> str:

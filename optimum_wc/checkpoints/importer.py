@@ -21,11 +21,13 @@ from typing import Any
 
 import numpy as np
 import openvino as ov
-from openvino import opset13 as opset
 
 from optimum_wc.checkpoints.formats import READERS, PrequantizedLinear, QuantizationSpec
 from optimum_wc.checkpoints.storage import ImportedWeight, to_imported
 from optimum_wc.errors import InvalidArgumentError, UnsupportedModelError
+from optimum_wc.kernels.packing import pack
+from optimum_wc.kernels.spqr_storage import index_storage
+from optimum_wc.openvino.activation_side import insert_permutation
 from optimum_wc.openvino.decompression import build_decompression, needs_output_convert, replace_constant
 from optimum_wc.openvino.graph import ModelGraph
 from optimum_wc.openvino.weights import find_weight_targets
@@ -101,16 +103,6 @@ def _skeleton(folder: pathlib.Path, tensors: dict[str, np.ndarray], linears: dic
     return target
 
 
-def _insert_permutation(graph: ModelGraph, op_name: str, port: int, permutation: np.ndarray, name: str) -> None:
-    """Gathers the activation's input channels in ``permutation`` order before the MatMul."""
-    matmul = graph.by_name[op_name]
-    activation = matmul.input(1 - port)
-    indices = ov.op.Constant(np.ascontiguousarray(permutation, dtype=np.int64))
-    indices.set_friendly_name(f"{name}/g_idx_permutation/indices")
-    gather = opset.gather(activation.get_source_output(), indices, np.int64(-1), name=f"{name}/g_idx_permutation")
-    activation.replace_source_output(gather.output(0))
-
-
 def replace_weights(model: ov.Model, weights: dict[str, ImportedWeight]) -> dict[str, dict]:
     """Puts the decompression subgraphs in place of the float constants named ``self.<prefix>.weight``."""
     graph = ModelGraph(model)
@@ -127,7 +119,8 @@ def replace_weights(model: ov.Model, weights: dict[str, ImportedWeight]) -> dict
         output_type = target.constant.get_output_element_type(0) if needs_output_convert(target.constant) else None
         replace_constant(target.constant, build_decompression(weight.stored, name, target.port, output_type))
         if weight.permutation is not None:
-            _insert_permutation(graph, target.op_name, target.port, weight.permutation, name)
+            permutation = pack(weight.permutation, index_storage(weight.permutation.size))
+            insert_permutation(graph.by_name[target.op_name], target.port, permutation, name, "g_idx_permutation")
         records[name] = {"mode": weight.mode, "group_size": weight.group_size, "bits": int(weight.mode[3]),
                          "shape": list(target.shape), "permuted": weight.permutation is not None}  # fmt: skip
     return records

@@ -1,7 +1,8 @@
 """Packing integer codes into the byte layout of OpenVINO's element types, chosen from a table.
 
-4-bit types (u4, i4, nf4) hold two values a byte, the first in the low nibble; i4 is two's complement. 8-bit types
-are stored as they are.
+4-bit types (u4, i4, nf4) hold two values a byte, the first in the low nibble; i4 is two's complement. u3 holds
+eight values in three bytes: their two low bits in the first two bytes, most significant pair first, then one byte
+of their high bits, first value in the top bit. 8- and 16-bit types are stored as they are.
 """
 
 from __future__ import annotations
@@ -30,6 +31,17 @@ def _pack_nibbles(values: np.ndarray) -> np.ndarray:
     return flat[0::2] | (flat[1::2] << np.uint8(4))
 
 
+def _pack_u3(values: np.ndarray) -> np.ndarray:
+    flat = values.reshape(-1).astype(np.uint8)
+    flat = np.concatenate([flat, np.zeros(-flat.size % 8, np.uint8)]).reshape(-1, 8)
+    low, high = flat & np.uint8(3), (flat >> np.uint8(2)) & np.uint8(1)
+    shifts = np.array([6, 4, 2, 0], dtype=np.uint8)
+    first = np.bitwise_or.reduce(low[:, :4] << shifts, axis=1)
+    second = np.bitwise_or.reduce(low[:, 4:] << shifts, axis=1)
+    third = np.bitwise_or.reduce(high << np.arange(7, -1, -1, dtype=np.uint8), axis=1)
+    return np.stack([first, second, third], axis=1).reshape(-1)
+
+
 def _pack_bytes(values: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(values)
 
@@ -40,6 +52,9 @@ PACKERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "u4": lambda v: _pack_nibbles(v.astype(np.uint8, copy=False)),
     "i4": lambda v: _pack_nibbles(v.astype(np.int8, copy=False)),
     "nf4": lambda v: _pack_nibbles(v.astype(np.uint8, copy=False)),
+    "u3": _pack_u3,
+    "u16": lambda v: _pack_bytes(v.astype(np.uint16, copy=False)),
+    "i32": lambda v: _pack_bytes(v.astype(np.int32, copy=False)),
 }
 
 

@@ -10,6 +10,12 @@ For a weight constant named ``n`` used on input port ``p``::
                                                                        of it was not a Convert
 
 OpenVINO's CPU plugin recognises this pattern and runs the MatMul on the packed low-bit weight.
+
+A SpQR weight (:func:`build_spqr_decompression`) has the same shape of subgraph, with its zero point and scale
+computed from their own quantized codes (``Convert(codes) * step + minimum``, reshaped to ``[d_out, groups, 1]``):
+OpenVINO folds those small subgraphs into constants when it compiles the model, and the pattern above remains.
+3-bit codes are stored as u3 and converted to u4 first (folded too), because the CPU plugin keeps u4 codes packed
+but expands u3 codes into a float matrix.
 """
 
 from __future__ import annotations
@@ -20,9 +26,11 @@ import openvino as ov
 from openvino import opset13 as opset
 
 from optimum_wc.kernels.packing import PackedArray, StoredWeight
+from optimum_wc.kernels.spqr_storage import SpQRStored, StoredStatistic
 
 Hold = Callable[[ov.Node], None]
-STORAGE_TYPES = {"u8": ov.Type.u8, "i8": ov.Type.i8, "u4": ov.Type.u4, "i4": ov.Type.i4, "nf4": ov.Type.nf4}
+STORAGE_TYPES = {"u8": ov.Type.u8, "i8": ov.Type.i8, "u4": ov.Type.u4, "i4": ov.Type.i4, "nf4": ov.Type.nf4,
+                 "u3": ov.Type.u3, "u16": ov.Type.u16, "i32": ov.Type.i32}  # fmt: skip
 
 
 def _constant(packed: PackedArray, name: str, hold: Hold | None = None) -> ov.Node:
@@ -64,6 +72,35 @@ def build_decompression(
     node = opset.multiply(node, scale, name=f"{name}/fq_weights_{port}")
     if stored.group_size != -1:
         node = opset.reshape(node, output_shape=list(stored.original_shape), special_zero=False)
+    if output_type is not None:
+        node = opset.convert(node, output_type, name=f"{name}/fq_weights_{port}/convert")
+    return node
+
+
+def _statistic(statistic: StoredStatistic, name: str, groups_shape: list[int]) -> ov.Node:
+    """``Convert(codes) * step + minimum`` in float16, reshaped to ``[d_out, groups, 1]``."""
+    node = opset.convert(_constant(statistic.codes, f"{name}/codes"), ov.Type.f16)
+    step, minimum = ov.op.Constant(statistic.step), ov.op.Constant(statistic.minimum)
+    step.set_friendly_name(f"{name}/step")
+    minimum.set_friendly_name(f"{name}/minimum")
+    node = opset.add(opset.multiply(node, step), minimum, name=f"{name}/values")
+    return opset.reshape(node, output_shape=groups_shape, special_zero=False)
+
+
+def build_spqr_decompression(
+    stored: SpQRStored, name: str, port: int, output_type: ov.Type | None, hold: Hold | None = None
+) -> ov.Node:
+    """Returns the last node of the dense part of a SpQR weight (in the permuted column order); the outliers and
+    the permutation act on the activation (:mod:`optimum_wc.openvino.activation_side`)."""
+    rows, groups = stored.codes.shape[0], stored.codes.shape[1]
+    codes = _constant(stored.codes, name, hold)
+    if stored.codes.storage == "u3":
+        codes = opset.convert(codes, ov.Type.u4, name=f"{name}/u4")
+    node = opset.convert(codes, ov.Type.f16)
+    zero_point = _statistic(stored.zero_point, f"{name}/zero_point", [rows, groups, 1])
+    node = opset.subtract(node, zero_point, name=f"{name}/zero_point/subtract")
+    node = opset.multiply(node, _statistic(stored.scale, f"{name}/scale", [rows, groups, 1]), name=f"{name}/fq_weights_{port}")
+    node = opset.reshape(node, output_shape=list(stored.original_shape), special_zero=False)
     if output_type is not None:
         node = opset.convert(node, output_type, name=f"{name}/fq_weights_{port}/convert")
     return node

@@ -3,7 +3,8 @@
 nncf's entries (``nncf/weight_compression/...``, ``nncf/version``, ``nncf/friendly_names_were_updated``) are
 written exactly as nncf 3.4.0 writes them, so that tools that look for them (optimum-intel's "already compressed"
 check among them) see our models as nncf's. Our own section, ``optimum_wc``, adds our version and, per weight, the
-mode, group size and bits that were applied.
+mode, group size and bits that were applied (for SpQR also the bytes stored by part and the outlier count),
+and the SpQR parameters.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import openvino as ov
 
 from optimum_wc.config import CompressionSettings
-from optimum_wc.planning import Plan
+from optimum_wc.planning import Plan, WeightPlan
 from optimum_wc.version import NNCF_COMPATIBLE_VERSION, __version__
 
 
@@ -23,16 +24,23 @@ def write_rt_info(model: ov.Model, settings: CompressionSettings, plan: Plan) ->
     model.set_rt_info(NNCF_COMPATIBLE_VERSION, ["nncf", "version"])
     model.set_rt_info("True", ["nncf", "friendly_names_were_updated"])
     model.set_rt_info(__version__, ["optimum_wc", "version"])
-    layers = {
-        w.target.constant_name: {
-            "mode": w.precision.mode.value,
-            "group_size": w.precision.group_size,
-            "bits": w.precision.bits,
-            "shape": list(w.target.shape),
-        }
-        for w in plan.to_compress
-    }
+    layers = {w.target.constant_name: _record(w) for w in plan.to_compress}
     model.set_rt_info(json.dumps(layers, sort_keys=True), ["optimum_wc", "weights"])
+    if settings.spqr is not None:
+        for key, value in settings.spqr.to_dict().items():
+            model.set_rt_info(str(value), ["optimum_wc", "spqr", key])
+
+
+def _record(weight: WeightPlan) -> dict[str, object]:
+    record = {
+        "mode": weight.precision.mode.value,
+        "group_size": weight.precision.group_size,
+        "bits": weight.precision.bits,
+        "shape": list(weight.target.shape),
+    }
+    if weight.spqr is not None:
+        record.update(stored_bytes=weight.spqr.parts, outliers=weight.spqr.num_outliers)
+    return record
 
 
 def read_layer_records(model: ov.Model) -> dict[str, dict]:

@@ -1,0 +1,201 @@
+"""SpQR at run time on the OpenVINO CPU plugin: next-token latency and memory against INT4_ASYM g128.
+
+The model is a random-weight Llama (hidden 1024, MLP 2816, 16 layers, vocabulary 32000: about 270M parameters),
+exported to an FP32 IR by optimum-intel, then compressed by optimum-wc:
+
+- INT4_ASYM g128 (data-free; embeddings and lm_head INT8_ASYM), the reference;
+- SpQR 4-bit (the authors' recipe) and SpQR 3-bit with outlier threshold 0.35, calibrated on 16 random-token
+  samples of 128 tokens (on random weights only the storage matters here, not the quality);
+- SpQR 4-bit with outlier threshold 0.02, which keeps about 1% outliers: the cost of the sparse part.
+
+Each model is measured in a fresh process, the models in turn (alternating) for ``--repeats`` rounds: compile on
+CPU (default settings: what users get), prefill 32 tokens, then 64 single-token steps with the KV cache (stateful
+model); latency = median step time. Memory: the process's ``VmHWM`` (peak RSS) and ``RssAnon`` after the steps
+(OpenVINO does not report a compiled model's memory). ``.bin`` size and bits per parameter come from the saved IR.
+
+Run: ``python benchmarks/spqr_runtime.py [--repeats 3]``. Results: ``benchmarks/results/spqr_runtime.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+WORK = ROOT / "benchmarks" / "work" / "spqr_runtime"
+RESULTS = ROOT / "benchmarks" / "results"
+TAG = "SPQR_RUNTIME "
+MB = 2**20
+PREFILL, STEPS = 32, 64
+LATENCY_TARGET = 1.5  # SpQR next-token latency / INT4_ASYM g128's
+MODELS = {
+    "int4_asym_g128": ("INT4_ASYM g128 (reference)", {"mode": "int4_asym", "group_size": 128}),
+    "spqr_4bit": ("SpQR 4-bit g16", {"mode": "spqr"}),
+    "spqr_3bit": ("SpQR 3-bit g16, threshold 0.35", {"mode": "spqr", "spqr": {"bits": 3, "outlier_threshold": 0.35}}),
+    "spqr_4bit_1pct": ("SpQR 4-bit g16, threshold 0.02 (~1% outliers)",
+                       {"mode": "spqr", "spqr": {"outlier_threshold": 0.02}}),
+}
+
+CHILD = r"""
+import json, sys, time
+import numpy as np
+import openvino as ov
+xml = sys.argv[1]
+compiled = ov.Core().compile_model(xml, "CPU")
+request = compiled.create_infer_request()
+def status(key):
+    with open("/proc/self/status") as handle:
+        return next(int(line.split()[1]) * 1024 for line in handle if line.startswith(key + ":"))
+rng = np.random.default_rng(0)
+ids = rng.integers(3, 32000, size=(1, %(prefill)d))
+request.reset_state()
+length = ids.shape[1]
+def step(tokens, start):
+    n = tokens.shape[1]
+    request.infer({"input_ids": tokens, "attention_mask": np.ones((1, start + n), dtype=np.int64),
+                   "position_ids": np.arange(start, start + n)[None], "beam_idx": np.zeros(1, dtype=np.int32)})
+    return int(np.argmax(request.get_tensor("logits").data[0, -1]))
+t0 = time.perf_counter()
+token = step(ids, 0)
+prefill = time.perf_counter() - t0
+times = []
+for i in range(%(steps)d):
+    t0 = time.perf_counter()
+    token = step(np.array([[token]]), length + i)
+    times.append(time.perf_counter() - t0)
+print("%(tag)s" + json.dumps({"step_seconds": sorted(times)[len(times) // 2], "prefill_seconds": prefill,
+      "peak_rss": status("VmHWM"), "rss_anon": status("RssAnon")}), flush=True)
+"""
+
+
+def build_fp32() -> pathlib.Path:
+    folder = WORK / "fp32"
+    if (folder / "openvino_model.xml").is_file():
+        return folder
+    import torch
+    from optimum.intel import OVModelForCausalLM
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=32000, hidden_size=1024, intermediate_size=2816, num_hidden_layers=16,
+                         num_attention_heads=16, num_key_value_heads=16, max_position_embeddings=1024,
+                         tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, pad_token_id=0)  # fmt: skip
+    checkpoint = WORK / "checkpoint"
+    AutoModelForCausalLM.from_config(config).save_pretrained(checkpoint)
+    tmp = WORK / "fp32.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    OVModelForCausalLM.from_pretrained(checkpoint, export=True, load_in_8bit=False, compile=False).save_pretrained(tmp)
+    tmp.rename(folder)
+    shutil.rmtree(checkpoint)
+    return folder
+
+
+def compress_all(fp32: pathlib.Path) -> dict:
+    import numpy as np
+    import openvino as ov
+
+    import optimum_wc
+    from optimum_wc.openvino.rt_info import read_layer_records
+    from optimum_wc.summary import StoredFootprint
+
+    rng = np.random.default_rng(1)
+    data = [{"input_ids": ids, "attention_mask": np.ones_like(ids), "position_ids": np.arange(128)[None],
+             "beam_idx": np.zeros(1, dtype=np.int32)} for ids in rng.integers(3, 32000, size=(16, 1, 128))]  # fmt: skip
+    facts = {}
+    for name, (_, kwargs) in MODELS.items():
+        folder = WORK / name
+        xml = folder / "openvino_model.xml"
+        if not xml.is_file():
+            model = ov.Core().read_model(fp32 / "openvino_model.xml")
+            start = time.perf_counter()
+            extra = {"dataset": data} if kwargs["mode"] == "spqr" else {}
+            optimum_wc.compress_weights(model, progress=False, **kwargs, **extra)
+            seconds = time.perf_counter() - start
+            folder.mkdir(parents=True, exist_ok=True)
+            ov.save_model(model, xml, compress_to_fp16=False)
+            (folder / "compress_seconds.txt").write_text(f"{seconds}\n")
+        model = ov.Core().read_model(xml)
+        stored = StoredFootprint.from_records(read_layer_records(model))
+        facts[name] = {
+            "bin_bytes": xml.with_suffix(".bin").stat().st_size,
+            "compress_seconds": float((folder / "compress_seconds.txt").read_text()),
+            "bits_per_parameter": None if stored is None else stored.bits_per_parameter,
+            "outlier_fraction": None if stored is None else stored.outlier_fraction,
+        }
+    return facts
+
+
+def measure(name: str) -> dict:
+    code = CHILD % {"prefill": PREFILL, "steps": STEPS, "tag": TAG}
+    xml = WORK / name / "openvino_model.xml"
+    proc = subprocess.run([sys.executable, "-c", code, str(xml)], capture_output=True, text=True, check=True)
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith(TAG))
+    return json.loads(line[len(TAG):])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    WORK.mkdir(parents=True, exist_ok=True)
+    facts = compress_all(build_fp32())
+    runs: dict[str, list[dict]] = {name: [] for name in MODELS}
+    for _ in range(args.repeats):
+        for name in MODELS:  # alternating, so that machine noise hits all alike
+            runs[name].append(measure(name))
+    reference = statistics.median(r["step_seconds"] for r in runs["int4_asym_g128"])
+    rows = []
+    for name, (label, kwargs) in MODELS.items():
+        step = statistics.median(r["step_seconds"] for r in runs[name])
+        rows.append({"model": name, "label": label, "arguments": kwargs, **facts[name],
+                     "step_seconds": step, "latency_ratio": step / reference,
+                     "prefill_seconds": statistics.median(r["prefill_seconds"] for r in runs[name]),
+                     "peak_rss": statistics.median(r["peak_rss"] for r in runs[name]),
+                     "rss_anon": statistics.median(r["rss_anon"] for r in runs[name]), "runs": runs[name]})  # fmt: skip
+    import openvino
+
+    payload = {"environment": {"openvino": openvino.__version__, "cpu_count": os.cpu_count(),
+                               "load_average": os.getloadavg(), "repeats": args.repeats, "prefill": PREFILL,
+                               "steps": STEPS}, "rows": rows}  # fmt: skip
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "spqr_runtime.json").write_text(json.dumps(payload, indent=2) + "\n")
+    base = rows[0]
+    lines = [
+        "# SpQR at run time: next-token latency and memory vs INT4_ASYM g128",
+        "",
+        f"Random-weight Llama, 270M parameters (hidden 1024, MLP 2816, 16 layers, vocabulary 32000), OpenVINO "
+        f"{openvino.__version__} CPU plugin with default settings, {os.cpu_count()} CPUs. Latency: median of "
+        f"{STEPS} single-token steps after a {PREFILL}-token prefill, median over {args.repeats} fresh processes "
+        "(models alternating). Memory: peak RSS and anonymous RSS of that process. Ratios are to INT4_ASYM g128 "
+        "measured in the same run.",
+        "",
+        "| Model | .bin (MB) | Bits per parameter (SpQR layers) | Outliers | Next-token latency / INT4 | "
+        "Prefill / INT4 | Peak RSS / INT4 | Anonymous RSS / INT4 | Result |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        is_spqr = row["arguments"]["mode"] == "spqr"
+        verdict = ("**PASS**" if row["latency_ratio"] <= LATENCY_TARGET else "**FAIL**") if is_spqr else "reference"
+        bits = "—" if row["bits_per_parameter"] is None else f"{row['bits_per_parameter']:.3f}"
+        outliers = "—" if row["outlier_fraction"] is None else f"{row['outlier_fraction']:.3%}"
+        lines.append(f"| {row['label']} | {row['bin_bytes'] / MB:.1f} | {bits} | {outliers} | "
+                     f"{row['latency_ratio']:.2f} | {row['prefill_seconds'] / base['prefill_seconds']:.2f} | "
+                     f"{row['peak_rss'] / base['peak_rss']:.2f} | {row['rss_anon'] / base['rss_anon']:.2f} | {verdict} |")  # fmt: skip
+    lines += ["", f"Target: SpQR next-token latency within {LATENCY_TARGET}x of INT4_ASYM g128. INT4_ASYM g128 itself: "
+              f"{base['step_seconds'] * 1e3:.1f} ms per token, peak RSS {base['peak_rss'] / MB:.0f} MB (absolute "
+              "figures depend on this shared machine's load)."]  # fmt: skip
+    (RESULTS / "spqr_runtime.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
