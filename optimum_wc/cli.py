@@ -5,7 +5,7 @@
         [--ignored-scope PATTERN ...] [--group-size-fallback {error,ignore,adjust}]
         [--dataset NAME_OR_PATH] [--num-samples N] [--awq] [--scale-estimation] [--gptq] [--num-workers N]
         [--spqr-bits {3,4}] [--qq-scale-bits N] [--qq-zero-bits N] [--qq-groupsize N] [--outlier-threshold X]
-        [--permutation-order {identity,act_order}] [--percdamp X] [--simplified-outliers] [--overwrite]
+        [--permutation-order {identity,act_order}] [--percdamp X] [--simplified-outliers] [--round-zero] [--overwrite]
     optimum-wc eval MODEL [--reference MODEL] --dataset TEXT [--metric {perplexity,similarity}] [--window-length N]
         [--stride N] [--max-tokens N] [--num-windows N] [--num-prompts N] [--max-new-tokens N]
     optimum-wc tune MODEL OUTPUT_DIR (--max-perplexity-increase 5% | --min-similarity 0.9 | --max-kl X)
@@ -32,7 +32,7 @@ WEIGHT_FORMATS = ("fp32", "fp16", "int8", "int4", "nf4", "spqr")
 SPQR_FLAGS = {"spqr_bits": "bits", "qq_scale_bits": "qq_scale_bits", "qq_zero_bits": "qq_zero_bits",
               "qq_groupsize": "qq_groupsize", "outlier_threshold": "outlier_threshold",
               "permutation_order": "permutation_order", "percdamp": "percdamp",
-              "simplified_outliers": "simplified_outliers"}  # fmt: skip
+              "simplified_outliers": "simplified_outliers", "round_zero": "round_zero"}  # fmt: skip
 COMPRESSION_FLAGS = ("sym", "group_size", "ratio", "all_layers", "backup_precision", "sensitivity_metric",
                      "ignored_scope", "group_size_fallback", "dataset", "num_samples", "awq", "scale_estimation",
                      "gptq")  # fmt: skip
@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     spqr.add_argument("--permutation-order", choices=PERMUTATION_ORDERS, help="Column order (default act_order).")
     spqr.add_argument("--percdamp", type=float, help="Hessian damping relative to its mean diagonal (default 1.0).")
     spqr.add_argument("--simplified-outliers", action="store_true", help="Skip the leave-one-out pre-pass.")
+    spqr.add_argument("--round-zero", action="store_true", help="Integer zero points: OpenVINO's fast int4 kernels "
+                      "(with --group-size 32 or more, as fast as int4).")  # fmt: skip
     export.add_argument("--overwrite", action="store_true", help="Replace a non-empty OUTPUT_DIR.")
     export.add_argument("--trust-remote-code", action="store_true")
 

@@ -269,7 +269,7 @@ def _rewrite_spqr(weight: WeightPlan, stored: SpQRStored, hold: Hold | None, con
     matmul = context.ops[target.op_name]
     if stored.outliers is not None:
         outliers = stored.outliers
-        insert_outliers(matmul, target.port, outliers.rows, outliers.columns, outliers.values, name)
+        insert_outliers(matmul, target.port, outliers.offsets, outliers.columns, outliers.values, name)
     if stored.permutation is not None:
         insert_permutation(matmul, target.port, stored.permutation, name, shared=context.gathers)
 

@@ -49,6 +49,8 @@ class SpQRConfig:
         percdamp: Damping added to the Hessian's diagonal, relative to its mean.
         num_samples: Calibration samples.
         simplified_outliers: Fit the statistics on all weights, skipping the leave-one-out pre-pass (faster).
+        round_zero: Integer zero points (their second-level quantization keeps them integers): OpenVINO's CPU
+            plugin then runs the dense part with its fast integer-zero-point kernels.
     """
 
     bits: int = 4
@@ -61,6 +63,7 @@ class SpQRConfig:
     percdamp: float = 1.0
     num_samples: int = 128
     simplified_outliers: bool = False
+    round_zero: bool = False
 
     def __post_init__(self) -> None:
         _check_int("bits", self.bits, (3, 4))
@@ -74,8 +77,9 @@ class SpQRConfig:
         if self.permutation_order not in PERMUTATION_ORDERS:
             msg = f"`spqr.permutation_order`={self.permutation_order!r} is not supported. Allowed: {', '.join(PERMUTATION_ORDERS)}."
             raise InvalidArgumentError(msg)
-        if not isinstance(self.simplified_outliers, bool):
-            raise InvalidArgumentTypeError(f"`spqr.simplified_outliers` must be True or False, got {self.simplified_outliers!r}.")
+        for name in ("simplified_outliers", "round_zero"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidArgumentTypeError(f"`spqr.{name}` must be True or False, got {getattr(self, name)!r}.")
 
     @property
     def act_order(self) -> bool:
@@ -90,6 +94,7 @@ class SpQRConfig:
             qq_group_size=self.qq_groupsize,
             outlier_threshold=float(self.outlier_threshold),
             simplified_outliers=self.simplified_outliers,
+            round_zero=self.round_zero,
         )
 
     def to_dict(self) -> dict[str, object]:

@@ -12,7 +12,12 @@ from test_compress_data_aware import calibration_items
 import optimum_wc
 from optimum_wc.compress import compress_model
 from optimum_wc.config import CompressionSettings
-from optimum_wc.errors import InvalidArgumentError, InvalidGroupSizeError, UnsupportedArgumentError
+from optimum_wc.errors import (
+    InvalidArgumentError,
+    InvalidArgumentTypeError,
+    InvalidGroupSizeError,
+    UnsupportedArgumentError,
+)
 from optimum_wc.openvino.rt_info import read_layer_records
 
 F32 = {"INFERENCE_PRECISION_HINT": "f32", "DYNAMIC_QUANTIZATION_GROUP_SIZE": "0"}
@@ -85,6 +90,10 @@ def test_reported_bits_are_the_bytes_in_the_saved_ir(tiny_ir, tmp_path, no_nncf)
     assert 4.625 < stored.bits_per_parameter < 5.5
     assert {records[n]["mode"] for n in records if n not in spqr_names} == {"int8_asym"}
     assert "bits per parameter" in result.summary.to_table()
+    # no dense float copy of any compressed weight on disk: every float constant is far smaller than one
+    smallest = min(int(np.prod(records[name]["shape"])) for name in spqr_names)
+    floats = [op for op in constants if op.get_element_type() in (ov.Type.f32, ov.Type.f16, ov.Type.bf16)]
+    assert floats and max(int(np.prod(op.get_output_shape(0))) for op in floats) < smallest / 4
 
 
 def test_rt_info_records_the_parameters_and_the_footprint(tiny_ir, no_nncf):
@@ -111,6 +120,7 @@ def _first_weight(model: ov.Model) -> np.ndarray:
         ({"spqr": {"qq_scale_bits": 9}}, InvalidArgumentError, "spqr.qq_scale_bits"),
         ({"spqr": {"outlier_threshold": 0}}, InvalidArgumentError, "spqr.outlier_threshold"),
         ({"spqr": {"permutation_order": "spearman"}}, InvalidArgumentError, "identity, act_order"),
+        ({"spqr": {"round_zero": 1}}, InvalidArgumentTypeError, "spqr.round_zero"),
         ({"spqr": {"groupsize": 16}}, InvalidArgumentError, "unknown keys"),
         ({"spqr": {"group_size": 48}}, InvalidGroupSizeError, "does not divide the input channels"),
         ({"group_size": 48}, InvalidGroupSizeError, "does not divide the input channels"),

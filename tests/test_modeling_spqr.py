@@ -69,18 +69,21 @@ def test_from_pretrained_compresses_saves_and_reloads(tmp_path, calibration_text
 def test_cli_exports_the_embedded_model_with_spqr_flags(tmp_path, calibration_text):
     out = tmp_path / "out"
     code = main(["export", str(EMBEDDED), str(out), "--weight-format", "spqr", "--spqr-bits", "3",
-                 "--outlier-threshold", "0.5", "--permutation-order", "identity", "--dataset", str(calibration_text),
-                 "--num-samples", "6"])  # fmt: skip
+                 "--outlier-threshold", "0.5", "--permutation-order", "identity", "--round-zero", "--group-size", "32",
+                 "--dataset", str(calibration_text), "--num-samples", "6"])  # fmt: skip
     assert code == 0
     model = OVModelForCausalLM.from_pretrained(out, compile=False)
     assert model.model.get_rt_info(["optimum_wc", "spqr", "bits"]).value == "3"
     assert model.model.get_rt_info(["optimum_wc", "spqr", "permutation_order"]).value == "identity"
     assert model.model.get_rt_info(["optimum_wc", "spqr", "num_samples"]).value == "6"
+    assert model.model.get_rt_info(["optimum_wc", "spqr", "round_zero"]).value == "True"
+    assert model.model.get_rt_info(["optimum_wc", "spqr", "group_size"]).value == "32"
     stored = StoredFootprint.from_records(read_layer_records(model.model))
     assert stored.parts["permutation"] == 0  # identity order: no Gather, nothing stored
     figure = re.search(r"([0-9.]+) bits per parameter over", (out / "README.md").read_text())
     assert float(figure.group(1)) == pytest.approx(stored.bits_per_parameter, abs=1e-3)
-    assert 3.625 <= stored.bits_per_parameter < 4.0  # 3 + 6/16 + 64/256, plus the outliers
+    # 3 + 6/32 + (32 + 16)/512 (float16 scale step and minimum, u8 integer zero step and minimum), plus outliers
+    assert 3.28 <= stored.bits_per_parameter < 3.7
 
 
 def test_cli_refuses_spqr_flags_without_spqr_and_spqr_without_data(tmp_path):

@@ -3,8 +3,12 @@
 - codes ``[d_out, groups, beta_1]``: u4 (4 bits) or u3 (3 bits; widened to u4 in the graph, so that OpenVINO keeps
   them packed at run time instead of folding them into a float matrix);
 - each statistic (scale, zero point): codes ``[d_out / beta_2, beta_2, groups]`` in the smallest type that holds
-  them (u3 up to 3 bits, u4, else u8), and float16 ``step`` and ``minimum`` ``[d_out / beta_2, 1, groups]``;
-- outliers: row and column indices (u16, or i32 for dimensions above 65535) and float16 corrections;
+  them (u3 up to 3 bits, u4, else u8), and ``step`` and ``minimum`` ``[d_out / beta_2, 1, groups]`` (float16, or
+  u8 for integer zero points);
+- outliers, row by row (CSR): column indices and float16 corrections (32 bits an outlier), and the offset of each
+  row's first outlier (``d_out`` of them; 16 bits a row); when the last row has none, a zero entry closes it
+  (OpenVINO's EmbeddingBagOffsets refuses an offset past the last index). Indices and offsets are u16, or i32
+  beyond 65536;
 - the act-order permutation of the input columns (u16 or i32), when there is one.
 """
 
@@ -31,13 +35,14 @@ class StoredStatistic:
 
 @dataclass(frozen=True)
 class StoredOutliers:
-    rows: PackedArray
+    offsets: PackedArray  # [d_out]: where each row's outliers start
     columns: PackedArray
     values: np.ndarray  # float16
+    count: int  # outliers (without a closing zero entry)
 
     @property
     def nbytes(self) -> int:
-        return self.rows.data.nbytes + self.columns.data.nbytes + self.values.nbytes
+        return self.offsets.data.nbytes + self.columns.data.nbytes + self.values.nbytes
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,7 @@ class SpQRStored:
 
     @property
     def num_outliers(self) -> int:
-        return 0 if self.outliers is None else int(self.outliers.values.size)
+        return 0 if self.outliers is None else self.outliers.count
 
 
 def share_permutations(stored: list[SpQRStored]) -> list[SpQRStored]:
@@ -108,11 +113,13 @@ def to_spqr_storage(result: SpQRResult) -> SpQRStored:
     codes = pack(result.codes.reshape(rows, columns // beta, beta), code_storage(settings.bits))
     outliers = None
     if len(result.outliers):
-        outliers = StoredOutliers(
-            pack(result.outliers.rows, index_storage(rows)),
-            pack(result.outliers.columns, index_storage(columns)),
-            result.outliers.values.astype(np.float16),
-        )
+        found = result.outliers
+        offsets = np.searchsorted(found.rows, np.arange(rows))
+        column_values, values = found.columns, found.values.astype(np.float16)
+        if offsets[-1] == len(found):  # the last row is empty: close it with a zero entry
+            column_values, values = np.append(column_values, 0), np.append(values, np.float16(0))
+        outliers = StoredOutliers(pack(offsets, index_storage(values.size)), pack(column_values, index_storage(columns)),
+                                  values, len(found))  # fmt: skip
     permutation = None if result.permutation is None else pack(result.permutation, index_storage(columns))
     return SpQRStored(
         codes,

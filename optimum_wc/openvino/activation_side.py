@@ -4,8 +4,9 @@ OpenVINO folds any op applied to a weight constant into a dense float matrix whe
 act on the activation ``x`` (input ``1 - port``) or the output ``y`` instead, for a weight used as ``y = x W^T``:
 
 - permutation (GPTQ act-order checkpoints, SpQR): ``MatMul(Gather(x, perm, -1), W_perm)``;
-- outliers (SpQR): ``y += ScatterElementsUpdate(0, rows, Gather(x, columns, -1) * values, -1, "sum")``, i.e.
-  ``y[..., r_k] += x[..., c_k] v_k`` for each outlier ``k``; the indices are stored as u16 where they fit.
+- outliers (SpQR), a sparse matrix in CSR form: ``y[..., r] += sum_k v_k x[..., c_k]`` over row ``r``'s outliers,
+  computed by ``EmbeddingBagOffsetsSum`` with the transposed activation as its table (one bag per output row, the
+  outliers' columns as indices, their values as weights); indices and offsets are stored as u16 where they fit.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import openvino as ov
 from openvino import opset13 as opset
+from openvino import opset15
 
 from optimum_wc.kernels.packing import PackedArray
 from optimum_wc.openvino.decompression import STORAGE_TYPES
@@ -48,21 +50,23 @@ def insert_permutation(
 
 
 def insert_outliers(
-    matmul: ov.Node, port: int, rows: PackedArray, columns: PackedArray, values: np.ndarray, name: str
+    matmul: ov.Node, port: int, offsets: PackedArray, columns: PackedArray, values: np.ndarray, name: str
 ) -> None:
-    """Adds ``x[..., columns] * values`` into ``y[..., rows]`` after the MatMul (before any permutation Gather is
-    inserted, so that ``columns`` index the original input channels)."""
+    """Adds the sparse product ``x O^T`` after the MatMul, ``O`` given row by row (``offsets``, ``columns``,
+    ``values``); insert it before any permutation Gather, so that ``columns`` index the original input channels."""
     x = matmul.input(1 - port).get_source_output()
     y = matmul.output(0)
     consumers = list(y.get_target_inputs())
+    channels = x.get_partial_shape()[-1].get_length()
+    table = opset.transpose(opset.reshape(x, [-1, channels], special_zero=False), [1, 0])  # [in, tokens]
     values_node = ov.op.Constant(np.ascontiguousarray(values, dtype=np.float16))
     values_node.set_friendly_name(f"{name}/outliers/values")
     if x.get_element_type() != ov.Type.f16:
         values_node = opset.convert(values_node, x.get_element_type())
-    products = opset.multiply(opset.gather(x, _indices(columns, f"{name}/outliers/columns"), np.int32(-1)), values_node)
-    row_indices = opset.broadcast(_indices(rows, f"{name}/outliers/rows"), opset.shape_of(products))
-    zeros = opset.broadcast(opset.constant(np.zeros((), dtype=np.float32), y.get_element_type()), opset.shape_of(y))
-    scattered = opset.scatter_elements_update(zeros, row_indices, products, np.int32(-1), "sum")
-    total = opset.add(y, scattered, name=f"{name}/outliers/add")
+    offsets_node = _indices(offsets, f"{name}/outliers/offsets")
+    rows = opset15.embedding_bag_offsets(table, _indices(columns, f"{name}/outliers/columns"), offsets_node,
+                                         per_sample_weights=values_node, reduction="sum")  # [out, tokens]  # fmt: skip
+    sparse = opset.reshape(opset.transpose(rows, [1, 0]), opset.shape_of(y), special_zero=False)
+    total = opset.add(y, sparse, name=f"{name}/outliers/add")
     for target in consumers:
         target.replace_source_output(total.output(0))

@@ -14,6 +14,8 @@ OpenVINO's CPU plugin recognises this pattern and runs the MatMul on the packed 
 A SpQR weight (:func:`build_spqr_decompression`) has the same shape of subgraph, with its zero point and scale
 computed from their own quantized codes (``Convert(codes) * step + minimum``, reshaped to ``[d_out, groups, 1]``):
 OpenVINO folds those small subgraphs into constants when it compiles the model, and the pattern above remains.
+Integer zero points pass through u4 at the end, so that they fold into a u4 constant and the CPU plugin picks its
+integer-zero-point kernel (twice as fast as with a float zero point).
 3-bit codes are stored as u3 and converted to u4 first (folded too), because the CPU plugin keeps u4 codes packed
 but expands u3 codes into a float matrix.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
 import openvino as ov
 from openvino import opset13 as opset
 
@@ -78,13 +81,18 @@ def build_decompression(
 
 
 def _statistic(statistic: StoredStatistic, name: str, groups_shape: list[int]) -> ov.Node:
-    """``Convert(codes) * step + minimum`` in float16, reshaped to ``[d_out, groups, 1]``."""
+    """``Convert(codes) * step + minimum`` in float16, reshaped to ``[d_out, groups, 1]``; an integer statistic
+    (u8 step and minimum) ends with a round trip through u4, so that the folded constant is u4."""
+    integer = statistic.step.dtype == np.uint8
     node = opset.convert(_constant(statistic.codes, f"{name}/codes"), ov.Type.f16)
     step, minimum = ov.op.Constant(statistic.step), ov.op.Constant(statistic.minimum)
     step.set_friendly_name(f"{name}/step")
     minimum.set_friendly_name(f"{name}/minimum")
+    if integer:
+        step, minimum = opset.convert(step, ov.Type.f16), opset.convert(minimum, ov.Type.f16)
     node = opset.add(opset.multiply(node, step), minimum, name=f"{name}/values")
-    return opset.reshape(node, output_shape=groups_shape, special_zero=False)
+    node = opset.reshape(node, output_shape=groups_shape, special_zero=False)
+    return opset.convert(opset.convert(node, ov.Type.u4), ov.Type.f16) if integer else node
 
 
 def build_spqr_decompression(

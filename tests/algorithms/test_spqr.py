@@ -6,7 +6,13 @@ import pytest
 
 from optimum_wc import kernels
 from optimum_wc.algorithms.gptq import Hessian, gptq_quantize, invert_hessian
-from optimum_wc.algorithms.spqr import SpQRSettings, leave_one_out_gain, second_level, spqr_quantize
+from optimum_wc.algorithms.spqr import (
+    SpQRSettings,
+    integer_second_level,
+    leave_one_out_gain,
+    second_level,
+    spqr_quantize,
+)
 from optimum_wc.kernels.spqr_storage import share_permutations, to_spqr_storage
 
 
@@ -124,14 +130,16 @@ def test_stored_bytes_follow_the_average_bits_formula(bits, expected_code_bytes)
     rows, columns = weight.shape
     groups = columns // 16
     outliers = len(result.outliers)
+    closing = int(result.outliers.rows[-1] != rows - 1)
     assert stored.parts == {
         "codes": expected_code_bytes,
         "statistics": 2 * (rows * groups * 3 // 8 + 2 * 2 * (rows // 16) * groups),  # u3 codes, f16 step + minimum
-        "outliers": outliers * (2 + 2 + 2),  # u16 row, u16 column, f16 value
+        # CSR: a u16 column and an f16 value each (and a zero entry closing an empty last row), a u16 offset a row
+        "outliers": (outliers + closing) * (2 + 2) + rows * 2,
         "permutation": columns * 2,
     }
-    # bits + (b_s + b_z) / beta_1 + 2 * 32 / (beta_1 beta_2) + 48 r + permutation
-    formula = bits + 6 / 16 + 64 / 256 + 48 * outliers / weight.size + 16 / rows
+    # bits + (b_s + b_z) / beta_1 + 2 * 32 / (beta_1 beta_2) + 32 r + row offsets + permutation
+    formula = bits + 6 / 16 + 64 / 256 + 32 * (outliers + closing) / weight.size + 16 / columns + 16 / rows
     assert stored.nbytes * 8 / weight.size == pytest.approx(formula)
 
 
@@ -141,3 +149,26 @@ def test_an_equal_permutation_is_counted_once():
     first, second = (to_spqr_storage(spqr_quantize(w, inverse)) for w in (weight, weight[::-1].copy()))
     shared = share_permutations([first, second])
     assert shared[0].parts["permutation"] == 256 and shared[1].parts["permutation"] == 0
+
+
+def test_integer_zero_points_stay_integers_in_range():
+    rng = np.random.default_rng(8)
+    zeros = rng.integers(0, 16, size=(64, 5)).astype(np.float32)
+    zeros[:16, 0] = 15  # a constant chunk at the top of the range
+    level = integer_second_level(zeros, 3, 16, 15)
+    values = level.values()
+    assert level.step.dtype == np.uint8 and level.minimum.dtype == np.uint8
+    assert np.array_equal(values, np.round(values)) and values.min() >= 0 and values.max() <= 15
+    step = np.repeat(level.step, 16, axis=0)
+    assert np.all(np.abs(values - zeros) <= np.maximum(step, 1))  # within one step (half, unless clipped)
+    np.testing.assert_array_equal(values[:16, 0], 15)
+
+    weight, x, hessian = _layer(seed=9)
+    inverse = invert_hessian(hessian, 0.1, act_order=True)
+    result = spqr_quantize(weight, inverse, SpQRSettings(round_zero=True, group_size=32))
+    z = result.zero_point.values()
+    assert np.array_equal(z, np.round(z)) and z.min() >= 0 and z.max() <= 15
+    fractional = spqr_quantize(weight, inverse, SpQRSettings(group_size=32))
+    rtn = kernels.decompress(kernels.compress(weight, (1,), "int4_asym", 32))
+    # integer zero points cost a little accuracy, far less than round-to-nearest in the same groups
+    assert _output_error(weight, fractional.weight, x) < _output_error(weight, result.weight, x) < _output_error(weight, rtn, x)

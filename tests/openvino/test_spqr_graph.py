@@ -31,7 +31,7 @@ def test_u3_packing_equals_openvinos_own_conversion():
     assert np.array_equal(pack(values, "u3").data, expected)
 
 
-def _spqr_model(bits, threshold, rows=64, columns=128, seed=0):
+def _spqr_model(bits, threshold, rows=64, columns=128, seed=0, round_zero=False, group_size=16):
     rng = np.random.default_rng(seed)
     weights = [rng.normal(size=(rows, columns)).astype(np.float32) * 0.05 for _ in range(2)]
     for weight in weights:
@@ -40,7 +40,7 @@ def _spqr_model(bits, threshold, rows=64, columns=128, seed=0):
     hessian = Hessian(columns)
     hessian.add(x_calibration[None])
     inverse = invert_hessian(hessian.matrix, 1.0, act_order=True)
-    settings = SpQRSettings(bits=bits, outlier_threshold=threshold)
+    settings = SpQRSettings(bits=bits, outlier_threshold=threshold, round_zero=round_zero, group_size=group_size)
     results = [spqr_quantize(w, inverse, settings) for w in weights]
 
     x = opset.parameter([-1, -1, columns], ov.Type.f32, name="x")
@@ -50,15 +50,15 @@ def _spqr_model(bits, threshold, rows=64, columns=128, seed=0):
         name = f"w{index}"
         matmul = opset.matmul(x, build_spqr_decompression(stored, name, 1, ov.Type.f32), False, True, name=f"mm{index}")
         relu = opset.relu(matmul)
-        insert_outliers(matmul, 1, stored.outliers.rows, stored.outliers.columns, stored.outliers.values, name)
+        insert_outliers(matmul, 1, stored.outliers.offsets, stored.outliers.columns, stored.outliers.values, name)
         insert_permutation(matmul, 1, stored.permutation, name, shared=shared)
         outputs.append(opset.result(relu))
     return ov.Model(outputs, [x]), results
 
 
-@pytest.mark.parametrize("bits", [3, 4])
-def test_outputs_equal_the_engines_reconstruction(bits):
-    model, results = _spqr_model(bits, threshold=0.2)
+@pytest.mark.parametrize("bits, round_zero", [(3, False), (4, False), (4, True)])
+def test_outputs_equal_the_engines_reconstruction(bits, round_zero):
+    model, results = _spqr_model(bits, threshold=0.2, round_zero=round_zero)
     assert all(len(r.outliers) > 0 for r in results)
     gathers = [op for op in model.get_ops() if op.get_type_name() == "Gather" and "permutation" in op.get_friendly_name()]
     assert len(gathers) == 1  # shared by the two MatMuls
@@ -81,13 +81,16 @@ def test_outputs_equal_the_engines_reconstruction(bits):
         assert np.abs(outputs[index] - expected).max() < 0.01 * np.abs(expected).max()
 
 
-@pytest.mark.parametrize("bits", [3, 4])
-def test_the_compiled_model_keeps_the_codes_packed(bits):
-    model, _ = _spqr_model(bits, threshold=0.2, rows=256, columns=512)
+@pytest.mark.parametrize("bits, round_zero", [(3, False), (4, False), (3, True), (4, True)])
+def test_the_compiled_model_keeps_the_codes_packed(bits, round_zero):
+    model, _ = _spqr_model(bits, threshold=0.2, rows=256, columns=512, round_zero=round_zero, group_size=32)
     runtime = ov.Core().compile_model(model, "CPU", F32).get_runtime_model()
     constants = [op for op in runtime.get_ops() if op.get_rt_info()["layerType"].astype(str) == "Const"]
-    precisions = {str(op.get_rt_info()["outputPrecisions"].astype(str)) for op in constants}
-    assert "u4" in precisions
+    u4 = [op for op in constants if op.get_rt_info()["outputPrecisions"].astype(str) == "u4"]
+    shapes = sorted(tuple(op.get_output_partial_shape(0).to_shape()) for op in u4)
+    # the codes of both weights, and with integer zero points their zero points too (fast kernels)
+    assert shapes.count((256, 512)) == 2
+    assert shapes.count((256, 16)) == (2 if round_zero else 0)
     for op in constants:
         shape = op.get_output_partial_shape(0)
         elements = int(np.prod([d.get_length() for d in shape])) if shape.is_static else 0
