@@ -243,6 +243,7 @@ def aggregate(runs: list[dict]) -> dict:
         "peak_rss_kib": statistics.median(run["peak_rss_kib"] for run in runs),
         "ir": last["ir"], "bin_bytes": last["bin_bytes"], "bin_sha256": last["bin_sha256"],
         "same_ir_every_run": len({run["bin_sha256"] for run in runs}) == 1,
+        **{key: last[key] for key in ("bits_per_parameter", "outlier_fraction", "bits_by_part") if key in last},
         "runs": runs,
     }
 

@@ -13,6 +13,10 @@ CPU (default settings: what users get), prefill 32 tokens, then 64 single-token 
 model); latency = median step time. Memory: the process's ``VmHWM`` (peak RSS) and ``RssAnon`` after the steps
 (OpenVINO does not report a compiled model's memory). ``.bin`` size and bits per parameter come from the saved IR.
 
+A second table measures the container of 3-bit codes on one 2816 x 1024 layer: u3 codes converted straight to
+float (OpenVINO folds them into a dense float matrix when it compiles) against u3 codes widened to u4 first (folded
+into a u4 constant that stays packed, what optimum-wc writes): compiled-model memory and latency, fresh processes.
+
 Run: ``python benchmarks/spqr_runtime.py [--repeats 3]``. Results: ``benchmarks/results/spqr_runtime.{json,md}``.
 """
 
@@ -77,6 +81,49 @@ for i in range(%(steps)d):
 print("%(tag)s" + json.dumps({"step_seconds": sorted(times)[len(times) // 2], "prefill_seconds": prefill,
       "peak_rss": status("VmHWM"), "rss_anon": status("RssAnon")}), flush=True)
 """
+
+
+CONTAINER_CHILD = r"""
+import json, sys, time
+import numpy as np
+import openvino as ov
+from openvino import opset13 as opset
+from optimum_wc.kernels.packing import pack
+widen = sys.argv[1] == "u4"
+rows, columns, group = 2816, 1024, 16
+rng = np.random.default_rng(0)
+codes = pack(rng.integers(0, 8, size=(rows, columns // group, group)), "u3")
+x = opset.parameter([-1, -1, columns], ov.Type.f32, name="x")
+node = ov.op.Constant(ov.Tensor(codes.data, list(codes.shape), ov.Type.u3), shared_memory=False)
+if widen:
+    node = opset.convert(node, ov.Type.u4)
+node = opset.convert(node, ov.Type.f16)
+zero = opset.convert(ov.op.Constant(rng.integers(0, 8, size=(rows, columns // group, 1)).astype(np.uint8)), ov.Type.f16)
+scale = ov.op.Constant((rng.random((rows, columns // group, 1)) * 0.01).astype(np.float16))
+node = opset.reshape(opset.multiply(opset.subtract(node, zero), scale), [rows, columns], False)
+model = ov.Model([opset.result(opset.matmul(x, opset.convert(node, ov.Type.f32), False, True))], [x])
+def anon():
+    with open("/proc/self/status") as handle:
+        return next(int(line.split()[1]) * 1024 for line in handle if line.startswith("RssAnon:"))
+before = anon()
+request = ov.Core().compile_model(model, "CPU").create_infer_request()
+del model
+compiled = anon() - before
+value = rng.standard_normal((1, 1, columns)).astype(np.float32)
+for _ in range(20):
+    request.infer({0: value})
+start = time.perf_counter()
+for _ in range(200):
+    request.infer({0: value})
+print("%(tag)s" + json.dumps({"compiled_anon": compiled, "latency": (time.perf_counter() - start) / 200}), flush=True)
+"""
+
+
+def container(kind: str) -> dict:
+    code = CONTAINER_CHILD % {"tag": TAG}
+    proc = subprocess.run([sys.executable, "-c", code, kind], capture_output=True, text=True, check=True, cwd=ROOT)
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith(TAG))
+    return json.loads(line[len(TAG):])
 
 
 def build_fp32() -> pathlib.Path:
@@ -152,9 +199,12 @@ def main() -> int:
     WORK.mkdir(parents=True, exist_ok=True)
     facts = compress_all(build_fp32())
     runs: dict[str, list[dict]] = {name: [] for name in MODELS}
+    containers: dict[str, list[dict]] = {"u3": [], "u4": []}
     for _ in range(args.repeats):
         for name in MODELS:  # alternating, so that machine noise hits all alike
             runs[name].append(measure(name))
+        for kind in containers:
+            containers[kind].append(container(kind))
     reference = statistics.median(r["step_seconds"] for r in runs["int4_asym_g128"])
     rows = []
     for name, (label, kwargs) in MODELS.items():
@@ -168,7 +218,7 @@ def main() -> int:
 
     payload = {"environment": {"openvino": openvino.__version__, "cpu_count": os.cpu_count(),
                                "load_average": os.getloadavg(), "repeats": args.repeats, "prefill": PREFILL,
-                               "steps": STEPS}, "rows": rows}  # fmt: skip
+                               "steps": STEPS}, "rows": rows, "containers": containers}  # fmt: skip
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "spqr_runtime.json").write_text(json.dumps(payload, indent=2) + "\n")
     base = rows[0]
@@ -196,6 +246,20 @@ def main() -> int:
     lines += ["", f"Target: SpQR next-token latency within {LATENCY_TARGET}x of INT4_ASYM g128. INT4_ASYM g128 itself: "
               f"{base['step_seconds'] * 1e3:.1f} ms per token, peak RSS {base['peak_rss'] / MB:.0f} MB (absolute "
               "figures depend on this shared machine's load)."]  # fmt: skip
+    u3, u4 = ({key: statistics.median(r[key] for r in containers[kind]) for key in ("compiled_anon", "latency")}
+              for kind in ("u3", "u4"))  # fmt: skip
+    lines += [
+        "",
+        "3-bit codes of one 2816 x 1024 layer (groups of 16), compiled on the CPU plugin:",
+        "",
+        "| Codes in the IR | Compiled model, anonymous memory (MB) | Latency, one token (us) |",
+        "|---|---:|---:|",
+        f"| u3 converted to float | {u3['compiled_anon'] / MB:.1f} | {u3['latency'] * 1e6:.0f} |",
+        f"| u3 widened to u4 (optimum-wc) | {u4['compiled_anon'] / MB:.1f} | {u4['latency'] * 1e6:.0f} |",
+        "",
+        f"The u3 codes on disk take {2816 * 1024 * 3 / 8 / MB:.2f} MB; widened to u4 they take "
+        f"{2816 * 1024 / 2 / MB:.2f} MB at run time, where a float matrix takes {2816 * 1024 * 4 / MB:.1f} MB (f32).",
+    ]
     (RESULTS / "spqr_runtime.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

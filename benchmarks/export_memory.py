@@ -1,0 +1,188 @@
+"""Memory of each stage of export + compression: optimum-wc's from_pretrained against optimum-intel's (with nncf).
+
+The model is a random-weight Llama saved as a float32 safetensors checkpoint (hidden 1024, MLP 2816, 16 layers,
+vocabulary 32000: 270M parameters, 1.08 GB). Each run is a fresh process that calls
+``OVModelForCausalLM.from_pretrained(checkpoint, export=True, <INT4_ASYM g128>, compile=False)`` and then
+``save_pretrained``, with optimum-wc's class (our compression) or optimum-intel's (``load_in_4bit`` through nncf).
+
+A thread samples the process's ``RssAnon`` (anonymous memory: what cannot be dropped) and ``VmRSS`` (with the
+memory-mapped files) every 5 ms; the stages are timed by wrapping the functions that do them:
+
+- load: transformers builds the PyTorch model (``TasksManager.get_model_from_task``; transformers 5 always
+  initialises on the meta device and reads safetensors memory-mapped, so there is no ``low_cpu_mem_usage`` to ask
+  for);
+- convert: ``openvino.convert_model`` traces it into an ``ov.Model``;
+- save float IR: optimum-intel writes the float IR to a temporary folder;
+- read IR: the exported IR is read back (memory-mapped);
+- compress: ``compress_model`` (ours) or ``nncf.compress_weights``;
+- save: ``save_pretrained`` writes the compressed IR.
+
+Run: ``python benchmarks/export_memory.py [--repeats 3]``. Results: ``benchmarks/results/export_memory.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import statistics
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+WORK = ROOT / "benchmarks" / "work" / "export_memory"
+RESULTS = ROOT / "benchmarks" / "results"
+TAG = "EXPORT_MEMORY "
+MB = 2**20
+STAGES = ("load", "convert", "save float IR", "read IR", "compress", "save")
+
+CHILD = r"""
+import json, pathlib, sys, threading, time
+library, checkpoint, out = sys.argv[1:4]
+samples = []
+def sample():
+    while True:
+        values = {}
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(("RssAnon:", "VmRSS:")):
+                    values[line.split(":")[0]] = int(line.split()[1]) * 1024
+        samples.append((time.perf_counter(), values["RssAnon"], values["VmRSS"]))
+        time.sleep(0.005)
+threading.Thread(target=sample, daemon=True).start()
+stages = []
+def staged(name, function):
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            stages.append((name, start, time.perf_counter()))
+    return wrapper
+from optimum.exporters import tasks
+from optimum.exporters.openvino import convert
+from optimum.intel.openvino import modeling_decoder
+tasks.TasksManager.get_model_from_task = staged("load", tasks.TasksManager.get_model_from_task)
+convert.convert_model = staged("convert", convert.convert_model)
+convert._save_model = staged("save float IR", convert._save_model)
+read = modeling_decoder.OVModelForCausalLM._from_pretrained.__func__
+modeling_decoder.OVModelForCausalLM._from_pretrained = classmethod(staged("read IR", read))
+if library == "optimum_wc":
+    import optimum_wc.modeling as ours
+    ours.compress_model = staged("compress", ours.compress_model)
+    model_class, kwargs = ours.OVModelForCausalLM, {"quantization_config": {"bits": 4, "sym": False, "group_size": 128}}
+else:
+    import nncf
+    nncf.compress_weights = staged("compress", nncf.compress_weights)
+    from optimum.intel import OVModelForCausalLM as model_class
+    kwargs = {"load_in_4bit": True}
+start = time.perf_counter()
+model = model_class.from_pretrained(checkpoint, export=True, compile=False, **kwargs)
+saving = time.perf_counter()
+model.save_pretrained(out)
+stages.append(("save", saving, time.perf_counter()))
+end = time.perf_counter()
+time.sleep(0.02)
+peaks = {}
+for name, begin, finish in stages:
+    window = [s for s in samples if begin <= s[0] <= finish] or [min(samples, key=lambda s: abs(s[0] - finish))]
+    anon, rss = max(s[1] for s in window), max(s[2] for s in window)
+    previous = peaks.get(name, {"anon": 0, "rss": 0, "seconds": 0.0})
+    peaks[name] = {"anon": max(anon, previous["anon"]), "rss": max(rss, previous["rss"]),
+                   "seconds": previous["seconds"] + finish - begin}
+run = [s for s in samples if start <= s[0] <= end]
+print("%(tag)s" + json.dumps({"stages": peaks, "peak_anon": max(s[1] for s in run), "peak_rss": max(s[2] for s in run),
+                             "seconds": end - start}), flush=True)
+"""
+
+
+def build_checkpoint() -> tuple[pathlib.Path, int]:
+    folder = WORK / "checkpoint"
+    if not (folder / "config.json").is_file():
+        import torch
+        from transformers import AutoModelForCausalLM, LlamaConfig
+
+        torch.manual_seed(0)
+        config = LlamaConfig(vocab_size=32000, hidden_size=1024, intermediate_size=2816, num_hidden_layers=16,
+                             num_attention_heads=16, num_key_value_heads=16, max_position_embeddings=1024,
+                             tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, pad_token_id=0)  # fmt: skip
+        tmp = WORK / "checkpoint.partial"
+        shutil.rmtree(tmp, ignore_errors=True)
+        AutoModelForCausalLM.from_config(config).save_pretrained(tmp)
+        tmp.rename(folder)
+    return folder, sum(p.stat().st_size for p in folder.glob("*.safetensors"))
+
+
+def run(library: str, checkpoint: pathlib.Path) -> dict:
+    out = WORK / f"out_{library}"
+    shutil.rmtree(out, ignore_errors=True)
+    code = CHILD % {"tag": TAG}
+    proc = subprocess.run([sys.executable, "-c", code, library, str(checkpoint), str(out)], capture_output=True,
+                          text=True, cwd=ROOT)  # fmt: skip
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(TAG)]
+    if proc.returncode or not lines:
+        raise RuntimeError(f"{library} failed ({proc.returncode}): {proc.stderr[-3000:]}")
+    return json.loads(lines[-1][len(TAG):])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    checkpoint, size = build_checkpoint()
+    libraries = ("optimum_wc", "optimum_intel")
+    runs: dict[str, list[dict]] = {lib: [] for lib in libraries}
+    for _ in range(args.repeats):
+        for library in libraries:  # alternating
+            runs[library].append(run(library, checkpoint))
+
+    def median(library: str, *keys: str) -> float:
+        values = []
+        for result in runs[library]:
+            value = result
+            for key in keys:
+                value = value.get(key, {}) if isinstance(value, dict) else None
+            values.append(value if isinstance(value, (int, float)) else float("nan"))
+        return statistics.median(values)
+
+    rows = []
+    for stage in (*STAGES, "whole run"):
+        row = {"stage": stage}
+        for library in libraries:
+            keys = ("peak_anon",) if stage == "whole run" else ("stages", stage, "anon")
+            rss_keys = ("peak_rss",) if stage == "whole run" else ("stages", stage, "rss")
+            seconds = ("seconds",) if stage == "whole run" else ("stages", stage, "seconds")
+            row[library] = {"anon": median(library, *keys), "rss": median(library, *rss_keys),
+                            "seconds": median(library, *seconds)}  # fmt: skip
+        rows.append(row)
+    payload = {"checkpoint_bytes": size, "repeats": args.repeats, "cpu_count": os.cpu_count(), "rows": rows,
+               "runs": runs}  # fmt: skip
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "export_memory.json").write_text(json.dumps(payload, indent=2) + "\n")
+    lines = [
+        "# Export + INT4_ASYM g128 compression: peak memory of each stage",
+        "",
+        f"Random-weight Llama, 270M parameters, float32 safetensors checkpoint of {size / MB:.0f} MiB; "
+        f"`from_pretrained(export=True, ...)` then `save_pretrained`, each run a fresh process, median of "
+        f"{args.repeats} alternating runs, {os.cpu_count()} CPUs. Peak anonymous memory (`RssAnon`) and resident "
+        "memory (`VmRSS`, which also counts memory-mapped files) during each stage, as a share of the checkpoint size.",
+        "",
+        "| Stage | optimum-wc anonymous | optimum-wc resident | optimum-intel + nncf anonymous | optimum-intel + nncf "
+        "resident | optimum-wc time (s) | optimum-intel + nncf time (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        ours, theirs = row["optimum_wc"], row["optimum_intel"]
+        lines.append(f"| {row['stage']} | {ours['anon'] / size:.2f} | {ours['rss'] / size:.2f} | "
+                     f"{theirs['anon'] / size:.2f} | {theirs['rss'] / size:.2f} | {ours['seconds']:.1f} | "
+                     f"{theirs['seconds']:.1f} |")  # fmt: skip
+    (RESULTS / "export_memory.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
