@@ -31,6 +31,8 @@ import statistics
 import subprocess
 import sys
 
+from random_models import save_random_llama_270m
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 WORK = ROOT / "benchmarks" / "work" / "export_memory"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -101,19 +103,7 @@ print("%(tag)s" + json.dumps({"stages": peaks, "peak_anon": max(s[1] for s in ru
 
 
 def build_checkpoint() -> tuple[pathlib.Path, int]:
-    folder = WORK / "checkpoint"
-    if not (folder / "config.json").is_file():
-        import torch
-        from transformers import AutoModelForCausalLM, LlamaConfig
-
-        torch.manual_seed(0)
-        config = LlamaConfig(vocab_size=32000, hidden_size=1024, intermediate_size=2816, num_hidden_layers=16,
-                             num_attention_heads=16, num_key_value_heads=16, max_position_embeddings=1024,
-                             tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, pad_token_id=0)  # fmt: skip
-        tmp = WORK / "checkpoint.partial"
-        shutil.rmtree(tmp, ignore_errors=True)
-        AutoModelForCausalLM.from_config(config).save_pretrained(tmp)
-        tmp.rename(folder)
+    folder = save_random_llama_270m(WORK / "checkpoint")
     return folder, sum(p.stat().st_size for p in folder.glob("*.safetensors"))
 
 

@@ -32,6 +32,8 @@ import subprocess
 import sys
 import time
 
+from random_models import save_random_llama_270m
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 WORK = ROOT / "benchmarks" / "work" / "spqr_runtime"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -130,16 +132,9 @@ def build_fp32() -> pathlib.Path:
     folder = WORK / "fp32"
     if (folder / "openvino_model.xml").is_file():
         return folder
-    import torch
     from optimum.intel import OVModelForCausalLM
-    from transformers import AutoModelForCausalLM, LlamaConfig
 
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=32000, hidden_size=1024, intermediate_size=2816, num_hidden_layers=16,
-                         num_attention_heads=16, num_key_value_heads=16, max_position_embeddings=1024,
-                         tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, pad_token_id=0)  # fmt: skip
-    checkpoint = WORK / "checkpoint"
-    AutoModelForCausalLM.from_config(config).save_pretrained(checkpoint)
+    checkpoint = save_random_llama_270m(WORK / "checkpoint")
     tmp = WORK / "fp32.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     OVModelForCausalLM.from_pretrained(checkpoint, export=True, load_in_8bit=False, compile=False).save_pretrained(tmp)

@@ -45,7 +45,7 @@ def _error(reference: list[np.ndarray], other: list[np.ndarray]) -> float:
     return float(np.mean([np.mean((a - b) ** 2) for a, b in zip(reference, other)]))
 
 
-@pytest.mark.parametrize("arch", ["llama", "qwen2", "opt"])
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "opt", "gpt2"])
 def test_4_bit_is_closer_to_fp32_than_int4_round_to_nearest(arch, tiny_ir, no_nncf):
     xml = tiny_ir(arch)
     evaluation = calibration_items(4, seed=9)
