@@ -5,7 +5,7 @@ act on the activation ``x`` (input ``1 - port``) or the output ``y`` instead, fo
 
 - permutation (GPTQ act-order checkpoints, SpQR): ``MatMul(Gather(x, perm, -1), W_perm)``;
 - outliers (SpQR), a sparse matrix in CSR form: ``y[..., r] += sum_k v_k x[..., c_k]`` over row ``r``'s outliers,
-  computed by ``EmbeddingBagOffsetsSum`` with the transposed activation as its table (one bag per output row, the
+  computed by ``EmbeddingBagOffsets`` (sum) with the transposed activation as its table (one bag per output row, the
   outliers' columns as indices, their values as weights); indices and offsets are stored as u16 where they fit.
 """
 
