@@ -191,7 +191,7 @@ def compress_model(
         return CompressionResult(model, CompressionSummary.from_plan(plan), plan)
     apply_data_aware(model, plan, settings, progress)
     summary = CompressionSummary.from_plan(plan)
-    context = _GraphContext(model) if any(w.spqr for w in plan.weights) else None
+    context = _GraphContext(graph.by_name) if any(w.spqr for w in plan.weights) else None
 
     work = sorted(plan.to_compress, key=lambda w: w.target.num_elements, reverse=True)
     total = sum(w.target.num_elements for w in work)
@@ -251,8 +251,8 @@ def _output_type(target: WeightTarget) -> ov.Type | None:
 class _GraphContext:
     """What rewriting weights on the activation side needs: ops by name, and the Gathers made so far (shared)."""
 
-    def __init__(self, model: ov.Model):
-        self.ops = {op.get_friendly_name(): op for op in model.get_ops()}
+    def __init__(self, ops: dict[str, ov.Node]):
+        self.ops = ops  # the MatMuls are the ones found before the data-aware steps replaced weight constants
         self.gathers: dict = {}
 
 

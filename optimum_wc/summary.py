@@ -46,21 +46,22 @@ class StoredFootprint:
         return (f"SpQR: {self.bits_per_parameter:.3f} bits per parameter over {self.parameters} parameters in "
                 f"{self.layers} layers ({shares}); outliers {self.outlier_fraction:.3%}")  # fmt: skip
 
-    def to_record(self) -> dict[str, object]:
-        return {"parameters": self.parameters, "parts": self.parts, "outliers": self.outliers, "layers": self.layers}
+    @classmethod
+    def total(cls, layers: list[tuple[int, dict[str, int], int]]) -> StoredFootprint | None:
+        """The sum over ``(parameters, bytes by part, outliers)`` of each SpQR layer (None for no layer)."""
+        if not layers:
+            return None
+        parts: dict[str, int] = {}
+        for _, layer_parts, _ in layers:
+            for name, size in layer_parts.items():
+                parts[name] = parts.get(name, 0) + size
+        return cls(sum(p for p, _, _ in layers), parts, sum(o for _, _, o in layers), len(layers))
 
     @classmethod
     def from_records(cls, records: dict[str, dict]) -> StoredFootprint | None:
         """From the per-weight records of the rt_info (None when no weight is SpQR-compressed)."""
-        spqr = [r for r in records.values() if "stored_bytes" in r]
-        if not spqr:
-            return None
-        parts: dict[str, int] = {}
-        for record in spqr:
-            for name, size in record["stored_bytes"].items():
-                parts[name] = parts.get(name, 0) + size
-        parameters = sum(math.prod(r["shape"]) for r in spqr)
-        return cls(parameters, parts, sum(r["outliers"] for r in spqr), len(spqr))
+        return cls.total([(math.prod(r["shape"]), r["stored_bytes"], r["outliers"])
+                          for r in records.values() if "stored_bytes" in r])  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -94,15 +95,8 @@ class CompressionSummary:
         rows = tuple(PrecisionRow(label, bits, *values) for (label, bits), values in groups.items())
         rows = tuple(sorted(rows, key=lambda r: (-r.bits, r.label)))
         ratio = plan.ratio_defining
-        spqr = [w for w in plan.weights if w.spqr is not None]
-        stored = None
-        if spqr:
-            parts: dict[str, int] = {}
-            for weight in spqr:
-                for name, size in weight.spqr.parts.items():
-                    parts[name] = parts.get(name, 0) + size
-            stored = StoredFootprint(sum(w.target.num_elements for w in spqr), parts,
-                                     sum(w.spqr.num_outliers for w in spqr), len(spqr))  # fmt: skip
+        stored = StoredFootprint.total([(w.target.num_elements, w.spqr.parts, w.spqr.num_outliers)
+                                        for w in plan.weights if w.spqr is not None])  # fmt: skip
         return cls(
             rows=rows,
             total_parameters=sum(r.num_parameters for r in rows),

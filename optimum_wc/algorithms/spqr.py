@@ -204,6 +204,7 @@ def spqr_quantize(weight: np.ndarray, inverse: InverseHessian, settings: SpQRSet
     tau = settings.outlier_threshold * float(np.mean(np.var(w, axis=0, ddof=1) / d**2))
 
     codes = np.zeros((rows, columns), dtype=np.uint8)
+    dense = np.zeros_like(w)
     reconstructed = np.zeros_like(w)
     is_outlier = np.zeros((rows, columns), dtype=bool)
     scales: list[SecondLevel] = []
@@ -227,6 +228,7 @@ def spqr_quantize(weight: np.ndarray, inverse: InverseHessian, settings: SpQRSet
                 is_outlier[:, j] = outlier
                 e_j = np.where(outlier, 0, e_j)
             codes[:, j] = q_j
+            dense[:, j] = dense_j
             reconstructed[:, j] = np.where(is_outlier[:, j], w_j, dense_j)
             errors[:, j - i1] = e_j
             w[:, j + 1 : i2] -= np.outer(e_j, u[j, j + 1 : i2])
@@ -236,8 +238,7 @@ def spqr_quantize(weight: np.ndarray, inverse: InverseHessian, settings: SpQRSet
     zero_point = _concatenate(zeros)
     permutation = inverse.order
     out_rows, out_columns = np.nonzero(is_outlier)
-    dense = (codes.reshape(rows, -1, beta) - zero_point.values()[:, :, None]) * scale.values()[:, :, None]
-    corrections = (reconstructed[out_rows, out_columns] - dense.reshape(rows, columns)[out_rows, out_columns])
+    corrections = reconstructed[out_rows, out_columns] - dense[out_rows, out_columns]
     original_columns = out_columns if permutation is None else permutation[out_columns]
     order = np.lexsort((original_columns, out_rows))
     outliers = Outliers(out_rows[order], original_columns[order], corrections[order].astype(np.float16))

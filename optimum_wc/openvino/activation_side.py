@@ -17,12 +17,11 @@ from openvino import opset13 as opset
 from openvino import opset15
 
 from optimum_wc.kernels.packing import PackedArray
-from optimum_wc.openvino.decompression import STORAGE_TYPES
+from optimum_wc.openvino.decompression import packed_constant
 
 
 def _indices(packed: PackedArray, name: str) -> ov.Node:
-    constant = ov.op.Constant(ov.Tensor(packed.data, list(packed.shape), STORAGE_TYPES[packed.storage]), shared_memory=False)
-    constant.set_friendly_name(name)
+    constant = packed_constant(packed, name)
     return constant if packed.storage == "i32" else opset.convert(constant, ov.Type.i32)
 
 

@@ -36,7 +36,8 @@ STORAGE_TYPES = {"u8": ov.Type.u8, "i8": ov.Type.i8, "u4": ov.Type.u4, "i4": ov.
                  "u3": ov.Type.u3, "u16": ov.Type.u16, "i32": ov.Type.i32}  # fmt: skip
 
 
-def _constant(packed: PackedArray, name: str, hold: Hold | None = None) -> ov.Node:
+def packed_constant(packed: PackedArray, name: str, hold: Hold | None = None) -> ov.Node:
+    """A named Constant of the packed bytes, in their OpenVINO element type."""
     tensor = ov.Tensor(packed.data, list(packed.shape), STORAGE_TYPES[packed.storage])
     constant = ov.op.Constant(tensor, shared_memory=False)
     constant.set_friendly_name(name)
@@ -66,9 +67,9 @@ def build_decompression(
         hold: Called with each new low-bit Constant (codes, zero point), e.g.
             :meth:`~optimum_wc.openvino.scratch.ScratchIR.hold`, which moves them out of anonymous memory.
     """
-    node = opset.convert(_constant(stored.codes, name, hold), ov.Type.f16)
+    node = opset.convert(packed_constant(stored.codes, name, hold), ov.Type.f16)
     if stored.zero_point is not None:
-        zero_point = opset.convert(_constant(stored.zero_point, f"{name}/zero_point", hold), ov.Type.f16)
+        zero_point = opset.convert(packed_constant(stored.zero_point, f"{name}/zero_point", hold), ov.Type.f16)
         node = opset.subtract(node, zero_point, name=f"{name}/zero_point/subtract")
     scale = ov.op.Constant(stored.scale)
     scale.set_friendly_name(f"{name}/scale")
@@ -84,7 +85,7 @@ def _statistic(statistic: StoredStatistic, name: str, groups_shape: list[int]) -
     """``Convert(codes) * step + minimum`` in float16, reshaped to ``[d_out, groups, 1]``; an integer statistic
     (u8 step and minimum) ends with a round trip through u4, so that the folded constant is u4."""
     integer = statistic.step.dtype == np.uint8
-    node = opset.convert(_constant(statistic.codes, f"{name}/codes"), ov.Type.f16)
+    node = opset.convert(packed_constant(statistic.codes, f"{name}/codes"), ov.Type.f16)
     step, minimum = ov.op.Constant(statistic.step), ov.op.Constant(statistic.minimum)
     step.set_friendly_name(f"{name}/step")
     minimum.set_friendly_name(f"{name}/minimum")
@@ -101,7 +102,7 @@ def build_spqr_decompression(
     """Returns the last node of the dense part of a SpQR weight (in the permuted column order); the outliers and
     the permutation act on the activation (:mod:`optimum_wc.openvino.activation_side`)."""
     rows, groups = stored.codes.shape[0], stored.codes.shape[1]
-    codes = _constant(stored.codes, name, hold)
+    codes = packed_constant(stored.codes, name, hold)
     if stored.codes.storage == "u3":
         codes = opset.convert(codes, ov.Type.u4, name=f"{name}/u4")
     node = opset.convert(codes, ov.Type.f16)
