@@ -17,6 +17,7 @@ Run (from the repository root):
 
     python benchmarks/accuracy.py                                 # every configuration
     python benchmarks/accuracy.py --configs int4_sym_g128,awq --out benchmarks/results
+    python benchmarks/accuracy.py --configs spqr_4bit --update    # re-run these; keep the other rows of accuracy.json
 
 Results: ``accuracy.json`` and ``accuracy.md`` in ``--out``. A library that fails on a configuration gets its error
 recorded and the configuration marked FAIL; the other configurations still run.
@@ -77,18 +78,26 @@ CONFIGS: dict[str, tuple[str, dict, float | None]] = {
     # optimum-wc's own option (nncf has no act order): no side-by-side, checked against the data-free baseline
     "gptq_act_order": ("INT4_SYM g128 GPTQ act_order (optimum-wc only)",
                        {"mode": "int4_sym", **DATA_AWARE, "gptq": True, "gptq_act_order": True}, None),
-    # SpQR (optimum-wc only): the authors' recipe (the defaults); groups of 32 with integer zero points (the layout
-    # OpenVINO runs as fast as INT4, ~4.6 bits per parameter); 3-bit (~3.9 bits). Damping 0.1 suits this model's
-    # short calibration lines better than the recipe's 1.0.
+    # SpQR (optimum-wc only): the authors' recipe (the defaults); groups of 32 with integer zero points (the dense
+    # layout OpenVINO runs about as fast as INT4) with ~0.1% outliers (the "fast" rows, 4.4 and 3.5 bits per
+    # parameter) and with ~1% (4.6 bits); 3-bit in groups of 16 (3.9 bits). Damping 0.1 suits this model's short
+    # calibration lines better than the recipe's 1.0. benchmarks/spqr_runtime.py measures their latency.
     "spqr_recipe": ("SpQR 4-bit g16, authors' recipe (optimum-wc only)", {"mode": "spqr", "subset_size": 128}, None),
     "spqr_4bit": ("SpQR 4-bit g32 integer zero points, damping 0.1, threshold 0.1 (optimum-wc only)",
                   {"mode": "spqr", "subset_size": 128,
                    "spqr": {"group_size": 32, "round_zero": True, "percdamp": 0.1, "outlier_threshold": 0.1}}, None),
+    "spqr_4bit_fast": ("SpQR 4-bit g32 integer zero points, damping 0.1, threshold 0.25 (optimum-wc only)",
+                       {"mode": "spqr", "subset_size": 128,
+                        "spqr": {"group_size": 32, "round_zero": True, "percdamp": 0.1, "outlier_threshold": 0.25}}, None),
+    "spqr_3bit_fast": ("SpQR 3-bit g32 integer zero points, damping 0.1, threshold 0.5 (optimum-wc only)",
+                       {"mode": "spqr", "subset_size": 128,
+                        "spqr": {"bits": 3, "group_size": 32, "round_zero": True, "percdamp": 0.1,
+                                 "outlier_threshold": 0.5}}, None),
     "spqr_3bit": ("SpQR 3-bit g16, damping 0.1, threshold 0.35 (optimum-wc only)",
                   {"mode": "spqr", "subset_size": 128,
                    "spqr": {"bits": 3, "percdamp": 0.1, "outlier_threshold": 0.35}}, None),
 }
-OURS_ONLY = {"gptq_act_order", "spqr_recipe", "spqr_4bit", "spqr_3bit"}
+OURS_ONLY = {"gptq_act_order", "spqr_recipe", "spqr_4bit", "spqr_4bit_fast", "spqr_3bit_fast", "spqr_3bit"}
 SPQR_BASELINE = "int4_asym_g128"  # SpQR targets: KL relative to data-free INT4_ASYM g128
 SPQR_TARGETS = ((4.0, 1.0), (4.7, 1 / 3))  # (max bits per parameter, KL / baseline KL limit): the first that fits
 DATA_FREE_BASELINE = "int4_sym_g128"
@@ -355,11 +364,27 @@ def spqr_verdicts(rows: list[dict], fp32: dict) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------------------ reporting
+def git(*args: str) -> str:
+    return subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+
+
+def git_commit() -> str:
+    """HEAD, with "+" when tracked files have uncommitted changes."""
+    return git("rev-parse", "HEAD")[:10] + ("+" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def merge_rows(previous_path: pathlib.Path, rows: list[dict]) -> list[dict]:
+    """This run's rows, and the previous results' rows for the configurations it did not run, in CONFIGS order."""
+    previous = json.loads(previous_path.read_text())
+    env = previous["environment"]
+    commit = env["optimum_wc_commit"][:10] + ("+" if env["working_tree_modified"] else "")
+    by_name = {row["config"]: {"measured_at": commit, **row} for row in previous["configs"]}
+    by_name.update({row["config"]: row for row in rows})
+    return [by_name[name] for name in CONFIGS if name in by_name]
+
+
 def environment(repeats: int, load_average_at_start: tuple) -> dict:
     from importlib.metadata import version
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT).stdout.strip()
 
     modified = git("status", "--porcelain", "--untracked-files=no").splitlines()
     return {
@@ -462,7 +487,14 @@ def write_markdown(path: pathlib.Path, payload: dict) -> None:
             failed = [name for name, ok in v["checks"].items() if not ok]
             lines.append(f"| {v['label']} | {v['bits']:.3f} | {v['outlier_fraction']:.3%} | {v['kl_ratio']:.3f} "
                          f"({limit}) | {gap} | **{v['result']}**{' (' + ', '.join(failed) + ')' if failed else ''} |")  # fmt: skip
-    digests = {run.get("source_digest") for row in rows for run in row["optimum_wc"].get("runs", [])} - {None}
+    if env.get("updated_configs"):
+        stamps: dict[str, list[str]] = {}
+        for row in rows:
+            stamps.setdefault(row.get("measured_at", "?"), []).append(row["config"])
+        lines += ["", "Rows measured at different commits (`--update`): "
+                  + "; ".join(f"`{commit}`: {', '.join(names)}" for commit, names in stamps.items()) + "."]
+    this_run = [row for row in rows if row["config"] in env.get("updated_configs", [row["config"]])]
+    digests = {run.get("source_digest") for row in this_run for run in row["optimum_wc"].get("runs", [])} - {None}
     if len(digests) > 1:
         lines += ["", f"Note: optimum_wc's sources changed while this ran ({len(digests)} versions; `source_digest` of "
                   "each run in accuracy.json), so rows may come from different code."]
@@ -482,6 +514,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=1, help="compressions per library and configuration (median)")
     parser.add_argument("--timeout", type=int, default=WORKER_TIMEOUT_S, help="seconds per compression process")
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--update", action="store_true",
+                        help="keep the rows of --out/accuracy.json that this run does not re-run (each row records "
+                             "the commit it was measured at)")
     parser.add_argument("--_worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))  # the optimum_wc of this checkout, installed or not
@@ -506,6 +541,7 @@ def main() -> int:
     log.info("FP32: perplexity %.4f (%.0f s to evaluate)", fp32["perplexity"], fp32["eval_seconds"])
 
     rows = []
+    measured_at = git_commit()
     for index, name in enumerate(names, 1):
         row = {"config": name, "label": CONFIGS[name][0], "arguments": CONFIGS[name][1]}
         runs: dict[str, list[dict]] = {library: [] for library in libraries}
@@ -531,10 +567,15 @@ def main() -> int:
                          result["kl"])
             row[library] = result
         row["verdict"] = verdict(name, row["optimum_wc"], row["nncf"])
+        row["measured_at"] = measured_at
         log.info("[%d/%d] %s: %s", index, len(names), name, row["verdict"]["result"])
         rows.append(row)
 
-    payload = {"environment": environment(args.repeats, load_at_start), "fp32": fp32, "configs": rows,
+    env = environment(args.repeats, load_at_start)
+    if args.update:
+        rows = merge_rows(args.out / "accuracy.json", rows)
+        env["updated_configs"] = names
+    payload = {"environment": env, "fp32": fp32, "configs": rows,
                "best_data_aware": best_data_aware(rows), "spqr": spqr_verdicts(rows, fp32)}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "accuracy.json").write_text(json.dumps(payload, indent=2) + "\n")

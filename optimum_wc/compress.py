@@ -25,7 +25,7 @@ from optimum_wc.enums import CompressionFormat, CompressWeightsMode
 from optimum_wc.errors import InvalidArgumentTypeError
 from optimum_wc.kernels.packing import StoredWeight, to_storage
 from optimum_wc.kernels.spqr_storage import SpQRStored
-from optimum_wc.openvino.activation_side import insert_outliers, insert_permutation
+from optimum_wc.openvino.activation_side import OutlierTerm, insert_outliers, insert_permutation
 from optimum_wc.openvino.decompression import (
     Hold,
     build_decompression,
@@ -204,6 +204,8 @@ def compress_model(
         for (weight, _), stored in ordered_map(_quantize, reads, workers):
             REWRITERS[type(stored)](weight, stored, hold, context)
             bar.update(weight.target.num_elements)
+    if context is not None:
+        context.finish()
     write_rt_info(model, settings, plan)
     logger.info("Statistics of the bitwidth distribution:\n%s", summary.to_table())
     return CompressionResult(model, summary, plan)
@@ -249,11 +251,21 @@ def _output_type(target: WeightTarget) -> ov.Type | None:
 
 
 class _GraphContext:
-    """What rewriting weights on the activation side needs: ops by name, and the Gathers made so far (shared)."""
+    """What rewriting weights on the activation side needs: ops by name, the Gathers made so far (shared), and the
+    outliers of each activation, inserted together at the end (``finish``)."""
 
     def __init__(self, ops: dict[str, ov.Node]):
         self.ops = ops  # the MatMuls are the ones found before the data-aware steps replaced weight constants
         self.gathers: dict = {}
+        self.outliers: dict[tuple[str, int], list[OutlierTerm]] = {}
+
+    def add_outliers(self, term: OutlierTerm) -> None:
+        key = (term.activation.get_node().get_friendly_name(), term.activation.get_index())
+        self.outliers.setdefault(key, []).append(term)
+
+    def finish(self) -> None:
+        for terms in self.outliers.values():
+            insert_outliers(sorted(terms, key=lambda term: term.name))  # the same graph whatever the weights' order
 
 
 def _rewrite(weight: WeightPlan, stored: StoredWeight, hold: Hold | None, context: _GraphContext | None) -> None:
@@ -267,9 +279,8 @@ def _rewrite_spqr(weight: WeightPlan, stored: SpQRStored, hold: Hold | None, con
     name = target.constant_name
     replace_constant(target.constant, build_spqr_decompression(stored, name, target.port, _output_type(target), hold))
     matmul = context.ops[target.op_name]
-    if stored.outliers is not None:
-        outliers = stored.outliers
-        insert_outliers(matmul, target.port, outliers.offsets, outliers.columns, outliers.values, name)
+    if stored.outliers is not None:  # its activation before the permutation below
+        context.add_outliers(OutlierTerm.of(matmul, target.port, stored.outliers, name))
     if stored.permutation is not None:
         insert_permutation(matmul, target.port, stored.permutation, name, shared=context.gathers)
 

@@ -6,9 +6,7 @@
   them (u3 up to 3 bits, u4, else u8), and ``step`` and ``minimum`` ``[d_out / beta_2, 1, groups]`` (float16, or
   u8 for integer zero points);
 - outliers, row by row (CSR): column indices and float16 corrections (32 bits an outlier), and the offset of each
-  row's first outlier (``d_out`` of them; 16 bits a row); when the last row has none, a zero entry closes it
-  (OpenVINO's EmbeddingBagOffsets refuses an offset past the last index). Indices and offsets are u16, or i32
-  beyond 65536;
+  row's first outlier (``d_out`` of them; 16 bits a row). Indices and offsets are u16, or i32 beyond 65535;
 - the act-order permutation of the input columns (u16 or i32), when there is one.
 """
 
@@ -38,7 +36,7 @@ class StoredOutliers:
     offsets: PackedArray  # [d_out]: where each row's outliers start
     columns: PackedArray
     values: np.ndarray  # float16
-    count: int  # outliers (without a closing zero entry)
+    count: int  # outliers
 
     @property
     def nbytes(self) -> int:
@@ -115,11 +113,8 @@ def to_spqr_storage(result: SpQRResult) -> SpQRStored:
     if len(result.outliers):
         found = result.outliers
         offsets = np.searchsorted(found.rows, np.arange(rows))
-        column_values, values = found.columns, found.values.astype(np.float16)
-        if offsets[-1] == len(found):  # the last row is empty: close it with a zero entry
-            column_values, values = np.append(column_values, 0), np.append(values, np.float16(0))
-        outliers = StoredOutliers(pack(offsets, index_storage(values.size)), pack(column_values, index_storage(columns)),
-                                  values, len(found))  # fmt: skip
+        outliers = StoredOutliers(pack(offsets, index_storage(len(found) + 1)), pack(found.columns, index_storage(columns)),
+                                  found.values.astype(np.float16), len(found))  # fmt: skip
     permutation = None if result.permutation is None else pack(result.permutation, index_storage(columns))
     return SpQRStored(
         codes,

@@ -4,19 +4,26 @@ OpenVINO folds any op applied to a weight constant into a dense float matrix whe
 act on the activation ``x`` (input ``1 - port``) or the output ``y`` instead, for a weight used as ``y = x W^T``:
 
 - permutation (GPTQ act-order checkpoints, SpQR): ``MatMul(Gather(x, perm, -1), W_perm)``;
-- outliers (SpQR), a sparse matrix in CSR form: ``y[..., r] += sum_k v_k x[..., c_k]`` over row ``r``'s outliers,
-  computed by ``EmbeddingBagOffsets`` (sum) with the transposed activation as its table (one bag per output row, the
-  outliers' columns as indices, their values as weights); indices and offsets are stored as u16 where they fit.
+- outliers (SpQR), a sparse matrix ``O`` stored row by row (CSR): ``y[..., r] += sum_k v_k x[..., c_k]`` over row
+  ``r``'s outliers. At run time it is in ELL form: slot ``k`` of row ``r`` holds the row's ``k``-th outlier (or a
+  zero), for ``K`` slots, the most outliers of any row. A small constant subgraph turns the stored CSR into it (folded
+  when OpenVINO compiles the model, so the IR stays CSR-sized), and three ops with fast CPU kernels compute it:
+  ``Gather`` of the activation's channels ``[..., K * d_out]``, ``Multiply`` by the values, ``ReduceSum`` over the
+  slots. MatMuls that share an activation (q, k and v; gate and up) share these ops, split back by rows.
+  (``EmbeddingBagOffsets`` computes the same thing, but the CPU plugin runs it with a reference kernel and needs the
+  activation transposed: it cost three to four times as much per token on a 270M Llama.)
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import openvino as ov
 from openvino import opset13 as opset
-from openvino import opset15
 
 from optimum_wc.kernels.packing import PackedArray
+from optimum_wc.kernels.spqr_storage import StoredOutliers
 from optimum_wc.openvino.decompression import packed_constant
 
 
@@ -48,24 +55,71 @@ def insert_permutation(
     activation.replace_source_output(gathered)
 
 
-def insert_outliers(
-    matmul: ov.Node, port: int, offsets: PackedArray, columns: PackedArray, values: np.ndarray, name: str
-) -> None:
-    """Adds the sparse product ``x O^T`` after the MatMul, ``O`` given row by row (``offsets``, ``columns``,
-    ``values``); insert it before any permutation Gather, so that ``columns`` index the original input channels."""
-    x = matmul.input(1 - port).get_source_output()
-    y = matmul.output(0)
-    consumers = list(y.get_target_inputs())
-    channels = x.get_partial_shape()[-1].get_length()
-    table = opset.transpose(opset.reshape(x, [-1, channels], special_zero=False), [1, 0])  # [in, tokens]
-    values_node = ov.op.Constant(np.ascontiguousarray(values, dtype=np.float16))
-    values_node.set_friendly_name(f"{name}/outliers/values")
+@dataclass(frozen=True)
+class OutlierTerm:
+    """One MatMul's sparse part, to add to its output; ``activation`` is its input before any permutation."""
+
+    matmul: ov.Node
+    activation: ov.Output
+    outliers: StoredOutliers
+    name: str
+
+    @classmethod
+    def of(cls, matmul: ov.Node, port: int, outliers: StoredOutliers, name: str) -> OutlierTerm:
+        return cls(matmul, matmul.input(1 - port).get_source_output(), outliers, name)
+
+    @property
+    def rows(self) -> int:
+        return self.outliers.offsets.shape[0]
+
+    @property
+    def slots(self) -> int:
+        """The most outliers in one row."""
+        offsets = self.outliers.offsets.data.astype(np.int64)
+        return int(np.diff(np.append(offsets, self.outliers.count)).max())
+
+
+def _ell(term: OutlierTerm, slots: int) -> tuple[ov.Node, ov.Node]:
+    """``[slots, d_out]`` column indices (i32) and float16 values from the stored CSR; slot ``k`` of row ``r`` is
+    outlier ``offsets[r] + k`` when the row has more than ``k``, else an appended zero."""
+    outliers, name = term.outliers, term.name
+    offsets = _indices(outliers.offsets, f"{name}/outliers/offsets")
+    ends = opset.concat([opset.slice(offsets, [1], [term.rows], [1]), opset.constant([outliers.count], ov.Type.i32)], 0)
+    slot = opset.unsqueeze(opset.range(0, slots, 1, ov.Type.i32), 1)  # [slots, 1]
+    position = opset.add(opset.unsqueeze(offsets, 0), slot)
+    index = opset.select(opset.less(position, opset.unsqueeze(ends, 0)), position, np.int32(outliers.count))
+    values = ov.op.Constant(np.ascontiguousarray(outliers.values, dtype=np.float16))
+    values.set_friendly_name(f"{name}/outliers/values")
+    columns = _indices(outliers.columns, f"{name}/outliers/columns")
+    pad = opset.constant([0], ov.Type.i32), opset.constant([0], ov.Type.f16)
+    return (opset.gather(opset.concat([columns, pad[0]], 0), index, np.int32(0)),
+            opset.gather(opset.concat([values, pad[1]], 0), index, np.int32(0)))  # fmt: skip
+
+
+def insert_outliers(terms: list[OutlierTerm]) -> None:
+    """Adds each term's sparse product ``x O^T`` to its MatMul's output; the terms share one activation ``x``, and
+    their ``columns`` index its channels in their original order (before any permutation Gather)."""
+    x = terms[0].activation
+    slots = max(term.slots for term in terms)
+    columns, values = zip(*(_ell(term, slots) for term in terms))
+    rows = [term.rows for term in terms]
+    label = f"{terms[0].name}/outliers"
+    if len(terms) > 1:
+        columns, values = (opset.concat(list(part), 1) for part in (columns, values))
+    else:
+        columns, values = columns[0], values[0]
+    values = opset.reshape(values, [-1], special_zero=False)
     if x.get_element_type() != ov.Type.f16:
-        values_node = opset.convert(values_node, x.get_element_type())
-    offsets_node = _indices(offsets, f"{name}/outliers/offsets")
-    rows = opset15.embedding_bag_offsets(table, _indices(columns, f"{name}/outliers/columns"), offsets_node,
-                                         per_sample_weights=values_node, reduction="sum")  # [out, tokens]  # fmt: skip
-    sparse = opset.reshape(opset.transpose(rows, [1, 0]), opset.shape_of(y), special_zero=False)
-    total = opset.add(y, sparse, name=f"{name}/outliers/add")
-    for target in consumers:
-        target.replace_source_output(total.output(0))
+        values = opset.convert(values, x.get_element_type())
+    gathered = opset.gather(x, opset.reshape(columns, [-1], special_zero=False), np.int32(-1), name=f"{label}/gather")
+    products = opset.multiply(gathered, values, name=f"{label}/multiply")
+    leading = [0] * (x.get_partial_shape().rank.get_length() - 1)
+    by_slot = opset.reshape(products, leading + [slots, sum(rows)], special_zero=True)
+    sums = opset.reduce_sum(by_slot, np.int32(-2), keep_dims=False, name=f"{label}/sum")
+    parts = [sums.output(0)] if len(terms) == 1 else list(opset.variadic_split(sums, np.int32(-1), rows).outputs())
+    for term, part in zip(terms, parts):
+        y = term.matmul.output(0)
+        consumers = list(y.get_target_inputs())
+        total = opset.add(y, part, name=f"{term.name}/outliers/add")
+        for target in consumers:
+            target.replace_source_output(total.output(0))

@@ -11,7 +11,7 @@ from optimum_wc.algorithms.gptq import Hessian, invert_hessian
 from optimum_wc.algorithms.spqr import SpQRSettings, spqr_quantize
 from optimum_wc.kernels.packing import pack
 from optimum_wc.kernels.spqr_storage import to_spqr_storage
-from optimum_wc.openvino.activation_side import insert_outliers, insert_permutation
+from optimum_wc.openvino.activation_side import OutlierTerm, insert_outliers, insert_permutation
 from optimum_wc.openvino.decompression import build_spqr_decompression
 
 F32 = {"INFERENCE_PRECISION_HINT": "f32", "DYNAMIC_QUANTIZATION_GROUP_SIZE": "0"}
@@ -44,15 +44,18 @@ def _spqr_model(bits, threshold, rows=64, columns=128, seed=0, round_zero=False,
     results = [spqr_quantize(w, inverse, settings) for w in weights]
 
     x = opset.parameter([-1, -1, columns], ov.Type.f32, name="x")
-    outputs, shared = [], {}
-    for index, result in enumerate(results):  # two MatMuls on the same input: one shared permutation Gather
+    outputs, terms, permutations = [], [], []
+    for index, result in enumerate(results):  # two MatMuls on the same input: one Gather each for both
         stored = to_spqr_storage(result)
         name = f"w{index}"
         matmul = opset.matmul(x, build_spqr_decompression(stored, name, 1, ov.Type.f32), False, True, name=f"mm{index}")
-        relu = opset.relu(matmul)
-        insert_outliers(matmul, 1, stored.outliers.offsets, stored.outliers.columns, stored.outliers.values, name)
-        insert_permutation(matmul, 1, stored.permutation, name, shared=shared)
-        outputs.append(opset.result(relu))
+        outputs.append(opset.result(opset.relu(matmul)))
+        terms.append(OutlierTerm.of(matmul, 1, stored.outliers, name))
+        permutations.append((matmul, stored.permutation, name))
+    insert_outliers(terms)
+    shared = {}
+    for matmul, permutation, name in permutations:
+        insert_permutation(matmul, 1, permutation, name, shared=shared)
     return ov.Model(outputs, [x]), results
 
 
@@ -60,8 +63,9 @@ def _spqr_model(bits, threshold, rows=64, columns=128, seed=0, round_zero=False,
 def test_outputs_equal_the_engines_reconstruction(bits, round_zero):
     model, results = _spqr_model(bits, threshold=0.2, round_zero=round_zero)
     assert all(len(r.outliers) > 0 for r in results)
-    gathers = [op for op in model.get_ops() if op.get_type_name() == "Gather" and "permutation" in op.get_friendly_name()]
-    assert len(gathers) == 1  # shared by the two MatMuls
+    on_x = [op.get_friendly_name() for op in model.get_ops()
+            if op.get_type_name() == "Gather" and op.input_value(0).get_node().get_type_name() == "Parameter"]  # fmt: skip
+    assert sorted(on_x) == ["w0/outliers/gather", "w0/permutation"]  # one each, shared by the two MatMuls
     compiled = ov.Core().compile_model(model, "CPU", F32)
     x = np.random.default_rng(1).normal(size=(2, 5, 128)).astype(np.float32)
     outputs = compiled(x)
@@ -96,3 +100,40 @@ def test_the_compiled_model_keeps_the_codes_packed(bits, round_zero):
         elements = int(np.prod([d.get_length() for d in shape])) if shape.is_static else 0
         precision = op.get_rt_info()["outputPrecisions"].astype(str)
         assert not (precision in ("f32", "f16", "bf16") and elements >= 256 * 512 // 4), (op.get_friendly_name(), precision, elements)
+
+
+def _csr(dense: np.ndarray):
+    from optimum_wc.kernels.spqr_storage import StoredOutliers, index_storage
+
+    rows, columns = np.nonzero(dense)
+    offsets = np.searchsorted(rows, np.arange(dense.shape[0]))
+    return StoredOutliers(pack(offsets, index_storage(len(rows) + 1)), pack(columns, index_storage(dense.shape[1])),
+                          dense[rows, columns].astype(np.float16), len(rows))  # fmt: skip
+
+
+def test_outliers_of_matmuls_sharing_an_input_are_one_sparse_product_folded_at_compile_time():
+    columns = 12
+    first = np.zeros((5, columns), np.float16)  # empty first and last rows; one row with three outliers
+    first[1, [0, 7, 11]] = [1.5, -2.0, 0.25]
+    first[3, 4] = 3.0
+    second = np.zeros((3, columns), np.float16)
+    second[0, 2], second[2, 2] = -1.0, 0.5
+    x = opset.parameter([-1, -1, columns], ov.Type.f32, name="x")
+    terms, outputs = [], []
+    for index, dense in enumerate((first, second)):
+        base = np.random.default_rng(index).normal(size=dense.shape).astype(np.float32)
+        matmul = opset.matmul(x, ov.op.Constant(base), False, True, name=f"mm{index}")
+        outputs.append(opset.result(matmul))
+        terms.append((OutlierTerm.of(matmul, 1, _csr(dense), f"w{index}"), base, dense))
+    insert_outliers([term for term, _, _ in terms])
+    compiled = ov.Core().compile_model(ov.Model(outputs, [x]), "CPU", F32)
+    for tokens in (1, 4):
+        value = np.random.default_rng(tokens).normal(size=(2, tokens, columns)).astype(np.float32)
+        results = compiled(value)
+        for index, (_, base, dense) in enumerate(terms):
+            expected = value.astype(np.float64) @ (base.astype(np.float64) + dense.astype(np.float64)).T
+            np.testing.assert_allclose(results[index], expected, rtol=1e-5, atol=1e-5)
+    runtime = [op.get_rt_info()["layerType"].astype(str) for op in compiled.get_runtime_model().get_ops()]
+    # the CSR -> ELL subgraph is constant-folded; one Gather, Multiply and ReduceSum for both MatMuls
+    assert not {"Select", "Range", "Concatenation", "EmbeddingBagOffsetsSum"} & set(runtime), runtime
+    assert runtime.count("Gather") == 1 and runtime.count("Reduce") == 1 and runtime.count("Split") == 1, runtime
