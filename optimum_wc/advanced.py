@@ -40,13 +40,17 @@ class AdvancedScaleEstimationParameters:
 @dataclass
 class AdvancedGPTQParameters:
     """nncf's GPTQ options, plus optimum-wc's ``act_order`` (off by default; when on, the result differs from
-    nncf's): quantize the columns by decreasing Hessian diagonal, each group's parameters fixed beforehand from the
-    original weight (static groups, so the stored layout is unchanged)."""
+    nncf's): quantize the columns by decreasing Hessian diagonal, in groups of consecutive columns in that order;
+    the weight is stored with its columns in that order and a Gather puts the activation in the same order (shared by
+    the MatMuls that read one input). ``static_groups`` keeps the groups and the stored layout of the original
+    column order instead (no Gather), each group's parameters fixed beforehand from the original weight; it is less
+    accurate."""
 
     damp_percent: float = 0.1
     block_size: int = 128
     subset_size: int = 128
     act_order: bool = dataclasses.field(default=False, metadata={OUR_EXTENSION: True})
+    static_groups: bool = dataclasses.field(default=False, metadata={OUR_EXTENSION: True})
 
 
 @dataclass

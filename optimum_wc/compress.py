@@ -23,8 +23,8 @@ from optimum_wc.config import CompressionSettings
 from optimum_wc.data_aware import apply_data_aware
 from optimum_wc.enums import CompressionFormat, CompressWeightsMode
 from optimum_wc.errors import InvalidArgumentTypeError
-from optimum_wc.kernels.packing import StoredWeight, to_storage
-from optimum_wc.kernels.spqr_storage import SpQRStored
+from optimum_wc.kernels.packing import StoredWeight, pack, to_storage
+from optimum_wc.kernels.spqr_storage import SpQRStored, index_storage
 from optimum_wc.openvino.activation_side import OutlierTerm, insert_outliers, insert_permutation
 from optimum_wc.openvino.decompression import (
     Hold,
@@ -191,7 +191,8 @@ def compress_model(
         return CompressionResult(model, CompressionSummary.from_plan(plan), plan)
     apply_data_aware(model, plan, settings, progress)
     summary = CompressionSummary.from_plan(plan)
-    context = _GraphContext(graph.by_name) if any(w.spqr for w in plan.weights) else None
+    on_activations = any(w.spqr is not None or w.permutation is not None for w in plan.weights)
+    context = _GraphContext(graph.by_name) if on_activations else None
 
     work = sorted(plan.to_compress, key=lambda w: w.target.num_elements, reverse=True)
     total = sum(w.target.num_elements for w in work)
@@ -242,6 +243,8 @@ def _quantize(item: tuple[WeightPlan, np.ndarray | None]) -> StoredWeight | SpQR
     target, precision = weight.target, weight.precision
     mode = precision.mode.value
     scale, zero_point = weight.parameters or (None, None)
+    if weight.permutation is not None:  # stored in the order GPTQ quantized it (layout [out, in], checked there)
+        data = data[:, weight.permutation]
     compressed = kernels.compress(data, target.reduction_axes, mode, precision.group_size, scale, zero_point)
     return to_storage(compressed, kernels.KERNELS[mode].storage)
 
@@ -271,6 +274,9 @@ class _GraphContext:
 def _rewrite(weight: WeightPlan, stored: StoredWeight, hold: Hold | None, context: _GraphContext | None) -> None:
     target = weight.target
     replace_constant(target.constant, build_decompression(stored, target.constant_name, target.port, _output_type(target), hold))
+    if weight.permutation is not None:
+        permutation = pack(weight.permutation, index_storage(len(weight.permutation)))
+        insert_permutation(context.ops[target.op_name], target.port, permutation, target.constant_name, shared=context.gathers)
 
 
 def _rewrite_spqr(weight: WeightPlan, stored: SpQRStored, hold: Hold | None, context: _GraphContext) -> None:

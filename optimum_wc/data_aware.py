@@ -210,7 +210,7 @@ class DataAwareCompression:
     def gptq(self) -> None:
         params = self.settings.advanced_parameters.gptq_params
         gptq_settings = GPTQSettings(
-            params.damp_percent, params.block_size, params.subset_size, params.act_order
+            params.damp_percent, params.block_size, params.subset_size, params.act_order, params.static_groups
         )
         targets = self._four_bit()
         for weight in targets:
@@ -254,9 +254,12 @@ class DataAwareCompression:
 
     def _gptq_one(self, weight: WeightPlan, inputs: _LayerInputs, settings: GPTQSettings) -> None:
         mode, group_size = weight.precision.mode.value, weight.precision.group_size
+        inverse = inputs.inverse(settings.damp_percent, settings.act_order)
         group_parameters = None
         if self.settings.scale_estimation:
             item_means, tokens = np.stack(inputs.means), tuple(inputs.tokens)
+            if inverse.order is not None and not settings.static_groups:  # groups of the permuted columns
+                item_means = item_means[:, inverse.order]
 
             def group_parameters(w_slice: np.ndarray, column: int):
                 stats = InputStatistics(item_means[:, column : column + w_slice.shape[1]], tokens)
@@ -265,10 +268,10 @@ class DataAwareCompression:
                 return estimated.scale, estimated.zero_point
 
         w = weight.target.read().astype(np.float32)
-        inverse = inputs.inverse(settings.damp_percent, settings.act_order)
         result = gptq_quantize(w, inverse, mode, group_size, settings, group_parameters)
-        self._replace_weight(weight.target.constant, result.weight)
+        self._replace_weight(weight.target.constant, result.weight)  # original order: later layers see it quantized
         weight.parameters = (result.scale, result.zero_point)
+        weight.permutation = result.order
 
 
 class _LayerInputs:

@@ -43,6 +43,9 @@ class WeightPlan:
     parameters: tuple[np.ndarray, np.ndarray | None] | None = None
     # the stored form of a weight that SpQR compressed (then ``parameters`` is unused)
     spqr: SpQRStored | None = None
+    # the input-channel order of the stored weight (GPTQ act order): its columns are stored in this order, and the
+    # activation is gathered in it at run time
+    permutation: np.ndarray | None = None
 
 
 @dataclass

@@ -169,3 +169,39 @@ def test_act_order_is_our_option_recorded_only_when_set(tiny_ir, tmp_path):
 
     assert "'act_order': True" in recorded(ordered)
     assert "act_order" not in recorded(plain)
+
+
+@pytest.mark.parametrize("static_groups", [False, True])
+def test_act_order_model_computes_with_the_weights_gptq_chose(static_groups, tiny_ir):
+    """With act order the weights are stored with permuted columns and the activation gathered in the same order
+    (one Gather per input, shared by q, k and v); the compiled model computes ``x W_gptq^T`` with GPTQ's weights in
+    their original order. Static groups keep the original layout (no Gather)."""
+    from optimum_wc.advanced import AdvancedCompressionParameters, AdvancedGPTQParameters
+    from optimum_wc.compress import compress_model
+    from optimum_wc.config import CompressionSettings
+    from optimum_wc.openvino.graph import set_constant
+
+    xml = tiny_ir("llama")
+    gptq_params = AdvancedGPTQParameters(act_order=True, static_groups=static_groups)
+    settings = CompressionSettings.from_arguments(
+        mode="int4_sym", group_size=32, gptq=True, dataset=calibration_items(), backup_mode="none",
+        advanced_parameters=AdvancedCompressionParameters(gptq_params=gptq_params))  # fmt: skip
+    model = ov.Core().read_model(xml)
+    result = compress_model(model, settings, progress=False)
+    gptq = [w for w in result.plan.weights if w.precision is not None]
+    assert len(gptq) == 14 and sum(w.permutation is not None for w in gptq) == (0 if static_groups else 14)
+    gathers = {op.get_friendly_name() for op in model.get_ops() if op.get_friendly_name().endswith("/permutation")}
+    assert len(gathers) == (0 if static_groups else 2 * 4)  # per layer: q/k/v, o, gate/up, down
+
+    reference = ov.Core().read_model(xml)  # float, with GPTQ's weights (original column order)
+    by_name = {op.get_friendly_name(): op for op in reference.get_ops()}
+    for weight in gptq:
+        set_constant(by_name[weight.target.constant_name], weight.target.constant.get_data())
+    config = {"INFERENCE_PRECISION_HINT": "f32", "DYNAMIC_QUANTIZATION_GROUP_SIZE": "0"}
+    outputs = []
+    for candidate in (model, reference):
+        request = ov.Core().compile_model(candidate, "CPU", config).create_infer_request()
+        request.infer(calibration_items(1, seed=5)[0])
+        outputs.append(request.get_output_tensor(0).data.astype(np.float64))
+    # they differ only by the float16 rounding of the scales
+    np.testing.assert_allclose(outputs[0], outputs[1], rtol=0, atol=2e-3 * np.abs(outputs[1]).max())

@@ -20,8 +20,11 @@ nncf 3.4.0; the arithmetic is float32 like nncf's.
 
 ``act_order`` (an optimum-wc option, off by default; not in nncf) quantizes the columns in order of decreasing
 ``H_jj``, so that the inputs with the most energy are quantized first and the later, less important columns absorb
-their error. Groups stay contiguous in the original column order (the stored layout does not change): each group's
-parameters are fixed from the original weight before the loop ("static groups").
+their error. Its groups are contiguous in that order, their parameters read as the loop reaches them, as in the
+natural order; the weight is stored with its columns permuted and the activation is gathered in the same order at
+run time (``GPTQResult.order``). With ``static_groups`` the groups stay contiguous in the original column order (the
+stored layout does not change): each group's parameters are fixed from the original weight before the loop; this
+is less accurate.
 """
 
 from __future__ import annotations
@@ -44,16 +47,24 @@ class GPTQSettings:
     block_size: int = 128
     subset_size: int = 128
     act_order: bool = False
+    static_groups: bool = False
 
 
 @dataclass(frozen=True)
 class GPTQResult:
-    """The fake-quantized weight ``[out, in]`` and its parameters in the grouped layout (``[out, groups, 1]``, or
-    ``[out, 1]`` per channel)."""
+    """The fake-quantized weight ``[out, in]`` (original column order) and its parameters in the grouped layout
+    (``[out, groups, 1]``, or ``[out, 1]`` per channel) of the stored weight ``weight[:, order]`` (``order`` None:
+    the original order)."""
 
     weight: np.ndarray
     scale: np.ndarray
     zero_point: np.ndarray | None
+    order: np.ndarray | None = None
+
+    @property
+    def stored(self) -> np.ndarray:
+        """The weight in its stored column order."""
+        return self.weight if self.order is None else self.weight[:, self.order]
 
 
 class Hessian:
@@ -119,8 +130,9 @@ def gptq_quantize(
     """Quantizes ``weight`` ``[out, in]`` with GPTQ given the inverse Hessian of its inputs; ``group_parameters``
     chooses each group's scale (min-max by default; scale estimation plugs in here).
 
-    In the natural order a group's parameters come from ``W`` as updated by the blocks before it; with act order
-    (``inverse.order``) they are fixed from the original ``W`` before the loop (static groups).
+    A group's parameters come from ``W`` as updated by the blocks before it; with act order (``inverse.order``) the
+    groups are those of the permuted ``W``, or, with ``settings.static_groups``, those of the original ``W`` with
+    their parameters fixed before the loop.
     """
     kernel = KERNELS[mode]
     group_parameters = group_parameters or min_max_parameters(mode)
@@ -130,30 +142,33 @@ def gptq_quantize(
     per_channel = group_size == -1
     group_size = columns if per_channel else group_size
     starts = range(0, columns, group_size)
-    if inverse.order is None:
+    order = inverse.order
+    if order is None or not settings.static_groups:
+        permuted = w if order is None else w[:, order]
         parameters: list[tuple[np.ndarray, np.ndarray | None]] = []
 
         def parameters_at(column: int) -> tuple[np.ndarray, np.ndarray | None]:
-            if column % group_size == 0:  # read when the group comes up: w holds the updates of earlier blocks
-                parameters.append(group_parameters(w[:, column : column + group_size], column))
+            if column % group_size == 0:  # read when the group comes up: it holds the updates of earlier blocks
+                parameters.append(group_parameters(permuted[:, column : column + group_size], column))
             return parameters[-1]
 
-        quantized = _quantize_columns(w, inverse.upper, kernel, settings.block_size, parameters_at)
+        quantized = _quantize_columns(permuted, inverse.upper, kernel, settings.block_size, parameters_at)
     else:
-        order = inverse.order
         parameters = [group_parameters(w[:, start : start + group_size], start) for start in starts]
-        permuted = _quantize_columns(
+        quantized = _quantize_columns(
             w[:, order], inverse.upper, kernel, settings.block_size, lambda i: parameters[order[i] // group_size]
         )
-        quantized = np.empty_like(permuted)
-        quantized[:, order] = permuted
+    if order is not None:
+        quantized[:, order] = quantized.copy()  # back to the original column order
+    # one group per row (per channel): the same parameters in any column order, so the original layout is kept
+    stored_order = None if order is None or settings.static_groups or per_channel else order
 
     scale = np.stack([p[0] for p in parameters], axis=1)
     zero_point = None if parameters[0][1] is None else np.stack([p[1] for p in parameters], axis=1)
     if per_channel:
         scale = scale[:, 0]
         zero_point = None if zero_point is None else zero_point[:, 0]
-    return GPTQResult(quantized, scale.astype(np.float32), zero_point)
+    return GPTQResult(quantized, scale.astype(np.float32), zero_point, stored_order)
 
 
 def _quantize_columns(w: np.ndarray, hinv: np.ndarray, kernel, block_size: int, parameters_at) -> np.ndarray:

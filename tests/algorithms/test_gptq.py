@@ -47,26 +47,50 @@ def test_dead_inputs_give_zero_columns():
     assert np.all(result.weight[:, 5] == 0)
 
 
-@pytest.mark.parametrize("mode, group_size", [("int4_sym", 16), ("int4_asym", 32), ("nf4", -1)])
-def test_act_order_keeps_contiguous_groups_and_lowers_the_error_on_uneven_inputs(mode, group_size):
-    """Inputs whose energy differs by column (as in LLMs): quantizing the strong columns first lowers the error."""
+def _uneven_layer():
+    """Inputs whose energy differs by column (as in LLMs)."""
     rng = np.random.default_rng(3)
     weight = rng.normal(size=(48, 64)).astype(np.float32)
     energy = rng.permutation(np.geomspace(0.05, 5.0, 64))
     x = (rng.normal(size=(512, 64)) * energy).astype(np.float32)
     hessian = Hessian(64)
     hessian.add(x[None])
-    settings = GPTQSettings(block_size=16, act_order=True)
     inverse = invert_hessian(hessian.matrix, 0.1, act_order=True)
     assert sorted(inverse.order.tolist()) == list(range(64)) and inverse.order[0] == np.argmax(energy)
-    ordered = gptq_quantize(weight, inverse, mode, group_size, settings)
-    plain = gptq_quantize(weight, invert_hessian(hessian.matrix, 0.1), mode, group_size, GPTQSettings(block_size=16))
 
     def error(q):
         return np.sum(((weight.astype(np.float64) - q.astype(np.float64)) @ x.T.astype(np.float64)) ** 2)
 
+    return weight, hessian, inverse, error
+
+
+@pytest.mark.parametrize("mode, group_size", [("int4_sym", 16), ("int4_asym", 32), ("nf4", -1)])
+def test_act_order_quantizes_groups_of_the_permuted_columns_and_lowers_the_error(mode, group_size):
+    weight, hessian, inverse, error = _uneven_layer()
+    ordered = gptq_quantize(weight, inverse, mode, group_size, GPTQSettings(block_size=16, act_order=True))
+    static = gptq_quantize(weight, inverse, mode, group_size, GPTQSettings(block_size=16, act_order=True, static_groups=True))
+    plain = gptq_quantize(weight, invert_hessian(hessian.matrix, 0.1), mode, group_size, GPTQSettings(block_size=16))
     assert error(ordered.weight) < error(plain.weight)
-    assert ordered.scale.shape == plain.scale.shape  # the same grouped layout: contiguous groups, original order
+    if group_size == -1:  # one group per row: the same in any order, stored in the original one
+        np.testing.assert_array_equal(ordered.weight, static.weight)
+        assert ordered.order is None
+        return
+    assert error(ordered.weight) < error(static.weight)
+    np.testing.assert_array_equal(ordered.order, inverse.order)
+    np.testing.assert_array_equal(ordered.stored[:, np.argsort(ordered.order)], ordered.weight)
+    # the stored weight is what its groups' parameters give: groups of consecutive columns in the permuted order
+    again = kernels.decompress(kernels.compress(ordered.stored, (1,), mode, group_size, ordered.scale, ordered.zero_point))
+    np.testing.assert_allclose(again, ordered.stored, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode, group_size", [("int4_sym", 16), ("int4_asym", 32), ("nf4", -1)])
+def test_act_order_with_static_groups_keeps_the_layout_of_the_original_columns(mode, group_size):
+    weight, hessian, inverse, error = _uneven_layer()
+    settings = GPTQSettings(block_size=16, act_order=True, static_groups=True)
+    ordered = gptq_quantize(weight, inverse, mode, group_size, settings)
+    plain = gptq_quantize(weight, invert_hessian(hessian.matrix, 0.1), mode, group_size, GPTQSettings(block_size=16))
+    assert error(ordered.weight) < error(plain.weight)
+    assert ordered.order is None and ordered.scale.shape == plain.scale.shape  # contiguous groups, original order
     # static groups: each group's parameters are the min-max ones of the original weight
     expected = kernels.KERNELS[mode].parameters(
         weight.reshape(48, -1, 64 if group_size == -1 else group_size), 2, 4
