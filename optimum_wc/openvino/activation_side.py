@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import openvino as ov
+from openvino import opset8, opset15
 from openvino import opset13 as opset
 
 from optimum_wc.kernels.packing import PackedArray
@@ -79,44 +80,104 @@ class OutlierTerm:
         return int(np.diff(np.append(offsets, self.outliers.count)).max())
 
 
-def _ell(term: OutlierTerm, slots: int) -> tuple[ov.Node, ov.Node]:
+@dataclass(frozen=True)
+class _Stored:
+    """One term's CSR constants in the graph: i32 offsets and columns, float16 values."""
+
+    offsets: ov.Node
+    columns: ov.Node
+    values: ov.Node
+
+    @classmethod
+    def of(cls, term: OutlierTerm) -> _Stored:
+        outliers, name = term.outliers, term.name
+        values = ov.op.Constant(np.ascontiguousarray(outliers.values, dtype=np.float16))
+        values.set_friendly_name(f"{name}/outliers/values")
+        return cls(_indices(outliers.offsets, f"{name}/outliers/offsets"),
+                   _indices(outliers.columns, f"{name}/outliers/columns"), values)  # fmt: skip
+
+
+def _ell(term: OutlierTerm, stored: _Stored, slots: int) -> tuple[ov.Node, ov.Node]:
     """``[slots, d_out]`` column indices (i32) and float16 values from the stored CSR; slot ``k`` of row ``r`` is
     outlier ``offsets[r] + k`` when the row has more than ``k``, else an appended zero."""
-    outliers, name = term.outliers, term.name
-    offsets = _indices(outliers.offsets, f"{name}/outliers/offsets")
-    ends = opset.concat([opset.slice(offsets, [1], [term.rows], [1]), opset.constant([outliers.count], ov.Type.i32)], 0)
+    count = term.outliers.count
+    ends = opset.concat([opset.slice(stored.offsets, [1], [term.rows], [1]), opset.constant([count], ov.Type.i32)], 0)
     slot = opset.unsqueeze(opset.range(0, slots, 1, ov.Type.i32), 1)  # [slots, 1]
-    position = opset.add(opset.unsqueeze(offsets, 0), slot)
-    index = opset.select(opset.less(position, opset.unsqueeze(ends, 0)), position, np.int32(outliers.count))
-    values = ov.op.Constant(np.ascontiguousarray(outliers.values, dtype=np.float16))
-    values.set_friendly_name(f"{name}/outliers/values")
-    columns = _indices(outliers.columns, f"{name}/outliers/columns")
-    pad = opset.constant([0], ov.Type.i32), opset.constant([0], ov.Type.f16)
-    return (opset.gather(opset.concat([columns, pad[0]], 0), index, np.int32(0)),
-            opset.gather(opset.concat([values, pad[1]], 0), index, np.int32(0)))  # fmt: skip
+    position = opset.add(opset.unsqueeze(stored.offsets, 0), slot)
+    index = opset.select(opset.less(position, opset.unsqueeze(ends, 0)), position, np.int32(count))
+    return (opset.gather(opset.concat([stored.columns, opset.constant([0], ov.Type.i32)], 0), index, np.int32(0)),
+            opset.gather(opset.concat([stored.values, opset.constant([0], ov.Type.f16)], 0), index, np.int32(0)))  # fmt: skip
+
+
+def _concat(nodes: list[ov.Node], axis: int) -> ov.Node:
+    return nodes[0] if len(nodes) == 1 else opset.concat(nodes, axis)
+
+
+def _in_type(values: ov.Node, x: ov.Output) -> ov.Node:
+    return values if x.get_element_type() == ov.Type.f16 else opset.convert(values, x.get_element_type())
+
+
+def _ell_sums(x: ov.Output, columns: ov.Output, values: ov.Output, slots: int, rows: int, label: str) -> ov.Node:
+    """``[..., rows]``: ReduceSum over the slots of ``x[..., columns] * values``."""
+    products = opset.multiply(opset.gather(x, columns, np.int32(-1), name=f"{label}/gather"), values)
+    leading = [0] * (x.get_partial_shape().rank.get_length() - 1)
+    by_slot = opset.reshape(products, leading + [slots, rows], special_zero=True)
+    return opset.reduce_sum(by_slot, np.int32(-2), keep_dims=False, name=f"{label}/sum")
+
+
+def _bag_sums(x: ov.Output, indices: ov.Output, offsets: ov.Output, weights: ov.Output, rows: int, label: str) -> ov.Node:
+    """``[..., rows]``: one bag per row over the transposed activation ``[in, tokens]``."""
+    channels = x.get_partial_shape()[-1].get_length()
+    table = opset.transpose(opset.reshape(x, [-1, channels], special_zero=False), [1, 0])
+    bags = opset15.embedding_bag_offsets(table, indices, offsets, per_sample_weights=weights, reduction="sum",
+                                         name=f"{label}/bags")  # fmt: skip
+    shape = opset.concat([opset.slice(opset.shape_of(x), [0], [-1], [1]), opset.constant([rows], ov.Type.i64)], 0)
+    return opset.reshape(opset.transpose(bags, [1, 0]), shape, special_zero=False)
+
+
+def _branch(inputs: list[ov.Output], build) -> tuple[ov.Model, list[ov.Node]]:
+    parameters = [opset.parameter(i.get_partial_shape(), i.get_element_type()) for i in inputs]
+    return ov.Model([opset.result(build(*(p.output(0) for p in parameters)))], parameters), parameters
 
 
 def insert_outliers(terms: list[OutlierTerm]) -> None:
     """Adds each term's sparse product ``x O^T`` to its MatMul's output; the terms share one activation ``x``, and
-    their ``columns`` index its channels in their original order (before any permutation Gather)."""
+    their ``columns`` index its channels in their original order (before any permutation Gather).
+
+    One token: the ELL form (``Gather``, ``Multiply``, ``ReduceSum``: fast kernels, and ``slots * d_out`` values
+    per token are few). Several tokens (a prompt): ``EmbeddingBagOffsets`` over the transposed activation, which
+    does not hold ``slots * d_out`` values per token (the ELL form would: over 100 MB for 512 tokens at 1% of
+    outliers). An ``If`` on the number of tokens chooses."""
     x = terms[0].activation
-    slots = max(term.slots for term in terms)
-    columns, values = zip(*(_ell(term, slots) for term in terms))
-    rows = [term.rows for term in terms]
     label = f"{terms[0].name}/outliers"
-    if len(terms) > 1:
-        columns, values = (opset.concat(list(part), 1) for part in (columns, values))
-    else:
-        columns, values = columns[0], values[0]
-    values = opset.reshape(values, [-1], special_zero=False)
-    if x.get_element_type() != ov.Type.f16:
-        values = opset.convert(values, x.get_element_type())
-    gathered = opset.gather(x, opset.reshape(columns, [-1], special_zero=False), np.int32(-1), name=f"{label}/gather")
-    products = opset.multiply(gathered, values, name=f"{label}/multiply")
-    leading = [0] * (x.get_partial_shape().rank.get_length() - 1)
-    by_slot = opset.reshape(products, leading + [slots, sum(rows)], special_zero=True)
-    sums = opset.reduce_sum(by_slot, np.int32(-2), keep_dims=False, name=f"{label}/sum")
-    parts = [sums.output(0)] if len(terms) == 1 else list(opset.variadic_split(sums, np.int32(-1), rows).outputs())
+    slots, rows = max(term.slots for term in terms), [term.rows for term in terms]
+    stored = [_Stored.of(term) for term in terms]
+    ell = [_ell(term, csr, slots) for term, csr in zip(terms, stored)]
+    ell_columns = opset.reshape(_concat([columns for columns, _ in ell], 1), [-1], special_zero=False)
+    ell_values = _in_type(opset.reshape(_concat([values for _, values in ell], 1), [-1], special_zero=False), x)
+    starts = np.cumsum([0] + [term.outliers.count for term in terms])  # each term's first outlier in the bags
+    bag_offsets = _concat([opset.add(csr.offsets, np.int32(start)) for csr, start in zip(stored, starts)], 0)
+    zero = opset.constant([0], ov.Type.i32), opset.constant([0], ov.Type.f16)  # closes an empty last bag
+    bag_indices = opset.concat([csr.columns for csr in stored] + [zero[0]], 0)
+    bag_weights = _in_type(opset.concat([csr.values for csr in stored] + [zero[1]], 0), x)
+
+    total_rows = sum(rows)
+    then_body, then_inputs = _branch([x, ell_columns.output(0), ell_values.output(0)],
+                                     lambda *a: _ell_sums(*a, slots, total_rows, label))  # fmt: skip
+    else_body, else_inputs = _branch([x, bag_indices.output(0), bag_offsets.output(0), bag_weights.output(0)],
+                                     lambda *a: _bag_sums(*a, total_rows, label))  # fmt: skip
+    tokens = opset.reduce_prod(opset.slice(opset.shape_of(x), [0], [-1], [1]), np.int64(0), keep_dims=False)
+    choose = opset8.if_op(opset.equal(tokens, np.int64(1)).output(0))
+    choose.set_friendly_name(f"{label}/one_token")
+    choose.set_then_body(then_body)
+    choose.set_else_body(else_body)
+    choose.set_input(x, then_inputs[0], else_inputs[0])
+    for outer, inner in zip((ell_columns, ell_values), then_inputs[1:]):
+        choose.set_input(outer.output(0), inner, None)
+    for outer, inner in zip((bag_indices, bag_offsets, bag_weights), else_inputs[1:]):
+        choose.set_input(outer.output(0), None, inner)
+    sums = choose.set_output(then_body.get_results()[0], else_body.get_results()[0])
+    parts = [sums] if len(terms) == 1 else list(opset.variadic_split(sums, np.int32(-1), rows).outputs())
     for term, part in zip(terms, parts):
         y = term.matmul.output(0)
         consumers = list(y.get_target_inputs())

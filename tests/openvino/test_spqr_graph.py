@@ -64,10 +64,15 @@ def test_outputs_equal_the_engines_reconstruction(bits, round_zero):
     model, results = _spqr_model(bits, threshold=0.2, round_zero=round_zero)
     assert all(len(r.outliers) > 0 for r in results)
     on_x = [op.get_friendly_name() for op in model.get_ops()
-            if op.get_type_name() == "Gather" and op.input_value(0).get_node().get_type_name() == "Parameter"]  # fmt: skip
-    assert sorted(on_x) == ["w0/outliers/gather", "w0/permutation"]  # one each, shared by the two MatMuls
+            if op.get_type_name() in ("Gather", "If")
+            and any(value.get_node().get_type_name() == "Parameter" for value in op.input_values())]  # fmt: skip
+    assert sorted(on_x) == ["w0/outliers/one_token", "w0/permutation"]  # one each, shared by the two MatMuls
     compiled = ov.Core().compile_model(model, "CPU", F32)
-    x = np.random.default_rng(1).normal(size=(2, 5, 128)).astype(np.float32)
+    for shape in ((1, 1, 128), (2, 5, 128)):  # one token (the ELL branch), several (the bags)
+        _check_outputs(compiled, results, np.random.default_rng(1).normal(size=shape).astype(np.float32))
+
+
+def _check_outputs(compiled, results, x):
     outputs = compiled(x)
     for index, result in enumerate(results):
         # what is stored, in float64: the dense part, plus the float16 corrections, in the original column order
@@ -111,7 +116,7 @@ def _csr(dense: np.ndarray):
                           dense[rows, columns].astype(np.float16), len(rows))  # fmt: skip
 
 
-def test_outliers_of_matmuls_sharing_an_input_are_one_sparse_product_folded_at_compile_time():
+def test_outliers_of_matmuls_sharing_an_input_are_one_sparse_product_with_folded_arrays():
     columns = 12
     first = np.zeros((5, columns), np.float16)  # empty first and last rows; one row with three outliers
     first[1, [0, 7, 11]] = [1.5, -2.0, 0.25]
@@ -127,13 +132,13 @@ def test_outliers_of_matmuls_sharing_an_input_are_one_sparse_product_folded_at_c
         terms.append((OutlierTerm.of(matmul, 1, _csr(dense), f"w{index}"), base, dense))
     insert_outliers([term for term, _, _ in terms])
     compiled = ov.Core().compile_model(ov.Model(outputs, [x]), "CPU", F32)
-    for tokens in (1, 4):
-        value = np.random.default_rng(tokens).normal(size=(2, tokens, columns)).astype(np.float32)
+    for batch, tokens in ((1, 1), (2, 1), (1, 4)):  # one token (the ELL branch), several (the bags)
+        value = np.random.default_rng(tokens).normal(size=(batch, tokens, columns)).astype(np.float32)
         results = compiled(value)
         for index, (_, base, dense) in enumerate(terms):
             expected = value.astype(np.float64) @ (base.astype(np.float64) + dense.astype(np.float64)).T
             np.testing.assert_allclose(results[index], expected, rtol=1e-5, atol=1e-5)
     runtime = [op.get_rt_info()["layerType"].astype(str) for op in compiled.get_runtime_model().get_ops()]
-    # the CSR -> ELL subgraph is constant-folded; one Gather, Multiply and ReduceSum for both MatMuls
+    # the CSR -> ELL and bag arrays are constant-folded; one If (ELL or bags) for both MatMuls, split by rows
     assert not {"Select", "Range", "Concatenation", "EmbeddingBagOffsetsSum"} & set(runtime), runtime
-    assert runtime.count("Gather") == 1 and runtime.count("Reduce") == 1 and runtime.count("Split") == 1, runtime
+    assert runtime.count("If") == 1 and runtime.count("Split") == 1, runtime
