@@ -112,8 +112,9 @@ def compress_weights(
         num_workers: Threads that quantize weights concurrently (default: the number of CPU cores). The output
             does not depend on it.
         progress: Show a progress bar.
-        scratch_dir: Folder for the temporary files from which OpenVINO memory-maps the compressed codes (used
-            anyway, in the system's temporary folder, from 512 MiB of weights): keeps anonymous memory low.
+        scratch_dir: Folder for the temporary files from which OpenVINO memory-maps the compressed codes, and from
+            which GPTQ and SpQR read the activations they cache between layers (used anyway, in the system's
+            temporary folder, from 512 MiB of weights): keeps anonymous memory low.
 
     Returns:
         The same ``model`` object, compressed.
@@ -176,7 +177,8 @@ def compress_model(
 
     The compressed codes of models with at least :data:`SCRATCH_MIN_BYTES` of weights, or of any model when
     ``scratch_dir`` is given, are memory-mapped by OpenVINO from temporary files (in ``scratch_dir``, default the
-    system's temporary folder) rather than kept in anonymous memory; the output is the same.
+    system's temporary folder) rather than kept in anonymous memory, and so are the activations that GPTQ and SpQR
+    cache between layers; the output is the same.
     """
     check_num_workers(num_workers)
     dedupe_friendly_names(model)
@@ -189,15 +191,16 @@ def compress_model(
     if not plan.weights:
         logger.warning("The model has no weights that can be compressed; it is returned unchanged.")
         return CompressionResult(model, CompressionSummary.from_plan(plan), plan)
-    apply_data_aware(model, plan, settings, progress)
+    work = sorted(plan.to_compress, key=lambda w: w.target.num_elements, reverse=True)
+    total = sum(w.target.num_elements for w in work)
+    float_bytes = sum(w.target.num_elements * w.target.constant.get_output_element_type(0).size for w in work)
+    large = scratch_dir is not None or float_bytes >= SCRATCH_MIN_BYTES
+    apply_data_aware(model, plan, settings, progress, spill_dir=(scratch_dir or tempfile.gettempdir()) if large else None)
     summary = CompressionSummary.from_plan(plan)
     on_activations = any(w.spqr is not None or w.permutation is not None for w in plan.weights)
     context = _GraphContext(graph.by_name) if on_activations else None
 
-    work = sorted(plan.to_compress, key=lambda w: w.target.num_elements, reverse=True)
-    total = sum(w.target.num_elements for w in work)
-    float_bytes = sum(w.target.num_elements * w.target.constant.get_output_element_type(0).size for w in work)
-    scratch = ScratchIR(scratch_dir) if scratch_dir is not None or float_bytes >= SCRATCH_MIN_BYTES else None
+    scratch = ScratchIR(scratch_dir) if large else None
     with scratch or nullcontext(), tqdm(total=total, desc="Compressing weights", unit="weights", unit_scale=True,
                                         disable=not progress) as bar:  # fmt: skip
         hold = scratch.hold if scratch is not None else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 import logging
+import os
 from typing import Any, Callable
 
 import numpy as np
@@ -26,7 +27,7 @@ from optimum_wc.errors import InvalidGroupSizeError, UnsupportedModelError
 from optimum_wc.kernels.spqr_storage import share_permutations, to_spqr_storage
 from optimum_wc.openvino.awq import find_awq_matches, insert_scale, weight_constants
 from optimum_wc.openvino.graph import ModelGraph, set_constant
-from optimum_wc.openvino.layerwise import layerwise_inputs
+from optimum_wc.openvino.layerwise import TensorStore, layerwise_inputs
 from optimum_wc.openvino.statistics import activation_channel_axis, input_statistics
 from optimum_wc.openvino.statistics_cache import cached
 from optimum_wc.planning import Plan, WeightPlan
@@ -66,8 +67,10 @@ class DataAwareCompression:
     """Runs the data-aware steps on a model whose precisions are planned."""
 
     def __init__(
-        self, model: ov.Model, plan: Plan, settings: CompressionSettings, items: Callable[[int], list[Any]], progress: bool
-    ):
+        self, model: ov.Model, plan: Plan, settings: CompressionSettings, items: Callable[[int], list[Any]], progress: bool,
+        spill_dir: str | os.PathLike | None = None,
+    ):  # fmt: skip
+        self.spill_dir = spill_dir  # where GPTQ's and SpQR's layer-by-layer pass keeps activations (None: memory)
         self.model = model
         self.plan = plan
         self.settings = settings
@@ -202,7 +205,9 @@ class DataAwareCompression:
             return shared.add
 
         with tqdm(total=len(targets), desc=description, disable=not self.progress) as bar:
-            for stage in layerwise_inputs(self.model, self.graph, [w.target for w in targets], self.items(count), consumer):
+            store = TensorStore(self.spill_dir)
+            on_targets = [w.target for w in targets]
+            for stage in layerwise_inputs(self.model, self.graph, on_targets, self.items(count), consumer, store):
                 for target in stage:
                     quantize_one(self.by_op[target.op_name], inputs.pop(target.op_name))
                     bar.update(1)
@@ -299,8 +304,12 @@ class _LayerInputs:
         return self._inverse
 
 
-def apply_data_aware(model: ov.Model, plan: Plan, settings: CompressionSettings, progress: bool = True) -> None:
-    """Runs AWQ, GPTQ and scale estimation as ``settings`` asks, updating ``model`` and ``plan`` in place."""
+def apply_data_aware(
+    model: ov.Model, plan: Plan, settings: CompressionSettings, progress: bool = True,
+    spill_dir: str | os.PathLike | None = None,
+) -> None:  # fmt: skip
+    """Runs AWQ, GPTQ and scale estimation as ``settings`` asks, updating ``model`` and ``plan`` in place; the
+    layer-by-layer pass keeps its cached activations in files under ``spill_dir`` when given."""
     if not needs_data_aware(settings):
         return
     cache: dict[int, list[Any]] = {}
@@ -310,4 +319,4 @@ def apply_data_aware(model: ov.Model, plan: Plan, settings: CompressionSettings,
             cache[count] = inference_items(settings.dataset, count)
         return cache[count]
 
-    DataAwareCompression(model, plan, settings, items, progress).run()
+    DataAwareCompression(model, plan, settings, items, progress, spill_dir).run()

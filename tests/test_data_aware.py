@@ -205,3 +205,18 @@ def test_act_order_model_computes_with_the_weights_gptq_chose(static_groups, tin
         outputs.append(request.get_output_tensor(0).data.astype(np.float64))
     # they differ only by the float16 rounding of the scales
     np.testing.assert_allclose(outputs[0], outputs[1], rtol=0, atol=2e-3 * np.abs(outputs[1]).max())
+
+
+def test_gptq_with_cached_activations_in_files_writes_the_same_ir(tiny_ir, tmp_path, monkeypatch):
+    """With ``scratch_dir`` the layer-by-layer pass keeps its cached activations in files there (removed after)."""
+    saved, save = [], np.save
+    monkeypatch.setattr(np, "save", lambda path, value: saved.append(path) or save(path, value))
+    xml = tiny_ir("llama")
+    common = dict(mode="int4_sym", group_size=32, gptq=True, dataset=calibration_items())
+    in_memory = compress_and_save(xml, tmp_path / "memory", "optimum_wc", **common)
+    assert saved == []
+    (tmp_path / "scratch").mkdir()
+    in_files = compress_and_save(xml, tmp_path / "files", "optimum_wc", scratch_dir=tmp_path / "scratch", **common)
+    assert saved and all(str(path).startswith(str(tmp_path / "scratch")) for path in saved)
+    assert in_memory.with_suffix(".bin").read_bytes() == in_files.with_suffix(".bin").read_bytes()
+    assert list((tmp_path / "scratch").iterdir()) == []

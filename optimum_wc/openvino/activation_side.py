@@ -3,15 +3,18 @@
 OpenVINO folds any op applied to a weight constant into a dense float matrix when it compiles the model; these
 act on the activation ``x`` (input ``1 - port``) or the output ``y`` instead, for a weight used as ``y = x W^T``:
 
-- permutation (GPTQ act-order checkpoints, SpQR): ``MatMul(Gather(x, perm, -1), W_perm)``;
+- permutation (GPTQ act order, imported act-order checkpoints, SpQR): ``MatMul(Gather(x, perm, -1), W_perm)``;
 - outliers (SpQR), a sparse matrix ``O`` stored row by row (CSR): ``y[..., r] += sum_k v_k x[..., c_k]`` over row
-  ``r``'s outliers. At run time it is in ELL form: slot ``k`` of row ``r`` holds the row's ``k``-th outlier (or a
-  zero), for ``K`` slots, the most outliers of any row. A small constant subgraph turns the stored CSR into it (folded
-  when OpenVINO compiles the model, so the IR stays CSR-sized), and three ops with fast CPU kernels compute it:
-  ``Gather`` of the activation's channels ``[..., K * d_out]``, ``Multiply`` by the values, ``ReduceSum`` over the
-  slots. MatMuls that share an activation (q, k and v; gate and up) share these ops, split back by rows.
-  (``EmbeddingBagOffsets`` computes the same thing, but the CPU plugin runs it with a reference kernel and needs the
-  activation transposed: it cost three to four times as much per token on a 270M Llama.)
+  ``r``'s outliers, added to the MatMul's output. MatMuls that share an activation (q, k and v; gate and up) share
+  one computation, split back by rows. An ``If`` on the number of tokens picks the kernel:
+  - one token (generation): the ELL form, where slot ``k`` of row ``r`` holds the row's ``k``-th outlier (or a
+    zero), for ``K`` slots, the most outliers of any row: ``Gather`` of the activation's channels
+    ``[..., K * d_out]``, ``Multiply`` by the values, ``ReduceSum`` over the slots, three ops with fast CPU kernels;
+  - a prompt: ``EmbeddingBagOffsets`` (sum) with the transposed activation as its table, one bag per row. The CPU
+    plugin runs it with a reference kernel, slower for one token, but it does not hold ``K * d_out`` values per
+    token as the ELL form does (over 100 MB per layer for 512 tokens at 1% of outliers).
+  Small constant subgraphs turn the stored CSR into both forms; OpenVINO folds them when it compiles the model, so
+  the IR stays CSR-sized.
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ The targets are split into stages by depth (the number of targets on the longest
 targets of one stage do not feed each other. Stage by stage, only the part of the model between the tensors
 cached so far and the stage's inputs is extracted and run (as nncf's layer-wise engine does), with the weights as
 updated so far, so the whole pass costs about one forward of the model per calibration item. Cached tensors are
-dropped as soon as no later stage needs them.
+dropped as soon as no later stage needs them. Given a folder, the runner keeps them in ``.npy`` files there, memory-
+mapped back (page cache the system can drop, not anonymous memory), so the cached activations of a long
+calibration set do not have to fit in memory.
 
 A stateful model runs with its state reset (each ``ReadValue`` yields its initial value), as in every other
 calibration pass.
@@ -12,6 +14,9 @@ calibration pass.
 
 from __future__ import annotations
 
+import os
+import pathlib
+import tempfile
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -99,12 +104,44 @@ def _model_inputs(model: ov.Model, items: list[Any]) -> dict[Tensor, list[np.nda
     return cache
 
 
+class TensorStore:
+    """Where the runner keeps computed tensors: in memory, or in ``.npy`` files in a temporary folder under
+    ``folder``, memory-mapped back (removed when dropped, and the folder when the store closes)."""
+
+    def __init__(self, folder: str | os.PathLike | None = None):
+        self._folder = None if folder is None else tempfile.TemporaryDirectory(prefix="optimum-wc-layerwise-", dir=folder)
+        self._written = 0
+
+    @property
+    def written(self) -> int:
+        """Files written so far."""
+        return self._written
+
+    def keep(self, value: np.ndarray) -> np.ndarray:
+        if self._folder is None or value.size == 0:
+            return value.copy()
+        path = pathlib.Path(self._folder.name) / f"{self._written}.npy"
+        np.save(path, value)
+        self._written += 1
+        return np.load(path, mmap_mode="r")
+
+    def drop(self, values: list[np.ndarray]) -> None:
+        for value in values:
+            if isinstance(value, np.memmap):
+                pathlib.Path(value.filename).unlink(missing_ok=True)  # the mapping stays valid until released
+
+    def close(self) -> None:
+        if self._folder is not None:
+            self._folder.cleanup()
+
+
 class LayerwiseRunner:
     """Runs a model stage by stage over calibration items, keeping the tensors later stages need."""
 
-    def __init__(self, model: ov.Model, items: list[Any], future_points: list[list[Tensor]]):
+    def __init__(self, model: ov.Model, items: list[Any], future_points: list[list[Tensor]], store: TensorStore | None = None):
         self.model = model
         self.items = items
+        self.store = store or TensorStore()
         self.cache = _model_inputs(model, items)
         self.computed: set[str] = set()
         self.future = future_points  # the activation points of every stage, in order
@@ -149,7 +186,7 @@ class LayerwiseRunner:
 
             def handle(index: int, values: list[np.ndarray]) -> None:
                 for tensor, value in zip(outputs, values):
-                    results[tensor].append(value.copy())
+                    results[tensor].append(self.store.keep(value))
 
             inputs = [[self.cache[tensor][index] for tensor in order] for index in range(len(self.items))]
             infer_in_order(sub, inputs, handle)
@@ -158,6 +195,9 @@ class LayerwiseRunner:
                 consume(point, (results.get(point) or self.cache[point])[index])
         self.computed = computed
         self.cache.update({t: v for t, v in results.items() if used_later(t) or t in self.cache})
+        for tensor, values in list(self.cache.items()) + list(results.items()):
+            if not used_later(tensor):
+                self.store.drop(values)
         self.cache = {t: v for t, v in self.cache.items() if used_later(t)}
 
 
@@ -167,23 +207,30 @@ def layerwise_inputs(
     targets: list[WeightTarget],
     items: list[Any],
     make_consumer: Callable[[list[WeightTarget]], Callable[[np.ndarray], None]],
+    store: TensorStore | None = None,
 ) -> Iterator[list[WeightTarget]]:
     """Yields the stages in order, after feeding each input, item by item, to ``make_consumer(targets)`` (one
-    consumer per group of targets that share that input).
+    consumer per group of targets that share that input). ``store`` keeps the cached tensors (default: memory); it
+    is closed at the end.
 
     The caller updates the model's weights of a stage before asking for the next one.
     """
     plan = stages(graph, targets)
     points: list[list[ActivationPoint]] = [[activation_point(graph, t) for t in stage] for stage in plan]
-    runner = LayerwiseRunner(model, items, [[(p.node, p.port) for p in stage] for stage in points])
-    for index, stage in enumerate(plan):
-        sharing: dict[Tensor, list[WeightTarget]] = {}
-        for target, point in zip(stage, points[index]):
-            sharing.setdefault((point.node, point.port), []).append(target)
-        consumers = {tensor: make_consumer(group) for tensor, group in sharing.items()}
+    store = store or TensorStore()
+    runner = LayerwiseRunner(model, items, [[(p.node, p.port) for p in stage] for stage in points], store)
+    try:
+        for index, stage in enumerate(plan):
+            sharing: dict[Tensor, list[WeightTarget]] = {}
+            for target, point in zip(stage, points[index]):
+                sharing.setdefault((point.node, point.port), []).append(target)
+            consumers = {tensor: make_consumer(group) for tensor, group in sharing.items()}
 
-        def consume(tensor: Tensor, activation: np.ndarray) -> None:
-            consumers[tensor](activation)
+            def consume(tensor: Tensor, activation: np.ndarray) -> None:
+                consumers[tensor](activation)
 
-        runner.run(index, consume)
-        yield stage
+            runner.run(index, consume)
+            yield stage
+    finally:
+        runner.cache.clear()
+        store.close()

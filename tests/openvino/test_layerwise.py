@@ -1,5 +1,6 @@
 """GPTQ's stages: targets that do not feed each other, shallowest first."""
 
+import numpy as np
 import openvino as ov
 
 from optimum_wc.openvino.graph import ModelGraph
@@ -15,3 +16,35 @@ def test_llama_stages_follow_the_decoder_layers(tiny_ir):
     assert per_layer == [["k_proj", "q_proj", "v_proj"], ["o_proj"], ["gate_proj", "up_proj"], ["down_proj"]]
     assert len(names) == 2 * 4 + 1 and names[-1] == ["lm_head"]
     assert sum(len(s) for s in names) == len(targets)
+
+
+def _inputs_seen(xml, store):
+    from test_compress_data_aware import calibration_items
+
+    from optimum_wc.openvino.layerwise import layerwise_inputs
+
+    model = ov.Core().read_model(xml)
+    graph = ModelGraph(model)
+    targets = [t for t in find_weight_targets(graph) if t.kind == "matmul" and "rotary" not in t.op_name]
+    seen = {}
+
+    def consumer(group):
+        return lambda activation: seen.setdefault(group[0].op_name, []).append(np.array(activation))
+
+    for _ in layerwise_inputs(model, graph, targets, calibration_items(6), consumer, store):
+        pass
+    return seen
+
+
+def test_cached_activations_kept_in_files_give_the_same_inputs_and_are_removed(tiny_ir, tmp_path):
+    from optimum_wc.openvino.layerwise import TensorStore
+
+    xml = tiny_ir("llama")
+    in_memory = _inputs_seen(xml, None)
+    store = TensorStore(tmp_path)
+    in_files = _inputs_seen(xml, store)
+    assert store.written > 0  # the stages' outputs went through files
+    assert list(tmp_path.iterdir()) == []  # and the folder is gone
+    assert in_files.keys() == in_memory.keys() and len(in_memory) == 2 * 4 + 1
+    for name, values in in_memory.items():
+        assert len(values) == 6 and all(np.array_equal(a, b) for a, b in zip(values, in_files[name])), name
