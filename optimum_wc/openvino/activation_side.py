@@ -6,13 +6,15 @@ act on the activation ``x`` (input ``1 - port``) or the output ``y`` instead, fo
 - permutation (GPTQ act order, imported act-order checkpoints, SpQR): ``MatMul(Gather(x, perm, -1), W_perm)``;
 - outliers (SpQR), a sparse matrix ``O`` stored row by row (CSR): ``y[..., r] += sum_k v_k x[..., c_k]`` over row
   ``r``'s outliers, added to the MatMul's output. MatMuls that share an activation (q, k and v; gate and up) share
-  one computation, split back by rows. An ``If`` on the number of tokens picks the kernel:
-  - one token (generation): the ELL form, where slot ``k`` of row ``r`` holds the row's ``k``-th outlier (or a
-    zero), for ``K`` slots, the most outliers of any row: ``Gather`` of the activation's channels
-    ``[..., K * d_out]``, ``Multiply`` by the values, ``ReduceSum`` over the slots, three ops with fast CPU kernels;
-  - a prompt: ``EmbeddingBagOffsets`` (sum) with the transposed activation as its table, one bag per row. The CPU
-    plugin runs it with a reference kernel, slower for one token, but it does not hold ``K * d_out`` values per
-    token as the ELL form does (over 100 MB per layer for 512 tokens at 1% of outliers).
+  one computation, split back by rows, in one of two forms:
+  - the ELL form, where slot ``k`` of row ``r`` holds the row's ``k``-th outlier (or a zero), for ``K`` slots, the
+    most outliers of any row: ``Gather`` of the activation's channels ``[..., K * d_out]``, ``Multiply`` by the
+    values, ``ReduceSum`` over the slots: three ops with fast CPU kernels, used up to ``ELL_MAX_SLOTS`` slots;
+  - ``EmbeddingBagOffsets`` (sum) with the transposed activation as its table, one bag per row: a reference kernel
+    on the CPU plugin (about twice the ELL form's time per generated token), but it does not hold ``K * d_out``
+    values per token, which a prompt of many tokens would make large when rows have many outliers.
+  (An ``If`` choosing the ELL form for one token and the bags for a prompt was slower still: the CPU plugin gives
+  each ``If`` body its own memory and overhead.)
   Small constant subgraphs turn the stored CSR into both forms; OpenVINO folds them when it compiles the model, so
   the IR stays CSR-sized.
 """
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import openvino as ov
-from openvino import opset8, opset15
+from openvino import opset15
 from openvino import opset13 as opset
 
 from optimum_wc.kernels.packing import PackedArray
@@ -138,48 +140,38 @@ def _bag_sums(x: ov.Output, indices: ov.Output, offsets: ov.Output, weights: ov.
     return opset.reshape(opset.transpose(bags, [1, 0]), shape, special_zero=False)
 
 
-def _branch(inputs: list[ov.Output], build) -> tuple[ov.Model, list[ov.Node]]:
-    parameters = [opset.parameter(i.get_partial_shape(), i.get_element_type()) for i in inputs]
-    return ov.Model([opset.result(build(*(p.output(0) for p in parameters)))], parameters), parameters
+ELL_MAX_SLOTS = 8  # the ELL form holds slots * d_out values per token: at most 8 MatMul outputs' worth
+
+
+def _ell_form(terms: list[OutlierTerm], stored: list[_Stored], x: ov.Output, slots: int, label: str) -> ov.Node:
+    ell = [_ell(term, csr, slots) for term, csr in zip(terms, stored)]
+    columns = opset.reshape(_concat([columns for columns, _ in ell], 1), [-1], special_zero=False)
+    values = _in_type(opset.reshape(_concat([values for _, values in ell], 1), [-1], special_zero=False), x)
+    return _ell_sums(x, columns.output(0), values.output(0), slots, sum(term.rows for term in terms), label)
+
+
+def _bag_form(terms: list[OutlierTerm], stored: list[_Stored], x: ov.Output, label: str) -> ov.Node:
+    starts = np.cumsum([0] + [term.outliers.count for term in terms])  # each term's first outlier in the bags
+    offsets = _concat([opset.add(csr.offsets, np.int32(start)) for csr, start in zip(stored, starts)], 0)
+    zero = opset.constant([0], ov.Type.i32), opset.constant([0], ov.Type.f16)  # closes an empty last bag
+    indices = opset.concat([csr.columns for csr in stored] + [zero[0]], 0)
+    weights = _in_type(opset.concat([csr.values for csr in stored] + [zero[1]], 0), x)
+    return _bag_sums(x, indices.output(0), offsets.output(0), weights.output(0), sum(term.rows for term in terms), label)
 
 
 def insert_outliers(terms: list[OutlierTerm]) -> None:
     """Adds each term's sparse product ``x O^T`` to its MatMul's output; the terms share one activation ``x``, and
     their ``columns`` index its channels in their original order (before any permutation Gather).
 
-    One token: the ELL form (``Gather``, ``Multiply``, ``ReduceSum``: fast kernels, and ``slots * d_out`` values
-    per token are few). Several tokens (a prompt): ``EmbeddingBagOffsets`` over the transposed activation, which
-    does not hold ``slots * d_out`` values per token (the ELL form would: over 100 MB for 512 tokens at 1% of
-    outliers). An ``If`` on the number of tokens chooses."""
+    The ELL form (``Gather``, ``Multiply``, ``ReduceSum``: fast kernels) when no row has more than
+    :data:`ELL_MAX_SLOTS` outliers; else ``EmbeddingBagOffsets`` over the transposed activation, which does not hold
+    ``slots * d_out`` values per token (at 1% of outliers the ELL form would need 20 to 40 slots: for a 512-token
+    prompt, about 3x the peak memory of INT4 on a 270M Llama)."""
     x = terms[0].activation
     label = f"{terms[0].name}/outliers"
     slots, rows = max(term.slots for term in terms), [term.rows for term in terms]
     stored = [_Stored.of(term) for term in terms]
-    ell = [_ell(term, csr, slots) for term, csr in zip(terms, stored)]
-    ell_columns = opset.reshape(_concat([columns for columns, _ in ell], 1), [-1], special_zero=False)
-    ell_values = _in_type(opset.reshape(_concat([values for _, values in ell], 1), [-1], special_zero=False), x)
-    starts = np.cumsum([0] + [term.outliers.count for term in terms])  # each term's first outlier in the bags
-    bag_offsets = _concat([opset.add(csr.offsets, np.int32(start)) for csr, start in zip(stored, starts)], 0)
-    zero = opset.constant([0], ov.Type.i32), opset.constant([0], ov.Type.f16)  # closes an empty last bag
-    bag_indices = opset.concat([csr.columns for csr in stored] + [zero[0]], 0)
-    bag_weights = _in_type(opset.concat([csr.values for csr in stored] + [zero[1]], 0), x)
-
-    total_rows = sum(rows)
-    then_body, then_inputs = _branch([x, ell_columns.output(0), ell_values.output(0)],
-                                     lambda *a: _ell_sums(*a, slots, total_rows, label))  # fmt: skip
-    else_body, else_inputs = _branch([x, bag_indices.output(0), bag_offsets.output(0), bag_weights.output(0)],
-                                     lambda *a: _bag_sums(*a, total_rows, label))  # fmt: skip
-    tokens = opset.reduce_prod(opset.slice(opset.shape_of(x), [0], [-1], [1]), np.int64(0), keep_dims=False)
-    choose = opset8.if_op(opset.equal(tokens, np.int64(1)).output(0))
-    choose.set_friendly_name(f"{label}/one_token")
-    choose.set_then_body(then_body)
-    choose.set_else_body(else_body)
-    choose.set_input(x, then_inputs[0], else_inputs[0])
-    for outer, inner in zip((ell_columns, ell_values), then_inputs[1:]):
-        choose.set_input(outer.output(0), inner, None)
-    for outer, inner in zip((bag_indices, bag_offsets, bag_weights), else_inputs[1:]):
-        choose.set_input(outer.output(0), None, inner)
-    sums = choose.set_output(then_body.get_results()[0], else_body.get_results()[0])
+    sums = (_ell_form(terms, stored, x, slots, label) if slots <= ELL_MAX_SLOTS else _bag_form(terms, stored, x, label)).output(0)
     parts = [sums] if len(terms) == 1 else list(opset.variadic_split(sums, np.int32(-1), rows).outputs())
     for term, part in zip(terms, parts):
         y = term.matmul.output(0)

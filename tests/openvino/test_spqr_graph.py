@@ -11,6 +11,7 @@ from optimum_wc.algorithms.gptq import Hessian, invert_hessian
 from optimum_wc.algorithms.spqr import SpQRSettings, spqr_quantize
 from optimum_wc.kernels.packing import pack
 from optimum_wc.kernels.spqr_storage import to_spqr_storage
+from optimum_wc.openvino import activation_side
 from optimum_wc.openvino.activation_side import OutlierTerm, insert_outliers, insert_permutation
 from optimum_wc.openvino.decompression import build_spqr_decompression
 
@@ -60,15 +61,18 @@ def _spqr_model(bits, threshold, rows=64, columns=128, seed=0, round_zero=False,
 
 
 @pytest.mark.parametrize("bits, round_zero", [(3, False), (4, False), (4, True)])
-def test_outputs_equal_the_engines_reconstruction(bits, round_zero):
+@pytest.mark.parametrize("form", ["ell", "bags"])
+def test_outputs_equal_the_engines_reconstruction(bits, round_zero, form, monkeypatch):
+    monkeypatch.setattr(activation_side, "ELL_MAX_SLOTS", 1000 if form == "ell" else 0)
     model, results = _spqr_model(bits, threshold=0.2, round_zero=round_zero)
     assert all(len(r.outliers) > 0 for r in results)
-    on_x = [op.get_friendly_name() for op in model.get_ops()
-            if op.get_type_name() in ("Gather", "If")
-            and any(value.get_node().get_type_name() == "Parameter" for value in op.input_values())]  # fmt: skip
-    assert sorted(on_x) == ["w0/outliers/one_token", "w0/permutation"]  # one each, shared by the two MatMuls
+    types = {"ell": "Gather", "bags": "EmbeddingBagOffsets"}
+    reading_x = sorted(op.get_friendly_name() for op in model.get_ops()
+                       if op.get_type_name() in types.values() and "/" in op.get_friendly_name())  # not the folded ones
+    # one permutation and one sparse product, each shared by the two MatMuls
+    assert reading_x == sorted(["w0/permutation", f"w0/outliers/{'gather' if form == 'ell' else 'bags'}"]), reading_x
     compiled = ov.Core().compile_model(model, "CPU", F32)
-    for shape in ((1, 1, 128), (2, 5, 128)):  # one token (the ELL branch), several (the bags)
+    for shape in ((1, 1, 128), (2, 5, 128)):
         _check_outputs(compiled, results, np.random.default_rng(1).normal(size=shape).astype(np.float32))
 
 
@@ -116,7 +120,9 @@ def _csr(dense: np.ndarray):
                           dense[rows, columns].astype(np.float16), len(rows))  # fmt: skip
 
 
-def test_outliers_of_matmuls_sharing_an_input_are_one_sparse_product_with_folded_arrays():
+@pytest.mark.parametrize("form", ["ell", "bags"])
+def test_outliers_of_matmuls_sharing_an_input_are_one_sparse_product_with_folded_arrays(form, monkeypatch):
+    monkeypatch.setattr(activation_side, "ELL_MAX_SLOTS", 3 if form == "ell" else 2)  # the rows hold up to 3
     columns = 12
     first = np.zeros((5, columns), np.float16)  # empty first and last rows; one row with three outliers
     first[1, [0, 7, 11]] = [1.5, -2.0, 0.25]
@@ -132,13 +138,19 @@ def test_outliers_of_matmuls_sharing_an_input_are_one_sparse_product_with_folded
         terms.append((OutlierTerm.of(matmul, 1, _csr(dense), f"w{index}"), base, dense))
     insert_outliers([term for term, _, _ in terms])
     compiled = ov.Core().compile_model(ov.Model(outputs, [x]), "CPU", F32)
-    for batch, tokens in ((1, 1), (2, 1), (1, 4)):  # one token (the ELL branch), several (the bags)
+    for batch, tokens in ((1, 1), (2, 1), (1, 4)):
         value = np.random.default_rng(tokens).normal(size=(batch, tokens, columns)).astype(np.float32)
         results = compiled(value)
         for index, (_, base, dense) in enumerate(terms):
             expected = value.astype(np.float64) @ (base.astype(np.float64) + dense.astype(np.float64)).T
             np.testing.assert_allclose(results[index], expected, rtol=1e-5, atol=1e-5)
     runtime = [op.get_rt_info()["layerType"].astype(str) for op in compiled.get_runtime_model().get_ops()]
-    # the CSR -> ELL and bag arrays are constant-folded; one If (ELL or bags) for both MatMuls, split by rows
-    assert not {"Select", "Range", "Concatenation", "EmbeddingBagOffsetsSum"} & set(runtime), runtime
-    assert runtime.count("If") == 1 and runtime.count("Split") == 1, runtime
+    # the CSR -> ELL (or bag) arrays are constant-folded; one sparse product for both MatMuls, split by rows
+    assert not {"Select", "Range"} & set(runtime), runtime
+    assert runtime.count("Split") == 1, runtime
+    bags = [kind for kind in runtime if kind.startswith("EmbeddingBag")]
+    if form == "ell":
+        assert runtime.count("Gather") == 1 and runtime.count("Reduce") == 1 and not bags, runtime
+        assert "Concatenation" not in runtime, runtime
+    else:
+        assert len(bags) == 1 and "Reduce" not in runtime, runtime
