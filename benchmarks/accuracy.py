@@ -368,9 +368,15 @@ def git(*args: str) -> str:
     return subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT).stdout.strip()
 
 
+def modified_files() -> list[str]:
+    """Tracked files with uncommitted changes, other than benchmark results (they do not change what is measured)."""
+    lines = git("status", "--porcelain", "--untracked-files=no").splitlines()
+    return [line[3:] for line in lines if not line[3:].startswith("benchmarks/results/")]
+
+
 def git_commit() -> str:
     """HEAD, with "+" when tracked files have uncommitted changes."""
-    return git("rev-parse", "HEAD")[:10] + ("+" if git("status", "--porcelain", "--untracked-files=no") else "")
+    return git("rev-parse", "HEAD")[:10] + ("+" if modified_files() else "")
 
 
 def merge_rows(previous_path: pathlib.Path, rows: list[dict]) -> list[dict]:
@@ -386,10 +392,9 @@ def merge_rows(previous_path: pathlib.Path, rows: list[dict]) -> list[dict]:
 def environment(repeats: int, load_average_at_start: tuple) -> dict:
     from importlib.metadata import version
 
-    modified = git("status", "--porcelain", "--untracked-files=no").splitlines()
     return {
         "optimum_wc_commit": git("rev-parse", "HEAD"),
-        "working_tree_modified": [line[3:] for line in modified],
+        "working_tree_modified": modified_files(),
         "load_average_at_start": load_average_at_start, "load_average_at_end": os.getloadavg(), "repeats": repeats,
         "versions": {p: version(p) for p in ("openvino", "nncf", "optimum-intel", "transformers", "torch", "numpy")},
         "cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
