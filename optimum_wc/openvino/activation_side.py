@@ -32,6 +32,8 @@ from optimum_wc.kernels.packing import PackedArray
 from optimum_wc.kernels.spqr_storage import StoredOutliers
 from optimum_wc.openvino.decompression import packed_constant
 
+ELL_MAX_SLOTS = 8  # the ELL form holds slots * d_out values per token: at most 8 MatMul outputs' worth
+
 
 def _indices(packed: PackedArray, name: str) -> ov.Node:
     constant = packed_constant(packed, name)
@@ -138,9 +140,6 @@ def _bag_sums(x: ov.Output, indices: ov.Output, offsets: ov.Output, weights: ov.
                                          name=f"{label}/bags")  # fmt: skip
     shape = opset.concat([opset.slice(opset.shape_of(x), [0], [-1], [1]), opset.constant([rows], ov.Type.i64)], 0)
     return opset.reshape(opset.transpose(bags, [1, 0]), shape, special_zero=False)
-
-
-ELL_MAX_SLOTS = 8  # the ELL form holds slots * d_out values per token: at most 8 MatMul outputs' worth
 
 
 def _ell_form(terms: list[OutlierTerm], stored: list[_Stored], x: ov.Output, slots: int, label: str) -> ov.Node:

@@ -138,10 +138,10 @@ class TensorStore:
 class LayerwiseRunner:
     """Runs a model stage by stage over calibration items, keeping the tensors later stages need."""
 
-    def __init__(self, model: ov.Model, items: list[Any], future_points: list[list[Tensor]], store: TensorStore | None = None):
+    def __init__(self, model: ov.Model, items: list[Any], future_points: list[list[Tensor]], store: TensorStore):
         self.model = model
         self.items = items
-        self.store = store or TensorStore()
+        self.store = store
         self.cache = _model_inputs(model, items)
         self.computed: set[str] = set()
         self.future = future_points  # the activation points of every stage, in order
@@ -194,11 +194,10 @@ class LayerwiseRunner:
             for point in dict.fromkeys(points):
                 consume(point, (results.get(point) or self.cache[point])[index])
         self.computed = computed
-        self.cache.update({t: v for t, v in results.items() if used_later(t) or t in self.cache})
-        for tensor, values in list(self.cache.items()) + list(results.items()):
-            if not used_later(tensor):
-                self.store.drop(values)
-        self.cache = {t: v for t, v in self.cache.items() if used_later(t)}
+        held = {**self.cache, **results}  # disjoint: a stage computes only what is not cached
+        for values in (v for t, v in held.items() if not used_later(t)):
+            self.store.drop(values)
+        self.cache = {t: v for t, v in held.items() if used_later(t)}
 
 
 def layerwise_inputs(
