@@ -25,14 +25,16 @@ from optimum_wc.enums import CompressionFormat, CompressWeightsMode
 from optimum_wc.errors import InvalidArgumentTypeError
 from optimum_wc.kernels.packing import StoredWeight, pack, to_storage
 from optimum_wc.kernels.spqr_storage import SpQRStored, index_storage
-from optimum_wc.openvino.activation_side import OutlierTerm, insert_outliers, insert_permutation
+from optimum_wc.openvino.activation_side import OutlierTerm, insert_permutation
 from optimum_wc.openvino.decompression import (
     Hold,
     build_decompression,
-    build_spqr_decompression,
+    dequantize,
     needs_output_convert,
     replace_constant,
+    spqr_parts,
 )
+from optimum_wc.openvino.fusion import Projection, fuse_and_add_outliers
 from optimum_wc.openvino.graph import ModelGraph, dedupe_friendly_names
 from optimum_wc.openvino.ignored import ignored_scope_names, positional_embedding_matmuls
 from optimum_wc.openvino.ir_files import check_ir_files
@@ -257,12 +259,14 @@ def _output_type(target: WeightTarget) -> ov.Type | None:
 
 
 class _GraphContext:
-    """What rewriting weights on the activation side needs: ops by name, the Gathers made so far (shared), and the
-    outliers of each activation, inserted together at the end (``finish``)."""
+    """What rewriting weights on the activation side needs: ops by name, the Gathers made so far (shared), the
+    SpQR projections, fused at the end (``finish``) where they share an input, and the outliers of each activation,
+    inserted then."""
 
     def __init__(self, ops: dict[str, ov.Node]):
         self.ops = ops  # the MatMuls are the ones found before the data-aware steps replaced weight constants
         self.gathers: dict = {}
+        self.projections: list[Projection] = []
         self.outliers: dict[tuple[str, int], list[OutlierTerm]] = {}
 
     def add_outliers(self, term: OutlierTerm) -> None:
@@ -270,8 +274,7 @@ class _GraphContext:
         self.outliers.setdefault(key, []).append(term)
 
     def finish(self) -> None:
-        for terms in self.outliers.values():
-            insert_outliers(sorted(terms, key=lambda term: term.name))  # the same graph whatever the weights' order
+        fuse_and_add_outliers(self.projections, list(self.outliers.values()))
 
 
 def _rewrite(weight: WeightPlan, stored: StoredWeight, hold: Hold | None, context: _GraphContext | None) -> None:
@@ -286,8 +289,12 @@ def _rewrite_spqr(weight: WeightPlan, stored: SpQRStored, hold: Hold | None, con
     """The dense part in place of the weight; the outliers and the permutation on the MatMul's activation."""
     target = weight.target
     name = target.constant_name
-    replace_constant(target.constant, build_spqr_decompression(stored, name, target.port, _output_type(target), hold))
+    parts, output_type = spqr_parts(stored, name, hold), _output_type(target)
+    replace_constant(target.constant, dequantize(parts, list(stored.original_shape), name, target.port, output_type))
     matmul = context.ops[target.op_name]
+    projection = Projection.of(matmul, target.port, parts, name, output_type)
+    if projection is not None:
+        context.projections.append(projection)
     if stored.outliers is not None:  # its activation before the permutation below
         context.add_outliers(OutlierTerm.of(matmul, target.port, stored.outliers, name))
     if stored.permutation is not None:

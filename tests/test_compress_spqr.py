@@ -18,6 +18,7 @@ from optimum_wc.errors import (
     InvalidGroupSizeError,
     UnsupportedArgumentError,
 )
+from optimum_wc.openvino import fusion
 from optimum_wc.openvino.rt_info import read_layer_records
 
 F32 = {"INFERENCE_PRECISION_HINT": "f32", "DYNAMIC_QUANTIZATION_GROUP_SIZE": "0"}
@@ -61,6 +62,26 @@ def test_4_bit_is_closer_to_fp32_than_int4_round_to_nearest(arch, tiny_ir, no_nn
         errors[name] = _error(reference, _logits(model, evaluation))
     # on random weights 3-bit SpQR does not beat 4-bit round-to-nearest (it does on a trained model: the benchmark)
     assert errors["spqr4"] < min(errors["spqr3"], errors["int4_asym_g128"]), errors
+
+
+def test_projections_that_share_an_input_run_as_one_matmul_with_the_same_outputs(tiny_ir, no_nncf, monkeypatch):
+    xml = tiny_ir("llama")
+    evaluation = calibration_items(2, seed=9)
+    names = {}
+    logits = {}
+    for fused in (True, False):
+        if not fused:
+            monkeypatch.setattr(fusion, "fuse_all", lambda projections: {})
+        model = ov.Core().read_model(xml)
+        optimum_wc.compress_weights(model, mode="spqr", dataset=calibration_items(8), progress=False)
+        names[fused] = [op.get_friendly_name() for op in model.get_ops() if op.get_type_name() == "MatMul"]
+        logits[fused] = _logits(model, evaluation)
+    layers = sum("o_proj" in name for name in names[False])
+    # q, k and v in one MatMul, gate and up in another: 3 fewer MatMuls a layer
+    assert len(names[True]) == len(names[False]) - 3 * layers, names[True]
+    assert sum(name.endswith("/fused/MatMul") for name in names[True]) == 2 * layers, names[True]
+    for a, b in zip(logits[True], logits[False]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
 
 
 def _all_ops(model: ov.Model) -> list:

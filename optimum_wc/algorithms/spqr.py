@@ -70,11 +70,11 @@ class SecondLevel:
     minimum: np.ndarray
 
     def values(self) -> np.ndarray:
-        """The float32 statistic, computed as the IR computes it (float16 ops)."""
+        """The statistic as the IR computes it: in float32, rounded to float16 once (returned as float32)."""
         chunks = self.step.shape[0]
-        codes = self.codes.reshape(chunks, -1, self.codes.shape[1]).astype(np.float16)
-        values = codes * self.step[:, None, :] + self.minimum[:, None, :]
-        return values.reshape(self.codes.shape).astype(np.float32)
+        codes = self.codes.reshape(chunks, -1, self.codes.shape[1]).astype(np.float32)
+        values = codes * self.step[:, None, :].astype(np.float32) + self.minimum[:, None, :].astype(np.float32)
+        return values.reshape(self.codes.shape).astype(np.float16).astype(np.float32)
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,17 @@ act on the activation ``x`` (input ``1 - port``) or the output ``y`` instead, fo
 
 - permutation (GPTQ act order, imported act-order checkpoints, SpQR): ``MatMul(Gather(x, perm, -1), W_perm)``;
 - outliers (SpQR), a sparse matrix ``O`` stored row by row (CSR): ``y[..., r] += sum_k v_k x[..., c_k]`` over row
-  ``r``'s outliers, added to the MatMul's output. MatMuls that share an activation (q, k and v; gate and up) share
-  one computation, split back by rows, in one of two forms:
-  - the ELL form, where slot ``k`` of row ``r`` holds the row's ``k``-th outlier (or a zero), for ``K`` slots, the
-    most outliers of any row: ``Gather`` of the activation's channels ``[..., K * d_out]``, ``Multiply`` by the
-    values, ``ReduceSum`` over the slots: three ops with fast CPU kernels, used up to ``ELL_MAX_SLOTS`` slots;
+  ``r``'s outliers, added to the MatMul's output. MatMuls that share an activation (q, k and v; gate and up, which
+  ``fusion`` makes one MatMul) share one sparse product, in one of two forms:
+  - the ELL form over the rows that have outliers, where slot ``k`` of such a row holds its ``k``-th outlier (or a
+    zero), for ``K`` slots, the most outliers of any row: ``Gather`` of the activation's channels, ``Multiply`` by
+    the values, ``ReduceSum`` over the slots: three ops with fast CPU kernels, used up to ``ELL_MAX_SLOTS`` slots;
   - ``EmbeddingBagOffsets`` (sum) with the transposed activation as its table, one bag per row: a reference kernel
-    on the CPU plugin (about twice the ELL form's time per generated token), but it does not hold ``K * d_out``
-    values per token, which a prompt of many tokens would make large when rows have many outliers.
+    on the CPU plugin (about twice the ELL form's time per generated token), but it does not hold ``K`` values per
+    row and token, which a prompt of many tokens would make large when rows have many outliers.
+  Either ends with a zero sum; one ``Gather`` then spreads the sums over each MatMul's output rows (zero for the
+  rows without outliers), and an ``Add``. The CPU plugin's cost per op, not the number of elements, dominates a
+  generated token: the graph has as few ops per activation as it can.
   (An ``If`` choosing the ELL form for one token and the bags for a prompt was slower still: the CPU plugin gives
   each ``If`` body its own memory and overhead.)
   Small constant subgraphs turn the stored CSR into both forms; OpenVINO folds them when it compiles the model, so
@@ -71,6 +74,7 @@ class OutlierTerm:
     activation: ov.Output
     outliers: StoredOutliers
     name: str
+    first_row: int = 0  # of the weight's rows in the MatMul's output (a fused MatMul holds several weights)
 
     @classmethod
     def of(cls, matmul: ov.Node, port: int, outliers: StoredOutliers, name: str) -> OutlierTerm:
@@ -81,10 +85,19 @@ class OutlierTerm:
         return self.outliers.offsets.shape[0]
 
     @property
+    def counts(self) -> np.ndarray:
+        """Outliers in each row."""
+        return np.diff(np.append(self.outliers.offsets.data.astype(np.int64), self.outliers.count))
+
+    @property
+    def kept_rows(self) -> int:
+        """Rows with at least one outlier."""
+        return int(np.count_nonzero(self.counts))
+
+    @property
     def slots(self) -> int:
         """The most outliers in one row."""
-        offsets = self.outliers.offsets.data.astype(np.int64)
-        return int(np.diff(np.append(offsets, self.outliers.count)).max())
+        return int(self.counts.max())
 
 
 @dataclass(frozen=True)
@@ -104,16 +117,34 @@ class _Stored:
                    _indices(outliers.columns, f"{name}/outliers/columns"), values)  # fmt: skip
 
 
-def _ell(term: OutlierTerm, stored: _Stored, slots: int) -> tuple[ov.Node, ov.Node]:
-    """``[slots, d_out]`` column indices (i32) and float16 values from the stored CSR; slot ``k`` of row ``r`` is
-    outlier ``offsets[r] + k`` when the row has more than ``k``, else an appended zero."""
+def _ends(term: OutlierTerm, stored: _Stored) -> ov.Node:
+    """Where each row's outliers end: the next row's offset, and the count for the last row."""
     count = term.outliers.count
-    ends = opset.concat([opset.slice(stored.offsets, [1], [term.rows], [1]), opset.constant([count], ov.Type.i32)], 0)
+    return opset.concat([opset.slice(stored.offsets, [1], [term.rows], [1]), opset.constant([count], ov.Type.i32)], 0)
+
+
+def _ell(term: OutlierTerm, stored: _Stored, slots: int) -> tuple[ov.Node, ov.Node]:
+    """``[slots, rows']`` column indices (i32) and float16 values over the ``rows'`` rows that have outliers, from
+    the stored CSR; slot ``k`` of such a row is its outlier ``offsets[r] + k`` when it has more than ``k``, else an
+    appended zero."""
+    count = term.outliers.count
+    ends = _ends(term, stored)
+    kept = opset.squeeze(opset.non_zero(opset.greater(ends, stored.offsets), ov.Type.i32), [0])  # rows with outliers
+    starts, ends = opset.gather(stored.offsets, kept, np.int32(0)), opset.gather(ends, kept, np.int32(0))
     slot = opset.unsqueeze(opset.range(0, slots, 1, ov.Type.i32), 1)  # [slots, 1]
-    position = opset.add(opset.unsqueeze(stored.offsets, 0), slot)
+    position = opset.add(opset.unsqueeze(starts, 0), slot)
     index = opset.select(opset.less(position, opset.unsqueeze(ends, 0)), position, np.int32(count))
     return (opset.gather(opset.concat([stored.columns, opset.constant([0], ov.Type.i32)], 0), index, np.int32(0)),
             opset.gather(opset.concat([stored.values, opset.constant([0], ov.Type.f16)], 0), index, np.int32(0)))  # fmt: skip
+
+
+def _row_map(term: OutlierTerm, stored: _Stored, first: int, zero: int) -> ov.Node:
+    """``[rows]``: where each row's sum is among the kept rows of all terms (this term's start at ``first``), or
+    ``zero`` (a row that sums to zero) for a row without outliers."""
+    has = opset.greater(_ends(term, stored), stored.offsets)
+    # 1 for the first kept row; in float32 (exact below 2^24 rows), the type OpenVINO folds a CumSum of
+    rank = opset.convert(opset.cumsum(opset.convert(has, ov.Type.f32), np.int32(0)), ov.Type.i32)
+    return opset.select(has, opset.add(rank, np.int32(first - 1)), np.int32(zero))
 
 
 def _concat(nodes: list[ov.Node], axis: int) -> ov.Node:
@@ -142,39 +173,69 @@ def _bag_sums(x: ov.Output, indices: ov.Output, offsets: ov.Output, weights: ov.
     return opset.reshape(opset.transpose(bags, [1, 0]), shape, special_zero=False)
 
 
-def _ell_form(terms: list[OutlierTerm], stored: list[_Stored], x: ov.Output, slots: int, label: str) -> ov.Node:
+Sparse = tuple[ov.Output, list[ov.Node]]  # sums [..., n + 1] (the last is zero), each term's rows' indices in them
+
+
+def _ell_form(terms: list[OutlierTerm], stored: list[_Stored], x: ov.Output, slots: int, label: str) -> Sparse:
+    """The ELL form over the rows that have outliers (of all terms), then one row that sums to zero."""
     ell = [_ell(term, csr, slots) for term, csr in zip(terms, stored)]
-    columns = opset.reshape(_concat([columns for columns, _ in ell], 1), [-1], special_zero=False)
-    values = _in_type(opset.reshape(_concat([values for _, values in ell], 1), [-1], special_zero=False), x)
-    return _ell_sums(x, columns.output(0), values.output(0), slots, sum(term.rows for term in terms), label)
+    zero = sum(term.kept_rows for term in terms)  # the row that sums to zero
+    empty = np.zeros((slots, 1), dtype=np.int32), np.zeros((slots, 1), dtype=np.float16)
+    columns = opset.reshape(opset.concat([columns for columns, _ in ell] + [opset.constant(empty[0])], 1), [-1], special_zero=False)
+    values = opset.reshape(opset.concat([values for _, values in ell] + [opset.constant(empty[1])], 1), [-1], special_zero=False)
+    sums = _ell_sums(x, columns.output(0), _in_type(values, x).output(0), slots, zero + 1, label)
+    firsts = np.cumsum([0] + [term.kept_rows for term in terms])
+    return sums.output(0), [_row_map(term, csr, int(first), zero) for term, csr, first in zip(terms, stored, firsts)]
 
 
-def _bag_form(terms: list[OutlierTerm], stored: list[_Stored], x: ov.Output, label: str) -> ov.Node:
+def _bag_form(terms: list[OutlierTerm], stored: list[_Stored], x: ov.Output, label: str) -> Sparse:
+    """One bag per row of all terms, then an empty bag (zero)."""
     starts = np.cumsum([0] + [term.outliers.count for term in terms])  # each term's first outlier in the bags
-    offsets = _concat([opset.add(csr.offsets, np.int32(start)) for csr, start in zip(stored, starts)], 0)
-    zero = opset.constant([0], ov.Type.i32), opset.constant([0], ov.Type.f16)  # closes an empty last bag
+    offsets = opset.concat([opset.add(csr.offsets, np.int32(start)) for csr, start in zip(stored, starts)]
+                           + [opset.constant([starts[-1]], ov.Type.i32)], 0)  # fmt: skip
+    zero = opset.constant([0], ov.Type.i32), opset.constant([0], ov.Type.f16)  # the last bag's entry, weight 0
     indices = opset.concat([csr.columns for csr in stored] + [zero[0]], 0)
     weights = _in_type(opset.concat([csr.values for csr in stored] + [zero[1]], 0), x)
-    return _bag_sums(x, indices.output(0), offsets.output(0), weights.output(0), sum(term.rows for term in terms), label)
+    firsts = np.cumsum([0] + [term.rows for term in terms])
+    sums = _bag_sums(x, indices.output(0), offsets.output(0), weights.output(0), int(firsts[-1]) + 1, label)
+    return sums.output(0), [opset.range(int(first), int(first) + term.rows, 1, ov.Type.i32) for term, first in zip(terms, firsts)]
+
+
+def _add_to_outputs(terms: list[OutlierTerm], sparse: Sparse) -> None:
+    """Adds to each MatMul's output the sums of its terms' rows, gathered from ``sparse`` (zero elsewhere)."""
+    sums, maps = sparse
+    zero = sums.get_partial_shape()[-1].get_length() - 1
+    targets: dict[str, list[tuple[OutlierTerm, ov.Node]]] = {}
+    for term, indices in zip(terms, maps):
+        targets.setdefault(term.matmul.get_friendly_name(), []).append((term, indices))
+    for placed in targets.values():
+        matmul, name = placed[0][0].matmul, placed[0][0].name
+        pieces, row = [], 0
+        for term, indices in sorted(placed, key=lambda pair: pair[0].first_row):
+            pieces += [opset.constant(np.full(term.first_row - row, zero, np.int32))] if term.first_row > row else []
+            pieces.append(indices)
+            row = term.first_row + term.rows
+        rows = matmul.get_output_partial_shape(0)[-1].get_length()
+        pieces += [opset.constant(np.full(rows - row, zero, np.int32))] if rows > row else []
+        y = matmul.output(0)
+        consumers = list(y.get_target_inputs())
+        part = opset.gather(sums, _concat(pieces, 0), np.int32(-1), name=f"{name}/outliers/rows")
+        total = opset.add(y, part, name=f"{name}/outliers/add")
+        for target in consumers:
+            target.replace_source_output(total.output(0))
 
 
 def insert_outliers(terms: list[OutlierTerm]) -> None:
-    """Adds each term's sparse product ``x O^T`` to its MatMul's output; the terms share one activation ``x``, and
-    their ``columns`` index its channels in their original order (before any permutation Gather).
+    """Adds each term's sparse product ``x O^T`` to its rows of its MatMul's output; the terms share one activation
+    ``x``, and their ``columns`` index its channels in their original order (before any permutation Gather).
 
-    The ELL form (``Gather``, ``Multiply``, ``ReduceSum``: fast kernels) when no row has more than
-    :data:`ELL_MAX_SLOTS` outliers; else ``EmbeddingBagOffsets`` over the transposed activation, which does not hold
-    ``slots * d_out`` values per token (at 1% of outliers the ELL form would need 20 to 40 slots: for a 512-token
-    prompt, about 3x the peak memory of INT4 on a 270M Llama)."""
+    One sparse product for all terms, in the ELL form (``Gather``, ``Multiply``, ``ReduceSum``: fast kernels) when
+    no row has more than :data:`ELL_MAX_SLOTS` outliers, else ``EmbeddingBagOffsets`` over the transposed
+    activation, which does not hold ``slots`` values per row and token (at 1% of outliers the ELL form would need 20
+    to 40 slots: for a 512-token prompt, about 3x the peak memory of INT4 on a 270M Llama); then one ``Gather`` of
+    each MatMul's rows and an ``Add``."""
     x = terms[0].activation
     label = f"{terms[0].name}/outliers"
-    slots, rows = max(term.slots for term in terms), [term.rows for term in terms]
+    slots = max(term.slots for term in terms)
     stored = [_Stored.of(term) for term in terms]
-    sums = (_ell_form(terms, stored, x, slots, label) if slots <= ELL_MAX_SLOTS else _bag_form(terms, stored, x, label)).output(0)
-    parts = [sums] if len(terms) == 1 else list(opset.variadic_split(sums, np.int32(-1), rows).outputs())
-    for term, part in zip(terms, parts):
-        y = term.matmul.output(0)
-        consumers = list(y.get_target_inputs())
-        total = opset.add(y, part, name=f"{term.name}/outliers/add")
-        for target in consumers:
-            target.replace_source_output(total.output(0))
+    _add_to_outputs(terms, _ell_form(terms, stored, x, slots, label) if slots <= ELL_MAX_SLOTS else _bag_form(terms, stored, x, label))

@@ -22,6 +22,7 @@ but expands u3 codes into a float matrix.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -82,18 +83,54 @@ def build_decompression(
 
 
 def _statistic(statistic: StoredStatistic, name: str, groups_shape: list[int]) -> ov.Node:
-    """``Convert(codes) * step + minimum`` in float16, reshaped to ``[d_out, groups, 1]``; an integer statistic
-    (u8 step and minimum) ends with a round trip through u4, so that the folded constant is u4."""
+    """``Convert(codes) * step + minimum``, reshaped to ``[d_out, groups, 1]``: computed in float32 and rounded to
+    float16 once, as :meth:`~optimum_wc.algorithms.spqr.SecondLevel.values` computes it (OpenVINO may fold float16
+    ops in float32: a statistic computed in float16 throughout would then differ, by up to 2^-8 of a small scale
+    where ``step * code`` and ``minimum`` nearly cancel); an integer statistic (u8 step and minimum) is converted
+    to u4 instead, so that the folded constant is u4."""
     integer = statistic.step.dtype == np.uint8
-    node = opset.convert(packed_constant(statistic.codes, f"{name}/codes"), ov.Type.f16)
+    node = opset.convert(packed_constant(statistic.codes, f"{name}/codes"), ov.Type.f32)
     step, minimum = ov.op.Constant(statistic.step), ov.op.Constant(statistic.minimum)
     step.set_friendly_name(f"{name}/step")
     minimum.set_friendly_name(f"{name}/minimum")
-    if integer:
-        step, minimum = opset.convert(step, ov.Type.f16), opset.convert(minimum, ov.Type.f16)
+    step, minimum = opset.convert(step, ov.Type.f32), opset.convert(minimum, ov.Type.f32)
     node = opset.add(opset.multiply(node, step), minimum, name=f"{name}/values")
     node = opset.reshape(node, output_shape=groups_shape, special_zero=False)
-    return opset.convert(opset.convert(node, ov.Type.u4), ov.Type.f16) if integer else node
+    return opset.convert(node, ov.Type.u4 if integer else ov.Type.f16)
+
+
+@dataclass(frozen=True)
+class DenseParts:
+    """A SpQR weight's dense part before dequantization, each folded into a constant when OpenVINO compiles the
+    model: u4 ``codes`` ``[d_out, groups, beta_1]``; ``zero_point`` (u4 when integer, else float16) and float16
+    ``scale``, ``[d_out, groups, 1]``. Weights whose parts are concatenated by rows make one weight."""
+
+    codes: ov.Node
+    zero_point: ov.Node
+    scale: ov.Node
+
+
+def spqr_parts(stored: SpQRStored, name: str, hold: Hold | None = None) -> DenseParts:
+    """The constants of a SpQR weight's dense part (in the permuted column order), named after ``name``."""
+    rows, groups = stored.codes.shape[0], stored.codes.shape[1]
+    codes = packed_constant(stored.codes, name, hold)
+    if stored.codes.storage == "u3":
+        codes = opset.convert(codes, ov.Type.u4, name=f"{name}/u4")
+    return DenseParts(codes, _statistic(stored.zero_point, f"{name}/zero_point", [rows, groups, 1]),
+                      _statistic(stored.scale, f"{name}/scale", [rows, groups, 1]))  # fmt: skip
+
+
+def dequantize(parts: DenseParts, shape: list[int], name: str, port: int, output_type: ov.Type | None) -> ov.Node:
+    """``(codes - zero_point) * scale`` in float16, reshaped to the weight's ``shape`` (the nncf pattern)."""
+    zero_point = parts.zero_point
+    if zero_point.get_output_element_type(0) != ov.Type.f16:
+        zero_point = opset.convert(zero_point, ov.Type.f16)
+    node = opset.subtract(opset.convert(parts.codes, ov.Type.f16), zero_point, name=f"{name}/zero_point/subtract")
+    node = opset.multiply(node, parts.scale, name=f"{name}/fq_weights_{port}")
+    node = opset.reshape(node, output_shape=shape, special_zero=False)
+    if output_type is not None:
+        node = opset.convert(node, output_type, name=f"{name}/fq_weights_{port}/convert")
+    return node
 
 
 def build_spqr_decompression(
@@ -101,18 +138,7 @@ def build_spqr_decompression(
 ) -> ov.Node:
     """Returns the last node of the dense part of a SpQR weight (in the permuted column order); the outliers and
     the permutation act on the activation (:mod:`optimum_wc.openvino.activation_side`)."""
-    rows, groups = stored.codes.shape[0], stored.codes.shape[1]
-    codes = packed_constant(stored.codes, name, hold)
-    if stored.codes.storage == "u3":
-        codes = opset.convert(codes, ov.Type.u4, name=f"{name}/u4")
-    node = opset.convert(codes, ov.Type.f16)
-    zero_point = _statistic(stored.zero_point, f"{name}/zero_point", [rows, groups, 1])
-    node = opset.subtract(node, zero_point, name=f"{name}/zero_point/subtract")
-    node = opset.multiply(node, _statistic(stored.scale, f"{name}/scale", [rows, groups, 1]), name=f"{name}/fq_weights_{port}")
-    node = opset.reshape(node, output_shape=list(stored.original_shape), special_zero=False)
-    if output_type is not None:
-        node = opset.convert(node, output_type, name=f"{name}/fq_weights_{port}/convert")
-    return node
+    return dequantize(spqr_parts(stored, name, hold), list(stored.original_shape), name, port, output_type)
 
 
 def replace_constant(constant: ov.Node, replacement: ov.Node) -> None:

@@ -1,6 +1,8 @@
 """The SpQR subgraph in OpenVINO: u3 packing as OpenVINO packs it, outputs equal to ``x W^T`` with the engine's
 reconstruction, and a compiled model that keeps the codes packed (no dense float copy of the weight)."""
 
+from dataclasses import replace
+
 import numpy as np
 import openvino as ov
 import pytest
@@ -13,7 +15,8 @@ from optimum_wc.kernels.packing import pack
 from optimum_wc.kernels.spqr_storage import to_spqr_storage
 from optimum_wc.openvino import activation_side
 from optimum_wc.openvino.activation_side import OutlierTerm, insert_outliers, insert_permutation
-from optimum_wc.openvino.decompression import build_spqr_decompression
+from optimum_wc.openvino.decompression import dequantize, spqr_parts
+from optimum_wc.openvino.fusion import Projection, fuse_and_add_outliers
 
 F32 = {"INFERENCE_PRECISION_HINT": "f32", "DYNAMIC_QUANTIZATION_GROUP_SIZE": "0"}
 
@@ -32,31 +35,33 @@ def test_u3_packing_equals_openvinos_own_conversion():
     assert np.array_equal(pack(values, "u3").data, expected)
 
 
-def _spqr_model(bits, threshold, rows=64, columns=128, seed=0, round_zero=False, group_size=16):
+def _spqr_model(bits, threshold, rows=64, columns=128, seed=0, round_zero=False, group_sizes=(16, 16, 32)):
+    """MatMuls on one input, one weight per group size, built as ``compress_weights`` builds them: the weights
+    with the same layout fused into one MatMul, the outliers of all in one sparse product."""
     rng = np.random.default_rng(seed)
-    weights = [rng.normal(size=(rows, columns)).astype(np.float32) * 0.05 for _ in range(2)]
+    weights = [rng.normal(size=(rows, columns)).astype(np.float32) * 0.05 for _ in group_sizes]
     for weight in weights:
         weight[rng.random(weight.shape) < 0.01] *= 12
     x_calibration = (rng.normal(size=(256, columns)) * (1 + 3 * rng.random(columns))).astype(np.float32)
     hessian = Hessian(columns)
     hessian.add(x_calibration[None])
     inverse = invert_hessian(hessian.matrix, 1.0, act_order=True)
-    settings = SpQRSettings(bits=bits, outlier_threshold=threshold, round_zero=round_zero, group_size=group_size)
-    results = [spqr_quantize(w, inverse, settings) for w in weights]
+    results = [spqr_quantize(w, inverse, SpQRSettings(bits=bits, outlier_threshold=threshold, round_zero=round_zero,
+                                                      group_size=group_size))
+               for w, group_size in zip(weights, group_sizes)]  # fmt: skip
 
     x = opset.parameter([-1, -1, columns], ov.Type.f32, name="x")
-    outputs, terms, permutations = [], [], []
-    for index, result in enumerate(results):  # two MatMuls on the same input: one Gather each for both
+    outputs, terms, projections, shared = [], [], [], {}
+    for index, result in enumerate(results):
         stored = to_spqr_storage(result)
         name = f"w{index}"
-        matmul = opset.matmul(x, build_spqr_decompression(stored, name, 1, ov.Type.f32), False, True, name=f"mm{index}")
+        parts = spqr_parts(stored, name)
+        matmul = opset.matmul(x, dequantize(parts, [rows, columns], name, 1, ov.Type.f32), False, True, name=f"mm{index}")
         outputs.append(opset.result(opset.relu(matmul)))
         terms.append(OutlierTerm.of(matmul, 1, stored.outliers, name))
-        permutations.append((matmul, stored.permutation, name))
-    insert_outliers(terms)
-    shared = {}
-    for matmul, permutation, name in permutations:
-        insert_permutation(matmul, 1, permutation, name, shared=shared)
+        insert_permutation(matmul, 1, stored.permutation, name, shared=shared)  # one Gather for all
+        projections.append(Projection.of(matmul, 1, parts, name, ov.Type.f32))
+    fuse_and_add_outliers(projections, [terms])
     return ov.Model(outputs, [x]), results
 
 
@@ -67,13 +72,23 @@ def test_outputs_equal_the_engines_reconstruction(bits, round_zero, form, monkey
     model, results = _spqr_model(bits, threshold=0.2, round_zero=round_zero)
     assert all(len(r.outliers) > 0 for r in results)
     types = {"ell": "Gather", "bags": "EmbeddingBagOffsets"}
+    x = model.get_parameters()[0]
     reading_x = sorted(op.get_friendly_name() for op in model.get_ops()
-                       if op.get_type_name() in types.values() and "/" in op.get_friendly_name())  # not the folded ones
-    # one permutation and one sparse product, each shared by the two MatMuls
+                       if op.get_type_name() in types.values() and _reads(op, x))  # fmt: skip
+    # one permutation and one sparse product, each shared by the three weights; the two with the same layout in
+    # one MatMul
     assert reading_x == sorted(["w0/permutation", f"w0/outliers/{'gather' if form == 'ell' else 'bags'}"]), reading_x
+    matmuls = sorted(op.get_friendly_name() for op in model.get_ops() if op.get_type_name() == "MatMul")
+    assert matmuls == ["mm2", "w0/fused/MatMul"], matmuls
     compiled = ov.Core().compile_model(model, "CPU", F32)
     for shape in ((1, 1, 128), (2, 5, 128)):
         _check_outputs(compiled, results, np.random.default_rng(1).normal(size=shape).astype(np.float32))
+
+
+def _reads(op, x) -> bool:
+    """Whether ``op`` reads ``x``, maybe reshaped or transposed first."""
+    sources = [port.get_source_output().get_node() for port in op.inputs()]
+    return any(node == x or (node.get_type_name() in ("Reshape", "Transpose") and _reads(node, x)) for node in sources)
 
 
 def _check_outputs(compiled, results, x):
@@ -96,14 +111,16 @@ def _check_outputs(compiled, results, x):
 
 @pytest.mark.parametrize("bits, round_zero", [(3, False), (4, False), (3, True), (4, True)])
 def test_the_compiled_model_keeps_the_codes_packed(bits, round_zero):
-    model, _ = _spqr_model(bits, threshold=0.2, rows=256, columns=512, round_zero=round_zero, group_size=32)
+    model, _ = _spqr_model(bits, threshold=0.2, rows=256, columns=512, round_zero=round_zero, group_sizes=(32, 32))
     runtime = ov.Core().compile_model(model, "CPU", F32).get_runtime_model()
     constants = [op for op in runtime.get_ops() if op.get_rt_info()["layerType"].astype(str) == "Const"]
     u4 = [op for op in constants if op.get_rt_info()["outputPrecisions"].astype(str) == "u4"]
     shapes = sorted(tuple(op.get_output_partial_shape(0).to_shape()) for op in u4)
-    # the codes of both weights, and with integer zero points their zero points too (fast kernels)
-    assert shapes.count((256, 512)) == 2
-    assert shapes.count((256, 16)) == (2 if round_zero else 0)
+    # the codes of both weights, fused into one MatMul, and with integer zero points their zero points too (fast
+    # kernels)
+    assert shapes.count((512, 512)) == 1, shapes
+    assert shapes.count((512, 16)) == (1 if round_zero else 0), shapes
+    assert [op.get_rt_info()["layerType"].astype(str) for op in runtime.get_ops()].count("FullyConnected") == 1
     for op in constants:
         shape = op.get_output_partial_shape(0)
         elements = int(np.prod([d.get_length() for d in shape])) if shape.is_static else 0
@@ -145,12 +162,38 @@ def test_outliers_of_matmuls_sharing_an_input_are_one_sparse_product_with_folded
             expected = value.astype(np.float64) @ (base.astype(np.float64) + dense.astype(np.float64)).T
             np.testing.assert_allclose(results[index], expected, rtol=1e-5, atol=1e-5)
     runtime = [op.get_rt_info()["layerType"].astype(str) for op in compiled.get_runtime_model().get_ops()]
-    # the CSR -> ELL (or bag) arrays are constant-folded; one sparse product for both MatMuls, split by rows
-    assert not {"Select", "Range"} & set(runtime), runtime
-    assert runtime.count("Split") == 1, runtime
+    # the CSR -> ELL (or bag) arrays are constant-folded; one sparse product for both MatMuls, then one Gather of
+    # each MatMul's rows (the ELL form holds the rows with outliers only)
+    assert not {"Select", "Range", "NonZero", "CumSum"} & set(runtime), runtime
+    assert "Split" not in runtime, runtime
     bags = [kind for kind in runtime if kind.startswith("EmbeddingBag")]
     if form == "ell":
-        assert runtime.count("Gather") == 1 and runtime.count("Reduce") == 1 and not bags, runtime
+        assert runtime.count("Gather") == 3 and runtime.count("Reduce") == 1 and not bags, runtime
         assert "Concatenation" not in runtime, runtime
     else:
-        assert len(bags) == 1 and "Reduce" not in runtime, runtime
+        assert len(bags) == 1 and "Reduce" not in runtime and runtime.count("Gather") == 2, runtime
+
+
+@pytest.mark.parametrize("form", ["ell", "bags"])
+def test_outliers_land_on_their_rows_of_a_fused_output(form, monkeypatch):
+    # a MatMul of 10 rows that holds three weights' rows (a fused one): rows 2-4 and 6-9 have outliers, the weight
+    # of rows 0-1 and row 5 has none
+    monkeypatch.setattr(activation_side, "ELL_MAX_SLOTS", 1000 if form == "ell" else 0)
+    columns = 8
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(10, columns)).astype(np.float32)
+    first, second = np.zeros((3, columns), np.float16), np.zeros((4, columns), np.float16)
+    first[0, [1, 6]], first[2, 3] = [2.0, -0.5], 1.25
+    second[1, 0], second[3, [2, 5, 7]] = -3.0, [0.75, 1.5, -1.0]
+    x = opset.parameter([-1, -1, columns], ov.Type.f32, name="x")
+    matmul = opset.matmul(x, ov.op.Constant(base), False, True, name="fused")
+    output = opset.result(matmul)
+    insert_outliers([replace(OutlierTerm.of(matmul, 1, _csr(first), "a"), first_row=2),
+                     replace(OutlierTerm.of(matmul, 1, _csr(second), "b"), first_row=6)])  # fmt: skip
+    compiled = ov.Core().compile_model(ov.Model([output], [x]), "CPU", F32)
+    dense = np.zeros((10, columns))
+    dense[2:5], dense[6:10] = first, second
+    for shape in ((1, 1, columns), (2, 3, columns)):
+        value = rng.normal(size=shape).astype(np.float32)
+        expected = value.astype(np.float64) @ (base.astype(np.float64) + dense).T
+        np.testing.assert_allclose(compiled(value)[0], expected, rtol=1e-5, atol=1e-5)
