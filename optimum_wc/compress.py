@@ -180,7 +180,7 @@ def compress_model(
     The compressed codes of models with at least :data:`SCRATCH_MIN_BYTES` of weights, or of any model when
     ``scratch_dir`` is given, are memory-mapped by OpenVINO from temporary files (in ``scratch_dir``, default the
     system's temporary folder) rather than kept in anonymous memory, and so are the activations that GPTQ and SpQR
-    cache between layers; the output is the same.
+    cache between layers and the weights the data-aware algorithms rewrite; the output is the same.
     """
     check_num_workers(num_workers)
     dedupe_friendly_names(model)

@@ -28,6 +28,7 @@ from optimum_wc.kernels.spqr_storage import share_permutations, to_spqr_storage
 from optimum_wc.openvino.awq import find_awq_matches, insert_scale, weight_constants
 from optimum_wc.openvino.graph import ModelGraph, set_constant
 from optimum_wc.openvino.layerwise import TensorStore, layerwise_inputs
+from optimum_wc.openvino.scratch import ScratchIR
 from optimum_wc.openvino.statistics import activation_channel_axis, input_statistics
 from optimum_wc.openvino.statistics_cache import cached
 from optimum_wc.planning import Plan, WeightPlan
@@ -70,7 +71,8 @@ class DataAwareCompression:
         self, model: ov.Model, plan: Plan, settings: CompressionSettings, items: Callable[[int], list[Any]], progress: bool,
         spill_dir: str | os.PathLike | None = None,
     ):  # fmt: skip
-        self.spill_dir = spill_dir  # where GPTQ's and SpQR's layer-by-layer pass keeps activations (None: memory)
+        self.spill_dir = spill_dir  # where cached activations and rewritten weights go (None: memory)
+        self._hold: Callable[[ov.Node], None] | None = None
         self.model = model
         self.plan = plan
         self.settings = settings
@@ -83,6 +85,19 @@ class DataAwareCompression:
         self.by_op = {w.target.op_name: w for w in self.matmuls}
 
     def run(self) -> None:
+        """With ``spill_dir``, the weights the steps rewrite are memory-mapped from temporary files there, not kept
+        in anonymous memory (see :class:`~optimum_wc.openvino.scratch.ScratchIR`)."""
+        if self.spill_dir is None:
+            self._run()
+            return
+        with ScratchIR(self.spill_dir, on_mapped=lambda _, mapped: self._point_to(mapped)) as scratch:
+            self._hold = scratch.hold
+            try:
+                self._run()
+            finally:
+                self._hold = None
+
+    def _run(self) -> None:
         settings, advanced = self.settings, self.settings.advanced_parameters
         if settings.mode == CompressWeightsMode.SPQR:
             self.spqr()
@@ -118,11 +133,17 @@ class DataAwareCompression:
         }
 
     def _replace_weight(self, constant: ov.Node, values: np.ndarray) -> None:
-        name = constant.get_friendly_name()
         new = set_constant(constant, values)
+        self._point_to(new)
+        if self._hold is not None:
+            self._hold(new)
+
+    def _point_to(self, constant: ov.Node) -> None:
+        """The plan's weights of that name now read ``constant``."""
+        name = constant.get_friendly_name()
         for weight in self.plan.weights:
             if weight.target.constant_name == name:
-                weight.target = replace(weight.target, constant=new)
+                weight.target = replace(weight.target, constant=constant)
 
     def _four_bit(self) -> list[WeightPlan]:
         return [w for w in self.matmuls if w.precision.mode not in INT8_MODES]

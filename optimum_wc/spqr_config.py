@@ -7,8 +7,8 @@ parameter; ``bits=3`` gives about 3.6 bits plus the outliers.
 OpenVINO's CPU plugin runs the dense part of groups of 32 with integer zero points within about 10% of INT4 (groups
 of 16, or fractional zero points, take about twice as long), and every outlier costs time at run time:
 ``SpQRConfig(group_size=32, round_zero=True, percdamp=0.1, outlier_threshold=0.25)`` stores about 4.4 bits per
-parameter with under 0.1% of outliers, a fifth of INT4's KL to FP32 on the embedded model, and runs at about 1.4x
-INT4's next-token time (README, "SpQR").
+parameter with under 0.1% of outliers, under a quarter of INT4's KL to FP32 on the embedded model, and takes about
+1.4x INT4's next-token time (README, "SpQR").
 """
 
 from __future__ import annotations

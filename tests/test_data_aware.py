@@ -17,6 +17,7 @@ import openvino as ov
 import pytest
 
 import optimum_wc
+from optimum_wc.openvino import scratch
 from parity import compare_ir, compress_and_save
 from test_compress_data_aware import calibration_items
 
@@ -218,5 +219,36 @@ def test_gptq_with_cached_activations_in_files_writes_the_same_ir(tiny_ir, tmp_p
     (tmp_path / "scratch").mkdir()
     in_files = compress_and_save(xml, tmp_path / "files", "optimum_wc", scratch_dir=tmp_path / "scratch", **common)
     assert saved and all(str(path).startswith(str(tmp_path / "scratch")) for path in saved)
+    assert in_memory.with_suffix(".bin").read_bytes() == in_files.with_suffix(".bin").read_bytes()
+    assert list((tmp_path / "scratch").iterdir()) == []
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 2**30])  # every weight mapped at once; all at the end
+@pytest.mark.parametrize("options", [{"gptq": True}, {"awq": True, "gptq": True, "scale_estimation": True}])
+def test_rewritten_weights_mapped_from_scratch_files_give_the_same_ir(options, chunk_bytes, tiny_ir, tmp_path, monkeypatch):
+    """With ``scratch_dir`` the weights AWQ and GPTQ rewrite go to files there, memory-mapped back; a weight rewritten
+    twice (AWQ, then GPTQ) is mapped once, with its last values."""
+    xml = tiny_ir("llama")
+    common = dict(mode="int4_sym", group_size=32, dataset=calibration_items(), **options)
+    in_memory = compress_and_save(xml, tmp_path / "memory", "optimum_wc", **common)
+    mapped, hold = [], scratch.ScratchIR.hold
+    monkeypatch.setattr(scratch, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(scratch.ScratchIR, "hold", lambda self, c: mapped.append(c) or hold(self, c))
+    (tmp_path / "scratch").mkdir()
+    in_files = compress_and_save(xml, tmp_path / "files", "optimum_wc", scratch_dir=tmp_path / "scratch", **common)
+    rewritten = {c.get_friendly_name() for c in mapped if c.get_output_element_type(0).is_real()}  # not the codes
+    projections = {op.get_friendly_name() for op in ov.Core().read_model(xml).get_ops()
+                   if op.get_type_name() == "Constant" and op.get_friendly_name().endswith("_proj.weight")}  # fmt: skip
+    assert projections and projections <= rewritten, (projections, rewritten)
+    assert in_memory.with_suffix(".bin").read_bytes() == in_files.with_suffix(".bin").read_bytes()
+    assert list((tmp_path / "scratch").iterdir()) == []
+
+
+def test_spqr_with_scratch_files_writes_the_same_ir(tiny_ir, tmp_path):
+    xml = tiny_ir("llama")
+    common = dict(mode="spqr", dataset=calibration_items(8))
+    in_memory = compress_and_save(xml, tmp_path / "memory", "optimum_wc", **common)
+    (tmp_path / "scratch").mkdir()
+    in_files = compress_and_save(xml, tmp_path / "files", "optimum_wc", scratch_dir=tmp_path / "scratch", **common)
     assert in_memory.with_suffix(".bin").read_bytes() == in_files.with_suffix(".bin").read_bytes()
     assert list((tmp_path / "scratch").iterdir()) == []
