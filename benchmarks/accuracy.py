@@ -75,6 +75,13 @@ CONFIGS: dict[str, tuple[str, dict, float | None]] = {
     "gptq": ("INT4_SYM g128 GPTQ", {"mode": "int4_sym", **DATA_AWARE, "gptq": True}, 5.0),
     "awq_gptq_se": ("INT4_SYM g128 AWQ+GPTQ+SE",
                     {"mode": "int4_sym", **DATA_AWARE, "awq": True, "gptq": True, "scale_estimation": True}, 5.0),
+    # optimum-wc's opt-in one-pass GPTQ (every layer's inputs from one pass of the unquantized model, Hessians
+    # summed in float64) against nncf's GPTQ: not identical, held to the same targets
+    "gptq_one_pass": ("INT4_SYM g128 GPTQ (optimum-wc: one_pass)",
+                      {"mode": "int4_sym", **DATA_AWARE, "gptq": True, "gptq_one_pass": True}, 5.0),
+    "awq_gptq_se_one_pass": ("INT4_SYM g128 AWQ+GPTQ+SE (optimum-wc: one_pass)",
+                             {"mode": "int4_sym", **DATA_AWARE, "awq": True, "gptq": True, "scale_estimation": True,
+                              "gptq_one_pass": True}, 5.0),
     # optimum-wc's own option (nncf has no act order): no side-by-side, checked against the data-free baseline
     "gptq_act_order": ("INT4_SYM g128 GPTQ act_order (optimum-wc only)",
                        {"mode": "int4_sym", **DATA_AWARE, "gptq": True, "gptq_act_order": True}, None),
@@ -167,10 +174,11 @@ def worker(library: str, config_name: str, out_dir: pathlib.Path) -> None:
 
     kwargs = dict(CONFIGS[config_name][1])
     dataset = pickle.loads(CALIBRATION_PICKLE.read_bytes()) if "subset_size" in kwargs else None
-    if kwargs.pop("gptq_act_order", False):
+    ours = {"act_order": kwargs.pop("gptq_act_order", False), "one_pass": kwargs.pop("gptq_one_pass", False)}
+    if library == "optimum_wc" and any(ours.values()):
         from optimum_wc.advanced import AdvancedCompressionParameters, AdvancedGPTQParameters
 
-        kwargs["advanced_parameters"] = AdvancedCompressionParameters(gptq_params=AdvancedGPTQParameters(act_order=True))
+        kwargs["advanced_parameters"] = AdvancedCompressionParameters(gptq_params=AdvancedGPTQParameters(**ours))
     if library == "nncf":
         import nncf
 

@@ -85,7 +85,7 @@ def measure(run: str, xml: pathlib.Path) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         proc = subprocess.run([sys.executable, "-c", CHILD, run, str(xml), str(out)], capture_output=True, text=True,
-                              timeout=1800)  # fmt: skip
+                              timeout=1800, check=False)  # fmt: skip
     except subprocess.TimeoutExpired:
         return {"error": "timed out after 1800 s"}
     lines = [line for line in proc.stdout.splitlines() if line.startswith(TAG)]
@@ -111,10 +111,10 @@ def main() -> int:
     lines = [
         "# GPTQ in bounded memory: optimum-wc vs nncf",
         "",
-        f"270M random-weight Llama, FP32 IR `.bin` {ir_bytes / GIB:.2f} GiB (memory-mapped). INT4_SYM g128 GPTQ on 32 "
-        "random-token items of 128 tokens, one fresh process per run, 2 CPUs. Peak anonymous memory: high-water "
-        "mark of RssAnon (sampled every 10 ms) above the process's own after reading the IR. Regenerate with "
-        "`python benchmarks/data_aware_memory.py`.",
+        (f"270M random-weight Llama, FP32 IR `.bin` {ir_bytes / GIB:.2f} GiB (memory-mapped). INT4_SYM g128 GPTQ on "
+         "32 random-token items of 128 tokens, one fresh process per run, 2 CPUs. Peak anonymous memory: high-water "
+         "mark of RssAnon (sampled every 10 ms) above the process's own after reading the IR. Regenerate with "
+         "`python benchmarks/data_aware_memory.py`."),
         "",
         "| Run | compress_weights (s) | Peak anonymous memory above the start (GiB) | ... / FP32 IR size |",
         "|---|---:|---:|---:|",

@@ -44,13 +44,17 @@ class AdvancedGPTQParameters:
     the weight is stored with its columns in that order and a Gather puts the activation in the same order (shared by
     the MatMuls that read one input). ``static_groups`` keeps the groups and the stored layout of the original
     column order instead (no Gather), each group's parameters fixed beforehand from the original weight; it is less
-    accurate."""
+    accurate. ``one_pass`` (ours too, off by default) takes every layer's inputs from one pass of the model before
+    quantization, where nncf runs the calibration set again for each stage of layers with the layers before them
+    already quantized; the Hessians are then summed in float64. It is several times faster, not identical to nncf,
+    and holds all layers' Hessians at once (``in^2`` float64 numbers per distinct input)."""
 
     damp_percent: float = 0.1
     block_size: int = 128
     subset_size: int = 128
     act_order: bool = dataclasses.field(default=False, metadata={OUR_EXTENSION: True})
     static_groups: bool = dataclasses.field(default=False, metadata={OUR_EXTENSION: True})
+    one_pass: bool = dataclasses.field(default=False, metadata={OUR_EXTENSION: True})
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 import logging
 import os
+import threading
 from typing import Any, Callable
 
 import numpy as np
@@ -17,7 +18,15 @@ from tqdm.auto import tqdm
 
 from optimum_wc.algorithms.activations import InputStatistics, magnitudes_and_samples
 from optimum_wc.algorithms.awq import AWQSettings, PreviousLayer, data_aware_scale, data_free_scale
-from optimum_wc.algorithms.gptq import GPTQSettings, Hessian, InverseHessian, gptq_quantize, invert_hessian
+from optimum_wc.algorithms.gptq import (
+    GPTQResult,
+    GPTQSettings,
+    Hessian,
+    InverseHessian,
+    SummedHessian,
+    gptq_quantize,
+    invert_hessian,
+)
 from optimum_wc.algorithms.scale_estimation import ScaleEstimationSettings, estimate_scale
 from optimum_wc.algorithms.spqr import spqr_quantize
 from optimum_wc.calibration import inference_items
@@ -29,8 +38,9 @@ from optimum_wc.openvino.awq import find_awq_matches, insert_scale, weight_const
 from optimum_wc.openvino.graph import ModelGraph, set_constant
 from optimum_wc.openvino.layerwise import TensorStore, layerwise_inputs
 from optimum_wc.openvino.scratch import ScratchIR
-from optimum_wc.openvino.statistics import activation_channel_axis, input_statistics
+from optimum_wc.openvino.statistics import activation_channel_axis, activation_point, input_statistics, run_points
 from optimum_wc.openvino.statistics_cache import cached
+from optimum_wc.parallel import default_workers, ordered_map
 from optimum_wc.planning import Plan, WeightPlan
 
 logger = logging.getLogger(__name__)
@@ -214,6 +224,24 @@ class DataAwareCompression:
                 _to_layout(estimated.zero_point, transposed, per_channel),
             )
 
+    def _one_pass(self, targets: list[WeightPlan], count: int, keep_means: bool, description: str,
+                  compute: Callable[[WeightPlan, _LayerInputs, np.ndarray], Any],
+                  apply: Callable[[WeightPlan, Any], None]) -> None:  # fmt: skip
+        """``apply(weight, compute(weight, inputs, data))`` for each target, with its inputs in the model before
+        quantization (summed Hessians, and the item means with ``keep_means``) from one pass over ``count``
+        calibration items; ``compute`` runs on worker threads (the targets no longer depend on each other), the
+        weights are read and the graph changed on this thread."""
+        points = {w.target.op_name: activation_point(self.graph, w.target) for w in targets}
+        inputs: dict = {}
+        for weight in targets:
+            inputs.setdefault(points[weight.target.op_name], _LayerInputs(weight.target.shape[1], keep_means, summed=True))
+        run_points(self.model, list(inputs), self.items(count), lambda point, values: inputs[point].add(values[0]))
+        work = ((w, inputs[points[w.target.op_name]], w.target.read().astype(np.float32)) for w in targets)
+        with tqdm(total=len(targets), desc=description, disable=not self.progress) as bar:
+            for (weight, _, _), result in ordered_map(lambda item: compute(*item), work, default_workers()):
+                apply(weight, result)
+                bar.update(1)
+
     def _layer_by_layer(self, targets: list[WeightPlan], count: int, keep_means: bool, description: str,
                         quantize_one: Callable[[WeightPlan, _LayerInputs], None]) -> None:  # fmt: skip
         """Runs ``quantize_one`` on each target with the inputs it sees after the targets before it were quantized
@@ -236,14 +264,22 @@ class DataAwareCompression:
     def gptq(self) -> None:
         params = self.settings.advanced_parameters.gptq_params
         gptq_settings = GPTQSettings(
-            params.damp_percent, params.block_size, params.subset_size, params.act_order, params.static_groups
+            params.damp_percent, params.block_size, params.subset_size, params.act_order, params.static_groups,
+            params.one_pass,
         )
         targets = self._four_bit()
         for weight in targets:
             self._check_layout(weight, "GPTQ", "or use scale_estimation instead of gptq")
         description = "Applying GPTQ" + (" with Scale Estimation" if self.settings.scale_estimation else "")
-        self._layer_by_layer(targets, gptq_settings.subset_size, self.settings.scale_estimation, description,
-                             lambda weight, inputs: self._gptq_one(weight, inputs, gptq_settings))  # fmt: skip
+        def compute(weight: WeightPlan, inputs: _LayerInputs, data: np.ndarray) -> GPTQResult:
+            return self._gptq_result(weight, inputs, data, gptq_settings)
+
+        count, keep_means = gptq_settings.subset_size, self.settings.scale_estimation
+        if gptq_settings.one_pass:
+            self._one_pass(targets, count, keep_means, description, compute, self._gptq_apply)
+            return
+        self._layer_by_layer(targets, count, keep_means, description, lambda weight, inputs: self._gptq_apply(
+            weight, compute(weight, inputs, weight.target.read().astype(np.float32))))  # fmt: skip
 
     def spqr(self) -> None:
         config = self.settings.spqr
@@ -278,7 +314,8 @@ class DataAwareCompression:
             )
             raise UnsupportedModelError(msg)
 
-    def _gptq_one(self, weight: WeightPlan, inputs: _LayerInputs, settings: GPTQSettings) -> None:
+    def _gptq_result(self, weight: WeightPlan, inputs: _LayerInputs, w: np.ndarray, settings: GPTQSettings) -> GPTQResult:
+        """GPTQ on the float32 weight ``w`` ``[out, in]`` (no graph access: it may run on a worker thread)."""
         mode, group_size = weight.precision.mode.value, weight.precision.group_size
         inverse = inputs.inverse(settings.damp_percent, settings.act_order)
         group_parameters = None
@@ -293,8 +330,9 @@ class DataAwareCompression:
                 estimated = estimate_scale(w_slice, s, x, mode, -1, GPTQ_SCALE_ESTIMATION)
                 return estimated.scale, estimated.zero_point
 
-        w = weight.target.read().astype(np.float32)
-        result = gptq_quantize(w, inverse, mode, group_size, settings, group_parameters)
+        return gptq_quantize(w, inverse, mode, group_size, settings, group_parameters)
+
+    def _gptq_apply(self, weight: WeightPlan, result: GPTQResult) -> None:
         self._replace_weight(weight.target.constant, result.weight)  # original order: later layers see it quantized
         weight.parameters = (result.scale, result.zero_point)
         weight.permutation = result.order
@@ -304,12 +342,13 @@ class _LayerInputs:
     """What GPTQ keeps of the inputs shared by one or more MatMuls: the Hessian (inverted once) and, for scale
     estimation, the item means over all axes but the hidden one (computed as nncf does, a float32 numpy mean)."""
 
-    def __init__(self, columns: int, keep_means: bool):
-        self.hessian = Hessian(columns)
+    def __init__(self, columns: int, keep_means: bool, summed: bool = False):
+        self.hessian = SummedHessian(columns) if summed else Hessian(columns)
         self.keep_means = keep_means
         self.means: list[np.ndarray] = []
         self.tokens: list[int] = []
         self._inverse: InverseHessian | None = None
+        self._lock = threading.Lock()
 
     def add(self, activation: np.ndarray) -> None:
         self.hessian.add(activation)
@@ -318,11 +357,12 @@ class _LayerInputs:
             self.tokens.append(activation.size // activation.shape[-1])
 
     def inverse(self, damp_percent: float, act_order: bool) -> InverseHessian:
-        """The inverse of the shared Hessian, computed once."""
-        if self._inverse is None:
-            self._inverse = invert_hessian(self.hessian.matrix, damp_percent, act_order)
-            self.hessian = None  # the matrix is no longer needed
-        return self._inverse
+        """The inverse of the shared Hessian, computed once (by the first of the threads that ask)."""
+        with self._lock:
+            if self._inverse is None:
+                self._inverse = invert_hessian(self.hessian.matrix, damp_percent, act_order)
+                self.hessian = None  # the matrix is no longer needed
+            return self._inverse
 
 
 def apply_data_aware(
