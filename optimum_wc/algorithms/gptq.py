@@ -89,7 +89,7 @@ class SummedHessian:
     """``H = 2/N sum_n x_n x_n^T`` as a float64 sum of float32 products of many items at once, scaled at the end:
     faster than :class:`Hessian`'s running average (nncf's), and not identical to it."""
 
-    ROWS = 8192  # tokens buffered before one product
+    ROWS = 1024  # tokens buffered before one product (a buffer of ROWS x in float32 per distinct input)
 
     def __init__(self, columns: int):
         self.sum = np.zeros((columns, columns), dtype=np.float64)
