@@ -114,9 +114,10 @@ def compress_weights(
         num_workers: Threads that quantize weights concurrently (default: the number of CPU cores). The output
             does not depend on it.
         progress: Show a progress bar.
-        scratch_dir: Folder for the temporary files from which OpenVINO memory-maps the compressed codes, and from
-            which GPTQ and SpQR read the activations they cache between layers (used anyway, in the system's
-            temporary folder, from 512 MiB of weights): keeps anonymous memory low.
+        scratch_dir: Folder for the temporary files from which OpenVINO memory-maps the compressed codes and the
+            weights the data-aware algorithms rewrite, and from which GPTQ and SpQR read the activations they cache
+            between layers (used anyway, in the system's temporary folder, from 512 MiB of weights): keeps
+            anonymous memory low.
 
     Returns:
         The same ``model`` object, compressed.

@@ -123,13 +123,12 @@ def _ends(term: OutlierTerm, stored: _Stored) -> ov.Node:
     return opset.concat([opset.slice(stored.offsets, [1], [term.rows], [1]), opset.constant([count], ov.Type.i32)], 0)
 
 
-def _ell(term: OutlierTerm, stored: _Stored, slots: int) -> tuple[ov.Node, ov.Node]:
-    """``[slots, rows']`` column indices (i32) and float16 values over the ``rows'`` rows that have outliers, from
-    the stored CSR; slot ``k`` of such a row is its outlier ``offsets[r] + k`` when it has more than ``k``, else an
-    appended zero."""
+def _ell(term: OutlierTerm, stored: _Stored, ends: ov.Node, has: ov.Node, slots: int) -> tuple[ov.Node, ov.Node]:
+    """``[slots, rows']`` column indices (i32) and float16 values over the ``rows'`` rows that have outliers
+    (``has``), from the stored CSR; slot ``k`` of such a row is its outlier ``offsets[r] + k`` when it has more than
+    ``k``, else an appended zero."""
     count = term.outliers.count
-    ends = _ends(term, stored)
-    kept = opset.squeeze(opset.non_zero(opset.greater(ends, stored.offsets), ov.Type.i32), [0])  # rows with outliers
+    kept = opset.squeeze(opset.non_zero(has, ov.Type.i32), [0])
     starts, ends = opset.gather(stored.offsets, kept, np.int32(0)), opset.gather(ends, kept, np.int32(0))
     slot = opset.unsqueeze(opset.range(0, slots, 1, ov.Type.i32), 1)  # [slots, 1]
     position = opset.add(opset.unsqueeze(starts, 0), slot)
@@ -138,10 +137,9 @@ def _ell(term: OutlierTerm, stored: _Stored, slots: int) -> tuple[ov.Node, ov.No
             opset.gather(opset.concat([stored.values, opset.constant([0], ov.Type.f16)], 0), index, np.int32(0)))  # fmt: skip
 
 
-def _row_map(term: OutlierTerm, stored: _Stored, first: int, zero: int) -> ov.Node:
+def _row_map(has: ov.Node, first: int, zero: int) -> ov.Node:
     """``[rows]``: where each row's sum is among the kept rows of all terms (this term's start at ``first``), or
-    ``zero`` (a row that sums to zero) for a row without outliers."""
-    has = opset.greater(_ends(term, stored), stored.offsets)
+    ``zero`` (a row that sums to zero) for a row without outliers (``has`` false)."""
     # 1 for the first kept row; in float32 (exact below 2^24 rows), the type OpenVINO folds a CumSum of
     rank = opset.convert(opset.cumsum(opset.convert(has, ov.Type.f32), np.int32(0)), ov.Type.i32)
     return opset.select(has, opset.add(rank, np.int32(first - 1)), np.int32(zero))
@@ -178,14 +176,16 @@ Sparse = tuple[ov.Output, list[ov.Node]]  # sums [..., n + 1] (the last is zero)
 
 def _ell_form(terms: list[OutlierTerm], stored: list[_Stored], x: ov.Output, slots: int, label: str) -> Sparse:
     """The ELL form over the rows that have outliers (of all terms), then one row that sums to zero."""
-    ell = [_ell(term, csr, slots) for term, csr in zip(terms, stored)]
+    ends = [_ends(term, csr) for term, csr in zip(terms, stored)]
+    has = [opset.greater(end, csr.offsets) for end, csr in zip(ends, stored)]  # rows with outliers
+    ell = [_ell(term, csr, end, kept, slots) for term, csr, end, kept in zip(terms, stored, ends, has)]
     zero = sum(term.kept_rows for term in terms)  # the row that sums to zero
     empty = np.zeros((slots, 1), dtype=np.int32), np.zeros((slots, 1), dtype=np.float16)
     columns = opset.reshape(opset.concat([columns for columns, _ in ell] + [opset.constant(empty[0])], 1), [-1], special_zero=False)
     values = opset.reshape(opset.concat([values for _, values in ell] + [opset.constant(empty[1])], 1), [-1], special_zero=False)
     sums = _ell_sums(x, columns.output(0), _in_type(values, x).output(0), slots, zero + 1, label)
     firsts = np.cumsum([0] + [term.kept_rows for term in terms])
-    return sums.output(0), [_row_map(term, csr, int(first), zero) for term, csr, first in zip(terms, stored, firsts)]
+    return sums.output(0), [_row_map(kept, int(first), zero) for kept, first in zip(has, firsts)]
 
 
 def _bag_form(terms: list[OutlierTerm], stored: list[_Stored], x: ov.Output, label: str) -> Sparse:

@@ -11,8 +11,8 @@ For a weight constant named ``n`` used on input port ``p``::
 
 OpenVINO's CPU plugin recognises this pattern and runs the MatMul on the packed low-bit weight.
 
-A SpQR weight (:func:`build_spqr_decompression`) has the same shape of subgraph, with its zero point and scale
-computed from their own quantized codes (``Convert(codes) * step + minimum``, reshaped to ``[d_out, groups, 1]``):
+A SpQR weight (:func:`spqr_parts`, then :func:`dequantize`) has the same shape of subgraph, with its zero point
+and scale computed from their own quantized codes (``Convert(codes) * step + minimum``, reshaped to ``[d_out, groups, 1]``):
 OpenVINO folds those small subgraphs into constants when it compiles the model, and the pattern above remains.
 Integer zero points pass through u4 at the end, so that they fold into a u4 constant and the CPU plugin picks its
 integer-zero-point kernel (twice as fast as with a float zero point).
@@ -131,14 +131,6 @@ def dequantize(parts: DenseParts, shape: list[int], name: str, port: int, output
     if output_type is not None:
         node = opset.convert(node, output_type, name=f"{name}/fq_weights_{port}/convert")
     return node
-
-
-def build_spqr_decompression(
-    stored: SpQRStored, name: str, port: int, output_type: ov.Type | None, hold: Hold | None = None
-) -> ov.Node:
-    """Returns the last node of the dense part of a SpQR weight (in the permuted column order); the outliers and
-    the permutation act on the activation (:mod:`optimum_wc.openvino.activation_side`)."""
-    return dequantize(spqr_parts(stored, name, hold), list(stored.original_shape), name, port, output_type)
 
 
 def replace_constant(constant: ov.Node, replacement: ov.Node) -> None:
