@@ -57,8 +57,7 @@ def data_free_scale(weight: np.ndarray) -> np.ndarray:
 def _fake_quantize_rows(weight: np.ndarray, mode: str) -> np.ndarray:
     kernel = KERNELS[mode]
     scale, zero_point = kernel.parameters(weight, 1, kernel.bits)
-    codes = kernel.quantize(weight, scale, zero_point, kernel.bits)
-    return kernel.levels(codes, zero_point) * scale
+    return kernel.quantized_levels(weight, scale, zero_point, kernel.bits) * scale
 
 
 def _fp16_guard(c: np.ndarray, previous: PreviousLayer, start: int, stop: int) -> np.ndarray:

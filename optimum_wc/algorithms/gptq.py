@@ -222,10 +222,7 @@ def _quantize_columns(w: np.ndarray, hinv: np.ndarray, kernel, block_size: int, 
         hinv_block = hinv[i1:i2, i1:i2]
         for i in range(i2 - i1):
             scale, zero_point = parameters_at(i1 + i)
-            q_j = kernel.levels(kernel.quantize(block[:, i : i + 1], scale, zero_point, kernel.bits), None)
-            if zero_point is not None:
-                q_j = q_j - zero_point.astype(np.float32)
-            q_j = (q_j * scale)[:, 0]
+            q_j = (kernel.quantized_levels(block[:, i : i + 1], scale, zero_point, kernel.bits) * scale)[:, 0]
             quantized[:, i1 + i] = q_j
             error = (block[:, i] - q_j) / hinv_block[i, i]
             block[:, i:] -= np.outer(error, hinv_block[i, i:])

@@ -22,6 +22,7 @@ from optimum_wc.kernels.registry import KERNELS
 
 EPS = np.finfo(np.float32).eps
 ZERO_CODE_OFFSET = np.float32(0.001)
+ZERO_TOLERANCE = 1e-8  # np.isclose's default absolute tolerance
 
 
 @dataclass(frozen=True)
@@ -52,22 +53,18 @@ class _Group:
         self.penalty = penalty
         self.fp_out = np.matmul(self.w.transpose(1, 0, 2), self.x)  # [G, out, n]
 
-    def codes(self, scale: np.ndarray, zero_point: np.ndarray | None) -> np.ndarray:
-        return self.kernel.quantize(self.w, scale, zero_point, self.kernel.bits)
+    def levels(self, scale: np.ndarray, zero_point: np.ndarray | None) -> np.ndarray:
+        """``q - z`` for the codes ``q`` of ``W`` with ``scale`` and (float32) ``zero_point``."""
+        return self.kernel.quantized_levels(self.w, scale, zero_point, self.kernel.bits)
 
-    def unscaled(self, codes: np.ndarray, zero_point: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def unscaled(self, scale: np.ndarray, zero_point: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Returns ``t`` and the mask of zero codes ``[t = 0]``."""
-        t = self.kernel.levels(codes, None)
-        if zero_point is not None:
-            t = t - zero_point
-        return t, np.isclose(t, 0)
+        t = self.levels(scale, zero_point)
+        return t, np.abs(t) <= ZERO_TOLERANCE  # np.isclose(t, 0), without its overhead
 
     def loss(self, scale: np.ndarray, zero_point: np.ndarray | None) -> np.ndarray:
         """``L`` per output row and group, ``[out, G]``."""
-        q = self.kernel.levels(self.codes(scale, zero_point), None)
-        if zero_point is not None:
-            q = q - zero_point
-        q = q * scale
+        q = self.levels(scale, zero_point) * scale
         q_out = np.matmul(q.transpose(1, 0, 2), self.x)
         loss = np.mean((self.fp_out - q_out) ** 2, axis=-1).T
         if self.penalty > 0:
@@ -75,10 +72,10 @@ class _Group:
         return loss
 
 
-def _candidate(w: np.ndarray, t: np.ndarray, zero_mask: np.ndarray, importance: np.ndarray) -> np.ndarray:
+def _candidate(abs_w: np.ndarray, t: np.ndarray, zero_mask: np.ndarray, importance: np.ndarray) -> np.ndarray:
     """``d* = sum_j a_j |w_j| / (|t_j| + 0.001 [t_j = 0])``, per group."""
     offset = ZERO_CODE_OFFSET * zero_mask.astype(np.float32)
-    return np.sum(np.abs(w) / (np.abs(t) + offset) * importance, axis=-1, keepdims=True)
+    return np.sum(abs_w / (np.abs(t) + offset) * importance, axis=-1, keepdims=True)
 
 
 def estimate_scale(
@@ -105,10 +102,11 @@ def estimate_scale(
 
     scale, zero_point = kernel.parameters(problem.w, 2, kernel.bits)
     zp = None if zero_point is None else zero_point.astype(np.float32)
-    t, zero_mask = problem.unscaled(problem.codes(scale, zp), zp)
+    t, zero_mask = problem.unscaled(scale, zp)
     importance = np.where(zero_mask, np.float32(0), np.ones_like(problem.w) * problem.s)
     importance = importance / (np.sum(importance, axis=-1, keepdims=True) + EPS)
 
+    abs_w = np.abs(problem.w)
     best_loss = problem.loss(scale, zp)
     best = scale
     sign = scale / np.abs(scale)
@@ -122,13 +120,13 @@ def estimate_scale(
         best = worse * best + (1 - worse) * candidate
 
     for step in range(settings.initial_steps):
-        consider(_candidate(problem.w, t, zero_mask, importance) * sign)
+        consider(_candidate(abs_w, t, zero_mask, importance) * sign)
         if step < settings.initial_steps - 1:
-            t, zero_mask = problem.unscaled(problem.codes(best, zp), zp)
+            t, zero_mask = problem.unscaled(best, zp)
     for step in range(settings.scale_steps):
         factor = 1.0 - 0.05 * step
-        t, zero_mask = problem.unscaled(problem.codes(factor * scale, zp), zp)
-        consider(_candidate(problem.w, t, zero_mask, importance) * sign)
+        t, zero_mask = problem.unscaled(factor * scale, zp)
+        consider(_candidate(abs_w, t, zero_mask, importance) * sign)
 
     if per_channel:
         best = best[:, 0, :]

@@ -71,3 +71,8 @@ def quantize_nf4(weight: np.ndarray, scale: np.ndarray, zero_point: None, bits: 
 
 def nf4_levels(codes: np.ndarray, zero_point: None) -> np.ndarray:
     return NF4_LEVELS[codes]
+
+
+def quantized_nf4_levels(weight: np.ndarray, scale: np.ndarray, zero_point: None, bits: int) -> np.ndarray:
+    """``nf4_levels(quantize_nf4(...))``."""
+    return nf4_levels(quantize_nf4(weight, scale, zero_point, bits), zero_point)

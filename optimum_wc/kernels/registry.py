@@ -16,9 +16,10 @@ from optimum_wc.kernels.integer import (
     asymmetric_parameters,
     integer_levels,
     quantize_integer,
+    quantized_integer_levels,
     symmetric_parameters,
 )
-from optimum_wc.kernels.nf4 import nf4_levels, nf4_parameters, quantize_nf4
+from optimum_wc.kernels.nf4 import nf4_levels, nf4_parameters, quantize_nf4, quantized_nf4_levels
 from optimum_wc.kernels.records import CompressedWeight, GroupedWeight
 
 Axis = int | tuple[int, ...]
@@ -35,6 +36,8 @@ class Kernel:
         parameters: ``(float32 data, reduction axis, bits) -> (scale, zero point or None)``, keepdims.
         quantize: ``(float32 data, scale, zero point, bits) -> codes``.
         levels: ``(codes, zero point) -> float32`` unscaled values, so that ``W ~ levels * scale``.
+        quantized_levels: ``(float32 data, scale, zero point, bits) -> levels(quantize(...), zero point)`` in one
+            step (what the data-aware algorithms' inner loops need).
     """
 
     bits: int
@@ -43,14 +46,15 @@ class Kernel:
     parameters: Callable[[np.ndarray, Axis, int], tuple[np.ndarray, np.ndarray | None]]
     quantize: Callable[[np.ndarray, np.ndarray, np.ndarray | None, int], np.ndarray]
     levels: Callable[[np.ndarray, np.ndarray | None], np.ndarray]
+    quantized_levels: Callable[[np.ndarray, np.ndarray, np.ndarray | None, int], np.ndarray]
 
 
 KERNELS: dict[str, Kernel] = {
-    "int8_asym": Kernel(8, "u8", True, asymmetric_parameters, quantize_integer, integer_levels),
-    "int8_sym": Kernel(8, "i8", False, symmetric_parameters, quantize_integer, integer_levels),
-    "int4_asym": Kernel(4, "u4", True, asymmetric_parameters, quantize_integer, integer_levels),
-    "int4_sym": Kernel(4, "i4", False, symmetric_parameters, quantize_integer, integer_levels),
-    "nf4": Kernel(4, "nf4", False, nf4_parameters, quantize_nf4, nf4_levels),
+    "int8_asym": Kernel(8, "u8", True, asymmetric_parameters, quantize_integer, integer_levels, quantized_integer_levels),
+    "int8_sym": Kernel(8, "i8", False, symmetric_parameters, quantize_integer, integer_levels, quantized_integer_levels),
+    "int4_asym": Kernel(4, "u4", True, asymmetric_parameters, quantize_integer, integer_levels, quantized_integer_levels),
+    "int4_sym": Kernel(4, "i4", False, symmetric_parameters, quantize_integer, integer_levels, quantized_integer_levels),
+    "nf4": Kernel(4, "nf4", False, nf4_parameters, quantize_nf4, nf4_levels, quantized_nf4_levels),
 }
 
 

@@ -20,6 +20,7 @@ from optimum_wc.kernels.errors import int8_quantization_error, weight_sensitivit
 from optimum_wc.kernels.groups import GroupSizeMismatch, group_weight
 from optimum_wc.kernels.nf4 import NF4_LEVELS
 from optimum_wc.kernels.packing import pack
+from optimum_wc.kernels.registry import KERNELS
 
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True)
 EPS32 = np.float32(np.finfo(np.float32).eps)
@@ -131,6 +132,24 @@ def test_nf4_kernel(case):
     restored = decompress(result).astype(np.float64).reshape(grouped.shape)
     half_gap = float(np.diff(NF4_LEVELS).max()) / 2
     assert np.all(np.abs(restored - grouped) <= half_gap * scale.astype(np.float64) * (1 + 1e-6) + 1e-45)
+
+
+@SETTINGS
+@given(case=weights(), mode=st.sampled_from(sorted(KERNELS)), shrink=st.sampled_from([1.0, 0.9, 0.5]))
+def test_quantized_levels_are_the_levels_of_the_codes(case, mode, shrink):
+    """The one-step ``quantized_levels`` the data-aware loops use gives exactly ``levels(quantize(...))``, also with
+    scales other than the kernel's own (scale estimation and GPTQ try shrunk ones) and float32 zero points."""
+    weight, group = case
+    kernel = KERNELS[mode]
+    grouped = _grouped(weight, group)
+    scale, zero_point = kernel.parameters(grouped, -1, kernel.bits)
+    scale = (scale * np.float32(shrink)).astype(np.float32)
+    for zero in (zero_point, None if zero_point is None else zero_point.astype(np.float32)):
+        expected = kernel.levels(kernel.quantize(grouped, scale, zero, kernel.bits), zero)
+        if zero is not None and zero.dtype == np.float32:  # levels() takes integer zero points
+            expected = kernel.levels(kernel.quantize(grouped, scale, zero, kernel.bits), None) - zero
+        actual = kernel.quantized_levels(grouped, scale, zero, kernel.bits)
+        assert actual.dtype == np.float32 and np.array_equal(actual, expected)
 
 
 @SETTINGS
