@@ -55,7 +55,7 @@ def needs_data_aware(settings: CompressionSettings) -> bool:
 
 def _oriented(weight: WeightPlan) -> tuple[np.ndarray, bool]:
     """The weight as float32 ``[out, in]``, and whether it was transposed to get there."""
-    data = weight.target.read().astype(np.float32)
+    data = weight.target.read_float32()
     transposed = weight.target.reduction_axes[0] == 0
     return (data.T if transposed else data), transposed
 
@@ -236,7 +236,7 @@ class DataAwareCompression:
         for weight in targets:
             inputs.setdefault(points[weight.target.op_name], _LayerInputs(weight.target.shape[1], keep_means, summed=True))
         run_points(self.model, list(inputs), self.items(count), lambda point, values: inputs[point].add(values[0]))
-        work = ((w, inputs[points[w.target.op_name]], w.target.read().astype(np.float32)) for w in targets)
+        work = ((w, inputs[points[w.target.op_name]], w.target.read_float32()) for w in targets)
         with tqdm(total=len(targets), desc=description, disable=not self.progress) as bar:
             for (weight, _, _), result in ordered_map(lambda item: compute(*item), work, default_workers()):
                 apply(weight, result)
@@ -279,7 +279,7 @@ class DataAwareCompression:
             self._one_pass(targets, count, keep_means, description, compute, self._gptq_apply)
             return
         self._layer_by_layer(targets, count, keep_means, description, lambda weight, inputs: self._gptq_apply(
-            weight, compute(weight, inputs, weight.target.read().astype(np.float32))))  # fmt: skip
+            weight, compute(weight, inputs, weight.target.read_float32())))  # fmt: skip
 
     def spqr(self) -> None:
         config = self.settings.spqr
@@ -296,7 +296,7 @@ class DataAwareCompression:
         def quantize_one(weight: WeightPlan, inputs: _LayerInputs) -> None:
             inverse = inputs.inverse(config.percdamp, config.act_order)
             settings = replace(config.settings(), group_size=weight.precision.group_size)
-            result = spqr_quantize(weight.target.read().astype(np.float32), inverse, settings)
+            result = spqr_quantize(weight.target.read_float32(), inverse, settings)
             self._replace_weight(weight.target.constant, result.weight)  # later layers see it quantized
             weight.spqr = to_spqr_storage(result)
 

@@ -23,8 +23,9 @@ from optimum_wc.config import INT8_MODES, CompressionSettings, LayerPrecision
 from optimum_wc.enums import GroupSizeFallbackMode
 from optimum_wc.errors import InvalidArgumentError, InvalidGroupSizeError, NonFiniteWeightError, UnsupportedModelError
 from optimum_wc.kernels.spqr_storage import SpQRStored
+from optimum_wc.openvino.pages import release
 from optimum_wc.openvino.weights import FLOAT_TYPES, WeightTarget
-from optimum_wc.parallel import parallel_map
+from optimum_wc.parallel import ordered_map
 
 logger = logging.getLogger(__name__)
 # (MatMul weights, metric) -> aggregated activation statistic by MatMul name
@@ -164,7 +165,10 @@ def _mixed_precision(
         value = metric.weight_term(data, weight.target.reduction_axes)
         return value * stats[weight.target.op_name] if metric.data_aware else value
 
-    scores = parallel_map(score, ((w, w.target.read()) for w in chosen), workers)
+    scores = []
+    for (_, data), value in ordered_map(score, ((w, w.target.read()) for w in chosen), workers):
+        release(data)  # the float weights are read again, one at a time, when compressed
+        scores.append(value)
     primary = set(select_primary([w.target.num_elements for w in chosen], scores, settings.ratio))
     for index, weight in enumerate(chosen):
         if index not in primary:
@@ -209,7 +213,10 @@ def _is_finite(data: np.ndarray) -> bool:
 
 def check_finite(weights: list[WeightPlan], workers: int = 1) -> None:
     """Raises :class:`NonFiniteWeightError` naming every weight that holds NaN or Inf."""
-    finite = parallel_map(_is_finite, (w.target.read() for w in weights), workers)
+    finite = []
+    for data, ok in ordered_map(_is_finite, (w.target.read() for w in weights), workers):
+        release(data)
+        finite.append(ok)
     bad = [f"{w.target.constant_name!r} (used by {w.target.op_name!r})" for w, ok in zip(weights, finite) if not ok]
     if bad:
         raise NonFiniteWeightError("These weights hold NaN or Inf values and cannot be compressed: " + ", ".join(bad))

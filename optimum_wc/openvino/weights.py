@@ -16,6 +16,7 @@ import numpy as np
 import openvino as ov
 
 from optimum_wc.openvino.graph import ModelGraph, source_constant
+from optimum_wc.openvino.pages import release
 
 FLOAT_TYPES = ("f16", "bf16", "f32", "f64", "f8e4m3", "f8e5m2")
 EMBEDDING_INPUT_TYPES = ("f16", "f32", "f64")
@@ -52,6 +53,13 @@ class WeightTarget:
         if self.element_type in ("bf16", "f8e4m3", "f8e5m2"):
             return self.constant.get_data(dtype=np.float32)
         return self.constant.data
+
+    def read_float32(self) -> np.ndarray:
+        """A float32 copy of the weight; the pages of a memory-mapped ``.bin`` it was read from are given back."""
+        data = self.read()
+        copy = data.astype(np.float32)
+        release(data)
+        return copy
 
 
 def _kind(graph: ModelGraph, name: str) -> str | None:
