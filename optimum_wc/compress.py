@@ -39,7 +39,6 @@ from optimum_wc.openvino.graph import ModelGraph, dedupe_friendly_names
 from optimum_wc.openvino.ignored import ignored_scope_names, positional_embedding_matmuls
 from optimum_wc.openvino.ir_files import check_ir_files
 from optimum_wc.openvino.rt_info import write_rt_info
-from optimum_wc.openvino.pages import release
 from optimum_wc.openvino.scratch import SCRATCH_MIN_BYTES, ScratchIR
 from optimum_wc.openvino.statistics import activation_point, collect_statistics
 from optimum_wc.openvino.statistics_cache import cached
@@ -209,10 +208,9 @@ def compress_model(
                                         disable=not progress) as bar:  # fmt: skip
         hold = scratch.hold if scratch is not None else None
         reads = ((w, None if w.spqr else w.target.read()) for w in work)  # SpQR weights are compressed already
-        for (weight, data), stored in ordered_map(_quantize, reads, workers):
+        for (weight, _), stored in ordered_map(_quantize, reads, workers):
             REWRITERS[type(stored)](weight, stored, hold, context)
-            if data is not None:
-                release(data)  # its pages of a memory-mapped .bin: resident memory stays bounded too
+            weight.target.release_pages()  # of a memory-mapped .bin: resident memory stays bounded too
             bar.update(weight.target.num_elements)
     if context is not None:
         context.finish()

@@ -37,6 +37,7 @@ from optimum_wc.kernels.spqr_storage import share_permutations, to_spqr_storage
 from optimum_wc.openvino.awq import find_awq_matches, insert_scale, weight_constants
 from optimum_wc.openvino.graph import ModelGraph, set_constant
 from optimum_wc.openvino.layerwise import TensorStore, layerwise_inputs
+from optimum_wc.openvino.pages import release
 from optimum_wc.openvino.scratch import ScratchIR
 from optimum_wc.openvino.statistics import activation_channel_axis, activation_point, input_statistics, run_points
 from optimum_wc.openvino.statistics_cache import cached
@@ -196,12 +197,15 @@ class DataAwareCompression:
         original = weight.target.read()
         shape = (-1, 1) if transposed else (1, -1)
         scaled = (original.astype(np.float32) * c.reshape(shape)).astype(original.dtype)
+        weight.target.release_pages()
         self._replace_weight(weight.target.constant, scaled)
         inverse = (1.0 / c).astype(np.float32)
         if merge_constants:
             rows = inverse.reshape((1, -1) if transposed else (-1, 1))
             for constant in merge_constants:
-                self._replace_weight(constant, (_values(constant) * rows).astype(original.dtype))
+                scaled_merge = (_values(constant) * rows).astype(original.dtype)
+                release(constant.data)
+                self._replace_weight(constant, scaled_merge)
         else:
             output = self.graph.by_name[merge].output(0)
             rank = len(output.get_partial_shape())

@@ -43,6 +43,9 @@ logger = logging.getLogger(__name__)
 OPENVINO_CONFIG = "openvino_config.json"
 LAYERS_FILE = "compressed_weights.json"
 AUTO_INT8_MIN_WEIGHTS = 1_000_000_000  # optimum-intel compresses larger models to INT8_ASYM when asked nothing
+# accelerate's placement options: OpenVINO's exporter refuses models whose modules accelerate offloads (its input
+# check and TorchScript tracing fail), and OpenVINO models are placed with ``device``; refused up front, not ignored.
+OFFLOAD_ARGUMENTS = ("device_map", "max_memory", "offload_folder", "offload_state_dict", "offload_buffers")
 FOUR_BIT_DEFAULT = {"bits": 4, "sym": False, "group_size": 128, "ratio": 1.0}  # optimum-intel's fallback for {"bits": 4}
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
                    "tokenizer.model", "chat_template.jinja", "openvino_tokenizer.xml", "openvino_tokenizer.bin",
@@ -84,6 +87,18 @@ def resolve_quantization_config(
         "`quantization_config` must be a WeightCompressionConfig, a dict or an OVWeightQuantizationConfig, "
         f"got {type(quantization_config).__name__}."
     )
+
+
+def _check_no_offload(kwargs: dict) -> None:
+    given = [name for name in OFFLOAD_ARGUMENTS if name in kwargs]
+    if given:
+        raise InvalidArgumentError(
+            f"{', '.join(f'`{name}`' for name in given)}: accelerate's placement and disk offload are not available "
+            "here. OpenVINO's exporter cannot trace a model whose modules accelerate offloads, and it does not need "
+            "to: transformers reads safetensors checkpoints memory-mapped, so export holds little of the checkpoint "
+            "in anonymous memory (benchmarks/results/export_memory.md). Drop these arguments; choose where the "
+            "OpenVINO model runs with `device=` (e.g. 'CPU', 'GPU')."
+        )
 
 
 def _is_lookup_failure(exc: BaseException) -> bool:
@@ -186,6 +201,7 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
             OSError, ValueError: The model cannot be found or exported (from transformers / optimum-intel).
         """
         check_num_workers(num_workers)
+        _check_no_offload(kwargs)
         config = resolve_quantization_config(load_in_8bit, load_in_4bit, quantization_config)
         if config is not None:
             CompressionSettings.from_arguments(**config.to_compress_kwargs())  # refuse bad settings before exporting

@@ -23,7 +23,6 @@ from optimum_wc.config import INT8_MODES, CompressionSettings, LayerPrecision
 from optimum_wc.enums import GroupSizeFallbackMode
 from optimum_wc.errors import InvalidArgumentError, InvalidGroupSizeError, NonFiniteWeightError, UnsupportedModelError
 from optimum_wc.kernels.spqr_storage import SpQRStored
-from optimum_wc.openvino.pages import release
 from optimum_wc.openvino.weights import FLOAT_TYPES, WeightTarget
 from optimum_wc.parallel import ordered_map
 
@@ -166,8 +165,8 @@ def _mixed_precision(
         return value * stats[weight.target.op_name] if metric.data_aware else value
 
     scores = []
-    for (_, data), value in ordered_map(score, ((w, w.target.read()) for w in chosen), workers):
-        release(data)  # the float weights are read again, one at a time, when compressed
+    for (weight, _), value in ordered_map(score, ((w, w.target.read()) for w in chosen), workers):
+        weight.target.release_pages()  # the float weights are read again, one at a time, when compressed
         scores.append(value)
     primary = set(select_primary([w.target.num_elements for w in chosen], scores, settings.ratio))
     for index, weight in enumerate(chosen):
@@ -214,8 +213,8 @@ def _is_finite(data: np.ndarray) -> bool:
 def check_finite(weights: list[WeightPlan], workers: int = 1) -> None:
     """Raises :class:`NonFiniteWeightError` naming every weight that holds NaN or Inf."""
     finite = []
-    for data, ok in ordered_map(_is_finite, (w.target.read() for w in weights), workers):
-        release(data)
+    for (weight, _), ok in ordered_map(lambda item: _is_finite(item[1]), ((w, w.target.read()) for w in weights), workers):
+        weight.target.release_pages()
         finite.append(ok)
     bad = [f"{w.target.constant_name!r} (used by {w.target.op_name!r})" for w, ok in zip(weights, finite) if not ok]
     if bad:

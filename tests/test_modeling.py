@@ -151,6 +151,8 @@ def test_pipeline_and_generate_with_the_embedded_model():
         ({"quantization_config": {"bits": 8, "ratio": 0.5}}, optimum_wc.UnsupportedArgumentError, "`ratio`"),
         ({"load_in_4bit": "yes"}, optimum_wc.InvalidArgumentTypeError, "load_in_4bit"),
         ({"quantization_config": {"dtype": "mxfp4", "bits": 4}}, optimum_wc.NotYetSupportedError, "mxfp4"),
+        ({"load_in_4bit": True, "device_map": "auto"}, InvalidArgumentError, "`device_map`.*memory-mapped"),
+        ({"offload_folder": "offload", "max_memory": {"cpu": "1GiB"}}, InvalidArgumentError, "`max_memory`, `offload_folder`"),
     ],
 )
 def test_bad_compression_arguments_fail_before_export(kwargs, error, text, checkpoint, monkeypatch):

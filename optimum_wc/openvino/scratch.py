@@ -1,11 +1,16 @@
 """New weights moved out of anonymous memory while a model is being compressed: the compressed codes, and the float
 weights the data-aware algorithms rewrite.
 
-New Constants are collected; every :data:`CHUNK_BYTES` of them are saved to a temporary IR and read back
-by OpenVINO, which memory-maps the ``.bin``; the originals are replaced by the mapped Constants and freed. The
-pages of a mapped file can be dropped and re-read by the kernel, so the process's anonymous memory stays bounded by
-a chunk plus the weights being worked on, not by the whole compressed model. OpenVINO owns the mappings (they live
+New Constants are collected; every :data:`CHUNK_BYTES` of them are written to a temporary IR and read back by
+OpenVINO, which memory-maps the ``.bin``; the originals are replaced by the mapped Constants and freed. The pages
+of a mapped file can be dropped and re-read by the kernel, so the process's anonymous memory stays bounded by a
+chunk plus the weights being worked on, not by the whole compressed model. OpenVINO owns the mappings (they live
 as long as the Constants that use them); the temporary files are unlinked at once.
+
+The chunk IRs are written here, not by ``openvino.save_model``: a chunk is only Constants and Results, so its
+``.xml`` is a few lines per Constant and its ``.bin`` is the Constants' bytes, written as they are (OpenVINO's
+serializer would also hash every byte to share equal Constants, which these never are worth: they are read back
+at once). The final model is saved by OpenVINO as usual.
 
 Used automatically from :data:`SCRATCH_MIN_BYTES` of weights to compress, and whenever ``scratch_dir`` is given.
 The compressed model is the same, byte for byte.
@@ -13,17 +18,49 @@ The compressed model is the same, byte for byte.
 
 from __future__ import annotations
 
-from typing import Callable
 import os
 import pathlib
 import shutil
 import tempfile
+from typing import Callable
+from xml.sax.saxutils import quoteattr
 
+import numpy as np
 import openvino as ov
-from openvino import opset13 as opset
 
 SCRATCH_MIN_BYTES = 512 * 2**20  # weights to compress, in their float size
 CHUNK_BYTES = 64 * 2**20
+ALIGNMENT = 64  # bytes: each Constant's data starts on a cache line of the mapped file
+PRECISIONS = {"f16": "FP16", "f32": "FP32", "f64": "FP64", "u1": "BIN", "boolean": "BOOL"}  # the others: upper case
+
+
+def write_constants_ir(constants: list[ov.Node], xml: pathlib.Path) -> None:
+    """Writes an IR (version 11) whose outputs are ``constants``, each under its friendly name (unique here)."""
+    layers, edges = [], []
+    offset = 0
+    with open(xml.with_suffix(".bin"), "wb") as weights:
+        for index, constant in enumerate(constants):
+            data = np.ascontiguousarray(constant.data).reshape(-1).view(np.uint8)  # the stored bytes, packed
+            padding = -offset % ALIGNMENT
+            weights.write(bytes(padding))
+            offset += padding
+            weights.write(memoryview(data))
+            shape = [int(d) for d in constant.get_output_shape(0)]
+            dims = "".join(f"<dim>{d}</dim>" for d in shape)
+            name = constant.get_friendly_name()
+            element = constant.get_output_element_type(0).get_type_name()
+            port = f'<port id="0" precision="{PRECISIONS.get(element, element.upper())}">{dims}</port>'
+            layers.append(
+                f'<layer id="{2 * index}" name={quoteattr(name)} type="Const" version="opset1">'
+                f'<data element_type="{element}" shape="{",".join(map(str, shape))}" offset="{offset}" '
+                f'size="{data.size}" /><output>{port}</output></layer>'
+                f'<layer id="{2 * index + 1}" name={quoteattr(name + "/result")} type="Result" version="opset1">'
+                f'<input>{port}</input></layer>'
+            )
+            edges.append(f'<edge from-layer="{2 * index}" from-port="0" to-layer="{2 * index + 1}" to-port="0" />')
+            offset += data.size
+    xml.write_text(f'<?xml version="1.0"?>\n<net name="scratch" version="11"><layers>{"".join(layers)}</layers>'
+                   f'<edges>{"".join(edges)}</edges></net>\n')  # fmt: skip
 
 
 class ScratchIR:
@@ -45,6 +82,8 @@ class ScratchIR:
 
     def hold(self, constant: ov.Node) -> None:
         """Queues ``constant``; one queued under the same name before is superseded (a weight rewritten twice)."""
+        if len(constant.get_rt_info()):  # the chunk IRs carry no rt_info: such a Constant stays in memory (ours have none)
+            return
         name = constant.get_friendly_name()
         superseded = [c for c in self.pending if c.get_friendly_name() == name]
         if superseded:
@@ -60,13 +99,12 @@ class ScratchIR:
             return
         xml = self.folder / f"chunk{self.chunks}.xml"
         self.chunks += 1
-        ov.save_model(ov.Model([opset.result(c) for c in self.pending], []), xml, compress_to_fp16=False)
+        write_constants_ir(self.pending, xml)
         mapped = {op.get_friendly_name(): op for op in self.core.read_model(xml).get_ops() if op.get_type_name() == "Constant"}
         for constant in self.pending:
             replacement = mapped[constant.get_friendly_name()]
             for target in list(constant.output(0).get_target_inputs()):
-                if target.get_node().get_type_name() != "Result":
-                    target.replace_source_output(replacement.output(0))
+                target.replace_source_output(replacement.output(0))
             if self.on_mapped is not None:
                 self.on_mapped(constant, replacement)
         xml.unlink()

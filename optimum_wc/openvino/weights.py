@@ -56,10 +56,14 @@ class WeightTarget:
 
     def read_float32(self) -> np.ndarray:
         """A float32 copy of the weight; the pages of a memory-mapped ``.bin`` it was read from are given back."""
-        data = self.read()
-        copy = data.astype(np.float32)
-        release(data)
+        copy = self.read().astype(np.float32)
+        self.release_pages()
         return copy
+
+    def release_pages(self) -> None:
+        """Gives back the resident pages of the constant if it is read from a memory-mapped ``.bin`` (see
+        :mod:`~optimum_wc.openvino.pages`); its values can still be read."""
+        release(self.constant.data)  # the raw bytes (bf16 and f8 show as another dtype of the same size)
 
 
 def _kind(graph: ModelGraph, name: str) -> str | None:

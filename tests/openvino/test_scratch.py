@@ -6,6 +6,7 @@ import gc
 
 import numpy as np
 import openvino as ov
+from openvino import opset13 as opset
 import pytest
 
 import optimum_wc
@@ -77,3 +78,41 @@ def test_from_pretrained_and_the_cli_use_the_scratch_irs_for_large_models(tiny_i
     held.clear()
     assert main(["export", str(tiny_ir("llama").parent), str(tmp_path / "out"), "--weight-format", "int4"]) == 0
     assert held and (tmp_path / "out" / "openvino_model.xml").is_file()
+
+
+def _raw(constant: ov.Node) -> bytes:
+    return bytes(np.ascontiguousarray(constant.data).reshape(-1).view(np.uint8))
+
+
+def test_chunk_irs_written_here_read_back_every_element_type_name_and_shape(tmp_path):
+    """The chunk IRs are written by our own writer: every element type the compression stores, packed sub-byte
+    types with odd sizes, a scalar, names that need XML escaping: the mapped Constants are the same."""
+    rng = np.random.default_rng(0)
+    constants = []
+    for bits_type, shape in ((ov.Type.u4, [5, 3, 7]), (ov.Type.i4, [4, 4]), (ov.Type.nf4, [3, 3]), (ov.Type.u3, [8, 2])):
+        raw = rng.integers(0, 256, (int(np.prod(shape)) * bits_type.bitwidth + 7) // 8, dtype=np.uint8)
+        constants.append(ov.op.Constant(ov.Tensor(raw, shape, bits_type), shared_memory=False))
+    for dtype, shape in ((np.float16, [3]), (np.float32, []), (np.uint8, [9]), (np.int8, [2, 2]), (np.uint16, [3]), (np.int32, [4])):
+        constants.append(ov.op.Constant(rng.standard_normal(shape).astype(np.float32).astype(dtype).reshape(shape)))
+    bf16 = ov.Tensor(ov.Type.bf16, [2, 5])
+    bf16.data.view(np.uint16)[...] = rng.integers(0, 2**15, (2, 5), dtype=np.uint16)
+    constants.append(ov.op.Constant(bf16, shared_memory=False))
+    for index, constant in enumerate(constants):
+        constant.set_friendly_name(f"w{index} <&\"'> /x")
+    expected = [(c.get_friendly_name(), c.get_output_element_type(0), list(c.get_output_shape(0)), _raw(c)) for c in constants]
+    model = ov.Model([opset.result(c) for c in constants], [])
+    with scratch_module.ScratchIR(tmp_path) as scratch:
+        for constant in constants:
+            scratch.hold(constant)
+    mapped = [r.input_value(0).get_node() for r in model.get_results()]
+    assert not any(m is c for m, c in zip(mapped, constants))  # replaced by the mapped ones
+    got = [(c.get_friendly_name(), c.get_output_element_type(0), list(c.get_output_shape(0)), _raw(c)) for c in mapped]
+    assert got == expected
+    assert list(tmp_path.iterdir()) == []
+
+    kept = ov.op.Constant(np.ones(3, np.float32))
+    kept.get_rt_info()["origin"] = "kept"  # the chunk IRs would drop it: such a Constant is not moved
+    model = ov.Model([opset.result(kept)], [])
+    with scratch_module.ScratchIR(tmp_path) as scratch:
+        scratch.hold(kept)
+    assert "origin" in model.get_results()[0].input_value(0).get_node().get_rt_info()
