@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict, deque
 import heapq
 
+import numpy as np
 import openvino as ov
 import openvino.opset13 as opset
 

@@ -4,7 +4,6 @@ points: every dequantized weight equals the format's formula bit for bit, and th
 from __future__ import annotations
 
 import json
-import pathlib
 
 import nncf
 import numpy as np

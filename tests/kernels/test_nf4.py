@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import openvino as ov
 from openvino import opset13 as opset
