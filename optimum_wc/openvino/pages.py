@@ -1,4 +1,4 @@
-"""Giving back the resident pages of a weight read from a memory-mapped ``.bin`` once it has been compressed.
+"""Giving back the resident pages of a weight read from a memory-mapped ``.bin`` once the weight has been used.
 
 OpenVINO reads an IR's weights by mapping the ``.bin`` read-only; a weight's pages become resident when it is read
 and stay counted in the process's resident memory until the whole mapping goes. They are clean file pages (the
