@@ -6,7 +6,7 @@ Everything else in optimum-wc (the Hugging Face model class, the CLI, the tuner)
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import logging
 import os
 import pathlib
@@ -203,7 +203,7 @@ def compress_model(
     on_activations = any(w.spqr is not None or w.permutation is not None for w in plan.weights)
     context = _GraphContext(graph.by_name) if on_activations else None
 
-    scratch = ScratchIR(scratch_dir) if large else None
+    scratch = ScratchIR(scratch_dir, on_mapped=context.remap if context is not None else None) if large else None
     with scratch or nullcontext(), tqdm(total=total, desc="Compressing weights", unit="weights", unit_scale=True,
                                         disable=not progress) as bar:  # fmt: skip
         hold = scratch.hold if scratch is not None else None
@@ -274,6 +274,13 @@ class _GraphContext:
     def add_outliers(self, term: OutlierTerm) -> None:
         key = (term.activation.get_node().get_friendly_name(), term.activation.get_index())
         self.outliers.setdefault(key, []).append(term)
+
+    def remap(self, held: ov.Node, mapped: ov.Node) -> None:
+        """A held Constant was replaced by its memory-mapped copy: the projections to fuse read the copy."""
+        for index, projection in enumerate(self.projections):
+            parts = projection.parts
+            if parts.codes.get_friendly_name() == held.get_friendly_name():  # names are unique (deduplicated first)
+                self.projections[index] = replace(projection, parts=replace(parts, codes=mapped))
 
     def finish(self) -> None:
         fuse_and_add_outliers(self.projections, list(self.outliers.values()))

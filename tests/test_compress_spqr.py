@@ -18,7 +18,7 @@ from optimum_wc.errors import (
     InvalidGroupSizeError,
     UnsupportedArgumentError,
 )
-from optimum_wc.openvino import fusion
+from optimum_wc.openvino import fusion, pages
 from optimum_wc.openvino.rt_info import read_layer_records
 
 F32 = {"INFERENCE_PRECISION_HINT": "f32", "DYNAMIC_QUANTIZATION_GROUP_SIZE": "0"}
@@ -82,6 +82,25 @@ def test_projections_that_share_an_input_run_as_one_matmul_with_the_same_outputs
     assert sum(name.endswith("/fused/MatMul") for name in names[True]) == 2 * layers, names[True]
     for a, b in zip(logits[True], logits[False]):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
+
+
+def test_with_scratch_files_the_fused_projections_read_the_mapped_constants(tiny_ir, tmp_path, no_nncf):
+    """With scratch files, the codes the fused MatMuls read are the memory-mapped copies (a shared read-only file
+    mapping), not the in-memory Constants they replaced; the saved IR is the same as without them."""
+    xml = tiny_ir("llama")
+    saved = []
+    for folder, options in (("memory", {}), ("files", {"scratch_dir": tmp_path})):
+        model = ov.Core().read_model(xml)
+        optimum_wc.compress_weights(model, mode="spqr", dataset=calibration_items(8), progress=False, **options)
+        concats = [op for op in model.get_ops() if op.get_type_name() == "Concat"]
+        parts = [v.get_node() for op in concats for v in op.input_values()
+                 if v.get_node().get_type_name() == "Constant" and v.get_element_type() == ov.Type.u4]  # the codes
+        assert len(parts) >= 5  # q, k, v, gate, up of each layer
+        in_files = [pages._inside_shared_read_only_file_mapping(p.data.ctypes.data, p.data.ctypes.data + 1) for p in parts]
+        assert all(in_files) if options else not any(in_files)
+        ov.save_model(model, tmp_path / folder / "m.xml", compress_to_fp16=False)
+        saved.append((tmp_path / folder / "m.bin").read_bytes())
+    assert saved[0] == saved[1]
 
 
 def _all_ops(model: ov.Model) -> list:
