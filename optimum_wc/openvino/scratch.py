@@ -60,7 +60,7 @@ def write_constants_ir(constants: list[ov.Node], xml: pathlib.Path) -> None:
             edges.append(f'<edge from-layer="{2 * index}" from-port="0" to-layer="{2 * index + 1}" to-port="0" />')
             offset += data.size
     xml.write_text(f'<?xml version="1.0"?>\n<net name="scratch" version="11"><layers>{"".join(layers)}</layers>'
-                   f'<edges>{"".join(edges)}</edges></net>\n')  # fmt: skip
+                   f'<edges>{"".join(edges)}</edges></net>\n', encoding="utf-8")  # fmt: skip
 
 
 class ScratchIR:

@@ -98,7 +98,7 @@ def test_chunk_irs_written_here_read_back_every_element_type_name_and_shape(tmp_
     bf16.data.view(np.uint16)[...] = rng.integers(0, 2**15, (2, 5), dtype=np.uint16)
     constants.append(ov.op.Constant(bf16, shared_memory=False))
     for index, constant in enumerate(constants):
-        constant.set_friendly_name(f"w{index} <&\"'> /x")
+        constant.set_friendly_name(f"w{index} <&\"'> /x é")
     expected = [(c.get_friendly_name(), c.get_output_element_type(0), list(c.get_output_shape(0)), _raw(c)) for c in constants]
     model = ov.Model([opset.result(c) for c in constants], [])
     with scratch_module.ScratchIR(tmp_path) as scratch:
