@@ -8,9 +8,9 @@ chunk plus the weights being worked on, not by the whole compressed model. OpenV
 as long as the Constants that use them); the temporary files are unlinked at once.
 
 The chunk IRs are written here, not by ``openvino.save_model``: a chunk is only Constants and Results, so its
-``.xml`` is a few lines per Constant and its ``.bin`` is the Constants' bytes, written as they are (OpenVINO's
-serializer would also hash every byte to share equal Constants, which these never are worth: they are read back
-at once). The final model is saved by OpenVINO as usual.
+``.xml`` is a few lines per Constant and its ``.bin`` is the Constants' bytes, written as they are (no temporary
+``ov.Model``, and none of the serializer's hashing of every byte to share equal Constants, wasted on data that is
+read back at once). The final model is saved by OpenVINO as usual.
 
 Used automatically from :data:`SCRATCH_MIN_BYTES` of weights to compress, and whenever ``scratch_dir`` is given.
 The compressed model is the same, byte for byte.
