@@ -48,19 +48,28 @@ def symmetric_scale(weight: np.ndarray, axis: Axis, bits: int) -> np.ndarray:
     return _clamp_eps(scale)
 
 
+def _rounded_codes(
+    weight: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, bits: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The codes as float32 (``clip(round(W / s + z))``), and the zero point as float32 (None without one)."""
+    codes = np.divide(weight, scale, dtype=np.float32)
+    zero = None if zero_point is None else zero_point.astype(np.float32)
+    if zero is not None:
+        codes += zero
+        low, high = 0, 2**bits - 1
+    else:
+        low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    np.rint(codes, out=codes)
+    np.clip(codes, low, high, out=codes)
+    return codes, zero
+
+
 def quantize_integer(
     weight: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, bits: int
 ) -> np.ndarray:
     """Returns the integer codes: ``uint8`` with a zero point (asymmetric), ``int8`` without (symmetric)."""
-    codes = np.divide(weight, scale, dtype=np.float32)
-    if zero_point is not None:
-        codes += zero_point.astype(np.float32)
-        low, high, dtype = 0, 2**bits - 1, np.uint8
-    else:
-        low, high, dtype = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1, np.int8
-    np.rint(codes, out=codes)
-    np.clip(codes, low, high, out=codes)
-    return codes.astype(dtype)
+    codes, zero = _rounded_codes(weight, scale, zero_point, bits)
+    return codes.astype(np.int8 if zero is None else np.uint8)
 
 
 def quantized_integer_levels(
@@ -68,16 +77,8 @@ def quantized_integer_levels(
 ) -> np.ndarray:
     """``integer_levels(quantize_integer(...), zero_point)`` in float32 without the integer round trip: the same
     values (small integers, exact in float32), fewer passes over the data."""
-    levels = np.divide(weight, scale, dtype=np.float32)
-    if zero_point is not None:
-        zero = zero_point.astype(np.float32)
-        levels += zero
-        low, high = 0, 2**bits - 1
-    else:
-        low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
-    np.rint(levels, out=levels)
-    np.clip(levels, low, high, out=levels)
-    if zero_point is not None:
+    levels, zero = _rounded_codes(weight, scale, zero_point, bits)
+    if zero is not None:
         levels -= zero
     return levels
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mmap
+import sys
 
 import numpy as np
 import openvino as ov
@@ -46,7 +47,7 @@ def _weights(model: ov.Model) -> list[np.ndarray]:
     return [op.data for op in model.get_ordered_ops() if op.get_type_name() == "Constant" and op.get_byte_size() >= 2**20]
 
 
-@pytest.mark.skipif(not pages.sys.platform.startswith("linux"), reason="/proc/self/smaps and madvise are Linux's")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/smaps and madvise are Linux's")
 def test_release_drops_the_pages_of_a_mapped_weight_and_keeps_its_values(tmp_path):
     model = ov.Core().read_model(_saved_ir(tmp_path))
     weight = _weights(model)[0]
@@ -58,7 +59,7 @@ def test_release_drops_the_pages_of_a_mapped_weight_and_keeps_its_values(tmp_pat
     assert np.array_equal(weight, before)  # faulted in again from the file
 
 
-@pytest.mark.skipif(not pages.sys.platform.startswith("linux"), reason="madvise is Linux's")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="madvise is Linux's")
 def test_memory_that_could_lose_data_is_left_alone(tmp_path):
     anonymous = np.arange(4 * mmap.PAGESIZE, dtype=np.uint8)
     assert pages.release(anonymous) == 0 and anonymous[-1] == (4 * mmap.PAGESIZE - 1) % 256
@@ -71,7 +72,7 @@ def test_memory_that_could_lose_data_is_left_alone(tmp_path):
     assert pages.release(shared_read_only) > 0 and (shared_read_only == 0).all()
 
 
-@pytest.mark.skipif(not pages.sys.platform.startswith("linux"), reason="/proc/self/smaps and madvise are Linux's")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/smaps and madvise are Linux's")
 @pytest.mark.parametrize("released", [True, False])
 def test_compressing_a_read_ir_leaves_its_float_weights_not_resident(released, tmp_path, monkeypatch):
     """After compress_weights, the float weights' pages of the .bin mapping are no longer resident (and they all
