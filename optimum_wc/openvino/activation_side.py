@@ -6,16 +6,18 @@ act on the activation ``x`` (input ``1 - port``) or the output ``y`` instead, fo
 - permutation (GPTQ act order, imported act-order checkpoints, SpQR): ``MatMul(Gather(x, perm, -1), W_perm)``;
 - outliers (SpQR), a sparse matrix ``O`` stored row by row (CSR): ``y[..., r] += sum_k v_k x[..., c_k]`` over row
   ``r``'s outliers, added to the MatMul's output. MatMuls that share an activation (q, k and v; gate and up, which
-  ``fusion`` makes one MatMul) share one sparse product, in one of two forms:
-  - the ELL form over the rows that have outliers, where slot ``k`` of such a row holds its ``k``-th outlier (or a
-    zero), for ``K`` slots, the most outliers of any row: ``Gather`` of the activation's channels, ``Multiply`` by
-    the values, ``ReduceSum`` over the slots: three ops with fast CPU kernels, used up to ``ELL_MAX_SLOTS`` slots;
+  ``fusion`` makes one MatMul) share one sparse product over all their rows, in one of two forms:
+  - the ELL form, where slot ``k`` of a row holds its ``k``-th outlier (or a zero), for ``K`` slots, the most
+    outliers of any row: ``Gather`` of the activation's channels, ``Multiply`` by the values, ``ReduceSum`` over the
+    slots: three ops with fast CPU kernels, used up to ``ELL_MAX_SLOTS`` slots;
   - ``EmbeddingBagOffsets`` (sum) with the transposed activation as its table, one bag per row: a reference kernel
     on the CPU plugin (about twice the ELL form's time per generated token), but it does not hold ``K`` values per
     row and token, which a prompt of many tokens would make large when rows have many outliers.
-  Either ends with a zero sum; one ``Gather`` then spreads the sums over each MatMul's output rows (zero for the
-  rows without outliers), and an ``Add``. The CPU plugin's cost per op, not the number of elements, dominates a
-  generated token: the graph has as few ops per activation as it can.
+  Rows without outliers sum to zero, so the product is already in the order of the MatMul's output rows and is
+  added to it as it is (a ``VariadicSplit`` first when several MatMuls read the activation). The CPU plugin's cost
+  per op, not the number of elements, dominates a generated token: the graph has as few ops per activation as it
+  can (summing only the rows that have outliers and spreading the sums with a ``Gather`` cost one op more, and a
+  bf16/f32 ``Reorder`` before it, per activation: 10% of the outliers' time on the 270M Llama).
   (An ``If`` choosing the ELL form for one token and the bags for a prompt was slower still: the CPU plugin gives
   each ``If`` body its own memory and overhead.)
   Small constant subgraphs turn the stored CSR into both forms; OpenVINO folds them when it compiles the model, so
@@ -90,11 +92,6 @@ class OutlierTerm:
         return np.diff(np.append(self.outliers.offsets.data.astype(np.int64), self.outliers.count))
 
     @property
-    def kept_rows(self) -> int:
-        """Rows with at least one outlier."""
-        return int(np.count_nonzero(self.counts))
-
-    @property
     def slots(self) -> int:
         """The most outliers in one row."""
         return int(self.counts.max())
@@ -123,26 +120,49 @@ def _ends(term: OutlierTerm, stored: _Stored) -> ov.Node:
     return opset.concat([opset.slice(stored.offsets, [1], [term.rows], [1]), opset.constant([count], ov.Type.i32)], 0)
 
 
-def _ell(term: OutlierTerm, stored: _Stored, ends: ov.Node, has: ov.Node, slots: int) -> tuple[ov.Node, ov.Node]:
-    """``[slots, rows']`` column indices (i32) and float16 values over the ``rows'`` rows that have outliers
-    (``has``), from the stored CSR; slot ``k`` of such a row is its outlier ``offsets[r] + k`` when it has more than
-    ``k``, else an appended zero."""
+@dataclass(frozen=True)
+class _Span:
+    """Consecutive rows of the sparse product: one term's rows, or rows without outliers (``term`` None)."""
+
+    term: OutlierTerm | None
+    rows: int
+
+
+@dataclass(frozen=True)
+class _Targets:
+    """The MatMuls the terms add to, in order, and the rows of the sparse product: all of each MatMul's rows."""
+
+    matmuls: list[tuple[ov.Node, str]]  # and the name of the first weight in it (what the Add is named after)
+    sizes: list[int]  # rows of each MatMul's output
+    spans: list[_Span]
+
+    @classmethod
+    def of(cls, terms: list[OutlierTerm]) -> _Targets:
+        by_matmul: dict[str, list[OutlierTerm]] = {}
+        for term in terms:
+            by_matmul.setdefault(term.matmul.get_friendly_name(), []).append(term)
+        matmuls, sizes, spans = [], [], []
+        for placed in by_matmul.values():
+            matmul, rows, row = placed[0].matmul, placed[0].matmul.get_output_partial_shape(0)[-1].get_length(), 0
+            for term in sorted(placed, key=lambda term: term.first_row):
+                spans += [_Span(None, term.first_row - row)] if term.first_row > row else []
+                spans.append(_Span(term, term.rows))
+                row = term.first_row + term.rows
+            spans += [_Span(None, rows - row)] if rows > row else []
+            matmuls.append((matmul, placed[0].name))
+            sizes.append(rows)
+        return cls(matmuls, sizes, spans)
+
+
+def _ell(term: OutlierTerm, stored: _Stored, slots: int) -> tuple[ov.Node, ov.Node]:
+    """``[slots, rows]`` column indices (i32) and float16 values, from the stored CSR; slot ``k`` of a row holds its
+    outlier ``offsets[r] + k`` when it has more than ``k``, else an appended zero."""
     count = term.outliers.count
-    kept = opset.squeeze(opset.non_zero(has, ov.Type.i32), [0])
-    starts, ends = opset.gather(stored.offsets, kept, np.int32(0)), opset.gather(ends, kept, np.int32(0))
     slot = opset.unsqueeze(opset.range(0, slots, 1, ov.Type.i32), 1)  # [slots, 1]
-    position = opset.add(opset.unsqueeze(starts, 0), slot)
-    index = opset.select(opset.less(position, opset.unsqueeze(ends, 0)), position, np.int32(count))
+    position = opset.add(opset.unsqueeze(stored.offsets, 0), slot)
+    index = opset.select(opset.less(position, opset.unsqueeze(_ends(term, stored), 0)), position, np.int32(count))
     return (opset.gather(opset.concat([stored.columns, opset.constant([0], ov.Type.i32)], 0), index, np.int32(0)),
             opset.gather(opset.concat([stored.values, opset.constant([0], ov.Type.f16)], 0), index, np.int32(0)))  # fmt: skip
-
-
-def _row_map(has: ov.Node, first: int, zero: int) -> ov.Node:
-    """``[rows]``: where each row's sum is among the kept rows of all terms (this term's start at ``first``), or
-    ``zero`` (a row that sums to zero) for a row without outliers (``has`` false)."""
-    # 1 for the first kept row; in float32 (exact below 2^24 rows), the type OpenVINO folds a CumSum of
-    rank = opset.convert(opset.cumsum(opset.convert(has, ov.Type.f32), np.int32(0)), ov.Type.i32)
-    return opset.select(has, opset.add(rank, np.int32(first - 1)), np.int32(zero))
 
 
 def _concat(nodes: list[ov.Node], axis: int) -> ov.Node:
@@ -153,73 +173,57 @@ def _in_type(values: ov.Node, x: ov.Output) -> ov.Node:
     return values if x.get_element_type() == ov.Type.f16 else opset.convert(values, x.get_element_type())
 
 
-def _ell_sums(x: ov.Output, columns: ov.Output, values: ov.Output, slots: int, rows: int, label: str) -> ov.Node:
-    """``[..., rows]``: ReduceSum over the slots of ``x[..., columns] * values``."""
+def _ell_form(targets: _Targets, stored: dict[str, _Stored], x: ov.Output, slots: int, label: str) -> ov.Node:
+    """``[..., rows]``: ReduceSum over the slots of ``x[..., columns] * values``, the ELL form of every row."""
+    columns, values = [], []
+    for span in targets.spans:
+        if span.term is None:  # rows without outliers: column 0 times zero
+            pair = opset.constant(np.zeros((slots, span.rows), np.int32)), opset.constant(np.zeros((slots, span.rows), np.float16))
+        else:
+            pair = _ell(span.term, stored[span.term.name], slots)
+        columns.append(pair[0])
+        values.append(pair[1])
+    rows = sum(targets.sizes)
+    columns = opset.reshape(_concat(columns, 1), [-1], special_zero=False)
+    values = _in_type(opset.reshape(_concat(values, 1), [-1], special_zero=False), x)
     products = opset.multiply(opset.gather(x, columns, np.int32(-1), name=f"{label}/gather"), values)
+    if slots == 1:
+        return products
     leading = [0] * (x.get_partial_shape().rank.get_length() - 1)
     by_slot = opset.reshape(products, leading + [slots, rows], special_zero=True)
     return opset.reduce_sum(by_slot, np.int32(-2), keep_dims=False, name=f"{label}/sum")
 
 
-def _bag_sums(x: ov.Output, indices: ov.Output, offsets: ov.Output, weights: ov.Output, rows: int, label: str) -> ov.Node:
-    """``[..., rows]``: one bag per row over the transposed activation ``[in, tokens]``."""
+def _bag_form(targets: _Targets, stored: dict[str, _Stored], x: ov.Output, label: str) -> ov.Node:
+    """``[..., rows]``: one bag per row (empty for rows without outliers) over the transposed activation
+    ``[in, tokens]``; the last bag also holds an entry of weight zero (a bag's offset must index an entry)."""
+    offsets, indices, weights, start = [], [], [], 0
+    for span in targets.spans:
+        if span.term is None:
+            offsets.append(opset.constant(np.full(span.rows, start, np.int32)))
+            continue
+        csr = stored[span.term.name]
+        offsets.append(opset.add(csr.offsets, np.int32(start)))
+        indices.append(csr.columns)
+        weights.append(csr.values)
+        start += span.term.outliers.count
+    indices.append(opset.constant([0], ov.Type.i32))
+    weights.append(opset.constant([0], ov.Type.f16))
     channels = x.get_partial_shape()[-1].get_length()
     table = opset.transpose(opset.reshape(x, [-1, channels], special_zero=False), [1, 0])
-    bags = opset15.embedding_bag_offsets(table, indices, offsets, per_sample_weights=weights, reduction="sum",
+    bags = opset15.embedding_bag_offsets(table, _concat(indices, 0), _concat(offsets, 0),
+                                         per_sample_weights=_in_type(_concat(weights, 0), x), reduction="sum",
                                          name=f"{label}/bags")  # fmt: skip
-    shape = opset.concat([opset.slice(opset.shape_of(x), [0], [-1], [1]), opset.constant([rows], ov.Type.i64)], 0)
+    shape = opset.concat([opset.slice(opset.shape_of(x), [0], [-1], [1]), opset.constant([sum(targets.sizes)], ov.Type.i64)], 0)
     return opset.reshape(opset.transpose(bags, [1, 0]), shape, special_zero=False)
 
 
-Sparse = tuple[ov.Output, list[ov.Node]]  # sums [..., n + 1] (the last is zero), each term's rows' indices in them
-
-
-def _ell_form(terms: list[OutlierTerm], stored: list[_Stored], x: ov.Output, slots: int, label: str) -> Sparse:
-    """The ELL form over the rows that have outliers (of all terms), then one row that sums to zero."""
-    ends = [_ends(term, csr) for term, csr in zip(terms, stored)]
-    has = [opset.greater(end, csr.offsets) for end, csr in zip(ends, stored)]  # rows with outliers
-    ell = [_ell(term, csr, end, kept, slots) for term, csr, end, kept in zip(terms, stored, ends, has)]
-    zero = sum(term.kept_rows for term in terms)  # the row that sums to zero
-    empty = np.zeros((slots, 1), dtype=np.int32), np.zeros((slots, 1), dtype=np.float16)
-    columns = opset.reshape(opset.concat([columns for columns, _ in ell] + [opset.constant(empty[0])], 1), [-1], special_zero=False)
-    values = opset.reshape(opset.concat([values for _, values in ell] + [opset.constant(empty[1])], 1), [-1], special_zero=False)
-    sums = _ell_sums(x, columns.output(0), _in_type(values, x).output(0), slots, zero + 1, label)
-    firsts = np.cumsum([0] + [term.kept_rows for term in terms])
-    return sums.output(0), [_row_map(kept, int(first), zero) for kept, first in zip(has, firsts)]
-
-
-def _bag_form(terms: list[OutlierTerm], stored: list[_Stored], x: ov.Output, label: str) -> Sparse:
-    """One bag per row of all terms, then an empty bag (zero)."""
-    starts = np.cumsum([0] + [term.outliers.count for term in terms])  # each term's first outlier in the bags
-    offsets = opset.concat([opset.add(csr.offsets, np.int32(start)) for csr, start in zip(stored, starts)]
-                           + [opset.constant([starts[-1]], ov.Type.i32)], 0)  # fmt: skip
-    zero = opset.constant([0], ov.Type.i32), opset.constant([0], ov.Type.f16)  # the last bag's entry, weight 0
-    indices = opset.concat([csr.columns for csr in stored] + [zero[0]], 0)
-    weights = _in_type(opset.concat([csr.values for csr in stored] + [zero[1]], 0), x)
-    firsts = np.cumsum([0] + [term.rows for term in terms])
-    sums = _bag_sums(x, indices.output(0), offsets.output(0), weights.output(0), int(firsts[-1]) + 1, label)
-    return sums.output(0), [opset.range(int(first), int(first) + term.rows, 1, ov.Type.i32) for term, first in zip(terms, firsts)]
-
-
-def _add_to_outputs(terms: list[OutlierTerm], sparse: Sparse) -> None:
-    """Adds to each MatMul's output the sums of its terms' rows, gathered from ``sparse`` (zero elsewhere)."""
-    sums, maps = sparse
-    zero = sums.get_partial_shape()[-1].get_length() - 1
-    targets: dict[str, list[tuple[OutlierTerm, ov.Node]]] = {}
-    for term, indices in zip(terms, maps):
-        targets.setdefault(term.matmul.get_friendly_name(), []).append((term, indices))
-    for placed in targets.values():
-        matmul, name = placed[0][0].matmul, placed[0][0].name
-        pieces, row = [], 0
-        for term, indices in sorted(placed, key=lambda pair: pair[0].first_row):
-            pieces += [opset.constant(np.full(term.first_row - row, zero, np.int32))] if term.first_row > row else []
-            pieces.append(indices)
-            row = term.first_row + term.rows
-        rows = matmul.get_output_partial_shape(0)[-1].get_length()
-        pieces += [opset.constant(np.full(rows - row, zero, np.int32))] if rows > row else []
+def _add_to_outputs(targets: _Targets, sums: ov.Node, label: str) -> None:
+    """Adds to each MatMul's output its rows of ``sums`` (split by MatMul when there are several)."""
+    parts = [sums.output(0)] if len(targets.sizes) == 1 else opset.variadic_split(sums, np.int32(-1), targets.sizes, name=f"{label}/split").outputs()
+    for (matmul, name), part in zip(targets.matmuls, parts):
         y = matmul.output(0)
         consumers = list(y.get_target_inputs())
-        part = opset.gather(sums, _concat(pieces, 0), np.int32(-1), name=f"{name}/outliers/rows")
         total = opset.add(y, part, name=f"{name}/outliers/add")
         for target in consumers:
             target.replace_source_output(total.output(0))
@@ -229,13 +233,16 @@ def insert_outliers(terms: list[OutlierTerm]) -> None:
     """Adds each term's sparse product ``x O^T`` to its rows of its MatMul's output; the terms share one activation
     ``x``, and their ``columns`` index its channels in their original order (before any permutation Gather).
 
-    One sparse product for all terms, in the ELL form (``Gather``, ``Multiply``, ``ReduceSum``: fast kernels) when
-    no row has more than :data:`ELL_MAX_SLOTS` outliers, else ``EmbeddingBagOffsets`` over the transposed
-    activation, which does not hold ``slots`` values per row and token (at 1% of outliers the ELL form would need 20
-    to 40 slots: for a 512-token prompt, about 3x the peak memory of INT4 on a 270M Llama); then one ``Gather`` of
-    each MatMul's rows and an ``Add``."""
+    One sparse product over all rows of the MatMuls (rows without outliers sum to zero: no Gather of rows after
+    it), in the ELL form (``Gather``, ``Multiply``, ``ReduceSum``: fast kernels) when no row has more than
+    :data:`ELL_MAX_SLOTS` outliers, else ``EmbeddingBagOffsets`` over the transposed activation, which does not hold
+    ``slots`` values per row and token (at 1% of outliers the ELL form would need 20 to 40 slots: for a 512-token
+    prompt, about 3x the peak memory of INT4 on a 270M Llama); then a ``VariadicSplit`` by MatMul when there are
+    several, and an ``Add`` to each."""
     x = terms[0].activation
     label = f"{terms[0].name}/outliers"
     slots = max(term.slots for term in terms)
-    stored = [_Stored.of(term) for term in terms]
-    _add_to_outputs(terms, _ell_form(terms, stored, x, slots, label) if slots <= ELL_MAX_SLOTS else _bag_form(terms, stored, x, label))
+    targets = _Targets.of(terms)
+    stored = {term.name: _Stored.of(term) for term in terms}
+    sums = _ell_form(targets, stored, x, slots, label) if slots <= ELL_MAX_SLOTS else _bag_form(targets, stored, x, label)
+    _add_to_outputs(targets, sums, label)
