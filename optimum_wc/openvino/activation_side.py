@@ -6,18 +6,21 @@ act on the activation ``x`` (input ``1 - port``) or the output ``y`` instead, fo
 - permutation (GPTQ act order, imported act-order checkpoints, SpQR): ``MatMul(Gather(x, perm, -1), W_perm)``;
 - outliers (SpQR), a sparse matrix ``O`` stored row by row (CSR): ``y[..., r] += sum_k v_k x[..., c_k]`` over row
   ``r``'s outliers, added to the MatMul's output. MatMuls that share an activation (q, k and v; gate and up, which
-  ``fusion`` makes one MatMul) share one sparse product over all their rows, in one of two forms:
-  - the ELL form, where slot ``k`` of a row holds its ``k``-th outlier (or a zero), for ``K`` slots, the most
-    outliers of any row: ``Gather`` of the activation's channels, ``Multiply`` by the values, ``ReduceSum`` over the
-    slots: three ops with fast CPU kernels, used up to ``ELL_MAX_SLOTS`` slots;
-  - ``EmbeddingBagOffsets`` (sum) with the transposed activation as its table, one bag per row: a reference kernel
-    on the CPU plugin (about twice the ELL form's time per generated token), but it does not hold ``K`` values per
+  ``fusion`` makes one MatMul) share one sparse product, in one of two forms:
+  - the ELL form over the rows that have outliers, where slot ``k`` of such a row holds its ``k``-th outlier (or a
+    zero), for ``K`` slots, the most outliers of any row: ``Gather`` of the activation's channels, ``Multiply`` by
+    the values, ``ReduceSum`` over the slots (three ops with fast CPU kernels, used up to ``ELL_MAX_SLOTS`` slots),
+    then one ``Gather`` spreads the sums over the MatMul's rows (zero for the rows without outliers). The ELL form
+    over all rows would need no such ``Gather``, but holds and multiplies ``K`` values for every row and token:
+    on the 270M Llama of ``benchmarks/spqr_runtime.py`` (0.05% of outliers, 40% of the rows) it was no faster per
+    generated token and took 1.15x the peak memory with a 512-token prompt;
+  - ``EmbeddingBagOffsets`` (sum) with the transposed activation as its table, one bag per row of the MatMuls
+    (empty for the rows without outliers, so the sums are in the order of the MatMul's rows): a reference kernel on
+    the CPU plugin (about twice the ELL form's time per generated token), but it does not hold ``K`` values per
     row and token, which a prompt of many tokens would make large when rows have many outliers.
-  Rows without outliers sum to zero, so the product is already in the order of the MatMul's output rows and is
-  added to it as it is (a ``VariadicSplit`` first when several MatMuls read the activation). The CPU plugin's cost
-  per op, not the number of elements, dominates a generated token: the graph has as few ops per activation as it
-  can (summing only the rows that have outliers and spreading the sums with a ``Gather`` cost one op more, and a
-  bf16/f32 ``Reorder`` before it, per activation: 10% of the outliers' time on the 270M Llama).
+  The sums are added to the MatMul's output (a ``VariadicSplit`` first when several MatMuls read the activation).
+  The CPU plugin's cost per op, not the number of elements, dominates a generated token when few rows have
+  outliers: the graph has as few ops per activation as it can.
   (An ``If`` choosing the ELL form for one token and the bags for a prompt was slower still: the CPU plugin gives
   each ``If`` body its own memory and overhead.)
   Small constant subgraphs turn the stored CSR into both forms; OpenVINO folds them when it compiles the model, so
@@ -92,6 +95,11 @@ class OutlierTerm:
         return np.diff(np.append(self.outliers.offsets.data.astype(np.int64), self.outliers.count))
 
     @property
+    def kept_rows(self) -> int:
+        """Rows with at least one outlier."""
+        return int(np.count_nonzero(self.counts))
+
+    @property
     def slots(self) -> int:
         """The most outliers in one row."""
         return int(self.counts.max())
@@ -154,15 +162,26 @@ class _Targets:
         return cls(matmuls, sizes, spans)
 
 
-def _ell(term: OutlierTerm, stored: _Stored, slots: int) -> tuple[ov.Node, ov.Node]:
-    """``[slots, rows]`` column indices (i32) and float16 values, from the stored CSR; slot ``k`` of a row holds its
-    outlier ``offsets[r] + k`` when it has more than ``k``, else an appended zero."""
+def _ell(term: OutlierTerm, stored: _Stored, ends: ov.Node, has: ov.Node, slots: int) -> tuple[ov.Node, ov.Node]:
+    """``[slots, rows']`` column indices (i32) and float16 values over the ``rows'`` rows that have outliers
+    (``has``), from the stored CSR; slot ``k`` of such a row is its outlier ``offsets[r] + k`` when it has more than
+    ``k``, else an appended zero."""
     count = term.outliers.count
+    kept = opset.squeeze(opset.non_zero(has, ov.Type.i32), [0])
+    starts, ends = opset.gather(stored.offsets, kept, np.int32(0)), opset.gather(ends, kept, np.int32(0))
     slot = opset.unsqueeze(opset.range(0, slots, 1, ov.Type.i32), 1)  # [slots, 1]
-    position = opset.add(opset.unsqueeze(stored.offsets, 0), slot)
-    index = opset.select(opset.less(position, opset.unsqueeze(_ends(term, stored), 0)), position, np.int32(count))
+    position = opset.add(opset.unsqueeze(starts, 0), slot)
+    index = opset.select(opset.less(position, opset.unsqueeze(ends, 0)), position, np.int32(count))
     return (opset.gather(opset.concat([stored.columns, opset.constant([0], ov.Type.i32)], 0), index, np.int32(0)),
             opset.gather(opset.concat([stored.values, opset.constant([0], ov.Type.f16)], 0), index, np.int32(0)))  # fmt: skip
+
+
+def _row_map(has: ov.Node, first: int, zero: int) -> ov.Node:
+    """``[rows]``: where each row's sum is among the kept rows of all terms (this term's start at ``first``), or
+    ``zero`` (a row that sums to zero) for a row without outliers (``has`` false)."""
+    # 1 for the first kept row; in float32 (exact below 2^24 rows), the type OpenVINO folds a CumSum of
+    rank = opset.convert(opset.cumsum(opset.convert(has, ov.Type.f32), np.int32(0)), ov.Type.i32)
+    return opset.select(has, opset.add(rank, np.int32(first - 1)), np.int32(zero))
 
 
 def _concat(nodes: list[ov.Node], axis: int) -> ov.Node:
@@ -174,24 +193,32 @@ def _in_type(values: ov.Node, x: ov.Output) -> ov.Node:
 
 
 def _ell_form(targets: _Targets, stored: dict[str, _Stored], x: ov.Output, slots: int, label: str) -> ov.Node:
-    """``[..., rows]``: ReduceSum over the slots of ``x[..., columns] * values``, the ELL form of every row."""
-    columns, values = [], []
+    """``[..., rows]``: the ELL form over the rows that have outliers (``ReduceSum`` over the slots of
+    ``x[..., columns] * values``) and one row that sums to zero, then a ``Gather`` of each MatMul row's sum."""
+    zero = sum(span.term.kept_rows for span in targets.spans if span.term is not None)  # the row that sums to zero
+    columns, values, maps, first = [], [], [], 0
     for span in targets.spans:
-        if span.term is None:  # rows without outliers: column 0 times zero
-            pair = opset.constant(np.zeros((slots, span.rows), np.int32)), opset.constant(np.zeros((slots, span.rows), np.float16))
-        else:
-            pair = _ell(span.term, stored[span.term.name], slots)
+        if span.term is None:
+            maps.append(opset.constant(np.full(span.rows, zero, np.int32)))
+            continue
+        csr = stored[span.term.name]
+        ends = _ends(span.term, csr)
+        has = opset.greater(ends, csr.offsets)  # rows with outliers
+        pair = _ell(span.term, csr, ends, has, slots)
         columns.append(pair[0])
         values.append(pair[1])
-    rows = sum(targets.sizes)
-    columns = opset.reshape(_concat(columns, 1), [-1], special_zero=False)
-    values = _in_type(opset.reshape(_concat(values, 1), [-1], special_zero=False), x)
-    products = opset.multiply(opset.gather(x, columns, np.int32(-1), name=f"{label}/gather"), values)
-    if slots == 1:
-        return products
-    leading = [0] * (x.get_partial_shape().rank.get_length() - 1)
-    by_slot = opset.reshape(products, leading + [slots, rows], special_zero=True)
-    return opset.reduce_sum(by_slot, np.int32(-2), keep_dims=False, name=f"{label}/sum")
+        maps.append(_row_map(has, first, zero))
+        first += span.term.kept_rows
+    columns.append(opset.constant(np.zeros((slots, 1), np.int32)))
+    values.append(opset.constant(np.zeros((slots, 1), np.float16)))
+    columns = opset.reshape(opset.concat(columns, 1), [-1], special_zero=False)
+    values = _in_type(opset.reshape(opset.concat(values, 1), [-1], special_zero=False), x)
+    sums = opset.multiply(opset.gather(x, columns, np.int32(-1), name=f"{label}/gather"), values)
+    if slots > 1:
+        leading = [0] * (x.get_partial_shape().rank.get_length() - 1)
+        by_slot = opset.reshape(sums, leading + [slots, zero + 1], special_zero=True)
+        sums = opset.reduce_sum(by_slot, np.int32(-2), keep_dims=False, name=f"{label}/sum")
+    return opset.gather(sums, _concat(maps, 0), np.int32(-1), name=f"{label}/rows")
 
 
 def _bag_form(targets: _Targets, stored: dict[str, _Stored], x: ov.Output, label: str) -> ov.Node:
@@ -233,12 +260,12 @@ def insert_outliers(terms: list[OutlierTerm]) -> None:
     """Adds each term's sparse product ``x O^T`` to its rows of its MatMul's output; the terms share one activation
     ``x``, and their ``columns`` index its channels in their original order (before any permutation Gather).
 
-    One sparse product over all rows of the MatMuls (rows without outliers sum to zero: no Gather of rows after
-    it), in the ELL form (``Gather``, ``Multiply``, ``ReduceSum``: fast kernels) when no row has more than
-    :data:`ELL_MAX_SLOTS` outliers, else ``EmbeddingBagOffsets`` over the transposed activation, which does not hold
-    ``slots`` values per row and token (at 1% of outliers the ELL form would need 20 to 40 slots: for a 512-token
-    prompt, about 3x the peak memory of INT4 on a 270M Llama); then a ``VariadicSplit`` by MatMul when there are
-    several, and an ``Add`` to each."""
+    One sparse product for all terms, in the ELL form (``Gather``, ``Multiply``, ``ReduceSum``: fast kernels) over
+    the rows that have outliers, spread over the MatMuls' rows by one ``Gather``, when no row has more than
+    :data:`ELL_MAX_SLOTS` outliers; else ``EmbeddingBagOffsets`` over the transposed activation, one bag per row,
+    which does not hold ``slots`` values per row and token (at 1% of outliers the ELL form would need 20 to 40
+    slots: for a 512-token prompt, about 3x the peak memory of INT4 on a 270M Llama); then a ``VariadicSplit`` by
+    MatMul when there are several, and an ``Add`` to each."""
     x = terms[0].activation
     label = f"{terms[0].name}/outliers"
     slots = max(term.slots for term in terms)
