@@ -521,8 +521,8 @@ def write_markdown(path: pathlib.Path, payload: dict) -> None:
         if "perplexity" in floor:
             lines += ["", (f"The backup layers alone (INT8_ASYM embeddings and lm_head, every other weight FP32): "
                            f"perplexity gap to FP32 {floor['perplexity'] - fp32['perplexity']:+.4f}, KL "
-                           f"{floor['kl']:.2e}. A row that keeps them in INT8_ASYM starts from that gap; a smaller one "
-                           "comes from its other layers' errors cancelling it.")]
+                           f"{floor['kl']:.2e}. Every 4-bit row but the backup-none one keeps them in INT8_ASYM: a gap below "
+                           "this one needs its other layers' errors to cancel theirs.")]
     if env.get("updated_configs"):
         stamps: dict[str, list[str]] = {}
         for row in rows:
