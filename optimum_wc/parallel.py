@@ -38,7 +38,3 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Itera
         for item, future in pending:
             yield item, future.result()
 
-
-def parallel_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> list[R]:
-    """``[fn(item) for item in items]``, computed on ``workers`` threads."""
-    return [result for _, result in ordered_map(fn, items, workers)]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 import logging
-from typing import Callable
+from typing import Callable, TypeVar
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from optimum_wc.openvino.weights import FLOAT_TYPES, WeightTarget
 from optimum_wc.parallel import ordered_map
 
 logger = logging.getLogger(__name__)
+R = TypeVar("R")
 # (MatMul weights, metric) -> aggregated activation statistic by MatMul name
 ActivationStats = Callable[[list[WeightTarget], Sensitivity], dict[str, float]]
 F8_TYPES = ("f8e4m3", "f8e5m2")
@@ -145,6 +146,16 @@ def _apply_group_size_fallback(plan: Plan, chosen: list[WeightPlan], settings: C
     return sizes
 
 
+def _map_read_weights(fn: Callable[[tuple[WeightPlan, np.ndarray]], R], weights: list[WeightPlan], workers: int) -> list[R]:
+    """``[fn((w, w.target.read())) for w in weights]`` on ``workers`` threads; each weight's pages of a memory-mapped
+    ``.bin`` are given back once used (the float weights are read again, one at a time, when compressed)."""
+    results = []
+    for (weight, _), value in ordered_map(fn, ((w, w.target.read()) for w in weights), workers):
+        weight.target.release_pages()
+        results.append(value)
+    return results
+
+
 def _mixed_precision(
     chosen: list[WeightPlan], settings: CompressionSettings, workers: int, activation_stats: ActivationStats | None
 ) -> None:
@@ -164,10 +175,7 @@ def _mixed_precision(
         value = metric.weight_term(data, weight.target.reduction_axes)
         return value * stats[weight.target.op_name] if metric.data_aware else value
 
-    scores = []
-    for (weight, _), value in ordered_map(score, ((w, w.target.read()) for w in chosen), workers):
-        weight.target.release_pages()  # the float weights are read again, one at a time, when compressed
-        scores.append(value)
+    scores = _map_read_weights(score, chosen, workers)
     primary = set(select_primary([w.target.num_elements for w in chosen], scores, settings.ratio))
     for index, weight in enumerate(chosen):
         if index not in primary:
@@ -212,10 +220,7 @@ def _is_finite(data: np.ndarray) -> bool:
 
 def check_finite(weights: list[WeightPlan], workers: int = 1) -> None:
     """Raises :class:`NonFiniteWeightError` naming every weight that holds NaN or Inf."""
-    finite = []
-    for (weight, _), ok in ordered_map(lambda item: _is_finite(item[1]), ((w, w.target.read()) for w in weights), workers):
-        weight.target.release_pages()
-        finite.append(ok)
+    finite = _map_read_weights(lambda item: _is_finite(item[1]), weights, workers)
     bad = [f"{w.target.constant_name!r} (used by {w.target.op_name!r})" for w, ok in zip(weights, finite) if not ok]
     if bad:
         raise NonFiniteWeightError("These weights hold NaN or Inf values and cannot be compressed: " + ", ".join(bad))
