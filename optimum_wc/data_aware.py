@@ -24,7 +24,7 @@ from optimum_wc.algorithms.gptq import (
     Hessian,
     InverseHessian,
     SummedHessian,
-    gptq_quantize,
+    gptq_quantize_stacked,
     invert_hessian,
 )
 from optimum_wc.algorithms.scale_estimation import ScaleEstimationSettings, estimate_scale
@@ -229,27 +229,31 @@ class DataAwareCompression:
             )
 
     def _one_pass(self, targets: list[WeightPlan], count: int, keep_means: bool, description: str,
-                  compute: Callable[[WeightPlan, _LayerInputs, np.ndarray], Any],
+                  compute: Callable[[list[WeightPlan], _LayerInputs, list[np.ndarray]], list[Any]],
                   apply: Callable[[WeightPlan, Any], None]) -> None:  # fmt: skip
-        """``apply(weight, compute(weight, inputs, data))`` for each target, with its inputs in the model before
-        quantization (summed Hessians, and the item means with ``keep_means``) from one pass over ``count``
-        calibration items; ``compute`` runs on worker threads (the targets no longer depend on each other), the
-        weights are read and the graph changed on this thread."""
+        """``apply(weight, result)`` for each target, the results of ``compute(batch, inputs, data)`` for each
+        batch of targets (:func:`_batches`), with their inputs in the model before quantization (summed Hessians,
+        and the item means with ``keep_means``) from one pass over ``count`` calibration items; ``compute`` runs on
+        worker threads (the targets no longer depend on each other), the weights are read and the graph changed on
+        this thread."""
         points = {w.target.op_name: activation_point(self.graph, w.target) for w in targets}
         inputs: dict = {}
         for weight in targets:
             inputs.setdefault(points[weight.target.op_name], _LayerInputs(weight.target.shape[1], keep_means, summed=True))
         run_points(self.model, list(inputs), self.items(count), lambda point, values: inputs[point].add(values[0]))
-        work = ((w, inputs[points[w.target.op_name]], w.target.read_float32()) for w in targets)
+        batches = _batches(targets, lambda w: inputs[points[w.target.op_name]])
+        work = ((batch, shared, [w.target.read_float32() for w in batch]) for batch, shared in batches)
         with tqdm(total=len(targets), desc=description, disable=not self.progress) as bar:
-            for (weight, _, _), result in ordered_map(lambda item: compute(*item), work, default_workers()):
-                apply(weight, result)
-                bar.update(1)
+            for (batch, _, _), results in ordered_map(lambda item: compute(*item), work, default_workers()):
+                for weight, result in zip(batch, results):
+                    apply(weight, result)
+                bar.update(len(batch))
 
     def _layer_by_layer(self, targets: list[WeightPlan], count: int, keep_means: bool, description: str,
-                        quantize_one: Callable[[WeightPlan, _LayerInputs], None]) -> None:  # fmt: skip
-        """Runs ``quantize_one`` on each target with the inputs it sees after the targets before it were quantized
-        (the Hessian, and the item means with ``keep_means``), from ``count`` calibration items."""
+                        quantize: Callable[[list[WeightPlan], _LayerInputs], None]) -> None:  # fmt: skip
+        """Runs ``quantize`` on each batch of targets (:func:`_batches`) with the inputs they see after the targets
+        before them were quantized (the Hessian, and the item means with ``keep_means``), from ``count`` calibration
+        items."""
         inputs: dict[str, _LayerInputs] = {}
 
         def consumer(group: list) -> Callable[[np.ndarray], None]:
@@ -261,9 +265,11 @@ class DataAwareCompression:
             store = TensorStore(self.spill_dir)
             on_targets = [w.target for w in targets]
             for stage in layerwise_inputs(self.model, self.graph, on_targets, self.items(count), consumer, store):
+                for batch, shared in _batches([self.by_op[t.op_name] for t in stage], lambda w: inputs[w.target.op_name]):
+                    quantize(batch, shared)
+                    bar.update(len(batch))
                 for target in stage:
-                    quantize_one(self.by_op[target.op_name], inputs.pop(target.op_name))
-                    bar.update(1)
+                    del inputs[target.op_name]
 
     def gptq(self) -> None:
         params = self.settings.advanced_parameters.gptq_params
@@ -275,15 +281,18 @@ class DataAwareCompression:
         for weight in targets:
             self._check_layout(weight, "GPTQ", "or use scale_estimation instead of gptq")
         description = "Applying GPTQ" + (" with Scale Estimation" if self.settings.scale_estimation else "")
-        def compute(weight: WeightPlan, inputs: _LayerInputs, data: np.ndarray) -> GPTQResult:
-            return self._gptq_result(weight, inputs, data, gptq_settings)
+        def compute(batch: list[WeightPlan], inputs: _LayerInputs, data: list[np.ndarray]) -> list[GPTQResult]:
+            return self._gptq_results(batch, inputs, data, gptq_settings)
+
+        def quantize(batch: list[WeightPlan], inputs: _LayerInputs) -> None:
+            for weight, result in zip(batch, compute(batch, inputs, [w.target.read_float32() for w in batch])):
+                self._gptq_apply(weight, result)
 
         count, keep_means = gptq_settings.subset_size, self.settings.scale_estimation
         if gptq_settings.one_pass:
             self._one_pass(targets, count, keep_means, description, compute, self._gptq_apply)
             return
-        self._layer_by_layer(targets, count, keep_means, description, lambda weight, inputs: self._gptq_apply(
-            weight, compute(weight, inputs, weight.target.read_float32())))  # fmt: skip
+        self._layer_by_layer(targets, count, keep_means, description, quantize)
 
     def spqr(self) -> None:
         config = self.settings.spqr
@@ -297,14 +306,15 @@ class DataAwareCompression:
                    "with `ignored_scope`.")  # fmt: skip
             raise InvalidGroupSizeError(msg)
 
-        def quantize_one(weight: WeightPlan, inputs: _LayerInputs) -> None:
+        def quantize(batch: list[WeightPlan], inputs: _LayerInputs) -> None:
             inverse = inputs.inverse(config.percdamp, config.act_order)
-            settings = replace(config.settings(), group_size=weight.precision.group_size)
-            result = spqr_quantize(weight.target.read_float32(), inverse, settings)
-            self._replace_weight(weight.target.constant, result.weight)  # later layers see it quantized
-            weight.spqr = to_spqr_storage(result)
+            for weight in batch:
+                settings = replace(config.settings(), group_size=weight.precision.group_size)
+                result = spqr_quantize(weight.target.read_float32(), inverse, settings)
+                self._replace_weight(weight.target.constant, result.weight)  # later layers see it quantized
+                weight.spqr = to_spqr_storage(result)
 
-        self._layer_by_layer(targets, config.num_samples, False, "Applying SpQR", quantize_one)
+        self._layer_by_layer(targets, config.num_samples, False, "Applying SpQR", quantize)
         for weight, stored in zip(targets, share_permutations([w.spqr for w in targets])):
             weight.spqr = stored
 
@@ -318,9 +328,11 @@ class DataAwareCompression:
             )
             raise UnsupportedModelError(msg)
 
-    def _gptq_result(self, weight: WeightPlan, inputs: _LayerInputs, w: np.ndarray, settings: GPTQSettings) -> GPTQResult:
-        """GPTQ on the float32 weight ``w`` ``[out, in]`` (no graph access: it may run on a worker thread)."""
-        mode, group_size = weight.precision.mode.value, weight.precision.group_size
+    def _gptq_results(self, batch: list[WeightPlan], inputs: _LayerInputs, data: list[np.ndarray],
+                      settings: GPTQSettings) -> list[GPTQResult]:  # fmt: skip
+        """GPTQ on the float32 weights ``data`` ``[out_i, in]`` of a batch, one pass over their stacked rows (no graph
+        access: it may run on a worker thread)."""
+        mode, group_size = batch[0].precision.mode.value, batch[0].precision.group_size
         inverse = inputs.inverse(settings.damp_percent, settings.act_order)
         group_parameters = None
         if self.settings.scale_estimation:
@@ -334,12 +346,23 @@ class DataAwareCompression:
                 estimated = estimate_scale(w_slice, s, x, mode, -1, GPTQ_SCALE_ESTIMATION)
                 return estimated.scale, estimated.zero_point
 
-        return gptq_quantize(w, inverse, mode, group_size, settings, group_parameters)
+        return gptq_quantize_stacked(data, inverse, mode, group_size, settings, group_parameters)
 
     def _gptq_apply(self, weight: WeightPlan, result: GPTQResult) -> None:
         self._replace_weight(weight.target.constant, result.weight)  # original order: later layers see it quantized
         weight.parameters = (result.scale, result.zero_point)
         weight.permutation = result.order
+
+
+def _batches(weights: list[WeightPlan], inputs_of: Callable[[WeightPlan], Any]) -> list[tuple[list[WeightPlan], Any]]:
+    """``weights`` grouped by shared inputs (``inputs_of``) and precision (mode, group size), in order of first
+    appearance: GPTQ quantizes each group in one pass over its stacked rows."""
+    batches: dict[tuple, tuple[list[WeightPlan], Any]] = {}
+    for weight in weights:
+        shared = inputs_of(weight)
+        key = (id(shared), weight.precision.mode, weight.precision.group_size)
+        batches.setdefault(key, ([], shared))[0].append(weight)
+    return list(batches.values())
 
 
 class _LayerInputs:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from optimum_wc import kernels
-from optimum_wc.algorithms.gptq import GPTQSettings, Hessian, gptq_quantize, invert_hessian
+from optimum_wc.algorithms.gptq import GPTQSettings, Hessian, gptq_quantize, gptq_quantize_stacked, invert_hessian
 
 
 def test_hessian_is_two_over_n_sum_of_outer_products():
@@ -98,3 +98,25 @@ def test_act_order_with_static_groups_keeps_the_layout_of_the_original_columns(m
     np.testing.assert_array_equal(ordered.scale, expected)
     again = kernels.decompress(kernels.compress(ordered.weight, (1,), mode, group_size, ordered.scale, ordered.zero_point))
     np.testing.assert_allclose(again, ordered.weight, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode, group_size, act_order", [("int4_sym", 16, False), ("int4_asym", -1, False),
+                                                         ("nf4", 32, True), ("int4_asym", 16, True)])
+def test_stacked_weights_get_what_separate_calls_give(mode, group_size, act_order):
+    """q, k and v (rows of different counts) in one pass: each result equals that of its own call, bit for bit."""
+    weight, hessian, _, _ = _uneven_layer()
+    inverse = invert_hessian(hessian.matrix, 0.1, act_order=act_order)
+    weights = [weight[:32], weight[32:40] * 3, weight[40:]]
+    settings = GPTQSettings(block_size=16, act_order=act_order)
+    stacked = gptq_quantize_stacked(weights, inverse, mode, group_size, settings)
+    assert len(stacked) == 3
+    for w, result in zip(weights, stacked):
+        alone = gptq_quantize(w, inverse, mode, group_size, settings)
+        assert result.weight.shape == w.shape
+        np.testing.assert_array_equal(result.weight, alone.weight)
+        np.testing.assert_array_equal(result.scale, alone.scale)
+        if alone.zero_point is None:
+            assert result.zero_point is None
+        else:
+            np.testing.assert_array_equal(result.zero_point, alone.zero_point)
+        np.testing.assert_array_equal(result.stored, alone.stored)
