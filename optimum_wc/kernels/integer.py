@@ -49,10 +49,11 @@ def symmetric_scale(weight: np.ndarray, axis: Axis, bits: int) -> np.ndarray:
 
 
 def _rounded_codes(
-    weight: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, bits: int
+    weight: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, bits: int, out: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """The codes as float32 (``clip(round(W / s + z))``), and the zero point as float32 (None without one)."""
-    codes = np.divide(weight, scale, dtype=np.float32)
+    """The codes as float32 (``clip(round(W / s + z))``, in ``out`` when given), and the zero point as float32 (None
+    without one)."""
+    codes = np.divide(weight, scale, dtype=np.float32, out=out)
     zero = None if zero_point is None else zero_point.astype(np.float32)
     if zero is not None:
         codes += zero
@@ -73,11 +74,11 @@ def quantize_integer(
 
 
 def quantized_integer_levels(
-    weight: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, bits: int
+    weight: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, bits: int, out: np.ndarray | None = None
 ) -> np.ndarray:
     """``integer_levels(quantize_integer(...), zero_point)`` in float32 without the integer round trip: the same
-    values (small integers, exact in float32), fewer passes over the data."""
-    levels, zero = _rounded_codes(weight, scale, zero_point, bits)
+    values (small integers, exact in float32), fewer passes over the data; written into ``out`` when given."""
+    levels, zero = _rounded_codes(weight, scale, zero_point, bits, out)
     if zero is not None:
         levels -= zero
     return levels

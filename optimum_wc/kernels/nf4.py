@@ -73,6 +73,12 @@ def nf4_levels(codes: np.ndarray, zero_point: None) -> np.ndarray:
     return NF4_LEVELS[codes]
 
 
-def quantized_nf4_levels(weight: np.ndarray, scale: np.ndarray, zero_point: None, bits: int) -> np.ndarray:
-    """``nf4_levels(quantize_nf4(...))``."""
-    return nf4_levels(quantize_nf4(weight, scale, zero_point, bits), zero_point)
+def quantized_nf4_levels(
+    weight: np.ndarray, scale: np.ndarray, zero_point: None, bits: int, out: np.ndarray | None = None
+) -> np.ndarray:
+    """``nf4_levels(quantize_nf4(...))``, written into ``out`` (float32) when given."""
+    if out is None:
+        return nf4_levels(quantize_nf4(weight, scale, zero_point, bits), zero_point)
+    normalized = np.divide(weight, scale, dtype=np.float32, out=out)
+    indices = nf4_indices(normalized, weight.size >= OPENVINO_ROUNDING_MIN_SIZE)
+    return np.take(NF4_LEVELS, indices, out=out)

@@ -36,8 +36,9 @@ class Kernel:
         parameters: ``(float32 data, reduction axis, bits) -> (scale, zero point or None)``, keepdims.
         quantize: ``(float32 data, scale, zero point, bits) -> codes``.
         levels: ``(codes, zero point) -> float32`` unscaled values, so that ``W ~ levels * scale``.
-        quantized_levels: ``(float32 data, scale, zero point, bits) -> levels(quantize(...), zero point)`` in one
-            step (what the data-aware algorithms' inner loops need).
+        quantized_levels: ``(float32 data, scale, zero point, bits, out=None) -> levels(quantize(...), zero point)``
+            in one step (what the data-aware algorithms' inner loops need), into the float32 array ``out`` when
+            given (a loop that reuses its buffers does not page-fault a fresh one on every step).
     """
 
     bits: int
@@ -46,7 +47,7 @@ class Kernel:
     parameters: Callable[[np.ndarray, Axis, int], tuple[np.ndarray, np.ndarray | None]]
     quantize: Callable[[np.ndarray, np.ndarray, np.ndarray | None, int], np.ndarray]
     levels: Callable[[np.ndarray, np.ndarray | None], np.ndarray]
-    quantized_levels: Callable[[np.ndarray, np.ndarray, np.ndarray | None, int], np.ndarray]
+    quantized_levels: Callable[..., np.ndarray]
 
 
 KERNELS: dict[str, Kernel] = {

@@ -138,7 +138,8 @@ def test_nf4_kernel(case):
 @given(case=weights(), mode=st.sampled_from(sorted(KERNELS)), shrink=st.sampled_from([1.0, 0.9, 0.5]))
 def test_quantized_levels_are_the_levels_of_the_codes(case, mode, shrink):
     """The one-step ``quantized_levels`` the data-aware loops use gives exactly ``levels(quantize(...))``, also with
-    scales other than the kernel's own (scale estimation and GPTQ try shrunk ones) and float32 zero points."""
+    scales other than the kernel's own (scale estimation and GPTQ try shrunk ones), float32 zero points, and written
+    into a buffer."""
     weight, group = case
     kernel = KERNELS[mode]
     grouped = _grouped(weight, group)
@@ -150,6 +151,9 @@ def test_quantized_levels_are_the_levels_of_the_codes(case, mode, shrink):
             expected = kernel.levels(kernel.quantize(grouped, scale, zero, kernel.bits), None) - zero
         actual = kernel.quantized_levels(grouped, scale, zero, kernel.bits)
         assert actual.dtype == np.float32 and np.array_equal(actual, expected)
+        buffer = np.full(grouped.shape, np.nan, dtype=np.float32)  # a reused buffer: what it held does not matter
+        into = kernel.quantized_levels(grouped, scale, zero, kernel.bits, out=buffer)
+        assert into is buffer and np.array_equal(buffer, expected)
 
 
 @SETTINGS
