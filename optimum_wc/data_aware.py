@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import replace
 import logging
 import os
-import threading
 from typing import Any, Callable
 
 import numpy as np
@@ -18,15 +17,7 @@ from tqdm.auto import tqdm
 
 from optimum_wc.algorithms.activations import InputStatistics, magnitudes_and_samples
 from optimum_wc.algorithms.awq import AWQSettings, PreviousLayer, data_aware_scale, data_free_scale
-from optimum_wc.algorithms.gptq import (
-    GPTQResult,
-    GPTQSettings,
-    Hessian,
-    InverseHessian,
-    SummedHessian,
-    gptq_quantize_stacked,
-    invert_hessian,
-)
+from optimum_wc.algorithms.gptq import GPTQResult, GPTQSettings, gptq_quantize_stacked
 from optimum_wc.algorithms.scale_estimation import ScaleEstimationSettings, estimate_scale
 from optimum_wc.algorithms.spqr import spqr_quantize
 from optimum_wc.calibration import inference_items
@@ -34,6 +25,7 @@ from optimum_wc.config import INT8_MODES, CompressionSettings
 from optimum_wc.enums import CompressWeightsMode
 from optimum_wc.errors import InvalidGroupSizeError, UnsupportedModelError
 from optimum_wc.kernels.spqr_storage import share_permutations, to_spqr_storage
+from optimum_wc.layer_inputs import LayerInputs, batches
 from optimum_wc.openvino.awq import find_awq_matches, insert_scale, weight_constants
 from optimum_wc.openvino.graph import ModelGraph, set_constant
 from optimum_wc.openvino.layerwise import TensorStore, layerwise_inputs
@@ -229,20 +221,20 @@ class DataAwareCompression:
             )
 
     def _one_pass(self, targets: list[WeightPlan], count: int, keep_means: bool, description: str,
-                  compute: Callable[[list[WeightPlan], _LayerInputs, list[np.ndarray]], list[Any]],
+                  compute: Callable[[list[WeightPlan], LayerInputs, list[np.ndarray]], list[Any]],
                   apply: Callable[[WeightPlan, Any], None]) -> None:  # fmt: skip
         """``apply(weight, result)`` for each target, the results of ``compute(batch, inputs, data)`` for each
-        batch of targets (:func:`_batches`), with their inputs in the model before quantization (summed Hessians,
-        and the item means with ``keep_means``) from one pass over ``count`` calibration items; ``compute`` runs on
-        worker threads (the targets no longer depend on each other), the weights are read and the graph changed on
-        this thread."""
+        batch of targets (:func:`~optimum_wc.layer_inputs.batches`), with their inputs in the model before
+        quantization (summed Hessians, and the item means with ``keep_means``) from one pass over ``count``
+        calibration items; ``compute`` runs on worker threads (the targets no longer depend on each other), the
+        weights are read and the graph changed on this thread."""
         points = {w.target.op_name: activation_point(self.graph, w.target) for w in targets}
         inputs: dict = {}
         for weight in targets:
-            inputs.setdefault(points[weight.target.op_name], _LayerInputs(weight.target.shape[1], keep_means, summed=True))
+            inputs.setdefault(points[weight.target.op_name], LayerInputs(weight.target.shape[1], keep_means, summed=True))
         run_points(self.model, list(inputs), self.items(count), lambda point, values: inputs[point].add(values[0]))
-        batches = _batches(targets, lambda w: inputs[points[w.target.op_name]])
-        work = ((batch, shared, [w.target.read_float32() for w in batch]) for batch, shared in batches)
+        groups = batches(targets, lambda w: inputs[points[w.target.op_name]])
+        work = ((batch, shared, [w.target.read_float32() for w in batch]) for batch, shared in groups)
         with tqdm(total=len(targets), desc=description, disable=not self.progress) as bar:
             for (batch, _, _), results in ordered_map(lambda item: compute(*item), work, default_workers()):
                 for weight, result in zip(batch, results):
@@ -250,14 +242,14 @@ class DataAwareCompression:
                 bar.update(len(batch))
 
     def _layer_by_layer(self, targets: list[WeightPlan], count: int, keep_means: bool, description: str,
-                        quantize: Callable[[list[WeightPlan], _LayerInputs], None]) -> None:  # fmt: skip
-        """Runs ``quantize`` on each batch of targets (:func:`_batches`) with the inputs they see after the targets
-        before them were quantized (the Hessian, and the item means with ``keep_means``), from ``count`` calibration
-        items."""
-        inputs: dict[str, _LayerInputs] = {}
+                        quantize: Callable[[list[WeightPlan], LayerInputs], None]) -> None:  # fmt: skip
+        """Runs ``quantize`` on each batch of targets (:func:`~optimum_wc.layer_inputs.batches`) with the inputs
+        they see after the targets before them were quantized (the Hessian, and the item means with ``keep_means``),
+        from ``count`` calibration items."""
+        inputs: dict[str, LayerInputs] = {}
 
         def consumer(group: list) -> Callable[[np.ndarray], None]:
-            shared = _LayerInputs(group[0].shape[1], keep_means)
+            shared = LayerInputs(group[0].shape[1], keep_means)
             inputs.update({target.op_name: shared for target in group})
             return shared.add
 
@@ -265,7 +257,7 @@ class DataAwareCompression:
             store = TensorStore(self.spill_dir)
             on_targets = [w.target for w in targets]
             for stage in layerwise_inputs(self.model, self.graph, on_targets, self.items(count), consumer, store):
-                for batch, shared in _batches([self.by_op[t.op_name] for t in stage], lambda w: inputs[w.target.op_name]):
+                for batch, shared in batches([self.by_op[t.op_name] for t in stage], lambda w: inputs[w.target.op_name]):
                     quantize(batch, shared)
                     bar.update(len(batch))
                 for target in stage:
@@ -281,10 +273,10 @@ class DataAwareCompression:
         for weight in targets:
             self._check_layout(weight, "GPTQ", "or use scale_estimation instead of gptq")
         description = "Applying GPTQ" + (" with Scale Estimation" if self.settings.scale_estimation else "")
-        def compute(batch: list[WeightPlan], inputs: _LayerInputs, data: list[np.ndarray]) -> list[GPTQResult]:
+        def compute(batch: list[WeightPlan], inputs: LayerInputs, data: list[np.ndarray]) -> list[GPTQResult]:
             return self._gptq_results(batch, inputs, data, gptq_settings)
 
-        def quantize(batch: list[WeightPlan], inputs: _LayerInputs) -> None:
+        def quantize(batch: list[WeightPlan], inputs: LayerInputs) -> None:
             for weight, result in zip(batch, compute(batch, inputs, [w.target.read_float32() for w in batch])):
                 self._gptq_apply(weight, result)
 
@@ -306,7 +298,7 @@ class DataAwareCompression:
                    "with `ignored_scope`.")  # fmt: skip
             raise InvalidGroupSizeError(msg)
 
-        def quantize(batch: list[WeightPlan], inputs: _LayerInputs) -> None:
+        def quantize(batch: list[WeightPlan], inputs: LayerInputs) -> None:
             inverse = inputs.inverse(config.percdamp, config.act_order)
             for weight in batch:
                 settings = replace(config.settings(), group_size=weight.precision.group_size)
@@ -328,7 +320,7 @@ class DataAwareCompression:
             )
             raise UnsupportedModelError(msg)
 
-    def _gptq_results(self, batch: list[WeightPlan], inputs: _LayerInputs, data: list[np.ndarray],
+    def _gptq_results(self, batch: list[WeightPlan], inputs: LayerInputs, data: list[np.ndarray],
                       settings: GPTQSettings) -> list[GPTQResult]:  # fmt: skip
         """GPTQ on the float32 weights ``data`` ``[out_i, in]`` of a batch, one pass over their stacked rows (no graph
         access: it may run on a worker thread)."""
@@ -352,44 +344,6 @@ class DataAwareCompression:
         self._replace_weight(weight.target.constant, result.weight)  # original order: later layers see it quantized
         weight.parameters = (result.scale, result.zero_point)
         weight.permutation = result.order
-
-
-def _batches(weights: list[WeightPlan], inputs_of: Callable[[WeightPlan], Any]) -> list[tuple[list[WeightPlan], Any]]:
-    """``weights`` grouped by shared inputs (``inputs_of``) and precision (mode, group size), in order of first
-    appearance: GPTQ quantizes each group in one pass over its stacked rows."""
-    batches: dict[tuple, tuple[list[WeightPlan], Any]] = {}
-    for weight in weights:
-        shared = inputs_of(weight)
-        key = (id(shared), weight.precision.mode, weight.precision.group_size)
-        batches.setdefault(key, ([], shared))[0].append(weight)
-    return list(batches.values())
-
-
-class _LayerInputs:
-    """What GPTQ keeps of the inputs shared by one or more MatMuls: the Hessian (inverted once) and, for scale
-    estimation, the item means over all axes but the hidden one (computed as nncf does, a float32 numpy mean)."""
-
-    def __init__(self, columns: int, keep_means: bool, summed: bool = False):
-        self.hessian = SummedHessian(columns) if summed else Hessian(columns)
-        self.keep_means = keep_means
-        self.means: list[np.ndarray] = []
-        self.tokens: list[int] = []
-        self._inverse: InverseHessian | None = None
-        self._lock = threading.Lock()
-
-    def add(self, activation: np.ndarray) -> None:
-        self.hessian.add(activation)
-        if self.keep_means:
-            self.means.append(np.mean(activation, axis=tuple(range(activation.ndim - 1))))
-            self.tokens.append(activation.size // activation.shape[-1])
-
-    def inverse(self, damp_percent: float, act_order: bool) -> InverseHessian:
-        """The inverse of the shared Hessian, computed once (by the first of the threads that ask)."""
-        with self._lock:
-            if self._inverse is None:
-                self._inverse = invert_hessian(self.hessian.matrix, damp_percent, act_order)
-                self.hessian = None  # the matrix is no longer needed
-            return self._inverse
 
 
 def apply_data_aware(
