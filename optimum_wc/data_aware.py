@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from optimum_wc.algorithms.activations import InputStatistics, magnitudes_and_samples
 from optimum_wc.algorithms.awq import AWQSettings, PreviousLayer, data_aware_scale, data_free_scale
 from optimum_wc.algorithms.gptq import GPTQResult, GPTQSettings, gptq_quantize_stacked
-from optimum_wc.algorithms.scale_estimation import ScaleEstimationSettings, estimate_scale
+from optimum_wc.algorithms.scale_estimation import EstimatedParameters, ScaleEstimationSettings, estimate_scale
 from optimum_wc.algorithms.spqr import spqr_quantize
 from optimum_wc.calibration import inference_items
 from optimum_wc.config import INT8_MODES, CompressionSettings
@@ -207,14 +207,22 @@ class DataAwareCompression:
             insert_scale(self.graph, merge, inverse.reshape(shape))
 
     def scale_estimation(self, stats: dict[str, InputStatistics]) -> None:
+        """Per weight, on worker threads (the weights are read, and the results set, on this thread)."""
         params = self.settings.advanced_parameters.scale_estimation_params
         se = ScaleEstimationSettings(params.subset_size, params.initial_steps, params.scale_steps, params.weight_penalty)
-        for weight in tqdm(self._four_bit(), desc="Applying Scale Estimation", disable=not self.progress):
-            w, transposed = _oriented(weight)
+        weights = self._four_bit()
+
+        def estimate(item: tuple[WeightPlan, np.ndarray, bool]) -> EstimatedParameters:
+            weight, w, _ = item
             s, x = magnitudes_and_samples(stats[weight.target.op_name], se.subset_size)
-            group_size = weight.precision.group_size
-            estimated = estimate_scale(w, s, x, weight.precision.mode.value, group_size, se)
-            per_channel = group_size == -1
+            return estimate_scale(w, s, x, weight.precision.mode.value, weight.precision.group_size, se)
+
+        work = ((weight, *_oriented(weight)) for weight in weights)
+        for (weight, _, transposed), estimated in tqdm(
+            ordered_map(estimate, work, default_workers()), total=len(weights), desc="Applying Scale Estimation",
+            disable=not self.progress,
+        ):  # fmt: skip
+            per_channel = weight.precision.group_size == -1
             weight.parameters = (
                 _to_layout(estimated.scale, transposed, per_channel),
                 _to_layout(estimated.zero_point, transposed, per_channel),

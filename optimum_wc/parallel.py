@@ -1,5 +1,10 @@
 """Running numpy work on a few threads (numpy releases the GIL in its heavy loops), results in input order.
 
+While the workers run, BLAS (numpy's OpenBLAS) is held to one thread: each worker's small matrix products
+would otherwise start threads of their own on the same cores (scale estimation on 2 workers: 0.41 s with BLAS
+threads, 0.18 s without, 0.30 s on one thread). The thread count does not change the products' values: BLAS splits
+rows and columns between threads, never the sums.
+
 Worker functions must not call OpenVINO: concurrent access to constants of a model can deadlock against the main
 thread. Read what they need on the main thread, in the ``items`` iterable, which is consumed lazily there.
 """
@@ -7,8 +12,12 @@ thread. Read what they need on the main thread, in the ``items`` iterable, which
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+import functools
 import os
+from contextlib import AbstractContextManager
 from typing import Callable, Iterable, Iterator, TypeVar
+
+from threadpoolctl import ThreadpoolController
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -16,6 +25,16 @@ R = TypeVar("R")
 
 def default_workers() -> int:
     return os.cpu_count() or 1
+
+
+@functools.cache
+def _controller() -> ThreadpoolController:
+    return ThreadpoolController()  # the BLAS libraries loaded at the first call: numpy's by then
+
+
+def single_threaded_blas() -> AbstractContextManager:
+    """BLAS held to one thread inside the block (a BLAS that threadpoolctl does not know runs as it is)."""
+    return _controller().limit(limits=1, user_api="blas")
 
 
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[tuple[T, R]]:
@@ -28,7 +47,7 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Itera
         for item in items:
             yield item, fn(item)
         return
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with single_threaded_blas(), ThreadPoolExecutor(max_workers=workers) as pool:
         pending = []
         for item in items:
             pending.append((item, pool.submit(fn, item)))

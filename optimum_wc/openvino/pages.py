@@ -16,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import mmap
+import os
 import sys
 
 import numpy as np
@@ -25,19 +26,54 @@ MADV_DONTNEED = 4  # Linux
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True) if sys.platform.startswith("linux") else None
 
 
-def _inside_shared_read_only_file_mapping(start: int, stop: int) -> bool:
-    """Whether ``[start, stop)`` lies in one shared mapping of a file that the process cannot write through."""
+Region = tuple[int, int, str]  # [low, high) and the mapped file's path
+
+
+def _read_regions() -> tuple[Region, ...]:
+    """The shared mappings of a file that the process cannot write through, from ``/proc/self/maps``."""
+    regions = []
     try:
         with open("/proc/self/maps") as maps:
             for line in maps:
-                fields = line.split()
-                low, high = (int(value, 16) for value in fields[0].split("-"))
-                if low <= start and stop <= high:
-                    read_only_shared = fields[1][1] == "-" and fields[1][3] == "s"
-                    return read_only_shared and len(fields) >= 6 and fields[4] != "0" and fields[5].startswith("/")
+                fields = line.rstrip("\n").split(maxsplit=5)
+                if len(fields) < 6 or fields[1][1] != "-" or fields[1][3] != "s" or fields[4] == "0":
+                    continue
+                if fields[5].startswith("/"):
+                    low, high = (int(value, 16) for value in fields[0].split("-"))
+                    regions.append((low, high, fields[5]))
     except OSError:
+        return ()
+    return tuple(regions)
+
+
+def _still_mapped(region: Region) -> bool:
+    """Whether exactly this mapping of this file still exists (one ``readlink``, not a read of the whole map)."""
+    low, high, path = region
+    try:
+        return os.readlink(f"/proc/self/map_files/{low:x}-{high:x}") == path
+    except OSError:  # gone, split, or the link cannot be read here
         return False
-    return False
+
+
+_regions: tuple[Region, ...] = ()  # as last read; an entry is trusted only after _still_mapped says so
+
+
+def _inside_shared_read_only_file_mapping(start: int, stop: int) -> bool:
+    """Whether ``[start, stop)`` lies in one shared mapping of a file that the process cannot write through.
+
+    The map read last time is reused when the mapping it shows around ``[start, stop)`` still exists (a mapping
+    unmapped since, and memory mapped anew at its addresses, fails that check); otherwise the map is read again.
+    """
+    global _regions
+
+    def find(regions: tuple[Region, ...]) -> Region | None:
+        return next((r for r in regions if r[0] <= start and stop <= r[1]), None)
+
+    cached = find(_regions)
+    if cached is not None and _still_mapped(cached):
+        return True
+    _regions = _read_regions()
+    return find(_regions) is not None
 
 
 def release(array: np.ndarray) -> int:

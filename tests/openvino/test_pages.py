@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import mmap
 import sys
 
@@ -87,3 +88,27 @@ def test_compressing_a_read_ir_leaves_its_float_weights_not_resident(released, t
         assert _mapping_rss(address) <= 2 * LAYERS * mmap.PAGESIZE
     else:
         assert _mapping_rss(address) >= bin_bytes - 2 * mmap.PAGESIZE
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mmap with MAP_FIXED_NOREPLACE and madvise are Linux's")
+def test_memory_mapped_anew_where_a_released_file_mapping_was_is_left_alone(tmp_path):
+    """The map read for an earlier release is not trusted for memory mapped since at the same addresses."""
+    path = tmp_path / "data.npy"
+    np.save(path, np.zeros(8 * mmap.PAGESIZE, np.uint8))
+    mapped = np.load(path, mmap_mode="r")
+    assert pages.release(mapped) > 0  # the file mapping is now in the remembered map
+    start = mapped.ctypes.data // mmap.PAGESIZE * mmap.PAGESIZE
+    length = 4 * mmap.PAGESIZE
+    mapped._mmap.close()
+    del mapped
+    libc = pages._libc
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    prot, flags = mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | 0x100000  # MAP_FIXED_NOREPLACE
+    address = libc.mmap(start, length, prot, flags, -1, 0)
+    if address != start:
+        pytest.skip("the kernel did not map anonymous memory at the old addresses")
+    anonymous = np.ctypeslib.as_array((ctypes.c_uint8 * length).from_address(address))
+    anonymous[:] = 9
+    assert pages.release(anonymous) == 0 and (anonymous == 9).all()
+    libc.munmap(ctypes.c_void_p(address), ctypes.c_size_t(length))
