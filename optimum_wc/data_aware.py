@@ -137,16 +137,16 @@ class DataAwareCompression:
 
     def _replace_weight(self, constant: ov.Node, values: np.ndarray) -> None:
         new = set_constant(constant, values)
-        self._point_to(new)
+        self._point_to(new, in_memory=True)
         if self._hold is not None:
             self._hold(new)
 
-    def _point_to(self, constant: ov.Node) -> None:
-        """The plan's weights of that name now read ``constant``."""
+    def _point_to(self, constant: ov.Node, in_memory: bool = False) -> None:
+        """The plan's weights of that name now read ``constant`` (built in memory, or mapped from a file)."""
         name = constant.get_friendly_name()
         for weight in self.plan.weights:
             if weight.target.constant_name == name:
-                weight.target = replace(weight.target, constant=constant)
+                weight.target = replace(weight.target, constant=constant, in_memory=in_memory)
 
     def _four_bit(self) -> list[WeightPlan]:
         return [w for w in self.matmuls if w.precision.mode not in INT8_MODES]

@@ -12,9 +12,9 @@ thread. Read what they need on the main thread, in the ``items`` iterable, which
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 import functools
 import os
-from contextlib import AbstractContextManager
 from typing import Callable, Iterable, Iterator, TypeVar
 
 from threadpoolctl import ThreadpoolController

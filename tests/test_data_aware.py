@@ -17,6 +17,7 @@ import openvino as ov
 import pytest
 
 import optimum_wc
+from optimum_wc import data_aware
 from optimum_wc.openvino import scratch
 from parity import compare_ir, compress_and_save
 from test_compress_data_aware import calibration_items
@@ -234,8 +235,16 @@ def test_rewritten_weights_mapped_from_scratch_files_give_the_same_ir(options, c
     mapped, hold = [], scratch.ScratchIR.hold
     monkeypatch.setattr(scratch, "CHUNK_BYTES", chunk_bytes)
     monkeypatch.setattr(scratch.ScratchIR, "hold", lambda self, c: mapped.append(c) or hold(self, c))
+    last_in_memory, point_to = {}, data_aware.DataAwareCompression._point_to
+
+    def record(self, constant, in_memory=False):
+        last_in_memory[constant.get_friendly_name()] = in_memory
+        point_to(self, constant, in_memory)
+
+    monkeypatch.setattr(data_aware.DataAwareCompression, "_point_to", record)
     (tmp_path / "scratch").mkdir()
     in_files = compress_and_save(xml, tmp_path / "files", "optimum_wc", scratch_dir=tmp_path / "scratch", **common)
+    assert last_in_memory and not any(last_in_memory.values())  # the plan reads them from the files: released after use
     rewritten = {c.get_friendly_name() for c in mapped if c.get_output_element_type(0).is_real()}  # not the codes
     projections = {op.get_friendly_name() for op in ov.Core().read_model(xml).get_ops()
                    if op.get_type_name() == "Constant" and op.get_friendly_name().endswith("_proj.weight")}  # fmt: skip
@@ -257,7 +266,6 @@ def test_spqr_with_scratch_files_writes_the_same_ir(tiny_ir, tmp_path):
 def test_one_pass_gptq_is_as_close_to_fp32_and_does_not_depend_on_the_threads(tiny_ir, monkeypatch):
     """``one_pass`` (ours): every layer's Hessian from one pass of the unquantized model, layers quantized on worker
     threads; not identical to nncf's layer-by-layer GPTQ, about as accurate, the same bytes for 1 and 2 threads."""
-    from optimum_wc import data_aware
     from optimum_wc.advanced import AdvancedCompressionParameters, AdvancedGPTQParameters
     from test_compress_spqr import _error, _logits
 

@@ -43,6 +43,7 @@ class WeightTarget:
     element_type: str
     shape: tuple[int, ...]
     reduction_axes: tuple[int, ...]
+    in_memory: bool = False  # the constant was built in this process (nothing of a mapped .bin to give back)
 
     @cached_property
     def num_elements(self) -> int:
@@ -63,7 +64,8 @@ class WeightTarget:
     def release_pages(self) -> None:
         """Gives back the resident pages of the constant if it is read from a memory-mapped ``.bin`` (see
         :mod:`~optimum_wc.openvino.pages`); its values can still be read."""
-        release(self.constant.data)  # the raw bytes (bf16 and f8 show as another dtype of the same size)
+        if not self.in_memory:
+            release(self.constant.data)  # the raw bytes (bf16 and f8 show as another dtype of the same size)
 
 
 def _kind(graph: ModelGraph, name: str) -> str | None:

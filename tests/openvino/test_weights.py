@@ -56,3 +56,18 @@ def test_matmul_without_transpose_reduces_axis_minus_two_and_integer_constants_a
     already = opset.matmul(mm, opset.convert(opset.constant(np.ones((8, 4), np.int8), name="q"), ov.Type.f32), False, False)
     (target,) = find_weight_targets(ModelGraph(ov.Model([already], [x])))
     assert (target.constant_name, target.reduction_axes) == ("w", (0,))
+
+
+def test_only_weights_not_built_in_memory_are_offered_for_release(tiny_ir, monkeypatch):
+    """A constant this process built (a rewritten weight) is not looked up in the process's file mappings."""
+    from dataclasses import replace
+
+    from optimum_wc.openvino import weights
+
+    offered = []
+    monkeypatch.setattr(weights, "release", lambda array: offered.append(array) or 0)
+    target = find_weight_targets(ModelGraph(ov.Core().read_model(tiny_ir("llama"))))[0]
+    target.release_pages()
+    assert len(offered) == 1
+    replace(target, in_memory=True).release_pages()
+    assert len(offered) == 1
