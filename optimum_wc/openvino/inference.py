@@ -21,6 +21,24 @@ F32 = {"INFERENCE_PRECISION_HINT": "f32"}
 EXTRA_REQUESTS = 2
 
 
+def _input_dtypes(compiled: ov.CompiledModel) -> list[np.dtype] | None:
+    """The numpy types of the inputs; None when one has no numpy type (the dispatcher then converts)."""
+    try:
+        return [np.dtype(port.get_element_type().to_dtype()) for port in compiled.inputs]
+    except (RuntimeError, TypeError, ValueError):
+        return None
+
+
+def _positional(item: Any, dtypes: list[np.dtype] | None) -> list[np.ndarray] | None:
+    """A positional item's values as contiguous arrays of the input types (converted as OpenVINO's dispatcher
+    would, which costs twice as much per call), or None where the dispatcher must take it: a dict, another
+    number of values, or a read-only array (a memory-mapped cached activation), which a shared tensor refuses."""
+    if dtypes is None or not isinstance(item, (list, tuple)) or len(item) != len(dtypes):
+        return None
+    arrays = [np.ascontiguousarray(value, dtype=dtype) for value, dtype in zip(item, dtypes)]
+    return arrays if all(a.flags.writeable for a in arrays) else None
+
+
 def infer_in_order(model: ov.Model, items: list[Any], handle: Callable[[int, list[np.ndarray]], None]) -> None:
     """Infers ``model`` on each item in float32 and calls ``handle(index, outputs)`` in item order.
 
@@ -37,6 +55,8 @@ def infer_in_order(model: ov.Model, items: list[Any], handle: Callable[[int, lis
     count = max(1, min(len(items), optimal + min(optimal, EXTRA_REQUESTS)))
     requests = [compiled.create_infer_request() for _ in range(count)]
     stateful = len(model.get_sinks()) > 0
+    dtypes = _input_dtypes(compiled)
+    held: list[list[np.ndarray]] = [[] for _ in range(count)]
     outputs = len(model.outputs)
 
     def finish(index: int) -> None:
@@ -50,6 +70,13 @@ def infer_in_order(model: ov.Model, items: list[Any], handle: Callable[[int, lis
         request = requests[index % count]
         if stateful:
             request.reset_state()
-        request.start_async(item, share_inputs=True)
+        arrays = _positional(item, dtypes)
+        if arrays is None:
+            request.start_async(item, share_inputs=True)
+            continue
+        held[index % count] = arrays  # alive until the request is used again: its tensors only point at them
+        for position, value in enumerate(arrays):
+            request.set_input_tensor(position, ov.Tensor(value, shared_memory=True))
+        request.start_async()
     for index in range(max(0, len(items) - count), len(items)):
         finish(index)

@@ -62,9 +62,11 @@ def _without_state(model: ov.Model) -> dict[str, ov.Node]:
 
 
 def _ancestors(
-    ops: dict[str, ov.Node], starts: list[Tensor], available: set[Tensor], strict: bool = True
+    ops: dict[str, ov.Node], starts: list[Tensor], available: set[Tensor], strict: bool = True,
+    known: frozenset[str] | set[str] = frozenset(),
 ) -> tuple[set[str], set[Tensor]]:
-    """Ops needed to compute ``starts`` from the ``available`` tensors, and which available tensors they read.
+    """Ops needed to compute ``starts`` from the ``available`` tensors, and which available tensors they read; ops
+    in ``known`` (a set closed under ancestors) are neither walked through nor returned.
 
     With ``strict``, reaching a model input that is not available is an error.
     """
@@ -77,7 +79,7 @@ def _ancestors(
             boundary.add(tensor)
             continue
         name = tensor[0]
-        if name in needed or ops[name].get_type_name() == "Constant":
+        if name in needed or name in known or ops[name].get_type_name() == "Constant":
             continue
         if ops[name].get_type_name() == "Parameter":
             if not strict:
@@ -145,12 +147,17 @@ class LayerwiseRunner:
         self.cache = _model_inputs(model, items)
         self.computed: set[str] = set()
         self.future = future_points  # the activation points of every stage, in order
+        self._after = self._needed_after(_without_state(model.clone()))
 
-    def _still_needed(self, ops: dict[str, ov.Node], stage: int, computed: set[str]) -> set[str]:
-        """Ops that later stages will compute (each consumer of a cached tensor outside it can drop the tensor)."""
-        later = [t for points in self.future[stage + 1 :] for t in points]
-        needed, _ = _ancestors(ops, later, set(), strict=False)
-        return needed - computed
+    def _needed_after(self, ops: dict[str, ov.Node]) -> list[set[str]]:
+        """For each stage, the ops on the way from the model inputs to the later stages' points (one walk over the
+        graph, from the last stage back)."""
+        after: list[set[str]] = []
+        needed: set[str] = set()
+        for points in reversed(self.future):
+            after.append(set(needed))
+            needed |= _ancestors(ops, points, set(), strict=False, known=needed)[0]
+        return after[::-1]
 
     def run(self, stage: int, consume: Callable[[Tensor, np.ndarray], None]) -> None:
         clone = self.model.clone()
@@ -158,7 +165,7 @@ class LayerwiseRunner:
         points = self.future[stage]
         needed, boundary = _ancestors(ops, points, set(self.cache))
         computed = self.computed | needed
-        later = self._still_needed(ops, stage, computed)
+        later = self._after[stage] - computed  # each consumer of a cached tensor outside it can drop the tensor
 
         def used_later(tensor: Tensor) -> bool:
             output = ops[tensor[0]].output(tensor[1])

@@ -40,3 +40,23 @@ def test_items_are_handled_in_order_with_the_outputs_of_a_single_request():
         assert outputs[1].shape == (1, n, 16)
         for output, value in zip(outputs, expected.values()):
             assert np.array_equal(output, value)
+
+
+def test_items_by_position_are_converted_to_the_input_types_and_give_what_the_dispatcher_gives():
+    """Positional items set their tensors directly: an int64 value for an int32 input and a float64 value for a
+    float32 one are converted as OpenVINO's own dispatcher converts them; a non-contiguous view is read right."""
+    rng = np.random.default_rng(2)
+    x = opset.parameter([-1, 8], np.float32, name="x")
+    index = opset.parameter([-1], np.int32, name="index")
+    model = ov.Model([opset.result(opset.gather(x, index, 0))], [x, index])
+    items = []
+    for n in (3, 9, 5, 12, 7):
+        values = rng.standard_normal((8, n))  # float64, transposed below: not contiguous
+        items.append([values.T, rng.integers(0, n, 4).astype(np.int64)])
+    seen = {}
+    inference.infer_in_order(model, items, lambda i, outputs: seen.setdefault(i, outputs[0].copy()))
+    request = ov.Core().compile_model(model, "CPU", inference.F32).create_infer_request()
+    for i, item in enumerate(items):
+        expected = request.infer({"x": item[0], "index": item[1]})[0]
+        assert np.array_equal(seen[i], expected)
+        assert np.array_equal(seen[i], item[0].astype(np.float32)[item[1]])

@@ -48,3 +48,21 @@ def test_cached_activations_kept_in_files_give_the_same_inputs_and_are_removed(t
     assert in_files.keys() == in_memory.keys() and len(in_memory) == 2 * 4 + 1
     for name, values in in_memory.items():
         assert len(values) == 6 and all(np.array_equal(a, b) for a, b in zip(values, in_files[name])), name
+
+
+def test_the_ops_later_stages_need_are_those_of_a_walk_from_their_points(tiny_ir):
+    """One backward walk over the graph gives, for every stage, what a fresh walk from all later stages' points
+    gives (what decides which cached tensors a stage may drop)."""
+    from optimum_wc.openvino.layerwise import LayerwiseRunner, TensorStore, _ancestors, _without_state
+    from optimum_wc.openvino.statistics import activation_point
+
+    model = ov.Core().read_model(tiny_ir("llama"))
+    graph = ModelGraph(model)
+    targets = [t for t in find_weight_targets(graph) if t.kind == "matmul" and "rotary" not in t.op_name]
+    points = [[(p.node, p.port) for p in (activation_point(graph, t) for t in stage)] for stage in stages(graph, targets)]
+    runner = LayerwiseRunner(model, [], points, TensorStore())
+    ops = _without_state(model.clone())
+    for stage in range(len(points)):
+        later = [t for stage_points in points[stage + 1 :] for t in stage_points]
+        assert runner._after[stage] == _ancestors(ops, later, set(), strict=False)[0], stage
+    assert runner._after[-1] == set() and runner._after[0]
