@@ -33,7 +33,7 @@ from optimum_wc.openvino.pages import release
 from optimum_wc.openvino.scratch import ScratchIR
 from optimum_wc.openvino.statistics import activation_channel_axis, activation_point, input_statistics, run_points
 from optimum_wc.openvino.statistics_cache import cached
-from optimum_wc.parallel import default_workers, ordered_map
+from optimum_wc.parallel import default_workers, ordered_map, single_threaded_blas
 from optimum_wc.planning import Plan, WeightPlan
 
 logger = logging.getLogger(__name__)
@@ -240,7 +240,8 @@ class DataAwareCompression:
         inputs: dict = {}
         for weight in targets:
             inputs.setdefault(points[weight.target.op_name], LayerInputs(weight.target.shape[1], keep_means, summed=True))
-        run_points(self.model, list(inputs), self.items(count), lambda point, values: inputs[point].add(values[0]))
+        with single_threaded_blas():  # the Hessian sums beside the plugin's streams (2.05 -> 1.78 s, CPU 3.9 -> 2.8 s)
+            run_points(self.model, list(inputs), self.items(count), lambda point, values: inputs[point].add(values[0]))
         groups = batches(targets, lambda w: inputs[points[w.target.op_name]])
         work = ((batch, shared, [w.target.read_float32() for w in batch]) for batch, shared in groups)
         with tqdm(total=len(targets), desc=description, disable=not self.progress) as bar:

@@ -11,6 +11,8 @@ input, and ``test_awq_then_gptq_on_inserted_scales_is_not_worse_than_nncf`` show
 
 from __future__ import annotations
 
+import contextlib
+
 import nncf
 import numpy as np
 import openvino as ov
@@ -265,7 +267,8 @@ def test_spqr_with_scratch_files_writes_the_same_ir(tiny_ir, tmp_path):
 
 def test_one_pass_gptq_is_as_close_to_fp32_and_does_not_depend_on_the_threads(tiny_ir, monkeypatch):
     """``one_pass`` (ours): every layer's Hessian from one pass of the unquantized model, layers quantized on worker
-    threads; not identical to nncf's layer-by-layer GPTQ, about as accurate, the same bytes for 1 and 2 threads."""
+    threads; not identical to nncf's layer-by-layer GPTQ, about as accurate, the same bytes for 1 and 2 threads and
+    with BLAS held to one thread during the calibration pass or not."""
     from optimum_wc.advanced import AdvancedCompressionParameters, AdvancedGPTQParameters
     from test_compress_spqr import _error, _logits
 
@@ -287,7 +290,9 @@ def test_one_pass_gptq_is_as_close_to_fp32_and_does_not_depend_on_the_threads(ti
                 if op.get_type_name() == "Constant" and op.get_output_element_type(0) == ov.Type.i4}  # fmt: skip
 
     layer_by_layer, one_pass, one_thread = compress(False, 2), compress(True, 2), compress(True, 1)
-    assert weights(one_pass) and weights(one_pass) == weights(one_thread)
+    monkeypatch.setattr(data_aware, "single_threaded_blas", contextlib.nullcontext)
+    blas_threads = compress(True, 1)
+    assert weights(one_pass) and weights(one_pass) == weights(one_thread) == weights(blas_threads)
     assert weights(one_pass) != weights(layer_by_layer)
     errors = {name: _error(reference, _logits(model, evaluation))
               for name, model in (("layer_by_layer", layer_by_layer), ("one_pass", one_pass))}  # fmt: skip
