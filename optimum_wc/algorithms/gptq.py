@@ -239,20 +239,27 @@ def gptq_quantize_stacked(
 
 def _quantize_columns(w: np.ndarray, hinv: np.ndarray, kernel, block_size: int, parameters_at) -> np.ndarray:
     """Algorithm 1's loop over the columns of ``w`` (updated in place), ``parameters_at(j)`` giving column ``j``'s
-    scale and zero point; returns the quantized columns ``s * (levels(Q(w_j)) - z)``."""
+    scale and zero point; returns the quantized columns ``s * (levels(Q(w_j)) - z)``.
+
+    Each block is worked on transposed, its columns as contiguous rows: the same element-wise arithmetic in the
+    same order (so the same values as column by column), about twice as fast; the update of the columns after a
+    block is the same product as in the untransposed loop.
+    """
     columns = w.shape[1]
     quantized = np.zeros_like(w)
     for i1 in range(0, columns, block_size):
         i2 = min(i1 + block_size, columns)
-        block = w[:, i1:i2].copy()
-        errors = np.zeros_like(block)
+        block = w[:, i1:i2].T.copy()  # [columns of the block, rows]
+        errors, codes = np.empty_like(block), np.empty_like(block)
         hinv_block = hinv[i1:i2, i1:i2]
         for i in range(i2 - i1):
             scale, zero_point = parameters_at(i1 + i)
-            q_j = (kernel.quantized_levels(block[:, i : i + 1], scale, zero_point, kernel.bits) * scale)[:, 0]
-            quantized[:, i1 + i] = q_j
-            error = (block[:, i] - q_j) / hinv_block[i, i]
-            block[:, i:] -= np.outer(error, hinv_block[i, i:])
-            errors[:, i] = error
-        w[:, i2:] -= errors @ hinv[i1:i2, i2:]
+            scale = scale[:, 0]
+            q = kernel.quantized_levels(block[i], scale, None if zero_point is None else zero_point[:, 0], kernel.bits,
+                                        out=codes[i])  # fmt: skip
+            np.multiply(q, scale, out=q)
+            error = np.divide(np.subtract(block[i], q, out=errors[i]), hinv_block[i, i], out=errors[i])
+            block[i:] -= np.multiply.outer(hinv_block[i, i:], error)
+        quantized[:, i1:i2] = codes.T
+        w[:, i2:] -= np.ascontiguousarray(errors.T) @ hinv[i1:i2, i2:]
     return quantized

@@ -120,3 +120,48 @@ def test_stacked_weights_get_what_separate_calls_give(mode, group_size, act_orde
         else:
             np.testing.assert_array_equal(result.zero_point, alone.zero_point)
         np.testing.assert_array_equal(result.stored, alone.stored)
+
+
+def _columns_one_by_one(w, hinv, kernel, block_size, parameters_at):
+    """Algorithm 1 as written, column by column on the untransposed weight (the paper's and nncf's loop)."""
+    quantized = np.zeros_like(w)
+    for i1 in range(0, w.shape[1], block_size):
+        i2 = min(i1 + block_size, w.shape[1])
+        block, errors = w[:, i1:i2].copy(), np.zeros((w.shape[0], i2 - i1), dtype=w.dtype)
+        for i in range(i2 - i1):
+            scale, zero_point = parameters_at(i1 + i)
+            q = (kernel.quantized_levels(block[:, i : i + 1], scale, zero_point, kernel.bits) * scale)[:, 0]
+            quantized[:, i1 + i] = q
+            errors[:, i] = (block[:, i] - q) / hinv[i1 + i, i1 + i]
+            block[:, i:] -= np.outer(errors[:, i], hinv[i1 + i, i1 + i : i2])
+        w[:, i2:] -= errors @ hinv[i1:i2, i2:]
+    return quantized
+
+
+@pytest.mark.parametrize("mode, group_size, block_size", [("int4_sym", 16, 32), ("int4_asym", 24, 20), ("nf4", -1, 40)])
+def test_the_transposed_column_loop_gives_the_values_of_the_loop_column_by_column(mode, group_size, block_size):
+    """Same values bit for bit, the weight updated in place alike; groups read from the weight as updated so far."""
+    from optimum_wc.algorithms.gptq import _quantize_columns
+    from optimum_wc.kernels.registry import KERNELS
+
+    rng = np.random.default_rng(7)
+    weight = rng.normal(size=(48, 72)).astype(np.float32)
+    hessian = Hessian(72)
+    hessian.add((rng.normal(size=(300, 72)) @ (rng.normal(size=(72, 72)) * 0.3 + np.eye(72))).astype(np.float32)[None])
+    hinv = invert_hessian(hessian.matrix, 0.05).upper
+    kernel = KERNELS[mode]
+    size = 72 if group_size == -1 else group_size
+    results = []
+    for loop in (_quantize_columns, _columns_one_by_one):
+        w, parameters = weight.copy(), {}
+
+        def parameters_at(column, w=w, parameters=parameters):
+            group = column // size
+            if group not in parameters:
+                parameters[group] = kernel.parameters(w[:, group * size : (group + 1) * size], 1, kernel.bits)
+            return parameters[group]
+
+        results.append((loop(w, hinv, kernel, block_size, parameters_at), w))
+    (ours, ours_w), (reference, reference_w) = results
+    assert np.array_equal(ours, reference) and np.array_equal(ours_w, reference_w)
+    assert not np.array_equal(ours_w, weight)  # the loop did update the weight
