@@ -198,7 +198,9 @@ def compress_model(
     total = sum(w.target.num_elements for w in work)
     float_bytes = sum(w.target.num_elements * w.target.constant.get_output_element_type(0).size for w in work)
     large = scratch_dir is not None or float_bytes >= SCRATCH_MIN_BYTES
-    apply_data_aware(model, plan, settings, progress, spill_dir=(scratch_dir or tempfile.gettempdir()) if large else None)
+    apply_data_aware(
+        model, plan, settings, progress, spill_dir=(scratch_dir or tempfile.gettempdir()) if large else None, workers=workers
+    )
     summary = CompressionSummary.from_plan(plan)
     on_activations = any(w.spqr is not None or w.permutation is not None for w in plan.weights)
     context = _GraphContext(graph.by_name) if on_activations else None

@@ -72,8 +72,9 @@ class DataAwareCompression:
 
     def __init__(
         self, model: ov.Model, plan: Plan, settings: CompressionSettings, items: Callable[[int], list[Any]], progress: bool,
-        spill_dir: str | os.PathLike | None = None,
+        spill_dir: str | os.PathLike | None = None, workers: int | None = None,
     ):  # fmt: skip
+        self.workers = workers or default_workers()
         self.spill_dir = spill_dir  # where cached activations and rewritten weights go (None: memory)
         self._hold: Callable[[ov.Node], None] | None = None
         self.model = model
@@ -219,7 +220,8 @@ class DataAwareCompression:
 
         work = ((weight, *_oriented(weight)) for weight in weights)
         for (weight, _, transposed), estimated in tqdm(
-            ordered_map(estimate, work, default_workers()), total=len(weights), desc="Applying Scale Estimation",
+            ordered_map(estimate, work, self.workers, blas_exact=True), total=len(weights),
+            desc="Applying Scale Estimation",
             disable=not self.progress,
         ):  # fmt: skip
             per_channel = weight.precision.group_size == -1
@@ -244,8 +246,9 @@ class DataAwareCompression:
             run_points(self.model, list(inputs), self.items(count), lambda point, values: inputs[point].add(values[0]))
         groups = batches(targets, lambda w: inputs[points[w.target.op_name]])
         work = ((batch, shared, [w.target.read_float32() for w in batch]) for batch, shared in groups)
-        with tqdm(total=len(targets), desc=description, disable=not self.progress) as bar:
-            for (batch, _, _), results in ordered_map(lambda item: compute(*item), work, default_workers()):
+        # BLAS on one thread for any number of workers, so that the products, and the result, do not depend on it
+        with tqdm(total=len(targets), desc=description, disable=not self.progress) as bar, single_threaded_blas():
+            for (batch, _, _), results in ordered_map(lambda item: compute(*item), work, self.workers):
                 for weight, result in zip(batch, results):
                     apply(weight, result)
                 bar.update(len(batch))
@@ -357,10 +360,11 @@ class DataAwareCompression:
 
 def apply_data_aware(
     model: ov.Model, plan: Plan, settings: CompressionSettings, progress: bool = True,
-    spill_dir: str | os.PathLike | None = None,
+    spill_dir: str | os.PathLike | None = None, workers: int | None = None,
 ) -> None:  # fmt: skip
     """Runs AWQ, GPTQ and scale estimation as ``settings`` asks, updating ``model`` and ``plan`` in place; the
-    layer-by-layer pass keeps its cached activations in files under ``spill_dir`` when given."""
+    layer-by-layer pass keeps its cached activations in files under ``spill_dir`` when given. ``workers`` threads
+    (default: all cores) share the per-weight work; the result does not depend on their number."""
     if not needs_data_aware(settings):
         return
     cache: dict[int, list[Any]] = {}
@@ -370,4 +374,4 @@ def apply_data_aware(
             cache[count] = inference_items(settings.dataset, count)
         return cache[count]
 
-    DataAwareCompression(model, plan, settings, items, progress, spill_dir).run()
+    DataAwareCompression(model, plan, settings, items, progress, spill_dir, workers).run()

@@ -1,9 +1,10 @@
 """Running numpy work on a few threads (numpy releases the GIL in its heavy loops), results in input order.
 
-While the workers run, BLAS (numpy's OpenBLAS) is held to one thread: each worker's small matrix products
-would otherwise start threads of their own on the same cores (scale estimation on 2 workers: 0.41 s with BLAS
-threads, 0.18 s without, 0.30 s on one thread). The thread count does not change the products' values: BLAS splits
-rows and columns between threads, never the sums.
+While the workers run, BLAS (numpy's OpenBLAS) is held to one thread: each worker's small matrix products would
+otherwise start threads of their own on the same cores. A product's rounding can depend on the BLAS thread count
+(OpenBLAS's Haswell and Zen kernels split a matrix into tiles by thread and sum the edge tiles in another order),
+so work whose products must equal those the caller's BLAS setting gives (nncf's, for parity) asks
+``ordered_map(..., blas_exact=True)``: it then runs on worker threads only where BLAS has one thread anyway.
 
 Worker functions must not call OpenVINO: concurrent access to constants of a model can deadlock against the main
 thread. Read what they need on the main thread, in the ``items`` iterable, which is consumed lazily there.
@@ -32,17 +33,27 @@ def _controller() -> ThreadpoolController:
     return ThreadpoolController()  # the BLAS libraries loaded at the first call: numpy's by then
 
 
+def blas_threads() -> int:
+    """The largest thread count of the BLAS libraries loaded (1 when threadpoolctl sees none)."""
+    return max((info["num_threads"] for info in _controller().info() if info["user_api"] == "blas"), default=1)
+
+
 def single_threaded_blas() -> AbstractContextManager:
     """BLAS held to one thread inside the block (a BLAS that threadpoolctl does not know runs as it is)."""
     return _controller().limit(limits=1, user_api="blas")
 
 
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[tuple[T, R]]:
+def ordered_map(
+    fn: Callable[[T], R], items: Iterable[T], workers: int, blas_exact: bool = False
+) -> Iterator[tuple[T, R]]:
     """Yields ``(item, fn(item))`` in order, computing at most ``workers + 1`` results ahead of the consumer.
 
     ``items`` is iterated on the calling thread, one item ahead of each submission, so a generator that reads
-    weights keeps at most ``workers + 1`` of them alive.
+    weights keeps at most ``workers + 1`` of them alive. With ``blas_exact``, ``fn``'s matrix products run at the
+    BLAS thread count of the caller: on this thread unless that count is one.
     """
+    if blas_exact and blas_threads() > 1:
+        workers = 1
     if workers <= 1:
         for item in items:
             yield item, fn(item)

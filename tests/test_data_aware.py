@@ -11,12 +11,12 @@ input, and ``test_awq_then_gptq_on_inserted_scales_is_not_worse_than_nncf`` show
 
 from __future__ import annotations
 
-import contextlib
 
 import nncf
 import numpy as np
 import openvino as ov
 import pytest
+from threadpoolctl import threadpool_limits
 
 import optimum_wc
 from optimum_wc import data_aware
@@ -67,6 +67,32 @@ def test_identical_to_nncf(case, tiny_ir, tmp_path):
     reference, ours = _run_both(tiny_ir(arch), tmp_path, mode, group_size, options)
     report = compare_ir(reference, ours)
     assert report.identical, report.describe()
+
+
+# Cases whose products are large enough on "llama-wide" for OpenBLAS to split them between threads.
+THREADED = [
+    ("int4_sym", 128, {"gptq": True, "scale_estimation": True}),
+    ("int4_asym", 64, {"awq": True, "scale_estimation": True}),
+    ("int4_asym", 128, {"awq": True, "gptq": True}),
+]
+
+
+@pytest.mark.parametrize("blas_threads", [1, 2])
+@pytest.mark.parametrize("case", THREADED, ids=[_ids(("llama-wide", *c)) for c in THREADED])
+def test_identical_to_nncf_for_each_blas_thread_count_and_any_workers(case, blas_threads, tiny_ir, tmp_path):
+    """Under one BLAS setting (kernel and thread count) our bytes are nncf's under it, for 1 and 2 workers. The
+    setting itself may change both (OpenBLAS's Haswell kernel sums edge tiles by thread), never one alone."""
+    mode, group_size, options = case
+    xml = tiny_ir("llama-wide")
+    items = calibration_items(12)
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
+        reference = compress_and_save(xml, tmp_path / "nncf", "nncf", mode=nncf.CompressWeightsMode(mode),
+                                      group_size=group_size, dataset=nncf.Dataset(items), **options)  # fmt: skip
+        for workers in (1, 2):
+            ours = compress_and_save(xml, tmp_path / f"ours{workers}", "optimum_wc", mode=mode, group_size=group_size,
+                                     dataset=items, num_workers=workers, **options)  # fmt: skip
+            report = compare_ir(reference, ours)
+            assert report.identical, f"{workers} workers: {report.describe()}"
 
 
 def _constants(xml) -> dict[str, np.ndarray]:
@@ -267,8 +293,8 @@ def test_spqr_with_scratch_files_writes_the_same_ir(tiny_ir, tmp_path):
 
 def test_one_pass_gptq_is_as_close_to_fp32_and_does_not_depend_on_the_threads(tiny_ir, monkeypatch):
     """``one_pass`` (ours): every layer's Hessian from one pass of the unquantized model, layers quantized on worker
-    threads; not identical to nncf's layer-by-layer GPTQ, about as accurate, the same bytes for 1 and 2 threads and
-    with BLAS held to one thread during the calibration pass or not."""
+    threads with BLAS on one thread; not identical to nncf's layer-by-layer GPTQ, about as accurate, the same bytes
+    for 1 and 2 workers and whatever the process's BLAS thread count."""
     from optimum_wc.advanced import AdvancedCompressionParameters, AdvancedGPTQParameters
     from test_compress_spqr import _error, _logits
 
@@ -277,23 +303,61 @@ def test_one_pass_gptq_is_as_close_to_fp32_and_does_not_depend_on_the_threads(ti
     reference = _logits(ov.Core().read_model(xml), evaluation)
     monkeypatch.setattr(nncf, "compress_weights", lambda *a, **k: pytest.fail("nncf was called"))
 
-    def compress(one_pass: bool, workers: int) -> ov.Model:
-        monkeypatch.setattr(data_aware, "default_workers", lambda: workers)
+    def compress(one_pass: bool, workers: int, blas_threads: int = 2) -> ov.Model:
         model = ov.Core().read_model(xml)
         params = AdvancedCompressionParameters(gptq_params=AdvancedGPTQParameters(one_pass=one_pass))
-        optimum_wc.compress_weights(model, mode="int4_sym", group_size=32, gptq=True, dataset=calibration_items(16),
-                                    advanced_parameters=params, progress=False)  # fmt: skip
+        with threadpool_limits(limits=blas_threads, user_api="blas"):
+            optimum_wc.compress_weights(model, mode="int4_sym", group_size=32, gptq=True, dataset=calibration_items(16),
+                                        advanced_parameters=params, progress=False, num_workers=workers)  # fmt: skip
         return model
 
     def weights(model: ov.Model) -> dict[str, bytes]:
         return {op.get_friendly_name(): np.asarray(op.get_tensor_view().data).tobytes() for op in model.get_ops()
                 if op.get_type_name() == "Constant" and op.get_output_element_type(0) == ov.Type.i4}  # fmt: skip
 
-    layer_by_layer, one_pass, one_thread = compress(False, 2), compress(True, 2), compress(True, 1)
-    monkeypatch.setattr(data_aware, "single_threaded_blas", contextlib.nullcontext)
-    blas_threads = compress(True, 1)
-    assert weights(one_pass) and weights(one_pass) == weights(one_thread) == weights(blas_threads)
+    layer_by_layer, one_pass, one_worker = compress(False, 2), compress(True, 2), compress(True, 1)
+    blas_one_thread = compress(True, 1, blas_threads=1)
+    assert weights(one_pass) and weights(one_pass) == weights(one_worker) == weights(blas_one_thread)
     assert weights(one_pass) != weights(layer_by_layer)
     errors = {name: _error(reference, _logits(model, evaluation))
               for name, model in (("layer_by_layer", layer_by_layer), ("one_pass", one_pass))}  # fmt: skip
     assert errors["one_pass"] <= 1.25 * errors["layer_by_layer"], errors
+
+
+def _two_matmuls(scalar_input: bool) -> ov.Model:
+    """x [?, ?, 64] (times a 0-d input s) -> MatMul -> ReLU -> MatMul: the shapes of the inputs GPTQ must feed."""
+    import openvino.opset13 as ops
+
+    rng = np.random.default_rng(0)
+    x = ops.parameter([-1, -1, 64], ov.Type.f32, name="x")
+    parameters, hidden = [x], x.output(0)
+    if scalar_input:
+        s = ops.parameter([], ov.Type.f32, name="s")
+        parameters.append(s)
+        hidden = ops.multiply(hidden, s).output(0)
+    for index in range(2):
+        weight = ops.constant(rng.normal(size=(64, 64)).astype(np.float32), name=f"w{index}")
+        hidden = ops.matmul(hidden, weight, False, True)
+        hidden.set_friendly_name(f"matmul{index}")
+        hidden = ops.relu(hidden) if index == 0 else hidden
+    return ov.Model([ops.result(hidden)], parameters, "two_matmuls")
+
+
+@pytest.mark.parametrize("items", ["arrays", "scalar-input"])
+def test_gptq_takes_the_items_nncf_takes(items, tmp_path):
+    """Bare arrays for a single-input model, and 0-d inputs, as OpenVINO's infer takes them (both failed before)."""
+    rng = np.random.default_rng(1)
+    xs = [rng.normal(size=(1, int(n), 64)).astype(np.float32) for n in rng.integers(3, 9, size=6)]
+    dataset = xs if items == "arrays" else [[x, np.array(0.5 + i, dtype=np.float32)] for i, x in enumerate(xs)]
+    options = dict(group_size=32, gptq=True, all_layers=True)
+    paths = {}
+    for library in ("nncf", "optimum_wc"):
+        model = _two_matmuls(items == "scalar-input")
+        if library == "nncf":
+            nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT4_SYM, dataset=nncf.Dataset(dataset), **options)
+        else:
+            optimum_wc.compress_weights(model, mode="int4_sym", dataset=dataset, progress=False, **options)
+        paths[library] = tmp_path / library / "openvino_model.xml"
+        ov.save_model(model, paths[library], compress_to_fp16=False)
+    report = compare_ir(paths["nncf"], paths["optimum_wc"])
+    assert report.identical, report.describe()

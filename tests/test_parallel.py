@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from threadpoolctl import threadpool_info
+import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from optimum_wc.parallel import ordered_map
 
@@ -32,10 +33,19 @@ def test_results_come_in_input_order_and_items_are_read_at_most_one_submission_a
 def test_blas_runs_on_one_thread_while_the_workers_run_and_as_before_after():
     before = _blas_threads()
     assert before, "numpy's BLAS is not visible to threadpoolctl"
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((300, 200), dtype=np.float32)
-    inside = [(threads, product) for _, (threads, product) in
-              ordered_map(lambda _: (_blas_threads(), a @ a.T), range(3), workers=2)]  # fmt: skip
-    assert all(threads == [1] * len(before) for threads, _ in inside)
-    assert all(np.array_equal(product, a @ a.T) for _, product in inside)  # the same sums on one thread
+    inside = [threads for _, threads in ordered_map(lambda _: _blas_threads(), range(3), workers=2)]
+    assert inside == [[1] * len(before)] * 3
     assert _blas_threads() == before
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_blas_exact_work_runs_at_the_callers_blas_thread_count(threads):
+    """A product's rounding may depend on the BLAS thread count (OpenBLAS's Haswell kernel), so work that must
+    give the caller's products runs on the calling thread unless BLAS has one thread anyway."""
+    caller = threading.get_ident()
+    with threadpool_limits(limits=threads, user_api="blas"):
+        seen = [result for _, result in ordered_map(
+            lambda _: (threading.get_ident(), _blas_threads()), range(4), workers=2, blas_exact=True)]  # fmt: skip
+    assert all(blas == [threads] * len(blas) for _, blas in seen)
+    on_caller = [ident == caller for ident, _ in seen]
+    assert all(on_caller) if threads > 1 else not any(on_caller)

@@ -101,19 +101,38 @@ def _qwen2_config() -> PretrainedConfig:
     )
 
 
+def _llama_wide_config() -> PretrainedConfig:
+    """Llama with the embedded model's widths (256 hidden, 768 MLP): matrices large enough that OpenBLAS splits
+    their products between threads, where the sums of some kernels depend on the thread count."""
+    return LlamaConfig(
+        vocab_size=VOCAB_SIZE,
+        hidden_size=256,
+        intermediate_size=768,
+        num_hidden_layers=NUM_LAYERS,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=MAX_POSITIONS,
+        tie_word_embeddings=False,
+        **_SPECIAL_TOKENS,
+    )
+
+
 ARCHITECTURES: Dict[str, Callable[[], PretrainedConfig]] = {
     "llama": _llama_config,
     "gpt2": _gpt2_config,
     "opt": _opt_config,
     "qwen2": _qwen2_config,
 }
+# Exported on request only (``tiny_ir("llama-wide")``), not part of the ``arch`` fixture's sweep.
+EXTRA_ARCHITECTURES: Dict[str, Callable[[], PretrainedConfig]] = {"llama-wide": _llama_wide_config}
 
 
 def build_tiny_model(arch: str) -> torch.nn.Module:
     """Build a deterministic (seeded) float32 random model for ``arch`` in eval mode."""
-    if arch not in ARCHITECTURES:
-        raise KeyError(f"Unknown tiny architecture {arch!r}; known: {sorted(ARCHITECTURES)}")
-    config = ARCHITECTURES[arch]()
+    configs = {**ARCHITECTURES, **EXTRA_ARCHITECTURES}
+    if arch not in configs:
+        raise KeyError(f"Unknown tiny architecture {arch!r}; known: {sorted(configs)}")
+    config = configs[arch]()
     torch.manual_seed(SEED)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     return model.eval()

@@ -155,7 +155,10 @@ def invert_hessian(hessian: np.ndarray, damp_percent: float, act_order: bool = F
     diagonal = np.arange(h.shape[0])
     h[diagonal, diagonal] += damp_percent * np.mean(np.diag(h))
     lower_inverse = np.linalg.inv(np.linalg.cholesky(h))
-    return InverseHessian(np.linalg.cholesky(lower_inverse.T @ lower_inverse).T, dead, order)
+    # L^-T as a copy of its own: numpy then multiplies by gemm, as nncf does. ``L^-T @ L^-1`` on one buffer would
+    # take syrk, whose sums round differently on some BLAS kernels (OpenBLAS's Haswell and Zen).
+    transposed = lower_inverse.T.copy(order="K")
+    return InverseHessian(np.linalg.cholesky(transposed @ lower_inverse).T, dead, order)
 
 
 def gptq_quantize(
@@ -165,16 +168,23 @@ def gptq_quantize(
     group_size: int,
     settings: GPTQSettings = GPTQSettings(),
     group_parameters: GroupParameters | None = None,
+    parts: tuple[slice, ...] | None = None,
 ) -> GPTQResult:
     """Quantizes ``weight`` ``[out, in]`` with GPTQ given the inverse Hessian of its inputs; ``group_parameters``
     chooses each group's scale (min-max by default; scale estimation plugs in here).
+
+    ``parts`` (row slices; default: all rows) are the weights stacked in ``weight``: every matrix product, and each
+    call of ``group_parameters``, takes one part at a time, with the shapes a call per weight has. A BLAS product's
+    rounding may depend on its row count (OpenBLAS's Haswell and Zen kernels sum the tiles at the edge of a matrix
+    in another order), so products over stacked rows would not give each weight's own values bit for bit.
 
     A group's parameters come from ``W`` as updated by the blocks before it; with act order (``inverse.order``) the
     groups are those of the permuted ``W``, or, with ``settings.static_groups``, those of the original ``W`` with
     their parameters fixed before the loop.
     """
     kernel = KERNELS[mode]
-    group_parameters = group_parameters or min_max_parameters(mode)
+    parts = parts or (slice(0, weight.shape[0]),)
+    group_parameters = _per_part(group_parameters, parts) if group_parameters else min_max_parameters(mode)
     w = weight.astype(np.float32, copy=True)
     w[:, inverse.dead] = 0
     columns = w.shape[1]
@@ -191,11 +201,11 @@ def gptq_quantize(
                 parameters.append(group_parameters(permuted[:, column : column + group_size], column))
             return parameters[-1]
 
-        quantized = _quantize_columns(permuted, inverse.upper, kernel, settings.block_size, parameters_at)
+        quantized = _quantize_columns(permuted, inverse.upper, kernel, settings.block_size, parameters_at, parts)
     else:
         parameters = [group_parameters(w[:, start : start + group_size], start) for start in starts]
         quantized = _quantize_columns(
-            w[:, order], inverse.upper, kernel, settings.block_size, lambda i: parameters[order[i] // group_size]
+            w[:, order], inverse.upper, kernel, settings.block_size, lambda i: parameters[order[i] // group_size], parts
         )
     if order is not None:
         quantized[:, order] = quantized.copy()  # back to the original column order
@@ -222,13 +232,16 @@ def gptq_quantize_stacked(
     input: q, k and v; gate and up), in one pass over their stacked rows.
 
     Every step of the algorithm treats the rows of ``W`` independently (the Hessian is shared, each row's scale,
-    error and update are its own), so the results are those of one call per weight; one pass over the columns
-    instead of several is what it saves (about 40% of the loop's time for q, k and v).
+    error and update are its own), and the matrix products take one weight's rows at a time, so the results are
+    those of one call per weight; the element-wise work of the column loop, in one pass over the columns instead of
+    several, is what it saves.
     """
     if len(weights) == 1:
         return [gptq_quantize(weights[0], inverse, mode, group_size, settings, group_parameters)]
-    stacked = gptq_quantize(np.concatenate(weights), inverse, mode, group_size, settings, group_parameters)
-    ends = np.cumsum([w.shape[0] for w in weights])[:-1]
+    ends = np.cumsum([w.shape[0] for w in weights])
+    parts = tuple(slice(start, end) for start, end in zip([0, *ends[:-1]], ends))
+    stacked = gptq_quantize(np.concatenate(weights), inverse, mode, group_size, settings, group_parameters, parts)
+    ends = ends[:-1]
 
     def rows(values: np.ndarray | None) -> list:
         return [None] * len(weights) if values is None else np.split(values, ends)
@@ -237,14 +250,30 @@ def gptq_quantize_stacked(
     return [GPTQResult(w, scale, zero, stacked.order) for w, scale, zero in parts]
 
 
-def _quantize_columns(w: np.ndarray, hinv: np.ndarray, kernel, block_size: int, parameters_at) -> np.ndarray:
+def _per_part(group_parameters: GroupParameters, parts: tuple[slice, ...]) -> GroupParameters:
+    """``group_parameters`` called on each part's rows of a weight slice, the results stacked back."""
+    if len(parts) == 1:
+        return group_parameters
+
+    def parameters(weight: np.ndarray, column: int) -> tuple[np.ndarray, np.ndarray | None]:
+        results = [group_parameters(weight[rows], column) for rows in parts]
+        zero_points = None if results[0][1] is None else np.concatenate([r[1] for r in results])
+        return np.concatenate([r[0] for r in results]), zero_points
+
+    return parameters
+
+
+def _quantize_columns(
+    w: np.ndarray, hinv: np.ndarray, kernel, block_size: int, parameters_at, parts: tuple[slice, ...] | None = None
+) -> np.ndarray:
     """Algorithm 1's loop over the columns of ``w`` (updated in place), ``parameters_at(j)`` giving column ``j``'s
     scale and zero point; returns the quantized columns ``s * (levels(Q(w_j)) - z)``.
 
     Each block is worked on transposed, its columns as contiguous rows: the same element-wise arithmetic in the
     same order (so the same values as column by column), about twice as fast; the update of the columns after a
-    block is the same product as in the untransposed loop.
+    block is the same product as in the untransposed loop, one product per part of the rows (``parts``).
     """
+    parts = parts or (slice(0, w.shape[0]),)
     columns = w.shape[1]
     quantized = np.zeros_like(w)
     for i1 in range(0, columns, block_size):
@@ -261,5 +290,7 @@ def _quantize_columns(w: np.ndarray, hinv: np.ndarray, kernel, block_size: int, 
             error = np.divide(np.subtract(block[i], q, out=errors[i]), hinv_block[i, i], out=errors[i])
             block[i:] -= np.multiply.outer(hinv_block[i, i:], error)
         quantized[:, i1:i2] = codes.T
-        w[:, i2:] -= np.ascontiguousarray(errors.T) @ hinv[i1:i2, i2:]
+        if i2 < columns:
+            for rows in parts:
+                w[rows, i2:] -= np.ascontiguousarray(errors[:, rows].T) @ hinv[i1:i2, i2:]
     return quantized

@@ -35,7 +35,7 @@ def _positional(item: Any, dtypes: list[np.dtype] | None) -> list[np.ndarray] | 
     number of values, or a read-only array (a memory-mapped cached activation), which a shared tensor refuses."""
     if dtypes is None or not isinstance(item, (list, tuple)) or len(item) != len(dtypes):
         return None
-    arrays = [np.ascontiguousarray(value, dtype=dtype) for value, dtype in zip(item, dtypes)]
+    arrays = [np.asarray(value, dtype=dtype, order="C") for value, dtype in zip(item, dtypes)]  # 0-d stays 0-d
     return arrays if all(a.flags.writeable for a in arrays) else None
 
 

@@ -99,8 +99,10 @@ def _model_inputs(model: ov.Model, items: list[Any]) -> dict[Tensor, list[np.nda
             if isinstance(item, dict):
                 key = next((n for n in names if n in item), parameter.get_friendly_name())
                 values.append(np.asarray(item[key]) if key in item else None)
-            else:
+            elif isinstance(item, (list, tuple)):
                 values.append(np.asarray(item[index]))
+            else:  # one array: the value of a single-input model, as InferRequest.infer takes it
+                values.append(np.asarray(item) if index == 0 else None)
         if all(v is not None for v in values):
             cache[(parameter.get_friendly_name(), 0)] = values
     return cache

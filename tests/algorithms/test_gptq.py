@@ -165,3 +165,48 @@ def test_the_transposed_column_loop_gives_the_values_of_the_loop_column_by_colum
     (ours, ours_w), (reference, reference_w) = results
     assert np.array_equal(ours, reference) and np.array_equal(ours_w, reference_w)
     assert not np.array_equal(ours_w, weight)  # the loop did update the weight
+
+
+def test_inverse_hessian_is_nncfs_bit_for_bit():
+    """The damped inverse's upper Cholesky factor computed with nncf's own calls (``L^-T L^-1`` by gemm on two
+    buffers, not syrk on one, whose sums round otherwise on some BLAS kernels)."""
+    from nncf.tensor import Tensor
+    from nncf.tensor import functions as fns
+
+    rng = np.random.default_rng(5)
+    x = (rng.normal(size=(600, 256)) * rng.uniform(0.1, 3, size=256)).astype(np.float32)
+    hessian = Hessian(256)
+    hessian.add(x[None])
+    h = Tensor(hessian.matrix.copy())
+    diagonal = fns.arange(256, backend=h.backend)
+    h[diagonal, diagonal] += 0.1 * fns.mean(fns.diag(h))
+    expected = fns.linalg.cholesky(fns.linalg.cholesky_inverse(fns.linalg.cholesky(h)), upper=True)
+    np.testing.assert_array_equal(invert_hessian(hessian.matrix, 0.1).upper, expected.data)
+
+
+@pytest.mark.parametrize("mode, group_size", [("int4_sym", 32), ("int4_asym", 64)])
+def test_stacked_weights_with_scale_estimation_get_what_separate_calls_give(mode, group_size):
+    """Scale estimation inside GPTQ multiplies each group by the calibration inputs: on stacked rows those products,
+    and the update of the later columns, take one weight's rows at a time, so each result is its own call's."""
+    from optimum_wc.algorithms.scale_estimation import ScaleEstimationSettings, estimate_scale
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(40, 256)).astype(np.float32)
+    hessian = Hessian(256)
+    hessian.add(x[None])
+    inverse = invert_hessian(hessian.matrix, 0.1)
+    means = rng.normal(size=(256, 24)).astype(np.float32)
+    magnitudes = np.abs(means).max(axis=1)
+    settings = ScaleEstimationSettings(subset_size=24, initial_steps=2, scale_steps=3)
+
+    def parameters(w_slice, column):
+        columns = slice(column, column + w_slice.shape[1])
+        found = estimate_scale(w_slice, magnitudes[columns], means[columns], mode, -1, settings)
+        return found.scale, found.zero_point
+
+    weights = [rng.normal(size=(rows, 256)).astype(np.float32) for rows in (256, 64, 64)]
+    stacked = gptq_quantize_stacked(weights, inverse, mode, group_size, GPTQSettings(block_size=64), parameters)
+    for w, result in zip(weights, stacked):
+        alone = gptq_quantize(w, inverse, mode, group_size, GPTQSettings(block_size=64), parameters)
+        np.testing.assert_array_equal(result.weight, alone.weight)
+        np.testing.assert_array_equal(result.scale, alone.scale)
