@@ -1,7 +1,9 @@
 """Writing an output folder so that a failure midway never leaves it half-written.
 
 Everything is written into a staging folder beside the target, ``.<name>.partial-<pid>-<random>``, which replaces
-the target in one rename at the end. Replacing an existing target takes two renames (the old one is first moved
+the target in one rename at the end. A target that is a symbolic link is written where the link points (the link
+stays); one that cannot be replaced by a rename (a mount point) or written at all is refused before any work
+(:func:`check_output_folder`). Replacing an existing target takes two renames (the old one is first moved
 to ``.<name>.previous-<pid>``); a process killed between them leaves the target absent and its previous content
 in that folder. The next write to the same target repairs this first: it puts back a previous folder whose
 process is gone (when the target is absent) and removes stale staging folders of dead processes.
@@ -17,6 +19,8 @@ import re
 import shutil
 import tempfile
 from typing import Iterator
+
+from optimum_wc.errors import OutputFolderError
 
 
 def _alive(pid: int) -> bool:
@@ -48,6 +52,43 @@ def recover(target: str | os.PathLike) -> None:
             shutil.rmtree(sibling, ignore_errors=True)
 
 
+def check_output_folder(target: str | os.PathLike) -> pathlib.Path:
+    """Returns the real folder a model written to ``target`` goes to (symbolic links followed), after refusing,
+    with an :class:`~optimum_wc.errors.OutputFolderError` naming the path, a target that is a file or lies under
+    one, a mount point (it cannot be replaced in one rename), or one whose nearest existing folder this process
+    may not write."""
+    given = pathlib.Path(target)
+    path = pathlib.Path(os.path.realpath(given))
+    if path.is_file():
+        raise OutputFolderError(f"The output folder {given} is a file; give a folder to write the model into.")
+    if os.path.ismount(path):
+        msg = (f"The output folder {given} is a mount point: it cannot be replaced in one rename, so the model "
+               f"cannot be written into it atomically. Give a folder inside it, e.g. {given / 'model'}.")  # fmt: skip
+        raise OutputFolderError(msg)
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputFolderError(f"The output folder {given} lies under {existing}, which is a file.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputFolderError(f"The output folder {given} cannot be written: {existing} is not writable.")
+    return path
+
+
+EXPORT_PREFIX = "optimum-wc-export-"
+
+
+def remove_dead_exports(folder: str | os.PathLike | None = None) -> None:
+    """Removes the export folders (``optimum-wc-export-<pid>-*``, holding a whole float IR) that killed processes
+    left in ``folder`` (default: the temporary folder); those of running processes are left alone."""
+    root = pathlib.Path(folder or tempfile.gettempdir())
+    pattern = re.compile(rf"^{re.escape(EXPORT_PREFIX)}(\d+)-")
+    for entry in root.glob(f"{EXPORT_PREFIX}*"):
+        match = pattern.match(entry.name)
+        if match and entry.is_dir() and not _alive(int(match.group(1))):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
 @contextmanager
 def atomic_directory(target: str | os.PathLike, overwrite: bool = True) -> Iterator[pathlib.Path]:
     """Yields an empty staging folder beside ``target``; on success it replaces ``target`` in one rename.
@@ -56,12 +97,11 @@ def atomic_directory(target: str | os.PathLike, overwrite: bool = True) -> Itera
     With ``overwrite=False`` a non-empty ``target`` is refused before anything is written.
 
     Raises:
-        FileExistsError: ``target`` is a non-empty folder and ``overwrite`` is False, or ``target`` is a file.
+        FileExistsError: ``target`` is a non-empty folder and ``overwrite`` is False.
+        OutputFolderError: ``target`` cannot be written atomically (see :func:`check_output_folder`).
     """
-    target = pathlib.Path(target).absolute()
+    target = check_output_folder(target)
     recover(target)
-    if target.is_file():
-        raise FileExistsError(f"{target} is a file; expected a folder to write the model into.")
     if not overwrite and target.is_dir() and any(target.iterdir()):
         raise FileExistsError(f"{target} is not empty; choose an empty folder or allow overwriting.")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -87,6 +127,7 @@ def atomic_directory(target: str | os.PathLike, overwrite: bool = True) -> Itera
 
 
 LOW_SPACE_BYTES = 16 * 2**20
+WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS)  # a write failed, not a file was missing
 
 
 @contextmanager

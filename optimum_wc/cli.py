@@ -22,6 +22,7 @@ import sys
 import time
 
 from optimum_wc.enums import BackupMode, GroupSizeFallbackMode, SensitivityMetric
+from optimum_wc.atomic import check_output_folder
 from optimum_wc.errors import InvalidArgumentError, OptimumWCError
 from optimum_wc.quantization_config import WeightCompressionConfig
 from optimum_wc.spqr_config import PERMUTATION_ORDERS
@@ -117,10 +118,15 @@ def _add_tune(commands: argparse._SubParsersAction) -> None:
     tune.add_argument("--trust-remote-code", action="store_true")
 
 
+def _given(value: object) -> bool:
+    """A flag was passed: its value is not argparse's default (None, or False for a switch); 0 is a value."""
+    return value is not None and value is not False
+
+
 def config_from_args(args: argparse.Namespace) -> WeightCompressionConfig | None:
     """The compression config the flags ask for (None for fp32/fp16), as optimum-cli builds it."""
-    given = [f"--{name.replace('_', '-')}" for name in COMPRESSION_FLAGS if getattr(args, name) not in (None, False)]
-    spqr = {field: getattr(args, flag) for flag, field in SPQR_FLAGS.items() if getattr(args, flag) not in (None, False)}
+    given = [f"--{name.replace('_', '-')}" for name in COMPRESSION_FLAGS if _given(getattr(args, name))]
+    spqr = {field: getattr(args, flag) for flag, field in SPQR_FLAGS.items() if _given(getattr(args, flag))}
     if spqr and args.weight_format != "spqr":
         flags = ", ".join(f"--{flag.replace('_', '-')}" for flag, field in SPQR_FLAGS.items() if field in spqr)
         raise InvalidArgumentError(f"{flags} need --weight-format spqr.")
@@ -157,7 +163,8 @@ def run_export(args: argparse.Namespace) -> pathlib.Path:
 
     config = config_from_args(args)  # refuse bad flags before any export
     output = args.output
-    if output.is_file() or (output.is_dir() and any(output.iterdir()) and not args.overwrite):
+    check_output_folder(output)  # a file, a mount point, a place we may not write: refused before the export
+    if output.is_dir() and any(output.iterdir()) and not args.overwrite:
         raise InvalidArgumentError(f"OUTPUT_DIR {output} is not empty; pass --overwrite to replace it.")
     start = time.perf_counter()
     holds_ir = (pathlib.Path(args.model) / "openvino_model.xml").is_file()  # an IR is compressed, not exported

@@ -39,7 +39,7 @@ from optimum_wc.openvino.graph import ModelGraph, dedupe_friendly_names
 from optimum_wc.openvino.ignored import ignored_scope_names, positional_embedding_matmuls
 from optimum_wc.openvino.ir_files import check_ir_files
 from optimum_wc.openvino.rt_info import write_rt_info
-from optimum_wc.openvino.scratch import SCRATCH_MIN_BYTES, ScratchIR
+from optimum_wc.openvino.scratch import SCRATCH_MIN_BYTES, ScratchIR, detach_from_file
 from optimum_wc.openvino.statistics import activation_point, collect_statistics
 from optimum_wc.openvino.statistics_cache import cached
 from optimum_wc.openvino.weights import WeightTarget, find_weight_targets
@@ -159,7 +159,10 @@ def compress_weights(
         check_ir_files(path)
         model = ov.Core().read_model(path)  # memory-mapped: the float weights are read from the page cache
         scratch_dir = scratch_dir or tempfile.gettempdir()
-    return compress_model(model, settings, num_workers=num_workers, progress=progress, scratch_dir=scratch_dir).model
+    model = compress_model(model, settings, num_workers=num_workers, progress=progress, scratch_dir=scratch_dir).model
+    if path is not None:  # so that the model can be saved over the IR it was read from
+        detach_from_file(model, pathlib.Path(path).with_suffix(".bin"), scratch_dir)
+    return model
 
 
 def check_num_workers(num_workers: object) -> None:

@@ -7,6 +7,7 @@ both libraries refuse the same inputs; every error is raised here, before the mo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import logging
 import numbers
 from typing import Any
 
@@ -27,6 +28,8 @@ from optimum_wc.errors import (
 from optimum_wc.kernels import KERNELS
 from optimum_wc.scope import IgnoredScope, coerce_ignored_scope
 from optimum_wc.spqr_config import SpQRConfig
+
+logger = logging.getLogger(__name__)
 
 INT8_MODES = (CompressWeightsMode.INT8_ASYM, CompressWeightsMode.INT8_SYM)
 DEFAULT_GROUP_SIZE_4BIT = 128
@@ -194,6 +197,8 @@ class CompressionSettings:
             sensitivity_metric = (
                 SensitivityMetric.WEIGHT_QUANTIZATION_ERROR if dataset is None else SensitivityMetric.MAX_ACTIVATION_VARIANCE
             )
+        if ratio == 0:
+            logger.warning("`ratio`=0 is taken as 1.0 (every ratio-defining layer in %s), as nncf takes it.", mode.name)
         return cls(
             mode=mode,
             ratio=ratio or 1,

@@ -45,3 +45,8 @@ class ModelNotFoundError(OptimumWCError, OSError):
 
 class CorruptModelError(OptimumWCError, ValueError):
     """A model file is missing, damaged or truncated (the message names the file)."""
+
+
+class OutputFolderError(OptimumWCError, ValueError):
+    """An output folder that cannot be written atomically: a file, a path under a file, a mount point, or a place
+    this process may not write (the message names the path)."""

@@ -20,6 +20,7 @@ import openvino as ov
 from optimum.intel import OVModelForCausalLM as _OptimumIntelCausalLM
 
 from optimum_wc.atomic import atomic_directory, disk_errors
+from optimum_wc.exporting import convert_tokenizer, export_folders_the_next_run_can_repair
 from optimum_wc.calibration import check_token_samples, token_samples
 from optimum_wc.compress import check_num_workers, compress_model
 from optimum_wc.config import CompressionSettings
@@ -146,17 +147,6 @@ def _prequantized_checkpoint(model_id: str | os.PathLike, export: bool, kwargs: 
         return None  # the usual path below reports what is wrong with the id
 
 
-def _convert_tokenizer(folder: pathlib.Path) -> None:
-    """Writes OpenVINO tokenizer/detokenizer IRs (for openvino_genai) from the Hugging Face tokenizer in ``folder``."""
-    try:
-        from optimum.exporters.openvino.convert import export_tokenizer
-        from transformers import AutoTokenizer
-
-        export_tokenizer(AutoTokenizer.from_pretrained(folder), folder, task="text-generation")
-    except Exception as exc:  # a missing or placeholder tokenizer must not fail the save
-        logger.warning("OpenVINO tokenizer models were not written: %s", exc)
-
-
 class OVModelForCausalLM(_OptimumIntelCausalLM):
     """optimum-intel's ``OVModelForCausalLM`` whose weights are compressed by optimum-wc.
 
@@ -226,7 +216,8 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
                 model.compile()
             return model
         try:
-            model = super().from_pretrained(model_id, export=export, load_in_8bit=False, compile=False, **kwargs)
+            with export_folders_the_next_run_can_repair():
+                model = super().from_pretrained(model_id, export=export, load_in_8bit=False, compile=False, **kwargs)
         except Exception as exc:
             if path.is_dir() or not _is_lookup_failure(exc):
                 raise
@@ -362,7 +353,7 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
             if source is not None and (source / name).is_file() and not (folder / name).exists():
                 shutil.copy2(source / name, folder / name)
         if (folder / "tokenizer_config.json").is_file() and not (folder / "openvino_tokenizer.xml").exists():
-            _convert_tokenizer(folder)
+            convert_tokenizer(folder)
         info = {"library": "optimum-wc", "version": __version__, "quantization_config": None}
         if self._wc_config is not None:
             info["quantization_config"] = self._wc_config.to_dict()

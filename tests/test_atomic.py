@@ -52,3 +52,46 @@ def test_failure_in_the_body_leaves_the_target_and_no_staging(tmp_path):
     with atomic_directory(tmp_path / "out") as staging:
         (staging / "model.txt").write_text("new")
     assert (tmp_path / "out" / "model.txt").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_a_symbolic_link_to_a_folder_is_written_where_it_points_and_stays_a_link(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "old.txt").write_text("old")
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    with atomic_directory(link) as staging:
+        (staging / "model.txt").write_text("new")
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert sorted(p.name for p in real.iterdir()) == ["model.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]
+
+
+def _mounted(folder) -> bool:
+    folder.mkdir()
+    command = ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)]
+    return subprocess.run(command, capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize("case", ["file", "under-a-file", "mount-point"])
+def test_a_target_that_cannot_be_written_atomically_is_refused_before_the_body_runs(case, tmp_path, monkeypatch):
+    """A mount point cannot be replaced by a rename: the writer used to fail after all the work, leaving its
+    staging copy on the parent file system."""
+    import os
+
+    from optimum_wc.errors import OutputFolderError
+
+    (tmp_path / "file").write_text("x")
+    target = {"file": tmp_path / "file", "under-a-file": tmp_path / "file" / "out", "mount-point": tmp_path / "mnt"}[case]
+    mounted = case == "mount-point" and _mounted(target)
+    if case == "mount-point" and not mounted:  # no permission to mount here: the check sees one all the same
+        real_ismount = os.path.ismount
+        monkeypatch.setattr(os.path, "ismount", lambda p: str(p) == str(target) or real_ismount(p))
+    try:
+        with pytest.raises(OutputFolderError, match=str(target)):
+            with atomic_directory(target):
+                pytest.fail("the body ran")
+        assert sorted(p.name for p in tmp_path.iterdir()) == (["file", "mnt"] if case == "mount-point" else ["file"])
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(target)], check=True)

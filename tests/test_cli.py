@@ -11,6 +11,8 @@ import openvino as ov
 import pytest
 
 from optimum_wc.cli import build_parser, config_from_args, main
+from optimum_wc.config import CompressionSettings
+from optimum_wc.errors import InvalidArgumentError
 from tiny_models import build_tiny_model
 
 
@@ -60,6 +62,19 @@ def test_flags_without_weight_format_are_refused():
     args = build_parser().parse_args(["export", "m", "o", "--ratio", "0.5"])
     with pytest.raises(ValueError, match="--weight-format"):
         config_from_args(args)
+
+
+def test_zero_group_size_is_refused_and_zero_ratio_warned_not_taken_for_absent(caplog):
+    """0 is a value, not "flag not given": --group-size 0 is refused as optimum-cli refuses it, --ratio 0 is
+    nncf's ``ratio or 1`` with a warning (both became the bare int4 default in silence)."""
+    parse = build_parser().parse_args
+    with pytest.raises(InvalidArgumentError, match="`group_size`=0 is invalid"):
+        config_from_args(parse(["export", "m", "o", "--weight-format", "int4", "--group-size", "0"]))
+    with caplog.at_level(logging.WARNING):
+        config = config_from_args(parse(["export", "m", "o", "--weight-format", "int4", "--ratio", "0", "--sym"]))
+    assert config.ratio == 0 and config.sym
+    assert "`ratio`=0 is taken as 1.0" in caplog.text
+    assert CompressionSettings.from_arguments(**config.to_compress_kwargs()).ratio == 1
 
 
 def test_bad_model_path_fails_cleanly(tmp_path):
@@ -173,3 +188,13 @@ def test_num_workers_does_not_change_the_output(gpt2_checkpoint, tmp_path, caplo
     assert main(["export", str(gpt2_checkpoint), str(tmp_path / "bad"), "--weight-format", "int8",
                  "--num-workers", "0"]) == 2  # fmt: skip
     assert "`num_workers` must be a positive int or None, got 0" in caplog.text and not (tmp_path / "bad").exists()
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_the_export(tmp_path, monkeypatch, caplog):
+    from optimum_wc import modeling
+
+    monkeypatch.setattr(modeling.OVModelForCausalLM, "from_pretrained", lambda *a, **k: pytest.fail("exported"))
+    (tmp_path / "file").write_text("x")
+    caplog.set_level(logging.ERROR)
+    assert main(["export", "m", str(tmp_path / "file" / "out"), "--weight-format", "int8"]) == 2
+    assert "lies under" in caplog.text and str(tmp_path / "file") in caplog.text

@@ -14,6 +14,8 @@ import textwrap
 
 import pytest
 
+from parity import compare_ir
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
 EMBEDDED = REPO / "models" / "tiny-llama-pydoc"
 
@@ -151,3 +153,89 @@ def test_full_disk_during_export_leaves_the_previous_output(tmp_path, monkeypatc
     finally:
         if mounted:
             subprocess.run(["umount", str(disk)], check=True)
+
+
+@pytest.mark.parametrize("free", ["full", "plenty"])
+def test_a_tokenizer_write_that_fails_on_a_full_disk_fails_the_save(free, tmp_path, monkeypatch, caplog):
+    """ENOSPC while converting the tokenizer was logged as "not written" and the save went on (exit 0, tokenizer
+    IRs missing); on a full disk it now fails the save, which leaves no output. A tokenizer that cannot be
+    converted for another reason still only warns."""
+    import shutil
+    from collections import namedtuple
+
+    from optimum.exporters.openvino import convert
+
+    from optimum_wc import OVModelForCausalLM, modeling
+
+    model = OVModelForCausalLM.from_pretrained(EMBEDDED, export=True, load_in_8bit=True, compile=False)
+
+    def failing_write(*args, **kwargs):
+        raise RuntimeError("Exception from src/core/src/pass/serialize.cpp: basic_ios::clear: iostream error")
+
+    monkeypatch.setattr(convert, "export_tokenizer", failing_write)
+    usage = shutil.disk_usage
+    low = namedtuple("usage", "total used free")(2**30, 2**30 - 2**20, 2**20)
+    monkeypatch.setattr(modeling.shutil, "disk_usage", lambda path: low if free == "full" else usage(path))
+    caplog.set_level(logging.WARNING)
+    out = tmp_path / "out"
+    if free == "full":
+        with pytest.raises(OSError, match="No space left on device"):
+            model.save_pretrained(out)
+        assert not out.exists() and list(tmp_path.iterdir()) == []
+    else:
+        model.save_pretrained(out)
+        assert (out / "openvino_model.xml").is_file() and not (out / "openvino_tokenizer.xml").exists()
+        assert "OpenVINO tokenizer models were not written" in caplog.text
+
+
+@pytest.mark.parametrize("arch", ["llama", "llama-fp16"])
+def test_a_model_compressed_from_a_path_can_be_saved_over_that_ir(arch, tiny_ir, tmp_path):
+    """The weights left as they were (norms, an ignored lm_head) were still read from the source .bin's mapping,
+    so ``ov.save_model`` over that file killed the process with SIGBUS as it truncated it. Now the model no
+    longer reads the file, and what is saved is what saving it elsewhere gives."""
+    import shutil
+
+    source = tmp_path / "ir"
+    shutil.copytree(tiny_ir(arch).parent, source)
+    script = textwrap.dedent(f"""
+        import openvino as ov, optimum_wc
+        model = optimum_wc.compress_weights({str(source)!r}, mode="int4_asym", progress=False,
+                                            ignored_scope=optimum_wc.IgnoredScope(patterns=[".*lm_head.*"]))
+        ov.save_model(model, {str(tmp_path / "elsewhere.xml")!r}, compress_to_fp16=False)
+        ov.save_model(model, {str(source / "openvino_model.xml")!r}, compress_to_fp16=False)
+        read = ov.Core().read_model({str(tiny_ir(arch))!r})  # an ov.Model: compressed as before, nothing moved
+        optimum_wc.compress_weights(read, mode="int4_asym", progress=False,
+                                    ignored_scope=optimum_wc.IgnoredScope(patterns=[".*lm_head.*"]))
+        ov.save_model(read, {str(tmp_path / "from_model.xml")!r}, compress_to_fp16=False)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-2000:]}"
+    for suffix in (".xml", ".bin"):
+        assert (source / "openvino_model").with_suffix(suffix).read_bytes() == (tmp_path / f"elsewhere{suffix}").read_bytes()
+    report = compare_ir(tmp_path / "from_model.xml", source / "openvino_model.xml")  # OpenVINO's auto names aside
+    assert report.identical, report.describe()
+
+
+def test_the_float_ir_a_killed_export_leaves_is_removed_by_the_next_export(tmp_path, monkeypatch):
+    """optimum-intel's temporary export folder (the whole float IR) stayed in TMPDIR for good after a kill."""
+    import tempfile
+
+    exports = tmp_path / "tmp"
+    exports.mkdir()
+    monkeypatch.setenv("TMPDIR", str(exports))
+    pid = _run_until("COMPRESSING", f"""
+        import optimum_wc.modeling as modeling
+        modeling.compress_model = {_pause("COMPRESSING")}
+        modeling.OVModelForCausalLM.from_pretrained({str(EMBEDDED)!r}, export=True, load_in_8bit=True, compile=False)
+    """)
+    left = [p.name for p in exports.iterdir()]
+    assert len(left) == 1 and left[0].startswith(f"optimum-wc-export-{pid}-")
+    assert (exports / left[0] / "openvino_model.bin").is_file()
+
+    from optimum_wc import OVModelForCausalLM
+
+    monkeypatch.setattr(tempfile, "tempdir", str(exports))
+    model = OVModelForCausalLM.from_pretrained(EMBEDDED, export=True, load_in_8bit=True, compile=False)
+    now = [p.name for p in exports.iterdir()]  # the dead process's folder is gone; this process's own is in use
+    assert left[0] not in now and len(now) == 1 and now[0].startswith(f"optimum-wc-export-{os.getpid()}-")
+    del model

@@ -46,6 +46,12 @@ def _read_regions() -> tuple[Region, ...]:
     return tuple(regions)
 
 
+def mappings_of(path: str | os.PathLike) -> list[tuple[int, int]]:
+    """The address ranges ``[low, high)`` where the process maps the file ``path`` shared and read-only."""
+    source = os.path.realpath(path)
+    return [(low, high) for low, high, mapped in _read_regions() if mapped == source]
+
+
 def _still_mapped(region: Region) -> bool:
     """Whether exactly this mapping of this file still exists (one ``readlink``, not a read of the whole map)."""
     low, high, path = region

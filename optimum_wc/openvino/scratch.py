@@ -27,6 +27,9 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 import openvino as ov
+import openvino.opset13 as opset
+
+from optimum_wc.openvino.pages import mappings_of
 
 SCRATCH_MIN_BYTES = 512 * 2**20  # weights to compress, in their float size
 CHUNK_BYTES = 64 * 2**20
@@ -121,3 +124,39 @@ class ScratchIR:
         finally:
             self.pending = []
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def detach_from_file(model: ov.Model, weights_file: str | os.PathLike, directory: str | os.PathLike | None = None) -> int:
+    """Moves the Constants of ``model`` that are still read from the memory-mapped ``weights_file`` (those left as
+    they were: norms, biases, ignored layers) into a temporary IR of their own, mapped back and unlinked; returns
+    how many moved.
+
+    Then the model no longer reads the file, so it can be saved over that very file: writing it truncates the file,
+    and a model still mapping it would be killed by SIGBUS (as plain OpenVINO and nncf are). These Constants are
+    written by OpenVINO's serializer, which keeps their rt_info; the saved model is the same, byte for byte.
+    """
+    regions = mappings_of(weights_file)
+    if not regions:
+        return 0
+    mapped = []
+    for op in model.get_ops():
+        if op.get_type_name() == "Constant" and op.get_byte_size():
+            address = op.get_tensor_view().data.ctypes.data
+            if any(low <= address < high for low, high in regions):
+                mapped.append(op)
+    if not mapped:
+        return 0
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="optimum-wc-detach-", dir=directory))
+    names = [op.output(0).get_names() for op in mapped]  # the serializer names the outputs of the Results below
+    try:
+        results = [opset.result(op.output(0)) for op in mapped]
+        ov.save_model(ov.Model(results, [], "detached"), folder / "detached.xml", compress_to_fp16=False)
+        copies = [result.input_value(0) for result in ov.Core().read_model(folder / "detached.xml").get_results()]
+        for op, result, copy, own in zip(mapped, results, copies, names):
+            copy.set_names(own)
+            result.input(0).replace_source_output(copy)  # the temporary Result lets go of the original
+            for target in list(op.output(0).get_target_inputs()):
+                target.replace_source_output(copy)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # the new mapping stays valid
+    return len(mapped)

@@ -28,7 +28,7 @@ from typing import Any, Iterator
 import openvino as ov
 from tqdm.auto import tqdm
 
-from optimum_wc.atomic import atomic_directory
+from optimum_wc.atomic import atomic_directory, check_output_folder
 from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError, OptimumWCError, UnsupportedModelError
 from optimum_wc.evaluation import load_rows
 from optimum_wc.evaluation.perplexity import model_context
@@ -101,8 +101,7 @@ def _quiet(*names: str) -> Iterator[None]:
 
 
 def _check_output(output_dir: pathlib.Path, overwrite: bool) -> None:
-    if output_dir.is_file():
-        raise InvalidArgumentError(f"`output_dir` {output_dir} is a file; pass a folder.")
+    check_output_folder(output_dir)
     if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
         raise InvalidArgumentError(f"`output_dir` {output_dir} is not empty; pass overwrite=True (--overwrite) to replace it.")
 
