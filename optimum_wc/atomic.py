@@ -23,6 +23,12 @@ from typing import Iterator
 from optimum_wc.errors import OutputFolderError
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -106,6 +112,7 @@ def atomic_directory(target: str | os.PathLike, overwrite: bool = True) -> Itera
         raise FileExistsError(f"{target} is not empty; choose an empty folder or allow overwriting.")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-{os.getpid()}-", dir=target.parent))
+    staging.chmod(0o777 & ~_umask())  # what mkdir gives (save_pretrained's folders); mkdtemp's 0700 is for secrets
     try:
         yield staging
     except BaseException:

@@ -140,13 +140,13 @@ def config_from_args(args: argparse.Namespace) -> WeightCompressionConfig | None
         "bits": 8 if args.weight_format == "int8" else None if args.weight_format == "spqr" else 4,
         "sym": args.sym,
         "dtype": args.weight_format,
-        "group_size": -1 if args.weight_format == "int8" else args.group_size,
-        "ratio": 1.0 if args.weight_format == "int8" else args.ratio,
+        "group_size": args.group_size,  # with int8, refused by the config as the API refuses it
+        "ratio": args.ratio,
         "all_layers": args.all_layers or None,
         "backup_precision": args.backup_precision,
         "sensitivity_metric": args.sensitivity_metric,
         "group_size_fallback": args.group_size_fallback,
-        "ignored_scope": {"patterns": args.ignored_scope, "validate": False} if args.ignored_scope else None,
+        "ignored_scope": {"patterns": args.ignored_scope} if args.ignored_scope else None,  # validated, as the API does
         "dataset": args.dataset,
         "tokenizer": args.model if args.dataset else None,
         "num_samples": args.num_samples,

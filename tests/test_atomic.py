@@ -95,3 +95,11 @@ def test_a_target_that_cannot_be_written_atomically_is_refused_before_the_body_r
     finally:
         if mounted:
             subprocess.run(["umount", str(target)], check=True)
+
+
+def test_the_written_folder_has_the_permissions_mkdir_gives(tmp_path):
+    """mkdtemp's 0700 made saved models unreadable to other users (save_pretrained's folders are not)."""
+    (tmp_path / "plain").mkdir()
+    with atomic_directory(tmp_path / "out") as staging:
+        (staging / "model.txt").write_text("x")
+    assert (tmp_path / "out").stat().st_mode == (tmp_path / "plain").stat().st_mode

@@ -198,3 +198,19 @@ def test_an_output_that_cannot_be_written_is_refused_before_the_export(tmp_path,
     caplog.set_level(logging.ERROR)
     assert main(["export", "m", str(tmp_path / "file" / "out"), "--weight-format", "int8"]) == 2
     assert "lies under" in caplog.text and str(tmp_path / "file") in caplog.text
+
+
+@pytest.mark.parametrize("flags", [["--group-size", "64"], ["--ratio", "0.5"]])
+def test_int8_with_a_group_size_or_ratio_is_refused_as_the_api_refuses_it(flags):
+    """They were replaced by -1 and 1.0 in silence."""
+    args = build_parser().parse_args(["export", "m", "o", "--weight-format", "int8", *flags])
+    with pytest.raises(ValueError, match="quantizes all layers per channel in 8 bit"):
+        config_from_args(args)
+
+
+def test_an_ignored_scope_that_matches_nothing_is_refused_as_the_api_refuses_it(gpt2_checkpoint, tmp_path, caplog):
+    caplog.set_level(logging.ERROR)
+    code = main(["export", str(gpt2_checkpoint), str(tmp_path / "out"), "--weight-format", "int4",
+                 "--ignored-scope", ".*no_such_layer.*"])  # fmt: skip
+    assert code == 2 and "match no node of the model: patterns '.*no_such_layer.*'" in caplog.text
+    assert not (tmp_path / "out").exists()
