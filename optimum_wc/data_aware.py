@@ -86,7 +86,9 @@ class DataAwareCompression:
         self.matmuls = [
             w for w in plan.to_compress if w.target.kind == "matmul" and len(w.target.shape) == 2
         ]
-        self.by_op = {w.target.op_name: w for w in self.matmuls}
+        # fused MoE experts: 3-D weights [experts, out, in] on inputs [experts, tokens, in] (GPTQ only, so far)
+        self.experts = [w for w in plan.to_compress if w.target.kind == "matmul" and len(w.target.shape) == 3]
+        self.by_op = {w.target.op_name: w for w in self.matmuls + self.experts}
 
     def run(self) -> None:
         """With ``spill_dir``, the weights the steps rewrite are memory-mapped from temporary files there, not kept
@@ -149,8 +151,9 @@ class DataAwareCompression:
             if weight.target.constant_name == name:
                 weight.target = replace(weight.target, constant=constant, in_memory=in_memory)
 
-    def _four_bit(self) -> list[WeightPlan]:
-        return [w for w in self.matmuls if w.precision.mode not in INT8_MODES]
+    def _four_bit(self, experts: bool = False) -> list[WeightPlan]:
+        candidates = self.matmuls + self.experts if experts else self.matmuls
+        return [w for w in candidates if w.precision.mode not in INT8_MODES]
 
     def awq(self, stats: dict[str, InputStatistics] | None) -> None:
         params = self.settings.advanced_parameters.awq_params
@@ -261,7 +264,8 @@ class DataAwareCompression:
         inputs: dict[str, LayerInputs] = {}
 
         def consumer(group: list) -> Callable[[np.ndarray], None]:
-            shared = LayerInputs(group[0].shape[1], keep_means)
+            experts = group[0].shape[0] if len(group[0].shape) == 3 else None
+            shared = LayerInputs(group[0].shape[-1], keep_means, experts=experts)
             inputs.update({target.op_name: shared for target in group})
             return shared.add
 
@@ -281,9 +285,16 @@ class DataAwareCompression:
             params.damp_percent, params.block_size, params.subset_size, params.act_order, params.static_groups,
             params.one_pass,
         )
-        targets = self._four_bit()
+        targets = self._four_bit(experts=True)
         for weight in targets:
             self._check_layout(weight, "GPTQ", "or use scale_estimation instead of gptq")
+        experts = [w.target.op_name for w in targets if len(w.target.shape) == 3]
+        if experts and (gptq_settings.act_order or gptq_settings.one_pass):
+            option = "act_order" if gptq_settings.act_order else "one_pass"
+            raise UnsupportedModelError(
+                f"GPTQ's `{option}` does not take 3-D expert weights yet: {', '.join(experts[:3])}"
+                + (" ..." if len(experts) > 3 else "") + ". Leave them out with `ignored_scope`, or unset it."
+            )
         description = "Applying GPTQ" + (" with Scale Estimation" if self.settings.scale_estimation else "")
         def compute(batch: list[WeightPlan], inputs: LayerInputs, data: list[np.ndarray]) -> list[GPTQResult]:
             return self._gptq_results(batch, inputs, data, gptq_settings)
@@ -338,9 +349,22 @@ class DataAwareCompression:
         access: it may run on a worker thread)."""
         mode, group_size = batch[0].precision.mode.value, batch[0].precision.group_size
         inverse = inputs.inverse(settings.damp_percent, settings.act_order)
+        if inputs.experts is not None:  # each expert on its own, with its own Hessian and inputs (as nncf does)
+            per_expert = [
+                self._gptq_quantize([w[e] for w in data], inverse[e], mode, group_size, settings,
+                                    [m[e] for m in inputs.means], inputs.tokens)
+                for e in range(inputs.experts)
+            ]  # fmt: skip
+            return [_stack_experts([results[i] for results in per_expert]) for i in range(len(data))]
+        return self._gptq_quantize(data, inverse, mode, group_size, settings, inputs.means, inputs.tokens)
+
+    def _gptq_quantize(self, data: list[np.ndarray], inverse, mode: str, group_size: int, settings: GPTQSettings,
+                       means: list[np.ndarray], tokens: list[int]) -> list[GPTQResult]:  # fmt: skip
+        """GPTQ of 2-D weights ``[out_i, in]`` sharing ``inverse``; ``means`` and ``tokens`` of their inputs, per item,
+        for scale estimation."""
         group_parameters = None
         if self.settings.scale_estimation:
-            item_means, tokens = np.stack(inputs.means), tuple(inputs.tokens)
+            item_means, tokens = np.stack(means), tuple(tokens)
             if inverse.order is not None and not settings.static_groups:  # groups of the permuted columns
                 item_means = item_means[:, inverse.order]
 
@@ -356,6 +380,13 @@ class DataAwareCompression:
         self._replace_weight(weight.target.constant, result.weight)  # original order: later layers see it quantized
         weight.parameters = (result.scale, result.zero_point)
         weight.permutation = result.order
+
+
+def _stack_experts(results: list[GPTQResult]) -> GPTQResult:
+    """The per-expert results of one 3-D weight as one: weight ``[experts, out, in]``, parameters with a leading
+    experts axis (the grouped layout of the 3-D weight)."""
+    zero_points = None if results[0].zero_point is None else np.stack([r.zero_point for r in results])
+    return GPTQResult(np.stack([r.weight for r in results]), np.stack([r.scale for r in results]), zero_points)
 
 
 def apply_data_aware(

@@ -361,3 +361,22 @@ def test_gptq_takes_the_items_nncf_takes(items, tmp_path):
         ov.save_model(model, paths[library], compress_to_fp16=False)
     report = compare_ir(paths["nncf"], paths["optimum_wc"])
     assert report.identical, report.describe()
+
+
+@pytest.mark.parametrize("options", [{"gptq": True}, {"gptq": True, "scale_estimation": True}], ids=["gptq", "gptq+se"])
+def test_gptq_on_fused_moe_experts_is_nncfs(options, export_root, tmp_path):
+    """Mixtral's experts are 3-D weights ``[experts, out, in]`` on inputs ``[experts, tokens, in]``: GPTQ runs on each
+    expert with its own Hessian, as nncf does (they were left to data-free compression before)."""
+    from model_types import export_type, inputs_for
+
+    xml = export_type("mixtral", export_root / "types" / "mixtral")
+    model = ov.Core().read_model(xml)
+    assert any(len(op.get_output_shape(0)) == 3 for op in model.get_ops()
+               if op.get_type_name() == "Constant" and "experts" in op.get_friendly_name())  # fmt: skip
+    rng = np.random.default_rng(0)
+    items = [inputs_for(model, int(n), rng) for n in rng.integers(4, 12, size=8)]
+    reference = compress_and_save(xml, tmp_path / "nncf", "nncf", mode=nncf.CompressWeightsMode.INT4_SYM, group_size=32,
+                                  dataset=nncf.Dataset(items), **options)  # fmt: skip
+    ours = compress_and_save(xml, tmp_path / "ours", "optimum_wc", mode="int4_sym", group_size=32, dataset=items, **options)
+    report = compare_ir(reference, ours)
+    assert report.identical, report.describe()

@@ -77,8 +77,15 @@ def quantized_integer_levels(
     weight: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, bits: int, out: np.ndarray | None = None
 ) -> np.ndarray:
     """``integer_levels(quantize_integer(...), zero_point)`` in float32 without the integer round trip: the same
-    values (small integers, exact in float32), fewer passes over the data; written into ``out`` when given."""
+    values (small integers, exact in float32), fewer passes over the data; written into ``out`` when given.
+
+    A zero or NaN scale (candidates of scale estimation for an all-zero group, or from the NaN mean of an input
+    that no token reached, such as an expert no token was routed to) makes NaN codes, which the integer cast turns
+    into 0; so does this.
+    """
     levels, zero = _rounded_codes(weight, scale, zero_point, bits, out)
+    if not np.all(np.abs(scale) > 0):  # False for a zero or a NaN
+        np.copyto(levels, 0, where=np.isnan(levels))
     if zero is not None:
         levels -= zero
     return levels

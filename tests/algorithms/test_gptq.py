@@ -210,3 +210,17 @@ def test_stacked_weights_with_scale_estimation_get_what_separate_calls_give(mode
         alone = gptq_quantize(w, inverse, mode, group_size, GPTQSettings(block_size=64), parameters)
         np.testing.assert_array_equal(result.weight, alone.weight)
         np.testing.assert_array_equal(result.scale, alone.scale)
+
+
+def test_expert_hessians_are_each_experts_two_over_n_sum_of_outer_products():
+    """Fused MoE experts: one Hessian per expert from inputs ``[experts, tokens, in]``, each item counted once."""
+    from optimum_wc.algorithms.gptq import ExpertHessians
+
+    rng = np.random.default_rng(6)
+    items = [rng.normal(size=(3, int(n), 8)).astype(np.float32) for n in rng.integers(1, 7, size=5)]
+    hessians = ExpertHessians(3, 8)
+    for item in items:
+        hessians.add(item)
+    for expert in range(3):
+        expected = sum(x[expert].astype(np.float64).T @ x[expert].astype(np.float64) for x in items) * 2 / len(items)
+        np.testing.assert_allclose(hessians.matrix[expert], expected, rtol=1e-5, atol=1e-5)

@@ -139,3 +139,17 @@ def test_blocks_never_split_a_row_even_for_wide_weights(monkeypatch):
     monkeypatch.setattr(registry, "BLOCK_ELEMENTS", 10_000)  # would ask for 12 blocks of 3 rows
     blocked = compress(weight, (1,), "int4_sym", 32)
     assert np.array_equal(blocked.codes, whole.codes) and np.array_equal(blocked.scale, whole.scale)
+
+
+@pytest.mark.parametrize("zero_point", [None, 3])
+def test_levels_without_the_integer_round_trip_equal_it_for_zero_and_nan_scales(zero_point):
+    """A zero scale (0 / 0) or a NaN one gives NaN codes, which the integer cast turns into 0 (nncf's codes)."""
+    from optimum_wc.kernels.integer import integer_levels, quantize_integer, quantized_integer_levels
+
+    weight = np.zeros((4, 8), dtype=np.float32)
+    weight[2] = np.linspace(-1, 1, 8)
+    scale = np.array([[0.0], [np.nan], [0.1], [0.0]], dtype=np.float32)
+    zero = None if zero_point is None else np.full((4, 1), zero_point, dtype=np.uint8)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected = integer_levels(quantize_integer(weight, scale, zero, 4), zero)
+        np.testing.assert_array_equal(quantized_integer_levels(weight, scale, zero, 4), expected)
