@@ -6,6 +6,7 @@ from optimum_wc.config import CompressionSettings, LayerPrecision
 from optimum_wc.enums import BackupMode, CompressionFormat, CompressWeightsMode, GroupSizeFallbackMode, SensitivityMetric
 from optimum_wc.errors import (
     CorruptModelError,
+    HubUploadError,
     InvalidArgumentError,
     InvalidArgumentTypeError,
     InvalidGroupSizeError,
@@ -13,6 +14,7 @@ from optimum_wc.errors import (
     NonFiniteWeightError,
     NotYetSupportedError,
     OptimumWCError,
+    OutputFolderError,
     UnsupportedArgumentError,
     UnsupportedModelError,
 )
@@ -32,6 +34,7 @@ __all__ = [
     "CompressionSettings",
     "CompressionSummary",
     "CorruptModelError",
+    "HubUploadError",
     "GroupSizeFallbackMode",
     "IgnoredScope",
     "InvalidArgumentError",
@@ -42,6 +45,7 @@ __all__ = [
     "NonFiniteWeightError",
     "NotYetSupportedError",
     "OptimumWCError",
+    "OutputFolderError",
     "SensitivityMetric",
     "Subgraph",
     "UnsupportedArgumentError",

@@ -23,6 +23,15 @@ from typing import Iterator
 from optimum_wc.errors import OutputFolderError
 
 
+def _identity(path: pathlib.Path) -> tuple[int, int, int] | None:
+    """What tells one folder at ``path`` from another put there since (None: nothing there)."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino, stat.st_ctime_ns
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
@@ -111,6 +120,7 @@ def atomic_directory(target: str | os.PathLike, overwrite: bool = True) -> Itera
     if not overwrite and target.is_dir() and any(target.iterdir()):
         raise FileExistsError(f"{target} is not empty; choose an empty folder or allow overwriting.")
     target.parent.mkdir(parents=True, exist_ok=True)
+    before = _identity(target)
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-{os.getpid()}-", dir=target.parent))
     staging.chmod(0o777 & ~_umask())  # what mkdir gives (save_pretrained's folders); mkdtemp's 0700 is for secrets
     try:
@@ -118,6 +128,12 @@ def atomic_directory(target: str | os.PathLike, overwrite: bool = True) -> Itera
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    if _identity(target) != before:  # another writer replaced the target since this one began: keep its output
+        shutil.rmtree(staging, ignore_errors=True)
+        raise OutputFolderError(
+            f"Another writer finished writing {target} while this one was writing; its output is kept and this one "
+            "is discarded. Write again to replace it, or write to another folder."
+        )
     backup = None
     if target.exists():
         backup = target.with_name(f".{target.name}.previous-{os.getpid()}")

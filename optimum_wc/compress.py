@@ -38,6 +38,7 @@ from optimum_wc.openvino.fusion import Projection, fuse_and_add_outliers
 from optimum_wc.openvino.graph import ModelGraph, dedupe_friendly_names
 from optimum_wc.openvino.ignored import ignored_scope_names, positional_embedding_matmuls
 from optimum_wc.openvino.ir_files import check_ir_files
+from optimum_wc.openvino.items import check_calibration_items
 from optimum_wc.openvino.rt_info import write_rt_info
 from optimum_wc.openvino.scratch import SCRATCH_MIN_BYTES, ScratchIR, detach_from_file
 from optimum_wc.openvino.statistics import activation_point, collect_statistics
@@ -227,6 +228,7 @@ def compress_model(
 def _activation_stats_source(model: ov.Model, graph: ModelGraph, settings: CompressionSettings) -> ActivationStats:
     """Collects activation statistics on first use only (when a data-aware metric needs them)."""
     items = inference_items(settings.dataset, settings.subset_size)  # refuse an empty dataset before any work
+    check_calibration_items(model, graph, items)
 
     path = settings.advanced_parameters.statistics_path
 

@@ -50,3 +50,8 @@ class CorruptModelError(OptimumWCError, ValueError):
 class OutputFolderError(OptimumWCError, ValueError):
     """An output folder that cannot be written atomically: a file, a path under a file, a mount point, or a place
     this process may not write (the message names the path)."""
+
+
+class HubUploadError(OptimumWCError, OSError):
+    """An upload to the Hugging Face Hub failed (network, authentication, the Hub's answer); the message names the
+    repository and the cause, and the saved folder is left as it was."""

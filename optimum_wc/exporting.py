@@ -1,5 +1,6 @@
-"""What optimum-intel's exporter leaves on disk: its temporary export folders, named so that a later run can
-remove those of killed processes, and the OpenVINO tokenizer models written beside a saved model."""
+"""What optimum-intel's exporter reads and leaves on disk: a checkpoint folder's files checked before it reads them,
+its temporary export folders, named so that a later run can remove those of killed processes, and the OpenVINO
+tokenizer models written beside a saved model."""
 
 from __future__ import annotations
 
@@ -12,8 +13,34 @@ import tempfile
 from typing import Any, Iterator
 
 from optimum_wc.atomic import EXPORT_PREFIX, LOW_SPACE_BYTES, WRITE_ERRORS, remove_dead_exports
+from optimum_wc.errors import CorruptModelError
+
+JSON_FILES = ("config.json", "openvino_config.json", "generation_config.json")
 
 logger = logging.getLogger(__name__)
+
+
+def check_checkpoint_files(folder: pathlib.Path) -> None:
+    """Raises :class:`~optimum_wc.errors.CorruptModelError` naming the file when a JSON config of ``folder`` does
+    not parse or a ``.safetensors`` file's header cannot be read (a truncated or damaged download), before
+    transformers or optimum-intel fail on it with a message that names neither."""
+    import json
+
+    for name in JSON_FILES:
+        path = folder / name
+        if path.is_file():
+            try:
+                json.loads(path.read_text(encoding="utf-8"))
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise CorruptModelError(f"{path} is damaged: it is not valid JSON ({exc}).") from exc
+    for path in sorted(folder.glob("*.safetensors")):
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="np") as handle:
+                handle.keys()
+        except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
+            raise CorruptModelError(f"{path} is damaged or truncated: {exc}.") from exc
 
 
 @contextlib.contextmanager

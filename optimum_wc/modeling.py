@@ -20,12 +20,13 @@ import openvino as ov
 from optimum.intel import OVModelForCausalLM as _OptimumIntelCausalLM
 
 from optimum_wc.atomic import atomic_directory, disk_errors
-from optimum_wc.exporting import convert_tokenizer, export_folders_the_next_run_can_repair
+from optimum_wc.exporting import check_checkpoint_files, convert_tokenizer, export_folders_the_next_run_can_repair
 from optimum_wc.calibration import check_token_samples, token_samples
 from optimum_wc.compress import check_num_workers, compress_model
 from optimum_wc.config import CompressionSettings
 from optimum_wc.checkpoints.importer import IMPORTED_KEY, import_checkpoint, imported_origin, prequantized_spec
 from optimum_wc.errors import (
+    HubUploadError,
     InvalidArgumentError,
     InvalidArgumentTypeError,
     ModelNotFoundError,
@@ -201,6 +202,8 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
         ir_xml = path / kwargs.get("subfolder", "") / (kwargs.get("file_name") or "openvino_model.xml")
         if path.is_dir() and (ir_xml.exists() or ir_xml.with_suffix(".bin").exists()):
             check_ir_files(ir_xml)  # a damaged file is named before OpenVINO reads it
+        if path.is_dir():
+            check_checkpoint_files(path / kwargs.get("subfolder", ""))
         prequantized = _prequantized_checkpoint(model_id, export, kwargs)
         if prequantized is not None:
             if config is not None or load_in_8bit or load_in_4bit:
@@ -341,10 +344,17 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
         if not (folder / "openvino_model.xml").is_file():
             raise InvalidArgumentError(f"`save_directory` {folder} holds no saved model; call save_pretrained first.")
         api = HfApi(token=token, user_agent=f"optimum-wc/{__version__}")
-        api.create_repo(repo_id=repository_id, private=private, exist_ok=True, token=token)
-        commit = api.upload_folder(
-            repo_id=repository_id, folder_path=folder, token=token, commit_message="Upload model compressed with optimum-wc"
-        )
+        try:
+            api.create_repo(repo_id=repository_id, private=private, exist_ok=True, token=token)
+            commit = api.upload_folder(
+                repo_id=repository_id, folder_path=folder, token=token,
+                commit_message="Upload model compressed with optimum-wc",
+            )  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - httpx, huggingface_hub and OS errors alike, named in one class
+            raise HubUploadError(
+                f"Uploading {folder} to the Hub repository {repository_id!r} failed ({type(exc).__name__}: {exc}). "
+                "The saved folder is unchanged; push it again once the Hub can be reached."
+            ) from exc
         return str(commit)
 
     def _save_extras(self, folder: pathlib.Path) -> None:

@@ -103,3 +103,21 @@ def test_the_written_folder_has_the_permissions_mkdir_gives(tmp_path):
     with atomic_directory(tmp_path / "out") as staging:
         (staging / "model.txt").write_text("x")
     assert (tmp_path / "out").stat().st_mode == (tmp_path / "plain").stat().st_mode
+
+
+@pytest.mark.parametrize("existed", [False, True])
+def test_a_writer_that_another_finished_before_is_told_so_and_keeps_its_output(existed, tmp_path):
+    """The second of two concurrent writers used to replace the first one's output in silence."""
+    from optimum_wc.errors import OutputFolderError
+
+    target = tmp_path / "out"
+    if existed:
+        target.mkdir()
+        (target / "model.txt").write_text("old")
+    with pytest.raises(OutputFolderError, match="Another writer finished writing"):
+        with atomic_directory(target) as slow:
+            (slow / "model.txt").write_text("slow")
+            with atomic_directory(target) as fast:  # finishes while the first one is still writing
+                (fast / "model.txt").write_text("fast")
+    assert (target / "model.txt").read_text() == "fast"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

@@ -240,3 +240,25 @@ def test_save_pretrained_with_push_to_hub(hub, push, saved, tmp_path):
     assert commit.summary == COMMIT_MESSAGE and url == f"{hub.url}/org/tiny-int8-resaved/commit/{commit.oid}"
     assert "openvino_model.bin" in commit.lfs
     _check_requests(hub, seen)
+
+
+def test_a_network_failure_is_our_error_naming_the_repository(saved, tmp_path):
+    """A Hub that cannot be reached raised httpx's ConnectError from deep inside huggingface_hub."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = f"""
+import optimum_wc
+from optimum_wc import OVModelForCausalLM
+try:
+    OVModelForCausalLM.push_to_hub(None, {str(saved)!r}, "me/unreachable", token="hf_test")
+except optimum_wc.HubUploadError as exc:
+    print("CAUGHT", exc)
+"""
+    env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{port}", "HF_HUB_DISABLE_XET": "1", "NO_PROXY": "127.0.0.1",
+           "PYTHONPATH": str(REPO)}  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert "CAUGHT" in done.stdout, done.stderr[-3000:]
+    assert "'me/unreachable'" in done.stdout and "saved folder is unchanged" in done.stdout

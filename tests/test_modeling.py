@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 
 import numpy as np
 import openvino as ov
@@ -296,3 +297,20 @@ def test_bad_calibration_data_fails_before_any_weight_is_touched(dataset, tokeni
               "tokenizer": str(DEFAULT_MODEL), "num_samples": 4}
     with pytest.raises(InvalidArgumentError, match=text):
         OVModelForCausalLM.from_pretrained(checkpoint("llama"), export=True, quantization_config=config, compile=False)
+
+
+@pytest.mark.parametrize("damaged", ["model.safetensors", "config.json", "openvino_config.json"])
+def test_a_damaged_checkpoint_file_is_named_before_any_export(damaged, tmp_path, monkeypatch):
+    """A truncated download surfaced as a header error of safetensors or a JSON error, naming no file."""
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL, folder)
+    target = folder / damaged
+    if damaged == "openvino_config.json":
+        target.write_text('{"library": "optimum-wc", "quantization_config": ')
+    else:
+        target.write_bytes(target.read_bytes()[: len(target.read_bytes()) // 3])
+    monkeypatch.setattr("optimum.exporters.openvino.main_export", lambda *a, **k: pytest.fail("exported"))
+    with pytest.raises(optimum_wc.CorruptModelError, match=re.escape(str(target))):
+        OVModelForCausalLM.from_pretrained(folder, export=True, load_in_4bit=True)
