@@ -111,7 +111,8 @@ class DataAwareCompression:
         awq_data_aware = settings.awq and advanced.awq_params.prefer_data_aware_scaling
         stats = None
         if settings.dataset is not None and (awq_data_aware or (settings.scale_estimation and not settings.gptq)):
-            stats = self._input_statistics([w.target for w in self.matmuls], self.items(settings.subset_size))
+            experts = [w.target for w in self._estimated() if len(w.target.shape) == 3]
+            stats = self._input_statistics([w.target for w in self.matmuls] + experts, self.items(settings.subset_size))
         if settings.awq:
             self.awq(stats if awq_data_aware else None)
             self.graph = ModelGraph(self.model)
@@ -154,6 +155,12 @@ class DataAwareCompression:
     def _four_bit(self, experts: bool = False) -> list[WeightPlan]:
         candidates = self.matmuls + self.experts if experts else self.matmuls
         return [w for w in candidates if w.precision.mode not in INT8_MODES]
+
+    def _estimated(self) -> list[WeightPlan]:
+        """The weights scale estimation takes: the 4-bit 2-D ones, and the experts stored ``[experts, out, in]``
+        (experts stored transposed are left to data-free compression for now)."""
+        return [w for w in self._four_bit(experts=True)
+                if len(w.target.shape) == 2 or tuple(a % 3 for a in w.target.reduction_axes) == (2,)]  # fmt: skip
 
     def awq(self, stats: dict[str, InputStatistics] | None) -> None:
         params = self.settings.advanced_parameters.awq_params
@@ -214,12 +221,21 @@ class DataAwareCompression:
         """Per weight, on worker threads (the weights are read, and the results set, on this thread)."""
         params = self.settings.advanced_parameters.scale_estimation_params
         se = ScaleEstimationSettings(params.subset_size, params.initial_steps, params.scale_steps, params.weight_penalty)
-        weights = self._four_bit()
+        weights = self._estimated()
 
         def estimate(item: tuple[WeightPlan, np.ndarray, bool]) -> EstimatedParameters:
             weight, w, _ = item
-            s, x = magnitudes_and_samples(stats[weight.target.op_name], se.subset_size)
-            return estimate_scale(w, s, x, weight.precision.mode.value, weight.precision.group_size, se)
+            mode, group_size, inputs = weight.precision.mode.value, weight.precision.group_size, stats[weight.target.op_name]
+            if w.ndim == 3:  # fused experts: each with its own inputs, the results stacked as nncf's batched ones
+                found = []
+                for expert in range(w.shape[0]):
+                    expert_inputs = InputStatistics(inputs.means[:, expert], inputs.tokens)
+                    found.append(estimate_scale(w[expert], *magnitudes_and_samples(expert_inputs, se.subset_size),
+                                                mode, group_size, se))  # fmt: skip
+                zero_points = None if found[0].zero_point is None else np.stack([f.zero_point for f in found])
+                return EstimatedParameters(np.stack([f.scale for f in found]), zero_points)
+            s, x = magnitudes_and_samples(inputs, se.subset_size)
+            return estimate_scale(w, s, x, mode, group_size, se)
 
         work = ((weight, *_oriented(weight)) for weight in weights)
         for (weight, _, transposed), estimated in tqdm(

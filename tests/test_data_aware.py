@@ -363,10 +363,12 @@ def test_gptq_takes_the_items_nncf_takes(items, tmp_path):
     assert report.identical, report.describe()
 
 
-@pytest.mark.parametrize("options", [{"gptq": True}, {"gptq": True, "scale_estimation": True}], ids=["gptq", "gptq+se"])
-def test_gptq_on_fused_moe_experts_is_nncfs(options, export_root, tmp_path):
+@pytest.mark.parametrize("options", [{"gptq": True}, {"gptq": True, "scale_estimation": True}, {"scale_estimation": True}],
+                         ids=["gptq", "gptq+se", "se"])  # fmt: skip
+def test_gptq_and_scale_estimation_on_fused_moe_experts_are_nncfs(options, export_root, tmp_path):
     """Mixtral's experts are 3-D weights ``[experts, out, in]`` on inputs ``[experts, tokens, in]``: GPTQ runs on each
-    expert with its own Hessian, as nncf does (they were left to data-free compression before)."""
+    expert with its own Hessian, scale estimation on each with its own input means, as nncf does (they were left
+    to data-free compression before)."""
     from model_types import export_type, inputs_for
 
     xml = export_type("mixtral", export_root / "types" / "mixtral")

@@ -19,8 +19,9 @@ pytestmark = pytest.mark.slow
 TYPES = text_generation_types()
 # Known differences from nncf, each a failing check here until it is fixed (strict: a fix makes the run fail until
 # the entry goes).
-EXPERTS = ("fused 3-D expert weights: nncf runs scale estimation on each expert with per-expert statistics; ours "
-           "leaves them to data-free compression (GPTQ takes them expert by expert)")
+EXPERTS = ("fused 3-D expert weights: nncf runs AWQ on each expert (scaling the expert's down projection and "
+           "folding the inverse into its up projection); ours leaves the experts out of AWQ (scale estimation and "
+           "GPTQ take them expert by expert)")
 KNOWN: dict[tuple[str, str], str] = {
     **{(t, "awq+se"): EXPERTS for t in ("afmoe", "gpt_oss", "mixtral", "phimoe", "qwen2_moe")},
     ("granitemoe", "gptq+se"): "an expert that no calibration token reaches: the mean of no tokens is NaN, so both "

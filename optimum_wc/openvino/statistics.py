@@ -110,14 +110,19 @@ def input_statistics(
     """Per-item means of the activation input of each MatMul target (by op name), in one pass over ``items``.
 
     The mean over all axes but the hidden one is computed inside the model (a ReduceMean, as nncf inserts), so the
-    values are those nncf gets; the activation's shape gives the token count.
+    values are those nncf gets; the activation's shape gives the token count. The input ``[experts, tokens, in]``
+    of 3-D weights (fused MoE experts) keeps its experts axis: its means are ``[experts, in]``, as nncf's.
     """
     axes = {activation_point(graph, t): activation_channel_axis(graph, t) for t in targets}
+    experts = {activation_point(graph, t) for t in targets if len(t.shape) == 3}
+
+    def reduced_axes(point: ActivationPoint, rank: int) -> list[int]:
+        kept = {axes[point] % rank} | ({0} if point in experts and rank == 3 else set())
+        return [i for i in range(rank) if i not in kept]
 
     def probe(activation: ov.Output) -> list[ov.Output]:
-        rank = len(activation.get_partial_shape())
-        axis = axes[ActivationPoint(activation.get_node().get_friendly_name(), activation.get_index())]
-        reduced = [i for i in range(rank) if i != axis]
+        point = ActivationPoint(activation.get_node().get_friendly_name(), activation.get_index())
+        reduced = reduced_axes(point, len(activation.get_partial_shape()))
         return [opset.reduce_mean(activation, reduced, keep_dims=False).output(0), opset.shape_of(activation).output(0)]
 
     reduced: dict[ActivationPoint, list[tuple[np.ndarray, int]]] = {point: [] for point in axes}
@@ -125,7 +130,8 @@ def input_statistics(
     def consume(point: ActivationPoint, values: list[np.ndarray]) -> None:
         mean, shape = values
         tokens = int(np.prod(shape)) // int(shape[axes[point]])
-        reduced[point].append((mean.reshape(-1).astype(np.float32), tokens))
+        mean = mean if point in experts and len(shape) == 3 else mean.reshape(-1)
+        reduced[point].append((mean.astype(np.float32), tokens))
 
     run_points(model, list(axes), items, consume, probe)
     result = {}
