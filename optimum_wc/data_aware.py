@@ -17,8 +17,10 @@ from tqdm.auto import tqdm
 
 from optimum_wc.algorithms.activations import InputStatistics, magnitudes_and_samples
 from optimum_wc.algorithms.awq import AWQSettings, PreviousLayer, data_aware_scale, data_free_scale
-from optimum_wc.algorithms.gptq import GPTQResult, GPTQSettings, gptq_quantize_stacked
-from optimum_wc.algorithms.scale_estimation import EstimatedParameters, ScaleEstimationSettings, estimate_scale
+from optimum_wc.algorithms.gptq import GPTQResult, GPTQSettings, gptq_quantize_stacked, stack_experts
+from optimum_wc.algorithms.scale_estimation import (
+    EstimatedParameters, ScaleEstimationSettings, estimate_expert_scales, estimate_scale, estimated_group_parameters,
+)
 from optimum_wc.algorithms.spqr import spqr_quantize
 from optimum_wc.calibration import inference_items
 from optimum_wc.config import INT8_MODES, CompressionSettings
@@ -86,7 +88,7 @@ class DataAwareCompression:
         self.matmuls = [
             w for w in plan.to_compress if w.target.kind == "matmul" and len(w.target.shape) == 2
         ]
-        # fused MoE experts: 3-D weights [experts, out, in] on inputs [experts, tokens, in] (GPTQ only, so far)
+        # fused MoE experts: 3-D weights [experts, out, in] on inputs [experts, tokens, in] (GPTQ, scale estimation)
         self.experts = [w for w in plan.to_compress if w.target.kind == "matmul" and len(w.target.shape) == 3]
         self.by_op = {w.target.op_name: w for w in self.matmuls + self.experts}
 
@@ -226,14 +228,8 @@ class DataAwareCompression:
         def estimate(item: tuple[WeightPlan, np.ndarray, bool]) -> EstimatedParameters:
             weight, w, _ = item
             mode, group_size, inputs = weight.precision.mode.value, weight.precision.group_size, stats[weight.target.op_name]
-            if w.ndim == 3:  # fused experts: each with its own inputs, the results stacked as nncf's batched ones
-                found = []
-                for expert in range(w.shape[0]):
-                    expert_inputs = InputStatistics(inputs.means[:, expert], inputs.tokens)
-                    found.append(estimate_scale(w[expert], *magnitudes_and_samples(expert_inputs, se.subset_size),
-                                                mode, group_size, se))  # fmt: skip
-                zero_points = None if found[0].zero_point is None else np.stack([f.zero_point for f in found])
-                return EstimatedParameters(np.stack([f.scale for f in found]), zero_points)
+            if w.ndim == 3:  # fused experts
+                return estimate_expert_scales(w, inputs, mode, group_size, se)
             s, x = magnitudes_and_samples(inputs, se.subset_size)
             return estimate_scale(w, s, x, mode, group_size, se)
 
@@ -371,7 +367,7 @@ class DataAwareCompression:
                                     [m[e] for m in inputs.means], inputs.tokens)
                 for e in range(inputs.experts)
             ]  # fmt: skip
-            return [_stack_experts([results[i] for results in per_expert]) for i in range(len(data))]
+            return [stack_experts([results[i] for results in per_expert]) for i in range(len(data))]
         return self._gptq_quantize(data, inverse, mode, group_size, settings, inputs.means, inputs.tokens)
 
     def _gptq_quantize(self, data: list[np.ndarray], inverse, mode: str, group_size: int, settings: GPTQSettings,
@@ -380,29 +376,17 @@ class DataAwareCompression:
         for scale estimation."""
         group_parameters = None
         if self.settings.scale_estimation:
-            item_means, tokens = np.stack(means), tuple(tokens)
+            item_means = np.stack(means)
             if inverse.order is not None and not settings.static_groups:  # groups of the permuted columns
                 item_means = item_means[:, inverse.order]
-
-            def group_parameters(w_slice: np.ndarray, column: int):
-                stats = InputStatistics(item_means[:, column : column + w_slice.shape[1]], tokens)
-                s, x = magnitudes_and_samples(stats, GPTQ_SCALE_ESTIMATION.subset_size)
-                estimated = estimate_scale(w_slice, s, x, mode, -1, GPTQ_SCALE_ESTIMATION)
-                return estimated.scale, estimated.zero_point
-
+            inputs = InputStatistics(item_means, tuple(tokens))
+            group_parameters = estimated_group_parameters(inputs, mode, GPTQ_SCALE_ESTIMATION)
         return gptq_quantize_stacked(data, inverse, mode, group_size, settings, group_parameters)
 
     def _gptq_apply(self, weight: WeightPlan, result: GPTQResult) -> None:
         self._replace_weight(weight.target.constant, result.weight)  # original order: later layers see it quantized
         weight.parameters = (result.scale, result.zero_point)
         weight.permutation = result.order
-
-
-def _stack_experts(results: list[GPTQResult]) -> GPTQResult:
-    """The per-expert results of one 3-D weight as one: weight ``[experts, out, in]``, parameters with a leading
-    experts axis (the grouped layout of the 3-D weight)."""
-    zero_points = None if results[0].zero_point is None else np.stack([r.zero_point for r in results])
-    return GPTQResult(np.stack([r.weight for r in results]), np.stack([r.scale for r in results]), zero_points)
 
 
 def apply_data_aware(

@@ -311,3 +311,10 @@ def _quantize_columns(
             for rows in parts:
                 w[rows, i2:] -= np.ascontiguousarray(errors[:, rows].T) @ hinv[i1:i2, i2:]
     return quantized
+
+
+def stack_experts(results: list[GPTQResult]) -> GPTQResult:
+    """The per-expert results of one 3-D weight (fused MoE experts) as one: weight ``[experts, out, in]``,
+    parameters with a leading experts axis (the grouped layout of the 3-D weight)."""
+    zero_points = None if results[0].zero_point is None else np.stack([r.zero_point for r in results])
+    return GPTQResult(np.stack([r.weight for r in results]), np.stack([r.scale for r in results]), zero_points)

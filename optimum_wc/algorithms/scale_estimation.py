@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from optimum_wc.algorithms.activations import InputStatistics, magnitudes_and_samples
 from optimum_wc.kernels.registry import KERNELS
 
 EPS = np.finfo(np.float32).eps
@@ -138,3 +139,30 @@ def estimate_scale(
         best = best[:, 0, :]
         zp = None if zp is None else zp[:, 0, :]
     return EstimatedParameters(best.astype(np.float32), zp)
+
+
+def estimate_expert_scales(
+    weight: np.ndarray, inputs: InputStatistics, mode: str, group_size: int, settings: ScaleEstimationSettings
+) -> EstimatedParameters:
+    """:func:`estimate_scale` of each expert of a 3-D weight ``[experts, out, in]`` (fused MoE experts) with its own
+    inputs (``inputs.means`` ``[items, experts, in]``), stacked: what nncf's batched computation gives, expert by
+    expert."""
+    found = []
+    for expert in range(weight.shape[0]):
+        own = InputStatistics(inputs.means[:, expert], inputs.tokens)
+        found.append(estimate_scale(weight[expert], *magnitudes_and_samples(own, settings.subset_size), mode,
+                                    group_size, settings))  # fmt: skip
+    zero_points = None if found[0].zero_point is None else np.stack([f.zero_point for f in found])
+    return EstimatedParameters(np.stack([f.scale for f in found]), zero_points)
+
+
+def estimated_group_parameters(inputs: InputStatistics, mode: str, settings: ScaleEstimationSettings):
+    """GPTQ's ``group_parameters`` by scale estimation: ``(weight slice [out, gs], first column) -> (scale, zero
+    point)`` of the slice as one group, from the inputs' means over the slice's columns."""
+
+    def parameters(w_slice: np.ndarray, column: int) -> tuple[np.ndarray, np.ndarray | None]:
+        s, x = magnitudes_and_samples(inputs.sliced(column, column + w_slice.shape[1]), settings.subset_size)
+        estimated = estimate_scale(w_slice, s, x, mode, -1, settings)
+        return estimated.scale, estimated.zero_point
+
+    return parameters
