@@ -29,8 +29,12 @@ GROUPS = [  # (size, the config keys that hold it)
     (POSITIONS, ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length")),
     (HIDDEN // HEADS, ("head_dim", "qk_nope_head_dim", "v_head_dim", "kv_channels")),
     (HIDDEN // HEADS // 2, ("rotary_dim",)),
+    (8, ("mamba_n_heads",)),  # mamba_n_heads * mamba_d_head = mamba_expand * hidden_size
+    (HIDDEN * 2 // 8, ("mamba_d_head",)),
+    (16, ("mamba_d_state",)),
 ]
 SET_WHEN_NONE = ("head_dim",)  # read by optimum-intel's export config even where the model derives it
+SET_WHEN_ABSENT = {"head_dim": HIDDEN // HEADS}  # likewise, for configs that derive it without the field
 SIZES = {key: size for size, keys in GROUPS for key in keys}  # fmt: skip
 SPECIAL_TOKENS = {"pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2, "decoder_start_token_id": 2}
 
@@ -56,6 +60,9 @@ def tiny_config(model_type: str):
         if (isinstance(value, int) and not isinstance(value, bool) and key in values) or (
             value is None and key in SET_WHEN_NONE
         ):
+            setattr(config, key, size)
+    for key, size in SET_WHEN_ABSENT.items():
+        if key not in values:
             setattr(config, key, size)
     for key, value in values.items():  # per-layer lists (layer types, sliding windows) follow the new depth
         if isinstance(value, list) and old_layers and len(value) == old_layers and old_layers != LAYERS:

@@ -22,11 +22,11 @@ TYPES = text_generation_types()
 EXPERTS = ("fused 3-D expert weights: nncf runs AWQ on each expert (scaling the expert's down projection and "
            "folding the inverse into its up projection); ours leaves the experts out of AWQ (scale estimation and "
            "GPTQ take them expert by expert)")
+UNREACHED = ("an expert that no calibration token reaches: the mean of no tokens is NaN, so both libraries' scale "
+             "estimation gives NaN scales; nncf's OpenVINO-side rounding turns NaN into code -8, numpy's cast into 0")
 KNOWN: dict[tuple[str, str], str] = {
-    **{(t, "awq+se"): EXPERTS for t in ("afmoe", "gpt_oss", "mixtral", "phimoe", "qwen2_moe")},
-    ("granitemoe", "gptq+se"): "an expert that no calibration token reaches: the mean of no tokens is NaN, so both "
-                               "libraries' scale estimation gives NaN scales; nncf's OpenVINO-side rounding turns "
-                               "NaN into code -8, numpy's cast into 0",
+    **{(t, "awq+se"): EXPERTS for t in ("afmoe", "gpt_oss", "mixtral", "phimoe", "qwen2_moe", "qwen3_moe")},
+    **{(t, "gptq+se"): UNREACHED for t in ("granitemoe", "granitemoehybrid")},
 }
 
 
