@@ -6,6 +6,7 @@ Multiply), GPTQ and scale estimation set precomputed quantization parameters tha
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 import logging
 import os
@@ -16,7 +17,9 @@ import openvino as ov
 from tqdm.auto import tqdm
 
 from optimum_wc.algorithms.activations import InputStatistics, magnitudes_and_samples
-from optimum_wc.algorithms.awq import AWQSettings, PreviousLayer, data_aware_scale, data_free_scale
+from optimum_wc.algorithms.awq import (
+    AWQSettings, PreviousLayer, data_aware_expert_scales, data_aware_scale, data_free_scale,
+)
 from optimum_wc.algorithms.gptq import GPTQResult, GPTQSettings, gptq_quantize_stacked, stack_experts
 from optimum_wc.algorithms.scale_estimation import (
     EstimatedParameters, ScaleEstimationSettings, estimate_expert_scales, estimate_scale, estimated_group_parameters,
@@ -31,6 +34,7 @@ from optimum_wc.layer_inputs import LayerInputs, batches
 from optimum_wc.openvino.awq import find_awq_matches, insert_scale, weight_constants
 from optimum_wc.openvino.graph import ModelGraph, set_constant
 from optimum_wc.openvino.layerwise import TensorStore, layerwise_inputs
+from optimum_wc.openvino.nncf_schedule import repeats
 from optimum_wc.openvino.pages import release
 from optimum_wc.openvino.scratch import ScratchIR
 from optimum_wc.openvino.statistics import activation_channel_axis, activation_point, input_statistics, run_points
@@ -49,10 +53,11 @@ def needs_data_aware(settings: CompressionSettings) -> bool:
 
 
 def _oriented(weight: WeightPlan) -> tuple[np.ndarray, bool]:
-    """The weight as float32 ``[out, in]``, and whether it was transposed to get there."""
+    """The weight as float32 ``[out, in]`` (``[experts, out, in]`` for fused experts), and whether it was transposed
+    (a view) to get there."""
     data = weight.target.read_float32()
-    transposed = weight.target.reduction_axes[0] == 0
-    return (data.T if transposed else data), transposed
+    transposed = weight.target.reduction_axes[0] == data.ndim - 2
+    return (np.swapaxes(data, -1, -2) if transposed else data), transposed
 
 
 def _values(constant: ov.Node) -> np.ndarray:
@@ -63,10 +68,11 @@ def _values(constant: ov.Node) -> np.ndarray:
 
 
 def _to_layout(values: np.ndarray | None, transposed: bool, per_channel: bool) -> np.ndarray | None:
-    """Moves parameters from the ``[out, groups, 1]`` / ``[out, 1]`` layout to the weight's own grouped layout."""
+    """Moves parameters from the ``[..., out, groups, 1]`` / ``[..., out, 1]`` layout to the weight's own grouped
+    layout."""
     if values is None or not transposed:
         return values
-    return values.T if per_channel else values.transpose(1, 2, 0)
+    return np.swapaxes(values, -1, -2) if per_channel else np.moveaxis(values, -3, -1)
 
 
 class DataAwareCompression:
@@ -113,8 +119,7 @@ class DataAwareCompression:
         awq_data_aware = settings.awq and advanced.awq_params.prefer_data_aware_scaling
         stats = None
         if settings.dataset is not None and (awq_data_aware or (settings.scale_estimation and not settings.gptq)):
-            experts = [w.target for w in self._estimated() if len(w.target.shape) == 3]
-            stats = self._input_statistics([w.target for w in self.matmuls] + experts, self.items(settings.subset_size))
+            stats = self._input_statistics([w.target for w in self.matmuls + self.experts], self.items(settings.subset_size))
         if settings.awq:
             self.awq(stats if awq_data_aware else None)
             self.graph = ModelGraph(self.model)
@@ -158,18 +163,12 @@ class DataAwareCompression:
         candidates = self.matmuls + self.experts if experts else self.matmuls
         return [w for w in candidates if w.precision.mode not in INT8_MODES]
 
-    def _estimated(self) -> list[WeightPlan]:
-        """The weights scale estimation takes: the 4-bit 2-D ones, and the experts stored ``[experts, out, in]``
-        (experts stored transposed are left to data-free compression for now)."""
-        return [w for w in self._four_bit(experts=True)
-                if len(w.target.shape) == 2 or tuple(a % 3 for a in w.target.reduction_axes) == (2,)]  # fmt: skip
-
     def awq(self, stats: dict[str, InputStatistics] | None) -> None:
         params = self.settings.advanced_parameters.awq_params
         awq_settings = AWQSettings(
             params.subset_size, params.percent_to_apply, params.alpha_min, params.alpha_max, params.steps
         )
-        matches = find_awq_matches(self.graph, [w.target.op_name for w in self._four_bit()])
+        matches = find_awq_matches(self.graph, [w.target.op_name for w in self._four_bit(experts=True)])
         if not matches:
             logger.info("No pattern for AWQ was found in the model; AWQ is skipped.")
         description = "Applying data-aware AWQ" if stats is not None else "Applying data-free AWQ"
@@ -183,9 +182,13 @@ class DataAwareCompression:
             if stats is None:
                 c = data_free_scale(w)
             else:
-                s, x = magnitudes_and_samples(stats[match.target], awq_settings.subset_size)
                 previous = self._previous(match.merge, merge_constants, weight, stats) if mergeable else None
-                c = data_aware_scale(w, s, x, weight.precision.mode.value, weight.precision.group_size, awq_settings, previous)
+                mode, group_size, inputs = weight.precision.mode.value, weight.precision.group_size, stats[match.target]
+                if w.ndim == 3:  # fused experts
+                    c = data_aware_expert_scales(w, inputs, mode, group_size, awq_settings, previous)
+                else:
+                    s, x = magnitudes_and_samples(inputs, awq_settings.subset_size)
+                    c = data_aware_scale(w, s, x, mode, group_size, awq_settings, previous)
             self._fold(weight, match.merge, merge_constants if mergeable else [], c, transposed)
             if stats is not None:
                 stats[match.target] = stats[match.target].scaled(1.0 / c)
@@ -195,18 +198,17 @@ class DataAwareCompression:
             return None
         axis = weight.target.reduction_axes[0]
         values = _values(constants[0])
-        s, _ = magnitudes_and_samples(stats[merge], self.settings.advanced_parameters.awq_params.subset_size)
-        return PreviousLayer(np.mean(np.abs(values), axis=axis), float(np.max(s)), values.shape[axis])
+        largest = float(np.max(np.abs(stats[merge].means)))  # of every item, channel (and expert)
+        return PreviousLayer(np.mean(np.abs(values), axis=axis), largest, values.shape[axis])
 
     def _fold(self, weight: WeightPlan, merge: str, merge_constants: list[ov.Node], c: np.ndarray, transposed: bool) -> None:
         original = weight.target.read()
-        shape = (-1, 1) if transposed else (1, -1)
-        scaled = (original.astype(np.float32) * c.reshape(shape)).astype(original.dtype)
+        scaled = (original.astype(np.float32) * np.expand_dims(c, -1 if transposed else -2)).astype(original.dtype)
         weight.target.release_pages()
         self._replace_weight(weight.target.constant, scaled)
         inverse = (1.0 / c).astype(np.float32)
         if merge_constants:
-            rows = inverse.reshape((1, -1) if transposed else (-1, 1))
+            rows = np.expand_dims(inverse, -2 if transposed else -1)
             for constant in merge_constants:
                 scaled_merge = (_values(constant) * rows).astype(original.dtype)
                 release(constant.data)
@@ -215,15 +217,15 @@ class DataAwareCompression:
             output = self.graph.by_name[merge].output(0)
             rank = len(output.get_partial_shape())
             axis = activation_channel_axis(self.graph, weight.target)
-            shape = [1] * rank
-            shape[axis] = inverse.size
+            leading = iter(inverse.shape[:-1])  # the experts axis, on the activation's first non-hidden axis
+            shape = [inverse.shape[-1] if dim == axis else next(leading, 1) for dim in range(rank)]
             insert_scale(self.graph, merge, inverse.reshape(shape))
 
     def scale_estimation(self, stats: dict[str, InputStatistics]) -> None:
         """Per weight, on worker threads (the weights are read, and the results set, on this thread)."""
         params = self.settings.advanced_parameters.scale_estimation_params
         se = ScaleEstimationSettings(params.subset_size, params.initial_steps, params.scale_steps, params.weight_penalty)
-        weights = self._estimated()
+        weights = self._four_bit(experts=True)
 
         def estimate(item: tuple[WeightPlan, np.ndarray, bool]) -> EstimatedParameters:
             weight, w, _ = item
@@ -269,11 +271,13 @@ class DataAwareCompression:
                 bar.update(len(batch))
 
     def _layer_by_layer(self, targets: list[WeightPlan], count: int, keep_means: bool, description: str,
-                        quantize: Callable[[list[WeightPlan], LayerInputs], None]) -> None:  # fmt: skip
+                        quantize: Callable[[list[WeightPlan], LayerInputs], None],
+                        again: Counter[str] | None = None) -> None:  # fmt: skip
         """Runs ``quantize`` on each batch of targets (:func:`~optimum_wc.layer_inputs.batches`) with the inputs
         they see after the targets before them were quantized (the Hessian, and the item means with ``keep_means``),
-        from ``count`` calibration items."""
+        from ``count`` calibration items; then ``again[name]`` more times on that target alone, with those inputs."""
         inputs: dict[str, LayerInputs] = {}
+        again = again or Counter()
 
         def consumer(group: list) -> Callable[[np.ndarray], None]:
             experts = group[0].shape[0] if len(group[0].shape) == 3 else None
@@ -287,6 +291,9 @@ class DataAwareCompression:
             for stage in layerwise_inputs(self.model, self.graph, on_targets, self.items(count), consumer, store):
                 for batch, shared in batches([self.by_op[t.op_name] for t in stage], lambda w: inputs[w.target.op_name]):
                     quantize(batch, shared)
+                    for weight in batch:
+                        for _ in range(again[weight.target.op_name]):
+                            quantize([weight], shared)
                     bar.update(len(batch))
                 for target in stage:
                     del inputs[target.op_name]
@@ -319,7 +326,9 @@ class DataAwareCompression:
         if gptq_settings.one_pass:
             self._one_pass(targets, count, keep_means, description, compute, self._gptq_apply)
             return
-        self._layer_by_layer(targets, count, keep_means, description, quantize)
+        # the MatMuls nncf's scheduler hands to GPTQ more than once (each planned MatMul is one of its stops)
+        again = repeats(self.graph, [w.target.op_name for w in self.matmuls + self.experts])
+        self._layer_by_layer(targets, count, keep_means, description, quantize, again)
 
     def spqr(self) -> None:
         config = self.settings.spqr

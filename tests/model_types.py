@@ -62,7 +62,7 @@ def tiny_config(model_type: str):
         ):
             setattr(config, key, size)
     for key, size in SET_WHEN_ABSENT.items():
-        if key not in values:
+        if key not in values and not isinstance(getattr(type(config), key, None), property):  # not derived
             setattr(config, key, size)
     for key, value in values.items():  # per-layer lists (layer types, sliding windows) follow the new depth
         if isinstance(value, list) and old_layers and len(value) == old_layers and old_layers != LAYERS:
@@ -76,28 +76,38 @@ def tiny_config(model_type: str):
     return config
 
 
-def export_type(model_type: str, out_dir: pathlib.Path) -> pathlib.Path:
-    """Builds the tiny ``model_type`` (seeded, float32) and exports it with optimum-intel without compression;
-    returns the IR's ``.xml``. Raises what building or exporting raised."""
+def checkpoint_of(model_type: str, folder: pathlib.Path) -> pathlib.Path:
+    """Saves the tiny ``model_type`` (seeded, float32) as a Hugging Face checkpoint in ``folder`` once; returns it."""
     import torch
+    from transformers import AutoModelForCausalLM
+
+    if not (folder / "config.json").is_file():
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_config(tiny_config(model_type), dtype=torch.float32).eval()
+        with tempfile.TemporaryDirectory(prefix=f"tiny_{model_type}_", dir=folder.parent) as tmp:
+            model.save_pretrained(tmp)
+            pathlib.Path(tmp).rename(folder)
+            pathlib.Path(tmp).mkdir()  # for the context manager to remove
+    return folder
+
+
+def export_type(model_type: str, out_dir: pathlib.Path) -> pathlib.Path:
+    """Exports the tiny ``model_type`` (its checkpoint is kept beside ``out_dir``, see :func:`checkpoint_of`) with
+    optimum-intel without compression; returns the IR's ``.xml``. Raises what building or exporting raised."""
     from optimum.exporters.openvino import main_export
     from optimum.intel import OVConfig
-    from transformers import AutoModelForCausalLM
 
     xml = out_dir / "openvino_model.xml"
     if xml.is_file():
         return xml
-    with tempfile.TemporaryDirectory(prefix=f"tiny_{model_type}_") as tmp:
-        torch.manual_seed(0)
-        model = AutoModelForCausalLM.from_config(tiny_config(model_type), dtype=torch.float32).eval()
-        model.save_pretrained(tmp)
-        del model
-        try:
-            main_export(tmp, output=out_dir, task="text-generation-with-past", ov_config=OVConfig(dtype="fp32"),
-                        library_name="transformers", local_files_only=True)  # fmt: skip
-        except BaseException:
-            shutil.rmtree(out_dir, ignore_errors=True)
-            raise
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint = checkpoint_of(model_type, out_dir.parent / f"{out_dir.name}-checkpoint")
+    try:
+        main_export(str(checkpoint), output=out_dir, task="text-generation-with-past", ov_config=OVConfig(dtype="fp32"),
+                    library_name="transformers", local_files_only=True)  # fmt: skip
+    except BaseException:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        raise
     if not xml.is_file():
         raise RuntimeError(f"the export of {model_type!r} wrote no {xml.name}")
     return xml

@@ -1,7 +1,8 @@
 """Side-by-side runs of nncf and optimum-wc on one IR, and the comparison of what they write.
 
 "Byte-identical" means: the same ``.bin`` bytes; the same graph (op types, friendly names, connections, element
-types, shapes) once OpenVINO's auto-generated ``<Type>_<N>`` names are set aside; the same ``nncf`` rt_info.
+types, shapes) once OpenVINO's auto-generated ``<Type>_<N>`` names are set aside and the counter in names made from
+one (``Transpose_10183/scale``: an exported weight's own auto name) is ignored; the same ``nncf`` rt_info.
 Used by the parity tests and by ``benchmarks/parity.py``.
 """
 
@@ -11,9 +12,14 @@ from dataclasses import dataclass, field
 import pathlib
 import re
 
+import numpy as np
 import openvino as ov
+import openvino.opset13 as opset
 
 AUTO_NAME = re.compile(r"^[A-Za-z0-9]+_\d+$")
+# A name OpenVINO made from its process-wide counter (``Transpose_10183``, ``Constant_137822_1_1``), which an export
+# in another process (or later in this one) numbers differently, and names derived from one (``Transpose_10183/scale``)
+COUNTED_NAME = re.compile(r"^(?P<type>[A-Z][A-Za-z0-9]*)_\d+(?P<copies>(?:_\d+)*)(?P<rest>/.*)?$")
 
 
 @dataclass
@@ -50,6 +56,33 @@ def compress_and_save(xml: pathlib.Path, out_dir: pathlib.Path, library: str, **
     return path
 
 
+def undo_int16_scales(model: ov.Model) -> list[str]:
+    """Repairs, in place, the scales that nncf 3.4.0 writes as ``i16`` and returns their names.
+
+    nncf builds each scale Constant from its numpy array with ``dtype=f16``; OpenVINO's Python API turns a
+    non-contiguous float array given that way into an ``i16`` Constant holding the float16 bits, and nncf's
+    ``Convert`` to f16 then reads those bits as integers (a scale of 0.0039 becomes 7186). nncf's arrays are
+    non-contiguous after scale estimation on weights stored transposed (``transpose_b=False``) of at least 10000
+    elements, such as gpt-oss's experts, so its model is broken there; ours stores the float16 scale. Each ``<weight>/scale`` i16 Constant and its Convert become the
+    float16 Constant of the same bits, the graph ours writes, so that the rest can still be compared byte for byte.
+    """
+    repaired = []
+    for op in model.get_ordered_ops():
+        name = op.get_friendly_name()
+        if op.get_type_name() != "Constant" or not name.endswith("/scale") or op.get_output_element_type(0) != ov.Type.i16:
+            continue
+        for target in list(op.output(0).get_target_inputs()):
+            convert = target.get_node()
+            if convert.get_type_name() != "Convert" or convert.get_output_element_type(0) != ov.Type.f16:
+                continue
+            values = op.get_data().view(np.float16)
+            fixed = opset.constant(values, dtype=ov.Type.f16, name=name)
+            for consumer in list(convert.output(0).get_target_inputs()):
+                consumer.replace_source_output(fixed.output(0))
+            repaired.append(name)
+    return repaired
+
+
 def _graph_signature(model: ov.Model) -> list[tuple]:
     ops = model.get_ordered_ops()
     index = {op.get_friendly_name(): i for i, op in enumerate(ops)}
@@ -57,6 +90,9 @@ def _graph_signature(model: ov.Model) -> list[tuple]:
     for op in ops:
         name = op.get_friendly_name()
         shown = "<auto>" if AUTO_NAME.match(name) and name.startswith(op.get_type_name()) else name
+        counted = COUNTED_NAME.match(shown)
+        if counted:
+            shown = f"{counted['type']}_<N>{counted['copies']}{counted['rest'] or ''}"
         inputs = tuple(
             (index[v.get_node().get_friendly_name()], v.get_index()) for v in op.input_values()
         )

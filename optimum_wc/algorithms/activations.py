@@ -27,6 +27,10 @@ class InputStatistics:
         """The statistics of the input multiplied by ``factor`` along the hidden axis (after AWQ folds 1/s in)."""
         return InputStatistics((self.means * factor).astype(np.float32), self.tokens)
 
+    def expert(self, index: int) -> InputStatistics:
+        """The statistics of one expert's input, from means ``[items, experts, hidden]`` (fused MoE experts)."""
+        return InputStatistics(self.means[:, index], self.tokens)
+
     def sliced(self, start: int, stop: int) -> InputStatistics:
         """The statistics of the hidden channels ``start:stop``."""
         return InputStatistics(self.means[:, start:stop], self.tokens)

@@ -15,6 +15,10 @@ starting from the error bound ``max |W_g X_g|``; other channels keep ``c = 1``. 
 previous MatMul, ``c`` is clamped so that that MatMul's outputs stay below a quarter of the float16 range.
 
 Data-free: ``c_j = 1 / max(mean_i |W_ij|, eps)``.
+
+Fused MoE experts (a 3-D weight ``[experts, out, in]`` on inputs ``[experts, tokens, in]``) get a ``c`` per expert,
+each found as above from the expert's own weight and inputs; the float16 guard uses the previous MatMul's weight
+of the same expert and the largest input magnitude of all experts.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from optimum_wc.algorithms.activations import InputStatistics, magnitudes_and_samples
 from optimum_wc.kernels.registry import KERNELS
 
 FP16_MAX = 65504.0
@@ -40,18 +45,23 @@ class AWQSettings:
 
 @dataclass(frozen=True)
 class PreviousLayer:
-    """The MatMul that absorbs ``1 / c``: per-channel mean |weight| ``w`` (``[in]``), its input magnitude ``s``
-    (a scalar, the max of its channel magnitudes) and its reduced size ``n``; used for the float16 guard."""
+    """The MatMul that absorbs ``1 / c``: per-channel mean |weight| ``w`` (``[in]``, or ``[experts, in]``), its input
+    magnitude ``s`` (a scalar, the max of its channel magnitudes) and its reduced size ``n``; used for the float16
+    guard."""
 
     w: np.ndarray
     s: float
     n: int
 
+    def expert(self, index: int) -> PreviousLayer:
+        return PreviousLayer(self.w[index], self.s, self.n)
+
 
 def data_free_scale(weight: np.ndarray) -> np.ndarray:
-    """``c`` for ``weight`` ``[out, in]`` without data: ``1 / max(mean over rows of |W|, eps)``, float32 ``[in]``."""
+    """``c`` for ``weight`` ``[..., out, in]`` without data: ``1 / max(mean over rows of |W|, eps)``, float32
+    ``[..., in]``."""
     eps = np.finfo(weight.dtype).eps
-    return (1 / np.maximum(np.mean(np.abs(weight), axis=0), eps)).astype(weight.dtype, copy=False)
+    return (1 / np.maximum(np.mean(np.abs(weight), axis=-2), eps)).astype(weight.dtype, copy=False)
 
 
 def _fake_quantize_rows(weight: np.ndarray, mode: str) -> np.ndarray:
@@ -114,3 +124,21 @@ def data_aware_scale(
         if best is not None:
             c_all[start:stop] = best
     return c_all
+
+
+def data_aware_expert_scales(
+    weight: np.ndarray,
+    inputs: InputStatistics,
+    mode: str,
+    group_size: int,
+    settings: AWQSettings = AWQSettings(),
+    previous: PreviousLayer | None = None,
+) -> np.ndarray:
+    """:func:`data_aware_scale` of each expert of ``weight`` ``[experts, out, in]`` with its own inputs
+    (``inputs.means`` ``[items, experts, in]``) and its own previous weight; float32 ``[experts, in]``."""
+    scales = []
+    for expert in range(weight.shape[0]):
+        s, x = magnitudes_and_samples(inputs.expert(expert), settings.subset_size)
+        own_previous = None if previous is None else previous.expert(expert)
+        scales.append(data_aware_scale(weight[expert], s, x, mode, group_size, settings, own_previous))
+    return np.stack(scales)

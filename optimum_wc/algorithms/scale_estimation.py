@@ -19,11 +19,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimum_wc.algorithms.activations import InputStatistics, magnitudes_and_samples
+from optimum_wc.kernels.nncf_paths import openvino_path
 from optimum_wc.kernels.registry import KERNELS
 
 EPS = np.finfo(np.float32).eps
 ZERO_CODE_OFFSET = np.float32(0.001)
 ZERO_TOLERANCE = 1e-8  # np.isclose's default absolute tolerance
+def c_ordered_like_nncf(size: int, mode: str) -> bool:
+    """Whether nncf's quantized arrays are C-ordered for a weight of ``size`` elements in ``mode``: on its OpenVINO
+    path, and on its numpy path for float levels (NF4); its numpy integer path keeps the weight's memory order."""
+    return openvino_path(size) or not KERNELS[mode].integer
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,8 @@ class _Group:
     buffers every step reuses (fresh temporaries of this size would each be mapped and page-faulted anew: 60% of
     the time of scale estimation on a small model)."""
 
-    def __init__(self, weight: np.ndarray, s: np.ndarray, x: np.ndarray, mode: str, group_size: int, penalty: float):
+    def __init__(self, weight: np.ndarray, s: np.ndarray, x: np.ndarray, mode: str, group_size: int, penalty: float,
+                 nncf_size: int):  # fmt: skip
         out, channels = weight.shape
         self.kernel = KERNELS[mode]
         self.w = weight.reshape(out, channels // group_size, group_size)  # [out, G, gs]
@@ -56,27 +62,33 @@ class _Group:
         self.s = s.reshape(1, channels // group_size, group_size)
         self.penalty = penalty
         self.fp_out = np.matmul(self.w.transpose(1, 0, 2), self.x)  # [G, out, n]
-        self._q, self._t, self._work = (np.empty_like(self.w) for _ in range(3))
-        self._zero = np.empty(self.w.shape, dtype=bool)
+        # C-ordered, or in the weight's memory order (a strided view for a weight stored transposed), as nncf's
+        # arrays are: the order sets how BLAS and numpy sum, so that the sums round alike.
+        self.nncf_size = nncf_size  # the size nncf quantizes at once, which picks its arithmetic path
+        order = "C" if c_ordered_like_nncf(nncf_size, mode) else "K"
+        self._offset, self._t, self._work, self._q = (np.empty_like(self.w, order=order) for _ in range(4))
+        self._zero = np.empty_like(self.w, dtype=bool, order=order)
         self._q_out = np.empty_like(self.fp_out)
 
     def unscaled(self, scale: np.ndarray, zero_point: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Returns ``t = q - z`` for the codes ``q`` of ``W`` with ``scale`` and (float32) ``zero_point``, and the
         mask of zero codes ``[t = 0]``: buffers that the next call overwrites."""
-        t = self.kernel.quantized_levels(self.w, scale, zero_point, self.kernel.bits, out=self._t)
+        t = self.kernel.quantized_levels(self.w, scale, zero_point, self.kernel.bits, out=self._t,
+                                         nncf_size=self.nncf_size)
         np.less_equal(np.abs(t, out=self._work), ZERO_TOLERANCE, out=self._zero)  # np.isclose(t, 0), without its overhead
         return t, self._zero
 
     def candidate(self, t: np.ndarray, zero_mask: np.ndarray, importance: np.ndarray) -> np.ndarray:
         """``d* = sum_j a_j |w_j| / (|t_j| + 0.001 [t_j = 0])``, per group."""
-        offset = np.multiply(zero_mask, ZERO_CODE_OFFSET, out=self._q)
+        offset = np.multiply(zero_mask, ZERO_CODE_OFFSET, out=self._offset)
         value = np.add(np.abs(t, out=self._work), offset, out=self._work)
         np.divide(self.abs_w, value, out=value)
         return np.sum(np.multiply(value, importance, out=value), axis=-1, keepdims=True)
 
     def loss(self, scale: np.ndarray, zero_point: np.ndarray | None) -> np.ndarray:
         """``L`` per output row and group, ``[out, G]``."""
-        q = self.kernel.quantized_levels(self.w, scale, zero_point, self.kernel.bits, out=self._q)
+        q = self.kernel.quantized_levels(self.w, scale, zero_point, self.kernel.bits, out=self._q,
+                                         nncf_size=self.nncf_size)
         np.multiply(q, scale, out=q)
         error = np.matmul(q.transpose(1, 0, 2), self.x, out=self._q_out)
         np.subtract(self.fp_out, error, out=error)
@@ -93,19 +105,23 @@ def estimate_scale(
     mode: str,
     group_size: int,
     settings: ScaleEstimationSettings = ScaleEstimationSettings(),
+    nncf_size: int | None = None,
 ) -> EstimatedParameters:
     """Returns the estimated scale (and the min-max zero point) of ``weight`` ``[out, in]`` for ``mode``.
 
     Args:
-        weight: float32 ``[out, in]``.
+        weight: float32 ``[out, in]``, contiguous or a transposed view.
         s: ``[in]`` channel magnitudes (max over items of the mean absolute input).
         x: ``[in, n]`` item means of the input.
         mode: A 4-bit mode (``int4_sym``, ``int4_asym``, ``nf4``).
         group_size: Group size along ``in``; -1 for one group per row.
+        nncf_size: The size of the weight nncf quantizes at once (all experts' of a 3-D weight; default: this one's),
+            which picks its arithmetic path (``kernels/nncf_paths.py``).
     """
     per_channel = group_size == -1
     group_size = weight.shape[1] if per_channel else group_size
-    problem = _Group(weight.astype(np.float32, copy=False), s, x, mode, group_size, settings.weight_penalty)
+    nncf_size = weight.size if nncf_size is None else nncf_size
+    problem = _Group(weight.astype(np.float32, copy=False), s, x, mode, group_size, settings.weight_penalty, nncf_size)
     kernel = problem.kernel
 
     scale, zero_point = kernel.parameters(problem.w, 2, kernel.bits)
@@ -149,9 +165,9 @@ def estimate_expert_scales(
     expert."""
     found = []
     for expert in range(weight.shape[0]):
-        own = InputStatistics(inputs.means[:, expert], inputs.tokens)
+        own = inputs.expert(expert)
         found.append(estimate_scale(weight[expert], *magnitudes_and_samples(own, settings.subset_size), mode,
-                                    group_size, settings))  # fmt: skip
+                                    group_size, settings, nncf_size=weight.size))  # fmt: skip
     zero_points = None if found[0].zero_point is None else np.stack([f.zero_point for f in found])
     return EstimatedParameters(np.stack([f.scale for f in found]), zero_points)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from optimum_wc.kernels.nncf_paths import openvino_path
 
 EPS = np.finfo(np.float32).eps
 Axis = int | tuple[int, ...]
@@ -65,27 +66,36 @@ def _rounded_codes(
     return codes, zero
 
 
+def _nan_codes_as_nncf(codes: np.ndarray, scale: np.ndarray, low: int, size: int) -> None:
+    """A zero or NaN scale (candidates of scale estimation for an all-zero group, or from the NaN mean of an input
+    that no token reached, such as an expert no token was routed to) makes NaN codes: nncf's OpenVINO path clamps
+    them to the lowest level, its numpy path casts them to 0 (see nncf_paths.py)."""
+    if not np.all(np.abs(scale) > 0):  # False for a zero or a NaN
+        np.copyto(codes, low if openvino_path(size) else 0, where=np.isnan(codes))
+
+
+def _low(zero_point: np.ndarray | None, bits: int) -> int:
+    return 0 if zero_point is not None else -(2 ** (bits - 1))
+
+
 def quantize_integer(
-    weight: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, bits: int
+    weight: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, bits: int, nncf_size: int | None = None
 ) -> np.ndarray:
-    """Returns the integer codes: ``uint8`` with a zero point (asymmetric), ``int8`` without (symmetric)."""
+    """Returns the integer codes: ``uint8`` with a zero point (asymmetric), ``int8`` without (symmetric).
+    ``nncf_size``: the size of the array nncf quantizes at once (default ``weight.size``)."""
     codes, zero = _rounded_codes(weight, scale, zero_point, bits)
+    _nan_codes_as_nncf(codes, scale, _low(zero_point, bits), weight.size if nncf_size is None else nncf_size)
     return codes.astype(np.int8 if zero is None else np.uint8)
 
 
 def quantized_integer_levels(
-    weight: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, bits: int, out: np.ndarray | None = None
+    weight: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, bits: int, out: np.ndarray | None = None,
+    nncf_size: int | None = None,
 ) -> np.ndarray:
     """``integer_levels(quantize_integer(...), zero_point)`` in float32 without the integer round trip: the same
-    values (small integers, exact in float32), fewer passes over the data; written into ``out`` when given.
-
-    A zero or NaN scale (candidates of scale estimation for an all-zero group, or from the NaN mean of an input
-    that no token reached, such as an expert no token was routed to) makes NaN codes, which the integer cast turns
-    into 0; so does this.
-    """
+    values (small integers, exact in float32), fewer passes over the data; written into ``out`` when given."""
     levels, zero = _rounded_codes(weight, scale, zero_point, bits, out)
-    if not np.all(np.abs(scale) > 0):  # False for a zero or a NaN
-        np.copyto(levels, 0, where=np.isnan(levels))
+    _nan_codes_as_nncf(levels, scale, _low(zero_point, bits), weight.size if nncf_size is None else nncf_size)
     if zero is not None:
         levels -= zero
     return levels

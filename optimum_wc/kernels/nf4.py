@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from optimum_wc.kernels.integer import EPS
+from optimum_wc.kernels.nncf_paths import openvino_path
 
 NF4_LEVELS = np.array(
     [
@@ -24,8 +25,8 @@ NF4_LEVELS = np.array(
 NF4_MIDPOINTS = ((NF4_LEVELS[1:] + NF4_LEVELS[:-1]) / np.float32(2)).astype(np.float32)
 
 # OpenVINO's own f32 -> nf4 conversion uses these boundaries, a value equal to one going to the upper level.
-# nncf converts weights of at least OPENVINO_ROUNDING_MIN_SIZE elements through OpenVINO, so they round this way;
-# the two rules differ only for values exactly on a boundary (tests/kernels/test_nf4.py checks both).
+# nncf converts weights on its OpenVINO path (nncf_paths.py) through OpenVINO, so they round this way; the two rules
+# differ only for values exactly on a boundary (tests/kernels/test_nf4.py checks both).
 OPENVINO_NF4_BOUNDARIES = np.array(
     [
         -0.8480963706970215, -0.6106328368186951, -0.45999523997306824, -0.33967939019203186,
@@ -35,7 +36,6 @@ OPENVINO_NF4_BOUNDARIES = np.array(
     ],
     dtype=np.float32,
 )  # fmt: skip
-OPENVINO_ROUNDING_MIN_SIZE = 10_000
 
 
 def nf4_scale(weight: np.ndarray, axis: int | tuple[int, ...]) -> np.ndarray:
@@ -63,10 +63,13 @@ def nf4_parameters(weight: np.ndarray, axis: int | tuple[int, ...], bits: int) -
     return nf4_scale(weight, axis), None
 
 
-def quantize_nf4(weight: np.ndarray, scale: np.ndarray, zero_point: None, bits: int) -> np.ndarray:
-    """Returns the uint8 level indices of ``weight / scale`` (OpenVINO's tie rule from 10k elements on, as nncf)."""
+def quantize_nf4(
+    weight: np.ndarray, scale: np.ndarray, zero_point: None, bits: int, nncf_size: int | None = None
+) -> np.ndarray:
+    """Returns the uint8 level indices of ``weight / scale`` (OpenVINO's tie rule on nncf's OpenVINO path for an
+    array of ``nncf_size`` elements, default ``weight.size``)."""
     normalized = np.divide(weight, scale, dtype=np.float32)
-    return nf4_indices(normalized, weight.size >= OPENVINO_ROUNDING_MIN_SIZE)
+    return nf4_indices(normalized, openvino_path(weight.size if nncf_size is None else nncf_size))
 
 
 def nf4_levels(codes: np.ndarray, zero_point: None) -> np.ndarray:
@@ -74,11 +77,12 @@ def nf4_levels(codes: np.ndarray, zero_point: None) -> np.ndarray:
 
 
 def quantized_nf4_levels(
-    weight: np.ndarray, scale: np.ndarray, zero_point: None, bits: int, out: np.ndarray | None = None
+    weight: np.ndarray, scale: np.ndarray, zero_point: None, bits: int, out: np.ndarray | None = None,
+    nncf_size: int | None = None,
 ) -> np.ndarray:
     """``nf4_levels(quantize_nf4(...))``, written into ``out`` (float32) when given."""
     if out is None:
-        return nf4_levels(quantize_nf4(weight, scale, zero_point, bits), zero_point)
+        return nf4_levels(quantize_nf4(weight, scale, zero_point, bits, nncf_size), zero_point)
     normalized = np.divide(weight, scale, dtype=np.float32, out=out)
-    indices = nf4_indices(normalized, weight.size >= OPENVINO_ROUNDING_MIN_SIZE)
+    indices = nf4_indices(normalized, openvino_path(weight.size if nncf_size is None else nncf_size))
     return np.take(NF4_LEVELS, indices, out=out)

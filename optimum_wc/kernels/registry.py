@@ -38,7 +38,9 @@ class Kernel:
         levels: ``(codes, zero point) -> float32`` unscaled values, so that ``W ~ levels * scale``.
         quantized_levels: ``(float32 data, scale, zero point, bits, out=None) -> levels(quantize(...), zero point)``
             in one step (what the data-aware algorithms' inner loops need), into the float32 array ``out`` when
-            given (a loop that reuses its buffers does not page-fault a fresh one on every step).
+            given (a loop that reuses its buffers does not page-fault a fresh one on every step). Both also take
+            ``nncf_size``, the size of the array nncf would quantize at once (see ``nncf_paths.py``).
+        integer: Whether the levels are uniform integers (nncf's integer path), not float values (its float path).
     """
 
     bits: int
@@ -48,6 +50,7 @@ class Kernel:
     quantize: Callable[[np.ndarray, np.ndarray, np.ndarray | None, int], np.ndarray]
     levels: Callable[[np.ndarray, np.ndarray | None], np.ndarray]
     quantized_levels: Callable[..., np.ndarray]
+    integer: bool = True
 
 
 KERNELS: dict[str, Kernel] = {
@@ -55,7 +58,7 @@ KERNELS: dict[str, Kernel] = {
     "int8_sym": Kernel(8, "i8", False, symmetric_parameters, quantize_integer, integer_levels, quantized_integer_levels),
     "int4_asym": Kernel(4, "u4", True, asymmetric_parameters, quantize_integer, integer_levels, quantized_integer_levels),
     "int4_sym": Kernel(4, "i4", False, symmetric_parameters, quantize_integer, integer_levels, quantized_integer_levels),
-    "nf4": Kernel(4, "nf4", False, nf4_parameters, quantize_nf4, nf4_levels, quantized_nf4_levels),
+    "nf4": Kernel(4, "nf4", False, nf4_parameters, quantize_nf4, nf4_levels, quantized_nf4_levels, integer=False),
 }
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import openvino as ov
 import openvino.opset13 as opset
 
-from optimum_wc.openvino.graph import ModelGraph, source_constant
+from optimum_wc.openvino.graph import ModelGraph, new_constant, source_constant
 
 ACTIVATIONS = frozenset(
     {"Relu", "Clamp", "Elu", "PRelu", "Sigmoid", "HSigmoid", "HardSigmoid", "Swish", "HSwish", "Selu"}
@@ -92,7 +92,7 @@ def insert_scale(graph: ModelGraph, merge: str, inverse_scale: np.ndarray) -> ov
         values = np.clip(values, info.min, info.max).astype(element_type.to_dtype())
     name = f"{merge}/awq_mul"
     consumers = list(output.get_target_inputs())
-    constant = opset.constant(values, dtype=element_type, name=f"{name}/scale")
+    constant = new_constant(values, f"{name}/scale", element_type)
     multiply = opset.multiply(output, constant, name=name)
     for target in consumers:
         target.replace_source_output(multiply.output(0))

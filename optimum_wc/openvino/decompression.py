@@ -31,6 +31,7 @@ from openvino import opset13 as opset
 
 from optimum_wc.kernels.packing import PackedArray, StoredWeight
 from optimum_wc.kernels.spqr_storage import SpQRStored, StoredStatistic
+from optimum_wc.openvino.graph import new_constant
 
 Hold = Callable[[ov.Node], None]
 STORAGE_TYPES = {"u8": ov.Type.u8, "i8": ov.Type.i8, "u4": ov.Type.u4, "i4": ov.Type.i4, "nf4": ov.Type.nf4,
@@ -72,8 +73,7 @@ def build_decompression(
     if stored.zero_point is not None:
         zero_point = opset.convert(packed_constant(stored.zero_point, f"{name}/zero_point", hold), ov.Type.f16)
         node = opset.subtract(node, zero_point, name=f"{name}/zero_point/subtract")
-    scale = ov.op.Constant(stored.scale)
-    scale.set_friendly_name(f"{name}/scale")
+    scale = new_constant(stored.scale, f"{name}/scale")
     node = opset.multiply(node, scale, name=f"{name}/fq_weights_{port}")
     if stored.group_size != -1:
         node = opset.reshape(node, output_shape=list(stored.original_shape), special_zero=False)
@@ -90,9 +90,7 @@ def _statistic(statistic: StoredStatistic, name: str, groups_shape: list[int]) -
     to u4 instead, so that the folded constant is u4."""
     integer = statistic.step.dtype == np.uint8
     node = opset.convert(packed_constant(statistic.codes, f"{name}/codes"), ov.Type.f32)
-    step, minimum = ov.op.Constant(statistic.step), ov.op.Constant(statistic.minimum)
-    step.set_friendly_name(f"{name}/step")
-    minimum.set_friendly_name(f"{name}/minimum")
+    step, minimum = new_constant(statistic.step, f"{name}/step"), new_constant(statistic.minimum, f"{name}/minimum")
     step, minimum = opset.convert(step, ov.Type.f32), opset.convert(minimum, ov.Type.f32)
     node = opset.add(opset.multiply(node, step), minimum, name=f"{name}/values")
     node = opset.reshape(node, output_shape=groups_shape, special_zero=False)

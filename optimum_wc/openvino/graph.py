@@ -49,10 +49,22 @@ def source_constant(op: ov.Node, port: int) -> ov.Node | None:
         node = node.input_value(0).get_node()
 
 
+def new_constant(values: np.ndarray, name: str, element_type: ov.Type | None = None) -> ov.Node:
+    """A Constant of ``values`` named ``name``, in ``element_type`` (default: the array's). The values are made
+    C-contiguous first: from a non-contiguous float16 array OpenVINO's Python API builds an ``i16`` Constant of the
+    float16 bits (an array of scales read transposed, for example)."""
+    values = np.ascontiguousarray(values)
+    if element_type is None:
+        constant = ov.op.Constant(values)
+        constant.set_friendly_name(name)
+        return constant
+    return opset.constant(values, dtype=element_type, name=name)
+
+
 def set_constant(constant: ov.Node, values: np.ndarray) -> ov.Node:
     """Replaces ``constant`` by a new one holding ``values`` in its element type, under the same friendly name."""
     element_type = constant.get_output_element_type(0)
-    replacement = opset.constant(values, dtype=element_type, name=constant.get_friendly_name())
+    replacement = new_constant(values, constant.get_friendly_name(), element_type)
     for target in list(constant.output(0).get_target_inputs()):
         target.replace_source_output(replacement.output(0))
     return replacement

@@ -35,3 +35,33 @@ def test_never_worse_than_min_max_and_keeps_the_zero_point(mode, group_size):
     assert estimated.scale.shape == minmax.scale.shape
     if minmax.zero_point is not None:
         np.testing.assert_array_equal(estimated.zero_point, minmax.zero_point)
+
+
+@pytest.mark.parametrize("mode", ["int4_sym", "int4_asym", "nf4"])
+@pytest.mark.parametrize("shape", [(64, 96), (128, 512)], ids=["below-10000", "above-10000"])
+@pytest.mark.parametrize("switch", [False, True], ids=["openvino-path", "path-off"])
+def test_a_weight_stored_transposed_gives_nncfs_float32_scales(mode, shape, switch, monkeypatch):
+    """nncf's sums over a group round according to the memory order of its arrays: the weight's own (strided, for a
+    weight stored ``[in, out]``) below 10000 elements or with its OpenVINO path switched off, C order above. Ours
+    on the transposed view follows it; checked against nncf's own function, bit for bit."""
+    from nncf.common.tensor_statistics.statistics import WCTensorStatistic
+    from nncf.parameters import CompressWeightsMode
+    from nncf.quantization.algorithms.weight_compression.config import WeightCompressionConfig
+    from nncf.quantization.algorithms.weight_compression.scale_estimation import ScaleEstimation
+    from nncf.tensor import Tensor
+
+    from optimum_wc.algorithms.activations import InputStatistics, magnitudes_and_samples
+    from optimum_wc.kernels.nncf_paths import OPENVINO_PATH_SWITCH
+
+    if switch:
+        monkeypatch.setenv(OPENVINO_PATH_SWITCH, "1")
+    rng = np.random.default_rng(5)
+    channels, outputs = shape
+    stored = rng.standard_normal((channels, outputs)).astype(np.float32)  # [in, out]: reduction axis 0
+    means = rng.standard_normal((8, channels)).astype(np.float32)
+    statistics = WCTensorStatistic([Tensor(m) for m in means], [(1, 5, channels)] * 8)
+    config = WeightCompressionConfig(mode=CompressWeightsMode(mode), group_size=32)
+    expected, _ = ScaleEstimation.calculate_quantization_params(statistics, Tensor(stored), (0,), config, 2, 32, 5, 5)
+    s, x = magnitudes_and_samples(InputStatistics(means, (5,) * 8), 32)
+    ours = estimate_scale(stored.T, s, x, mode, 32, ScaleEstimationSettings(32, 5, 5))
+    np.testing.assert_array_equal(np.moveaxis(ours.scale, -3, -1), expected.data)

@@ -143,7 +143,7 @@ def test_blocks_never_split_a_row_even_for_wide_weights(monkeypatch):
 
 @pytest.mark.parametrize("zero_point", [None, 3])
 def test_levels_without_the_integer_round_trip_equal_it_for_zero_and_nan_scales(zero_point):
-    """A zero scale (0 / 0) or a NaN one gives NaN codes, which the integer cast turns into 0 (nncf's codes)."""
+    """A zero scale (0 / 0) or a NaN one gives NaN codes; both functions set them alike (test_nncf_paths.py)."""
     from optimum_wc.kernels.integer import integer_levels, quantize_integer, quantized_integer_levels
 
     weight = np.zeros((4, 8), dtype=np.float32)

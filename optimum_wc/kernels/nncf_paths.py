@@ -1,0 +1,25 @@
+"""Which of nncf's two arithmetic paths a weight takes, where the two give different results.
+
+nncf quantizes a weight of at least :data:`OPENVINO_PATH_MIN_SIZE` elements through small compiled OpenVINO
+models, and a smaller one through numpy (its ``NNCF_DISABLE_OPTIMIZED_COMPRESSION`` variable sends every weight
+through numpy). The two agree on ordinary values but not everywhere, and ours follows the path nncf would take:
+
+- a NaN code (a NaN or zero scale) becomes the lowest level through OpenVINO (its clamp), 0 through numpy's cast;
+- NF4 values exactly on a boundary between two levels go up through OpenVINO, down through numpy;
+- OpenVINO's results are C-ordered; numpy's integer results keep the weight's memory order, which for a weight
+  stored transposed decides how later sums over a group round.
+
+"Size" is the size of the array nncf quantizes at once: all experts of a 3-D weight, for example.
+"""
+
+from __future__ import annotations
+
+import os
+
+OPENVINO_PATH_MIN_SIZE = 10_000
+OPENVINO_PATH_SWITCH = "NNCF_DISABLE_OPTIMIZED_COMPRESSION"
+
+
+def openvino_path(size: int) -> bool:
+    """Whether nncf quantizes an array of ``size`` elements through OpenVINO."""
+    return size >= OPENVINO_PATH_MIN_SIZE and os.environ.get(OPENVINO_PATH_SWITCH) is None
