@@ -10,6 +10,7 @@ from optimum_wc.errors import (
     InvalidArgumentError,
     InvalidArgumentTypeError,
     InvalidGroupSizeError,
+    MissingExtraError,
     ModelNotFoundError,
     NonFiniteWeightError,
     NotYetSupportedError,
@@ -41,6 +42,7 @@ __all__ = [
     "InvalidArgumentTypeError",
     "InvalidGroupSizeError",
     "LayerPrecision",
+    "MissingExtraError",
     "ModelNotFoundError",
     "NonFiniteWeightError",
     "NotYetSupportedError",
@@ -59,7 +61,8 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # The Hugging Face model class imports optimum-intel (and with it torch and nncf): only on first use.
+    # The Hugging Face model class imports optimum-intel (and with it torch): only on first use, and only with the
+    # `hf` extra installed (modeling.py says which).
     if name == "OVModelForCausalLM":
         from optimum_wc.modeling import OVModelForCausalLM
 

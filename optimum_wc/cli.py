@@ -23,7 +23,7 @@ import time
 
 from optimum_wc.enums import BackupMode, GroupSizeFallbackMode, SensitivityMetric
 from optimum_wc.atomic import check_output_folder
-from optimum_wc.errors import InvalidArgumentError, OptimumWCError
+from optimum_wc.errors import InvalidArgumentError, MissingExtraError, OptimumWCError
 from optimum_wc.quantization_config import WeightCompressionConfig
 from optimum_wc.spqr_config import PERMUTATION_ORDERS
 
@@ -274,13 +274,20 @@ def run_tune(args: argparse.Namespace) -> object:
 
 
 COMMANDS = {"export": run_export, "eval": run_eval, "tune": run_tune}
+EXTRAS = {"matplotlib": "tune", "sentence_transformers": "similarity"}  # the `hf` extra brings the other packages
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        COMMANDS[args.command](args)
+        try:
+            COMMANDS[args.command](args)
+        except ModuleNotFoundError as exc:  # a package of an extra the command needs
+            top = (exc.name or "").split(".")[0]
+            if not top or top == "optimum_wc":
+                raise
+            raise MissingExtraError(f"optimum-wc {args.command}", EXTRAS.get(top, "hf"), top) from exc
     except BudgetNotMet as exc:
         logger.error("optimum-wc: %s", exc)
         return 1

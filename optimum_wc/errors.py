@@ -55,3 +55,14 @@ class OutputFolderError(OptimumWCError, ValueError):
 class HubUploadError(OptimumWCError, OSError):
     """An upload to the Hugging Face Hub failed (network, authentication, the Hub's answer); the message names the
     repository and the cause, and the saved folder is left as it was."""
+
+
+class MissingExtraError(OptimumWCError, ImportError):
+    """A feature whose packages come with an extra that is not installed; the message names the extra."""
+
+    def __init__(self, feature: str, extra: str, missing: str):
+        super().__init__(
+            f"{feature} needs the packages of the `{extra}` extra (`{missing}` is not installed): "
+            f"pip install 'optimum-wc[{extra}]'"
+        )
+        self.extra = extra

@@ -17,7 +17,13 @@ import shutil
 from typing import Any
 
 import openvino as ov
-from optimum.intel import OVModelForCausalLM as _OptimumIntelCausalLM
+
+from optimum_wc.errors import MissingExtraError
+
+try:
+    from optimum.intel import OVModelForCausalLM as _OptimumIntelCausalLM
+except ModuleNotFoundError as missing:  # optimum-intel, transformers or torch: the `hf` extra
+    raise MissingExtraError("OVModelForCausalLM", "hf", missing.name) from missing
 
 from optimum_wc.atomic import atomic_directory, disk_errors
 from optimum_wc.exporting import check_checkpoint_files, convert_tokenizer, export_folders_the_next_run_can_repair
