@@ -90,14 +90,20 @@ def test_console_script_is_installed():
 
 
 def test_data_aware_flags_reach_the_core(tmp_path):
+    """Each flag changes the weights: leaving out --awq, or --scale-estimation, writes other bytes."""
     default_model = pathlib.Path(__file__).resolve().parent.parent / "models" / "tiny-llama-pydoc"
     data = tmp_path / "calibration.txt"
     data.write_text("\n".join(f"The function number {i} returns a list of values." for i in range(8)))
-    out = tmp_path / "out"
-    code = main(["export", str(default_model), str(out), "--weight-format", "int4", "--sym", "--group-size", "64",
-                 "--dataset", str(data), "--num-samples", "6", "--awq", "--scale-estimation"])  # fmt: skip
-    assert code == 0
+    base = ["--weight-format", "int4", "--sym", "--group-size", "64", "--dataset", str(data), "--num-samples", "6"]
+    weights = {}
+    for name, flags in {"both": ["--awq", "--scale-estimation"], "no-awq": ["--scale-estimation"],
+                        "no-se": ["--awq"]}.items():  # fmt: skip
+        out = tmp_path / name
+        assert main(["export", str(default_model), str(out), *base, *flags]) == 0
+        weights[name] = (out / "openvino_model.bin").read_bytes()
+    out = tmp_path / "both"
     assert (_rt(out, "awq"), _rt(out, "scale_estimation"), _rt(out, "gptq")) == ("True", "True", "False")
+    assert weights["both"] != weights["no-awq"] and weights["both"] != weights["no-se"]
 
 
 def test_gptq_without_dataset_is_refused_before_export(gpt2_checkpoint, tmp_path):

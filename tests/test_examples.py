@@ -26,3 +26,19 @@ def test_main_command_compresses_the_embedded_model_and_generates(tmp_path):
 def test_load_in_flags_example():
     out = _run("examples/load_in_flags.py")
     assert "mode='int8_asym'" in out and "mode='int4_asym', group_size=128" in out
+
+
+def test_from_pretrained_config_example():
+    out = _run("examples/from_pretrained_config.py")
+    assert "| int4_sym, group size 64 | 41% (31 / 45)" in out and "| int8_asym, per-channel  | 59% (13 / 45)" in out
+
+
+def test_save_reload_pipeline_example(tmp_path):
+    out = _run("examples/save_reload_pipeline.py", "models/tiny-llama-pydoc", str(tmp_path / "nf4"))
+    assert "restored config: WeightCompressionConfig(mode='nf4', group_size=64, ratio=1.0)" in out
+    assert "\nExceptions are" in out and (tmp_path / "nf4" / "openvino_tokenizer.xml").is_file()
+
+
+def test_every_example_runs_in_a_test():
+    tests = pathlib.Path(__file__).read_text()
+    assert [p.name for p in sorted((REPO / "examples").glob("*.py")) if f"examples/{p.name}" not in tests] == []
