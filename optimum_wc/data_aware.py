@@ -39,6 +39,7 @@ from optimum_wc.openvino.pages import release
 from optimum_wc.openvino.scratch import ScratchIR
 from optimum_wc.openvino.statistics import activation_channel_axis, activation_point, input_statistics, run_points
 from optimum_wc.openvino.statistics_cache import cached
+from optimum_wc.orientation import constant_values, oriented, to_stored_layout
 from optimum_wc.parallel import default_workers, ordered_map, single_threaded_blas
 from optimum_wc.planning import Plan, WeightPlan
 
@@ -50,29 +51,6 @@ GPTQ_SCALE_ESTIMATION = ScaleEstimationSettings(subset_size=32, initial_steps=5,
 
 def needs_data_aware(settings: CompressionSettings) -> bool:
     return settings.awq or settings.scale_estimation or settings.gptq or settings.mode == CompressWeightsMode.SPQR
-
-
-def _oriented(weight: WeightPlan) -> tuple[np.ndarray, bool]:
-    """The weight as float32 ``[out, in]`` (``[experts, out, in]`` for fused experts), and whether it was transposed
-    (a view) to get there."""
-    data = weight.target.read_float32()
-    transposed = weight.target.reduction_axes[0] == data.ndim - 2
-    return (np.swapaxes(data, -1, -2) if transposed else data), transposed
-
-
-def _values(constant: ov.Node) -> np.ndarray:
-    """A float constant's values (bf16 read as float32, which numpy lacks)."""
-    if constant.get_output_element_type(0) == ov.Type.bf16:
-        return constant.get_data(dtype=np.float32)
-    return constant.get_data()
-
-
-def _to_layout(values: np.ndarray | None, transposed: bool, per_channel: bool) -> np.ndarray | None:
-    """Moves parameters from the ``[..., out, groups, 1]`` / ``[..., out, 1]`` layout to the weight's own grouped
-    layout."""
-    if values is None or not transposed:
-        return values
-    return np.swapaxes(values, -1, -2) if per_channel else np.moveaxis(values, -3, -1)
 
 
 class DataAwareCompression:
@@ -174,7 +152,7 @@ class DataAwareCompression:
         description = "Applying data-aware AWQ" if stats is not None else "Applying data-free AWQ"
         for match in tqdm(matches, desc=description, disable=not (matches and self.progress)):
             weight = self.by_op[match.target]
-            w, transposed = _oriented(weight)
+            w, transposed = oriented(weight)
             merge_constants = []
             if self.graph.type_of(match.merge) == "MatMul":
                 merge_constants = weight_constants(self.graph, match.merge)
@@ -197,7 +175,7 @@ class DataAwareCompression:
         if merge not in stats:
             return None
         axis = weight.target.reduction_axes[0]
-        values = _values(constants[0])
+        values = constant_values(constants[0])
         largest = float(np.max(np.abs(stats[merge].means)))  # of every item, channel (and expert)
         return PreviousLayer(np.mean(np.abs(values), axis=axis), largest, values.shape[axis])
 
@@ -210,7 +188,7 @@ class DataAwareCompression:
         if merge_constants:
             rows = np.expand_dims(inverse, -2 if transposed else -1)
             for constant in merge_constants:
-                scaled_merge = (_values(constant) * rows).astype(original.dtype)
+                scaled_merge = (constant_values(constant) * rows).astype(original.dtype)
                 release(constant.data)
                 self._replace_weight(constant, scaled_merge)
         else:
@@ -235,7 +213,7 @@ class DataAwareCompression:
             s, x = magnitudes_and_samples(inputs, se.subset_size)
             return estimate_scale(w, s, x, mode, group_size, se)
 
-        work = ((weight, *_oriented(weight)) for weight in weights)
+        work = ((weight, *oriented(weight)) for weight in weights)
         for (weight, _, transposed), estimated in tqdm(
             ordered_map(estimate, work, self.workers, blas_exact=True), total=len(weights),
             desc="Applying Scale Estimation",
@@ -243,8 +221,8 @@ class DataAwareCompression:
         ):  # fmt: skip
             per_channel = weight.precision.group_size == -1
             weight.parameters = (
-                _to_layout(estimated.scale, transposed, per_channel),
-                _to_layout(estimated.zero_point, transposed, per_channel),
+                to_stored_layout(estimated.scale, transposed, per_channel),
+                to_stored_layout(estimated.zero_point, transposed, per_channel),
             )
 
     def _one_pass(self, targets: list[WeightPlan], count: int, keep_means: bool, description: str,
