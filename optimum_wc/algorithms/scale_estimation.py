@@ -25,6 +25,8 @@ from optimum_wc.kernels.registry import KERNELS
 EPS = np.finfo(np.float32).eps
 ZERO_CODE_OFFSET = np.float32(0.001)
 ZERO_TOLERANCE = 1e-8  # np.isclose's default absolute tolerance
+
+
 def c_ordered_like_nncf(size: int, mode: str) -> bool:
     """Whether nncf's quantized arrays are C-ordered for a weight of ``size`` elements in ``mode``: on its OpenVINO
     path, and on its numpy path for float levels (NF4); its numpy integer path keeps the weight's memory order."""
@@ -62,9 +64,9 @@ class _Group:
         self.s = s.reshape(1, channels // group_size, group_size)
         self.penalty = penalty
         self.fp_out = np.matmul(self.w.transpose(1, 0, 2), self.x)  # [G, out, n]
+        self.nncf_size = nncf_size  # the size nncf quantizes at once, which picks its arithmetic path
         # C-ordered, or in the weight's memory order (a strided view for a weight stored transposed), as nncf's
         # arrays are: the order sets how BLAS and numpy sum, so that the sums round alike.
-        self.nncf_size = nncf_size  # the size nncf quantizes at once, which picks its arithmetic path
         order = "C" if c_ordered_like_nncf(nncf_size, mode) else "K"
         self._offset, self._t, self._work, self._q = (np.empty_like(self.w, order=order) for _ in range(4))
         self._zero = np.empty_like(self.w, dtype=bool, order=order)
