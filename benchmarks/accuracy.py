@@ -148,7 +148,7 @@ def ensure_calibration_inputs() -> pathlib.Path:
     from optimum.intel import OVModelForCausalLM
     from transformers import AutoTokenizer
 
-    from optimum_wc.calibration import token_samples
+    from optimum_wc.pipeline.calibration import token_samples
 
     lines = CALIBRATION.read_text(encoding="utf-8").splitlines()[:CALIBRATION_LINES]
     model = OVModelForCausalLM.from_pretrained(FP32_DIR, compile=False)
@@ -186,7 +186,7 @@ def worker(library: str, config_name: str, out_dir: pathlib.Path) -> None:
     dataset = pickle.loads(CALIBRATION_PICKLE.read_bytes()) if "subset_size" in kwargs else None
     ours = {"act_order": kwargs.pop("gptq_act_order", False), "one_pass": kwargs.pop("gptq_one_pass", False)}
     if library == "optimum_wc" and any(ours.values()):
-        from optimum_wc.advanced import AdvancedCompressionParameters, AdvancedGPTQParameters
+        from optimum_wc.config.advanced import AdvancedCompressionParameters, AdvancedGPTQParameters
 
         kwargs["advanced_parameters"] = AdvancedCompressionParameters(gptq_params=AdvancedGPTQParameters(**ours))
     patterns = kwargs.pop("ignored_patterns", None)
@@ -220,8 +220,8 @@ def worker(library: str, config_name: str, out_dir: pathlib.Path) -> None:
     result.update(seconds=time.perf_counter() - start, peak_rss_before_kib=rss_before,
                   peak_rss_kib=peak_rss_kib())
     if "error" not in result and library == "optimum_wc" and kwargs["mode"] == optimum_wc.CompressWeightsMode.SPQR:
-        from optimum_wc.openvino.rt_info import read_layer_records
-        from optimum_wc.summary import StoredFootprint
+        from optimum_wc.pipeline.rt_info import read_layer_records
+        from optimum_wc.pipeline.summary import StoredFootprint
 
         stored = StoredFootprint.from_records(read_layer_records(model))
         result.update(bits_per_parameter=stored.bits_per_parameter, outlier_fraction=stored.outlier_fraction,
@@ -501,7 +501,7 @@ def write_markdown(path: pathlib.Path, payload: dict) -> None:
     if payload.get("spqr"):
         lines += [
             "",
-            f"SpQR targets (KL relative to optimum-wc's data-free INT4_ASYM g128): at <= 4.7 bits per parameter, KL "
+            "SpQR targets (KL relative to optimum-wc's data-free INT4_ASYM g128): at <= 4.7 bits per parameter, KL "
             "<= 1/3 of it and perplexity closer to FP32 than every other 4-bit row; at <= 4.0 bits, KL below it. "
             "Bits per parameter are the bytes the IR stores for the SpQR layers (codes, quantized statistics, "
             "outliers, permutations) over their parameters; embeddings and the last layer are INT8_ASYM (FP32 in the "

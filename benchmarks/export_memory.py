@@ -74,7 +74,7 @@ convert._save_model = staged("save float IR", convert._save_model)
 read = modeling_decoder.OVModelForCausalLM._from_pretrained.__func__
 modeling_decoder.OVModelForCausalLM._from_pretrained = classmethod(staged("read IR", read))
 if library == "optimum_wc":
-    import optimum_wc.modeling as ours
+    import optimum_wc.hf.modeling as ours
     ours.compress_model = staged("compress", ours.compress_model)
     model_class, kwargs = ours.OVModelForCausalLM, {"quantization_config": {"bits": 4, "sym": False, "group_size": 128}}
 else:

@@ -157,8 +157,8 @@ def compress_all(fp32: pathlib.Path) -> dict:
     import openvino as ov
 
     import optimum_wc
-    from optimum_wc.openvino.rt_info import read_layer_records
-    from optimum_wc.summary import StoredFootprint
+    from optimum_wc.pipeline.rt_info import read_layer_records
+    from optimum_wc.pipeline.summary import StoredFootprint
 
     rng = np.random.default_rng(1)
     data = [{"input_ids": ids, "attention_mask": np.ones_like(ids), "position_ids": np.arange(128)[None],

@@ -1,9 +1,9 @@
 """optimum-wc: NNCF-compatible weight compression for OpenVINO models, with our own numpy kernels."""
 
-from optimum_wc.advanced import AdvancedCompressionParameters
+from optimum_wc.config.advanced import AdvancedCompressionParameters
 from optimum_wc.compress import CompressionResult, compress_model, compress_weights
-from optimum_wc.config import CompressionSettings, LayerPrecision
-from optimum_wc.enums import BackupMode, CompressionFormat, CompressWeightsMode, GroupSizeFallbackMode, SensitivityMetric
+from optimum_wc.config.settings import CompressionSettings, LayerPrecision
+from optimum_wc.config.enums import BackupMode, CompressionFormat, CompressWeightsMode, GroupSizeFallbackMode, SensitivityMetric
 from optimum_wc.errors import (
     CorruptModelError,
     HubUploadError,
@@ -19,10 +19,10 @@ from optimum_wc.errors import (
     UnsupportedArgumentError,
     UnsupportedModelError,
 )
-from optimum_wc.quantization_config import WeightCompressionConfig
-from optimum_wc.scope import IgnoredScope, Subgraph
-from optimum_wc.spqr_config import SpQRConfig
-from optimum_wc.summary import CompressionSummary
+from optimum_wc.config.quantization import WeightCompressionConfig
+from optimum_wc.config.scope import IgnoredScope, Subgraph
+from optimum_wc.config.spqr import SpQRConfig
+from optimum_wc.pipeline.summary import CompressionSummary
 from optimum_wc.version import __version__
 
 __all__ = [
@@ -64,7 +64,7 @@ def __getattr__(name: str):
     # The Hugging Face model class imports optimum-intel (and with it torch): only on first use, and only with the
     # `hf` extra installed (modeling.py says which).
     if name == "OVModelForCausalLM":
-        from optimum_wc.modeling import OVModelForCausalLM
+        from optimum_wc.hf.modeling import OVModelForCausalLM
 
         return OVModelForCausalLM
     raise AttributeError(f"module 'optimum_wc' has no attribute {name!r}")

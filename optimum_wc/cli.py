@@ -1,43 +1,29 @@
 """The ``optimum-wc`` command line, mirroring ``optimum-cli export openvino``.
 
-    optimum-wc export MODEL OUTPUT_DIR --weight-format {fp32,fp16,int8,int4,nf4,spqr} [--sym] [--group-size N]
-        [--ratio R] [--all-layers] [--backup-precision {none,int8_sym,int8_asym}] [--sensitivity-metric M]
-        [--ignored-scope PATTERN ...] [--group-size-fallback {error,ignore,adjust}]
-        [--dataset NAME_OR_PATH] [--num-samples N] [--awq] [--scale-estimation] [--gptq] [--num-workers N]
-        [--spqr-bits {3,4}] [--qq-scale-bits N] [--qq-zero-bits N] [--qq-groupsize N] [--outlier-threshold X]
-        [--permutation-order {identity,act_order}] [--percdamp X] [--simplified-outliers] [--round-zero] [--overwrite]
-    optimum-wc eval MODEL [--reference MODEL] --dataset TEXT [--metric {perplexity,similarity}] [--window-length N]
-        [--stride N] [--max-tokens N] [--num-windows N] [--num-prompts N] [--max-new-tokens N]
-    optimum-wc tune MODEL OUTPUT_DIR (--max-perplexity-increase 5% | --min-similarity 0.9 | --max-kl X)
-        [--dataset TEXT] [--search KEY=V1,V2 ...] [--calibration-dataset TEXT] [--num-samples N] [--window-length N]
-        [--num-windows N] [--num-prompts N] [--max-new-tokens N] [--exhaustive] [--statistics-path DIR] [--overwrite]
+    optimum-wc export MODEL OUTPUT_DIR --weight-format {fp32,fp16,int8,int4,nf4,spqr} [compression flags] [--overwrite]
+    optimum-wc eval MODEL [--reference MODEL] --dataset TEXT [--metric {perplexity,similarity}] ...
+    optimum-wc tune MODEL OUTPUT_DIR (--max-perplexity-increase 5% | --min-similarity 0.9 | --max-kl X) ...
+
+``export``'s compression flags are those of :data:`optimum_wc.config.options.OPTIONS`; ``--help`` lists them.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
 import logging
 import pathlib
 import sys
 import time
+from typing import Callable
 
-from optimum_wc.enums import BackupMode, GroupSizeFallbackMode, SensitivityMetric
-from optimum_wc.atomic import check_output_folder
+from optimum_wc._utils.atomic import check_output_folder
 from optimum_wc.errors import InvalidArgumentError, MissingExtraError, OptimumWCError
-from optimum_wc.quantization_config import WeightCompressionConfig
-from optimum_wc.spqr_config import PERMUTATION_ORDERS
+from optimum_wc.config.quantization import WeightCompressionConfig
+from optimum_wc.config.options import OPTIONS
 
 logger = logging.getLogger("optimum_wc.cli")
-WEIGHT_FORMATS = ("fp32", "fp16", "int8", "int4", "nf4", "spqr")
-# --flag -> SpQRConfig field (with --weight-format spqr only; --group-size and --num-samples apply to SpQR too)
-SPQR_FLAGS = {"spqr_bits": "bits", "qq_scale_bits": "qq_scale_bits", "qq_zero_bits": "qq_zero_bits",
-              "qq_groupsize": "qq_groupsize", "outlier_threshold": "outlier_threshold",
-              "permutation_order": "permutation_order", "percdamp": "percdamp",
-              "simplified_outliers": "simplified_outliers", "round_zero": "round_zero"}  # fmt: skip
-COMPRESSION_FLAGS = ("sym", "group_size", "ratio", "all_layers", "backup_precision", "sensitivity_metric",
-                     "ignored_scope", "group_size_fallback", "dataset", "num_samples", "awq", "scale_estimation",
-                     "gptq")  # fmt: skip
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="optimum-wc", description="NNCF-compatible weight compression for OpenVINO.")
@@ -45,34 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="Export a Transformers causal LM to OpenVINO IR and compress it.")
     export.add_argument("model", help="Hub model id or local folder (Transformers checkpoint or OpenVINO IR).")
     export.add_argument("output", type=pathlib.Path, help="Folder to write; must be empty unless --overwrite.")
-    export.add_argument("--weight-format", choices=WEIGHT_FORMATS, default=None,
-                        help="fp32/fp16 keep float weights; int8, int4, nf4 and spqr compress them.")  # fmt: skip
-    export.add_argument("--sym", action="store_true", help="Symmetric quantization (no zero point).")
-    export.add_argument("--group-size", type=int, help="Weights per group; -1 for per channel (4-bit default 128).")
-    export.add_argument("--ratio", type=float, help="Share of weight elements in 4 bit (default 1.0).")
-    export.add_argument("--all-layers", action="store_true", help="Embeddings and last layer in 4 bit too.")
-    export.add_argument("--backup-precision", choices=[m.value for m in BackupMode])
-    export.add_argument("--sensitivity-metric", choices=[m.value for m in SensitivityMetric])
-    export.add_argument("--ignored-scope", nargs="+", metavar="PATTERN", help="Regular expressions of ops to skip.")
-    export.add_argument("--group-size-fallback", choices=[m.value for m in GroupSizeFallbackMode])
-    export.add_argument("--dataset", help="Calibration text: wikitext2, c4 (optionally :seq_len=N) or a local file.")
-    export.add_argument("--num-samples", type=int, help="Calibration samples (default 128).")
-    export.add_argument("--awq", action="store_true", help="Activation-aware weight scaling (4 bit).")
-    export.add_argument("--scale-estimation", action="store_true", help="Fit group scales to the data (needs --dataset).")
-    export.add_argument("--gptq", action="store_true", help="GPTQ (needs --dataset).")
-    export.add_argument("--num-workers", type=int, help="Threads that quantize weights (default: all cores; the "
-                        "output is the same for any number).")  # fmt: skip
     spqr = export.add_argument_group("SpQR (--weight-format spqr, needs --dataset; --group-size default 16)")
-    spqr.add_argument("--spqr-bits", type=int, choices=(3, 4), help="Bits of the dense weights (default 4).")
-    spqr.add_argument("--qq-scale-bits", type=int, help="Bits of the quantized group scales (default 3).")
-    spqr.add_argument("--qq-zero-bits", type=int, help="Bits of the quantized group zero points (default 3).")
-    spqr.add_argument("--qq-groupsize", type=int, help="Rows sharing second-level statistics (default 16).")
-    spqr.add_argument("--outlier-threshold", type=float, help="Relative outlier threshold; higher keeps fewer (0.2).")
-    spqr.add_argument("--permutation-order", choices=PERMUTATION_ORDERS, help="Column order (default act_order).")
-    spqr.add_argument("--percdamp", type=float, help="Hessian damping relative to its mean diagonal (default 1.0).")
-    spqr.add_argument("--simplified-outliers", action="store_true", help="Skip the leave-one-out pre-pass.")
-    spqr.add_argument("--round-zero", action="store_true", help="Integer zero points: OpenVINO's fast int4 kernels "
-                      "(with --group-size 32 or more, as fast as int4).")  # fmt: skip
+    for option in OPTIONS:
+        for flag in option.flags:
+            (spqr if flag.key.startswith("spqr.") else export).add_argument(flag.name, **flag.arguments)
     export.add_argument("--overwrite", action="store_true", help="Replace a non-empty OUTPUT_DIR.")
     export.add_argument("--trust-remote-code", action="store_true")
 
@@ -125,58 +87,88 @@ def _given(value: object) -> bool:
 
 def config_from_args(args: argparse.Namespace) -> WeightCompressionConfig | None:
     """The compression config the flags ask for (None for fp32/fp16), as optimum-cli builds it."""
-    given = [f"--{name.replace('_', '-')}" for name in COMPRESSION_FLAGS if _given(getattr(args, name))]
-    spqr = {field: getattr(args, flag) for flag, field in SPQR_FLAGS.items() if _given(getattr(args, flag))}
+    flags = [flag for option in OPTIONS if not option.run for flag in option.flags if flag.dest != "weight_format"]
+    given = [flag for flag in flags if _given(getattr(args, flag.dest))]
+    spqr = {flag.key.split(".", 1)[1]: getattr(args, flag.dest) for flag in given if flag.key.startswith("spqr.")}
     if spqr and args.weight_format != "spqr":
-        flags = ", ".join(f"--{flag.replace('_', '-')}" for flag, field in SPQR_FLAGS.items() if field in spqr)
-        raise InvalidArgumentError(f"{flags} need --weight-format spqr.")
+        names = ", ".join(flag.name for flag in given if flag.key.startswith("spqr."))
+        raise InvalidArgumentError(f"{names} need --weight-format spqr.")
     if args.weight_format in (None, "fp32", "fp16"):
         if given:
-            raise InvalidArgumentError(f"{', '.join(given)} need --weight-format int8, int4, nf4 or spqr.")
+            names = ", ".join(flag.name for flag in given)
+            raise InvalidArgumentError(f"{names} need --weight-format int8, int4, nf4 or spqr.")
         return None
     if args.weight_format == "int4" and not given:
         return WeightCompressionConfig(bits=4, sym=False, group_size=128, ratio=1.0)
-    options = {
-        "bits": 8 if args.weight_format == "int8" else None if args.weight_format == "spqr" else 4,
-        "sym": args.sym,
-        "dtype": args.weight_format,
-        "group_size": args.group_size,  # with int8, refused by the config as the API refuses it
-        "ratio": args.ratio,
-        "all_layers": args.all_layers or None,
-        "backup_precision": args.backup_precision,
-        "sensitivity_metric": args.sensitivity_metric,
-        "group_size_fallback": args.group_size_fallback,
-        "ignored_scope": {"patterns": args.ignored_scope} if args.ignored_scope else None,  # validated, as the API does
-        "dataset": args.dataset,
-        "tokenizer": args.model if args.dataset else None,
-        "num_samples": args.num_samples,
-        "quant_method": "awq" if args.awq else None,
-        "scale_estimation": args.scale_estimation or None,
-        "gptq": args.gptq or None,
-        "spqr": spqr or None,
-    }
-    return WeightCompressionConfig(**{k: v for k, v in options.items() if v is not None})
+    values = {flag.key: (flag.to_config or _same)(getattr(args, flag.dest)) for flag in given}
+    values = {key: value for key, value in values.items() if not key.startswith("spqr.")}
+    values["bits"] = 8 if args.weight_format == "int8" else None if args.weight_format == "spqr" else 4
+    values["dtype"] = args.weight_format
+    if spqr:
+        values["spqr"] = spqr
+    if args.dataset:
+        values["tokenizer"] = args.model
+    if isinstance(values.get("advanced_parameters"), str):
+        values["advanced_parameters"] = _json_argument("--advanced-parameters", values["advanced_parameters"])
+    return WeightCompressionConfig(**{k: v for k, v in values.items() if v is not None})
+
+
+def run_options(args: argparse.Namespace) -> dict[str, object]:
+    """The run options of ``compress_weights`` the flags set (how the work is done, not its result)."""
+    return {option.name: getattr(args, flag.dest) for option in OPTIONS if option.run for flag in option.flags}
+
+
+def _same(value: object) -> object:
+    return value
+
+
+def _json_argument(flag: str, text: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidArgumentError(f"{flag} must be JSON, e.g. '{{\"gptq_params\": {{\"act_order\": true}}}}': {exc}.") from exc
 
 
 def run_export(args: argparse.Namespace) -> pathlib.Path:
-    from optimum_wc.modeling import OVModelForCausalLM
-
     config = config_from_args(args)  # refuse bad flags before any export
     output = args.output
     check_output_folder(output)  # a file, a mount point, a place we may not write: refused before the export
     if output.is_dir() and any(output.iterdir()) and not args.overwrite:
         raise InvalidArgumentError(f"OUTPUT_DIR {output} is not empty; pass --overwrite to replace it.")
     start = time.perf_counter()
-    holds_ir = (pathlib.Path(args.model) / "openvino_model.xml").is_file()  # an IR is compressed, not exported
-    model = OVModelForCausalLM.from_pretrained(
-        args.model, export=not holds_ir, quantization_config=config,
-        load_in_8bit=False if args.weight_format in ("fp32", "fp16") else None,
-        compile=False, trust_remote_code=args.trust_remote_code, num_workers=args.num_workers,
-    )  # fmt: skip
-    model.save_pretrained(output, compress_to_fp16=args.weight_format == "fp16")
+    source = pathlib.Path(args.model)
+    float_formats = ("fp32", "fp16")
+    if (source / "openvino_model.xml").is_file() and (config is None or config.dataset is None):
+        # an IR is compressed, not exported, and without calibration text that needs no Hugging Face package
+        from optimum_wc.saving.ir_export import export_ir
+
+        export_ir(source, output, config, model_name=args.model, auto_int8=args.weight_format is None,
+                  compress_to_fp16=args.weight_format == "fp16", convert_tokenizer=_tokenizer_converter(),
+                  **run_options(args))  # fmt: skip
+    else:
+        from optimum_wc.hf.modeling import OVModelForCausalLM
+
+        model = OVModelForCausalLM.from_pretrained(
+            args.model, export=not (source / "openvino_model.xml").is_file(), quantization_config=config,
+            load_in_8bit=False if args.weight_format in float_formats else None,
+            compile=False, trust_remote_code=args.trust_remote_code, **run_options(args),
+        )  # fmt: skip
+        model.save_pretrained(output, compress_to_fp16=args.weight_format == "fp16")
     size = sum(p.stat().st_size for p in output.glob("openvino_model.*"))
     logger.info("Wrote %s (%.1f MiB of IR) in %.1f s.", output, size / 2**20, time.perf_counter() - start)
     return output
+
+
+def _tokenizer_converter() -> Callable[[pathlib.Path], None] | None:
+    """The ``hf`` extra's OpenVINO tokenizer conversion where it is installed (imported only if used)."""
+    try:
+        if importlib.util.find_spec("transformers") is None or importlib.util.find_spec("optimum") is None:
+            return None
+    except ModuleNotFoundError:  # what find_spec raises for a package an import hook keeps out
+        return None
+    from optimum_wc.hf.exporting import convert_tokenizer
+
+    return convert_tokenizer
 
 
 def load_for_evaluation(path: str) -> tuple[object, object]:
@@ -188,7 +180,7 @@ def load_for_evaluation(path: str) -> tuple[object, object]:
         raise InvalidArgumentError(f"MODEL {path!r} is not a folder holding a model.")
     tokenizer = AutoTokenizer.from_pretrained(folder)
     if (folder / "openvino_model.xml").is_file():
-        from optimum_wc.modeling import OVModelForCausalLM
+        from optimum_wc.hf.modeling import OVModelForCausalLM
 
         ov_config = {"INFERENCE_PRECISION_HINT": "f32", "KV_CACHE_PRECISION": "f32"}
         return OVModelForCausalLM.from_pretrained(folder, ov_config=ov_config), tokenizer

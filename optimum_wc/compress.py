@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
+import inspect
 import logging
 import os
 import pathlib
 import tempfile
+from typing import Any
 
 import numpy as np
 import openvino as ov
@@ -18,13 +20,14 @@ from tqdm.auto import tqdm
 
 from optimum_wc import kernels
 from optimum_wc.algorithms.mixed_precision import Sensitivity
-from optimum_wc.calibration import inference_items
-from optimum_wc.config import CompressionSettings
-from optimum_wc.data_aware import apply_data_aware
-from optimum_wc.enums import CompressionFormat, CompressWeightsMode
+from optimum_wc.pipeline.calibration import inference_items
+from optimum_wc.config.options import OPTIONS, RUN_OPTIONS, args_doc
+from optimum_wc.config.options import signature as options_signature
+from optimum_wc.config.settings import CompressionSettings, bind_options
+from optimum_wc.pipeline.data_aware import apply_data_aware
 from optimum_wc.errors import InvalidArgumentTypeError
 from optimum_wc.kernels.packing import StoredWeight, pack, to_storage
-from optimum_wc.kernels.spqr_storage import SpQRStored, index_storage
+from optimum_wc.algorithms.spqr_storage import SpQRStored, index_storage
 from optimum_wc.openvino.activation_side import OutlierTerm, insert_permutation
 from optimum_wc.openvino.decompression import (
     Hold,
@@ -39,14 +42,14 @@ from optimum_wc.openvino.graph import ModelGraph, dedupe_friendly_names
 from optimum_wc.openvino.ignored import ignored_scope_names, positional_embedding_matmuls
 from optimum_wc.openvino.ir_files import check_ir_files
 from optimum_wc.openvino.items import check_calibration_items
-from optimum_wc.openvino.rt_info import write_rt_info
+from optimum_wc.pipeline.rt_info import write_rt_info
 from optimum_wc.openvino.scratch import SCRATCH_MIN_BYTES, ScratchIR, detach_from_file
 from optimum_wc.openvino.statistics import activation_point, collect_statistics
 from optimum_wc.openvino.statistics_cache import cached
 from optimum_wc.openvino.weights import WeightTarget, find_weight_targets
-from optimum_wc.parallel import default_workers, ordered_map
-from optimum_wc.planning import ActivationStats, Plan, WeightPlan, make_plan
-from optimum_wc.summary import CompressionSummary
+from optimum_wc._utils.parallel import default_workers, ordered_map
+from optimum_wc.pipeline.planning import ActivationStats, Plan, WeightPlan, make_plan
+from optimum_wc.pipeline.summary import CompressionSummary
 
 logger = logging.getLogger(__name__)
 
@@ -60,29 +63,7 @@ class CompressionResult:
     plan: Plan
 
 
-def compress_weights(
-    model: ov.Model | str | os.PathLike,
-    *,
-    mode: CompressWeightsMode = CompressWeightsMode.INT8_ASYM,
-    ratio: float | None = None,
-    group_size: int | None = None,
-    ignored_scope: object = None,
-    all_layers: bool | None = None,
-    dataset: object = None,
-    sensitivity_metric: object = None,
-    subset_size: int = 128,
-    awq: bool | None = None,
-    scale_estimation: bool | None = None,
-    gptq: bool | None = None,
-    lora_correction: bool | None = None,
-    backup_mode: object = None,
-    compression_format: object = CompressionFormat.DQ,
-    advanced_parameters: object = None,
-    spqr: object = None,
-    num_workers: int | None = None,
-    progress: bool = True,
-    scratch_dir: str | os.PathLike | None = None,
-) -> ov.Model:
+def compress_weights(model: ov.Model | str | os.PathLike, **options: Any) -> ov.Model:
     """Compresses the weights of an OpenVINO model in place and returns it, as ``nncf.compress_weights`` does.
 
     Arguments, defaults and validation are those of nncf 3.4.0, and for the same inputs the compressed model is
@@ -93,32 +74,7 @@ def compress_weights(
         model: The ``openvino.Model`` to compress, or the path of an IR (``.xml``, or a folder holding
             ``openvino_model.xml``): it is then read memory-mapped and compressed with the codes moved out of
             anonymous memory as they are made (see ``scratch_dir``), and the compressed model is returned.
-        mode: Primary precision (:class:`~optimum_wc.CompressWeightsMode`); ``INT8_ASYM`` by default.
-        ratio: Share of the ratio-defining weight elements in the primary precision (4-bit modes); 1 by default.
-        group_size: Weights per quantization group along the input channels; -1 is per output channel. 128 by
-            default for 4-bit modes, -1 for INT8 modes.
-        ignored_scope: Ops to leave uncompressed (:class:`~optimum_wc.IgnoredScope`).
-        all_layers: Compress embeddings and the last MatMul in the primary precision too (4-bit modes).
-        dataset: Calibration data (an ``nncf.Dataset`` or an iterable of model inputs) for the data-aware
-            sensitivity metrics of mixed precision.
-        sensitivity_metric: How layers are ranked for mixed precision; ``WEIGHT_QUANTIZATION_ERROR`` without data.
-        subset_size: Number of calibration samples (data-aware compression).
-        awq: Activation-aware weight scaling of 4-bit MatMuls (data-aware with a ``dataset``, else data-free).
-        scale_estimation: Per-group scales fitted to the calibration data (4-bit layers; needs a ``dataset``).
-        gptq: GPTQ, layer by layer on the calibration data (4-bit layers; needs a ``dataset``).
-        lora_correction: Low-rank correction adapters (not supported yet).
-        backup_mode: Precision of the weights left out of the primary precision; ``INT8_ASYM`` by default.
-        compression_format: ``DQ``, the only format OpenVINO runs.
-        advanced_parameters: :class:`~optimum_wc.AdvancedCompressionParameters`.
-        spqr: :class:`~optimum_wc.SpQRConfig` (or a dict of its fields) for ``mode=SPQR``; its defaults otherwise.
-            ``group_size`` and ``subset_size`` set its ``group_size`` and ``num_samples`` when it leaves them unset.
-        num_workers: Threads that quantize weights concurrently (default: the number of CPU cores). The output
-            does not depend on it.
-        progress: Show a progress bar.
-        scratch_dir: Folder for the temporary files from which OpenVINO memory-maps the compressed codes and the
-            weights the data-aware algorithms rewrite, and from which GPTQ and SpQR read the activations they cache
-            between layers (used anyway, in the system's temporary folder, from 512 MiB of weights): keeps
-            anonymous memory low.
+{options}
 
     Returns:
         The same ``model`` object, compressed.
@@ -138,32 +94,37 @@ def compress_weights(
         msg = (f"`model` must be an openvino.Model or the path of an IR (.xml, or its folder), got "
                f"{type(model).__name__}.")  # fmt: skip
         raise InvalidArgumentTypeError(msg)
-    settings = CompressionSettings.from_arguments(
-        mode=mode,
-        ratio=ratio,
-        group_size=group_size,
-        ignored_scope=ignored_scope,
-        all_layers=all_layers,
-        dataset=dataset,
-        sensitivity_metric=sensitivity_metric,
-        subset_size=subset_size,
-        awq=awq,
-        scale_estimation=scale_estimation,
-        gptq=gptq,
-        lora_correction=lora_correction,
-        backup_mode=backup_mode,
-        compression_format=compression_format,
-        advanced_parameters=advanced_parameters,
-        spqr=spqr,
-    )
+    run = bind_options({k: v for k, v in options.items() if k in RUN_OPTIONS}, RUN_OPTIONS)
+    settings = CompressionSettings.from_arguments(**{k: v for k, v in options.items() if k not in RUN_OPTIONS})
     if path is not None:
-        check_ir_files(path)
-        model = ov.Core().read_model(path)  # memory-mapped: the float weights are read from the page cache
-        scratch_dir = scratch_dir or tempfile.gettempdir()
-    model = compress_model(model, settings, num_workers=num_workers, progress=progress, scratch_dir=scratch_dir).model
-    if path is not None:  # so that the model can be saved over the IR it was read from
-        detach_from_file(model, pathlib.Path(path).with_suffix(".bin"), scratch_dir)
-    return model
+        return compress_ir(path, settings, **vars(run)).model
+    return compress_model(model, settings, **vars(run)).model
+
+
+compress_weights.__signature__ = options_signature(
+    [inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation="ov.Model | str | os.PathLike")],
+    tuple(option.name for option in OPTIONS),
+)
+compress_weights.__doc__ = compress_weights.__doc__.format(options=args_doc(tuple(option.name for option in OPTIONS)))
+
+
+def compress_ir(
+    path: pathlib.Path,
+    settings: CompressionSettings,
+    *,
+    num_workers: int | None = None,
+    progress: bool = True,
+    scratch_dir: str | os.PathLike | None = None,
+) -> CompressionResult:
+    """:func:`compress_model` on the IR at ``path``: read memory-mapped (the float weights come from the page
+    cache), with the codes in memory-mapped scratch files, and detached from the IR's ``.bin`` at the end, so that
+    the model can be saved over it."""
+    check_ir_files(path)
+    model = ov.Core().read_model(path)
+    scratch_dir = scratch_dir or tempfile.gettempdir()
+    result = compress_model(model, settings, num_workers=num_workers, progress=progress, scratch_dir=scratch_dir)
+    detach_from_file(result.model, pathlib.Path(path).with_suffix(".bin"), scratch_dir)
+    return result
 
 
 def check_num_workers(num_workers: object) -> None:

@@ -11,9 +11,11 @@ import openvino as ov
 import pytest
 
 from optimum_wc.cli import build_parser, config_from_args, main
-from optimum_wc.config import CompressionSettings
+from optimum_wc.config.settings import CompressionSettings
 from optimum_wc.errors import InvalidArgumentError
 from tiny_models import build_tiny_model
+
+pytestmark = pytest.mark.slow  # runs the command line end to end on exported models
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +199,7 @@ def test_num_workers_does_not_change_the_output(gpt2_checkpoint, tmp_path, caplo
 
 
 def test_an_output_that_cannot_be_written_is_refused_before_the_export(tmp_path, monkeypatch, caplog):
-    from optimum_wc import modeling
+    from optimum_wc.hf import modeling
 
     monkeypatch.setattr(modeling.OVModelForCausalLM, "from_pretrained", lambda *a, **k: pytest.fail("exported"))
     (tmp_path / "file").write_text("x")

@@ -13,8 +13,8 @@ from openvino import opset13 as opset
 import pytest
 
 import optimum_wc
-from test_compress_data_aware import calibration_items
-from optimum_wc.openvino.rt_info import read_layer_records
+from helpers import calibration_items
+from optimum_wc.pipeline.rt_info import read_layer_records
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 

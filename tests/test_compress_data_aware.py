@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import nncf
-import numpy as np
 import openvino as ov
 import pytest
 
 import optimum_wc
-from optimum_wc.openvino.rt_info import read_layer_records
+from optimum_wc.pipeline.rt_info import read_layer_records
+from helpers import calibration_items
 from parity import compare_ir, compress_and_save
 
 METRICS = ["max_activation_variance", "mean_activation_variance", "mean_activation_magnitude", "hessian_input_activation"]
 
 
-def calibration_items(count: int = 8, seed: int = 0) -> list[dict]:
-    rng = np.random.default_rng(seed)
-    items = []
-    for _ in range(count):
-        length = int(rng.integers(4, 16))
-        ids = rng.integers(3, 500, size=(1, length))
-        items.append(
-            {"input_ids": ids, "attention_mask": np.ones_like(ids), "position_ids": np.arange(length)[None],
-             "beam_idx": np.zeros(1, dtype=np.int32)}
-        )  # fmt: skip
-    return items
+
 
 
 @pytest.mark.parametrize("metric", METRICS)

@@ -7,6 +7,7 @@ import numpy as np
 import openvino as ov
 import pytest
 
+from helpers import nncf_kwargs
 from pairwise import all_pairs, missing_pairs
 from parity import compare_ir, compress_and_save
 from tiny_models import ARCHITECTURES
@@ -31,14 +32,7 @@ def _row_id(row: dict) -> str:
     return "-".join(f"{v}" for v in row.values())
 
 
-def nncf_kwargs(kwargs: dict) -> dict:
-    """The same arguments with nncf's own enum members."""
-    converted = dict(kwargs)
-    if "mode" in converted:
-        converted["mode"] = nncf.CompressWeightsMode(converted["mode"])
-    if "backup_mode" in converted:
-        converted["backup_mode"] = nncf.BackupMode(converted["backup_mode"])
-    return converted
+
 
 
 def assert_same_as_nncf(xml, tmp_path, **kwargs) -> None:

@@ -7,11 +7,11 @@ import nncf
 import numpy as np
 import openvino as ov
 import pytest
-from test_compress_data_aware import calibration_items
+from helpers import calibration_items, logits_error, model_logits
 
 import optimum_wc
 from optimum_wc.compress import compress_model
-from optimum_wc.config import CompressionSettings
+from optimum_wc.config.settings import CompressionSettings
 from optimum_wc.errors import (
     InvalidArgumentError,
     InvalidArgumentTypeError,
@@ -19,9 +19,8 @@ from optimum_wc.errors import (
     UnsupportedArgumentError,
 )
 from optimum_wc.openvino import fusion, pages
-from optimum_wc.openvino.rt_info import read_layer_records
+from optimum_wc.pipeline.rt_info import read_layer_records
 
-F32 = {"INFERENCE_PRECISION_HINT": "f32", "DYNAMIC_QUANTIZATION_GROUP_SIZE": "0"}
 
 
 @pytest.fixture
@@ -32,25 +31,17 @@ def no_nncf(monkeypatch):
     monkeypatch.setattr(nncf, "compress_weights", boom)
 
 
-def _logits(model: ov.Model, items: list[dict]) -> list[np.ndarray]:
-    compiled = ov.Core().compile_model(model, "CPU", F32)
-    outputs = []
-    for item in items:
-        request = compiled.create_infer_request()
-        request.reset_state()
-        outputs.append(request.infer(item)["logits"].copy())
-    return outputs
 
 
-def _error(reference: list[np.ndarray], other: list[np.ndarray]) -> float:
-    return float(np.mean([np.mean((a - b) ** 2) for a, b in zip(reference, other)]))
+
+
 
 
 @pytest.mark.parametrize("arch", ["llama", "qwen2", "opt", "gpt2"])
 def test_4_bit_is_closer_to_fp32_than_int4_round_to_nearest(arch, tiny_ir, no_nncf):
     xml = tiny_ir(arch)
     evaluation = calibration_items(4, seed=9)
-    reference = _logits(ov.Core().read_model(xml), evaluation)
+    reference = model_logits(ov.Core().read_model(xml), evaluation)
     errors = {}
     for name, kwargs in {
         "spqr4": {"mode": "spqr", "dataset": calibration_items(16)},
@@ -59,7 +50,7 @@ def test_4_bit_is_closer_to_fp32_than_int4_round_to_nearest(arch, tiny_ir, no_nn
     }.items():
         model = ov.Core().read_model(xml)
         optimum_wc.compress_weights(model, progress=False, **kwargs)
-        errors[name] = _error(reference, _logits(model, evaluation))
+        errors[name] = logits_error(reference, model_logits(model, evaluation))
     # on random weights 3-bit SpQR does not beat 4-bit round-to-nearest (it does on a trained model: the benchmark)
     assert errors["spqr4"] < min(errors["spqr3"], errors["int4_asym_g128"]), errors
 
@@ -75,7 +66,7 @@ def test_projections_that_share_an_input_run_as_one_matmul_with_the_same_outputs
         model = ov.Core().read_model(xml)
         optimum_wc.compress_weights(model, mode="spqr", dataset=calibration_items(8), progress=False)
         names[fused] = [op.get_friendly_name() for op in model.get_ops() if op.get_type_name() == "MatMul"]
-        logits[fused] = _logits(model, evaluation)
+        logits[fused] = model_logits(model, evaluation)
     layers = sum("o_proj" in name for name in names[False])
     # q, k and v in one MatMul, gate and up in another: 3 fewer MatMuls a layer
     assert len(names[True]) == len(names[False]) - 3 * layers, names[True]

@@ -8,7 +8,7 @@ from openvino import opset13 as opset
 import pytest
 
 from parity import compare_ir, compress_and_save
-from test_compress_parity import nncf_kwargs
+from helpers import nncf_kwargs
 
 RNG = np.random.default_rng(11)
 
@@ -87,7 +87,7 @@ def test_identical_to_nncf(name, config, tmp_path):
 def test_finite_check_of_float16_bits_agrees_with_numpy():
     import numpy as np
 
-    from optimum_wc import planning
+    from optimum_wc.pipeline import planning
 
     values = np.array([0.0, -0.0, 1.0, -65504.0, 6e-8, np.inf, -np.inf, np.nan], dtype=np.float16)
     for index in range(len(values)):

@@ -16,6 +16,8 @@ import pytest
 
 from parity import compare_ir
 
+pytestmark = pytest.mark.slow  # kills real processes mid-export and fills a real tmpfs
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
 EMBEDDED = REPO / "models" / "tiny-llama-pydoc"
 
@@ -52,7 +54,7 @@ def input_digest() -> dict[str, str]:
 
 def test_export_killed_during_compression_writes_nothing(tmp_path, input_digest):
     _run_until("COMPRESSING", f"""
-        import optimum_wc.modeling as modeling
+        import optimum_wc.hf.modeling as modeling
         modeling.compress_model = {_pause("COMPRESSING")}
         from optimum_wc.cli import main
         main(["export", {str(EMBEDDED)!r}, {str(tmp_path / "out")!r}, "--weight-format", "int4"])
@@ -63,8 +65,9 @@ def test_export_killed_during_compression_writes_nothing(tmp_path, input_digest)
 
 def test_save_killed_while_writing_leaves_no_output_and_the_next_save_cleans_up(tmp_path, input_digest):
     pid = _run_until("WRITING", f"""
-        import optimum_wc.modeling as modeling
-        modeling.write_model_card = {_pause("WRITING")}  # the IR is already in the staging folder by then
+        import optimum_wc.hf.modeling as modeling
+        import optimum_wc.saving.folder as folder
+        folder.write_model_card = {_pause("WRITING")}  # the IR is already in the staging folder by then
         model = modeling.OVModelForCausalLM.from_pretrained({str(EMBEDDED)!r}, export=True, load_in_8bit=True,
                                                              compile=False)
         model.save_pretrained({str(tmp_path / "out")!r})
@@ -90,7 +93,7 @@ def test_save_killed_while_replacing_an_output_keeps_the_previous_one(tmp_path):
     previous = _digest(tmp_path / "out")
     pid = _run_until("SWAPPING", f"""
         import os
-        import optimum_wc.atomic as atomic
+        import optimum_wc._utils.atomic as atomic
         replace = os.replace
         def slow_replace(source, destination):
             replace(source, destination)
@@ -98,7 +101,7 @@ def test_save_killed_while_replacing_an_output_keeps_the_previous_one(tmp_path):
                 print("SWAPPING", flush=True)
                 time.sleep(600)
         atomic.os.replace = slow_replace
-        import optimum_wc.modeling as modeling
+        import optimum_wc.hf.modeling as modeling
         model = modeling.OVModelForCausalLM.from_pretrained({str(EMBEDDED)!r}, export=True, load_in_4bit=True,
                                                              compile=False)
         model.save_pretrained({str(tmp_path / "out")!r})
@@ -110,7 +113,7 @@ def test_save_killed_while_replacing_an_output_keeps_the_previous_one(tmp_path):
         raise OSError(28, "No space left on device")
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("optimum_wc.modeling.write_model_card", full_disk)
+        patch.setattr("optimum_wc.saving.folder.write_model_card", full_disk)
         with pytest.raises(OSError, match="No space left on device"):
             model.save_pretrained(tmp_path / "out")
     assert _digest(tmp_path / "out") == previous  # the next write repaired it first, then failed cleanly
@@ -165,7 +168,8 @@ def test_a_tokenizer_write_that_fails_on_a_full_disk_fails_the_save(free, tmp_pa
 
     from optimum.exporters.openvino import convert
 
-    from optimum_wc import OVModelForCausalLM, modeling
+    from optimum_wc import OVModelForCausalLM
+    from optimum_wc.hf import modeling
 
     model = OVModelForCausalLM.from_pretrained(EMBEDDED, export=True, load_in_8bit=True, compile=False)
 
@@ -175,7 +179,7 @@ def test_a_tokenizer_write_that_fails_on_a_full_disk_fails_the_save(free, tmp_pa
     monkeypatch.setattr(convert, "export_tokenizer", failing_write)
     usage = shutil.disk_usage
     low = namedtuple("usage", "total used free")(2**30, 2**30 - 2**20, 2**20)
-    monkeypatch.setattr(modeling.shutil, "disk_usage", lambda path: low if free == "full" else usage(path))
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: low if free == "full" else usage(path))
     caplog.set_level(logging.WARNING)
     out = tmp_path / "out"
     if free == "full":
@@ -224,7 +228,7 @@ def test_the_float_ir_a_killed_export_leaves_is_removed_by_the_next_export(tmp_p
     exports.mkdir()
     monkeypatch.setenv("TMPDIR", str(exports))
     pid = _run_until("COMPRESSING", f"""
-        import optimum_wc.modeling as modeling
+        import optimum_wc.hf.modeling as modeling
         modeling.compress_model = {_pause("COMPRESSING")}
         modeling.OVModelForCausalLM.from_pretrained({str(EMBEDDED)!r}, export=True, load_in_8bit=True, compile=False)
     """)

@@ -4,38 +4,13 @@ that an error names when it is missing; the version written once."""
 from __future__ import annotations
 
 import importlib.metadata
-import json
-import pathlib
-import subprocess
-import sys
-import textwrap
 import tomllib
 
 import optimum_wc
-
-REPO = pathlib.Path(__file__).resolve().parent.parent
-HF_SIDE = ("optimum", "transformers", "torch", "datasets", "accelerate", "matplotlib", "nncf", "huggingface_hub")
-
-
-def _without_hf_side(code: str) -> dict:
-    """Runs ``code`` in a fresh interpreter where the Hugging Face side's packages cannot be imported; returns the
-    JSON it prints last."""
-    blocker = textwrap.dedent(f"""
-        import importlib.abc, sys
-        class Blocked(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in {HF_SIDE!r}:
-                    raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
-        sys.meta_path.insert(0, Blocked())
-    """)
-    done = subprocess.run([sys.executable, "-c", blocker + textwrap.dedent(code)], capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
+from helpers import HF_SIDE, REPO, run_without_hf_side
 
 def test_the_core_compresses_an_ir_without_the_hugging_face_side(tiny_ir, tmp_path):
-    result = _without_hf_side(f"""
+    result = run_without_hf_side(f"""
         import json, sys, openvino as ov, optimum_wc
         model = optimum_wc.compress_weights({str(tiny_ir("llama"))!r}, mode="int4_asym", group_size=32, progress=False)
         ov.save_model(model, {str(tmp_path / "out.xml")!r})
@@ -66,7 +41,7 @@ def test_the_version_is_written_once():
 
 
 def test_a_command_without_its_extra_names_the_extra(tmp_path):
-    result = _without_hf_side(f"""
+    result = run_without_hf_side(f"""
         import contextlib, io, json, logging
         from optimum_wc import cli
         stream = io.StringIO()

@@ -1,4 +1,4 @@
-"""The README's set-up commands are the ones CI runs, and the embedded default model is complete."""
+"""Repository rules: the README's set-up commands are the ones CI runs, the embedded model is complete, the layers hold."""
 
 from __future__ import annotations
 
@@ -28,3 +28,10 @@ def test_embedded_default_model_is_shipped():
     assert config["model_type"] == "llama"
     assert (model / "model.safetensors").stat().st_size > 30_000_000
     assert (model / "tokenizer.json").is_file()
+
+
+def test_layers_never_import_upward():
+    """The contracts in pyproject.toml ([tool.importlinter]): STYLE's layers, and numpy-only kernels."""
+    from importlinter.cli import lint_imports
+
+    assert lint_imports(config_filename=str(REPO / "pyproject.toml"), no_cache=True) == 0

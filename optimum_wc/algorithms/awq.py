@@ -27,20 +27,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from optimum_wc.config.advanced import AdvancedAWQParameters
 from optimum_wc.algorithms.activations import InputStatistics, magnitudes_and_samples
 from optimum_wc.kernels.registry import KERNELS
 
 FP16_MAX = 65504.0
 FP16_OVERFLOW_MARGIN = 0.25
-
-
-@dataclass(frozen=True)
-class AWQSettings:
-    subset_size: int = 32
-    percent_to_apply: float = 0.002
-    alpha_min: float = 0.0
-    alpha_max: float = 1.0
-    steps: int = 100
 
 
 @dataclass(frozen=True)
@@ -85,7 +77,7 @@ def data_aware_scale(
     x: np.ndarray,
     mode: str,
     group_size: int,
-    settings: AWQSettings = AWQSettings(),
+    settings: AdvancedAWQParameters = AdvancedAWQParameters(),
     previous: PreviousLayer | None = None,
 ) -> np.ndarray:
     """Returns ``c`` (float32 ``[in]``) for ``weight`` ``[out, in]``, input magnitudes ``s`` and item means ``x``.
@@ -131,7 +123,7 @@ def data_aware_expert_scales(
     inputs: InputStatistics,
     mode: str,
     group_size: int,
-    settings: AWQSettings = AWQSettings(),
+    settings: AdvancedAWQParameters = AdvancedAWQParameters(),
     previous: PreviousLayer | None = None,
 ) -> np.ndarray:
     """:func:`data_aware_scale` of each expert of ``weight`` ``[experts, out, in]`` with its own inputs

@@ -35,20 +35,11 @@ from typing import Callable
 
 import numpy as np
 
+from optimum_wc.config.advanced import AdvancedGPTQParameters
 from optimum_wc.kernels.registry import KERNELS
 
 # (weight slice [out, gs], first column) -> (scale [out, 1], zero point [out, 1] or None)
 GroupParameters = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray | None]]
-
-
-@dataclass(frozen=True)
-class GPTQSettings:
-    damp_percent: float = 0.1
-    block_size: int = 128
-    subset_size: int = 128
-    act_order: bool = False
-    static_groups: bool = False
-    one_pass: bool = False
 
 
 @dataclass(frozen=True)
@@ -183,7 +174,7 @@ def gptq_quantize(
     inverse: InverseHessian,
     mode: str,
     group_size: int,
-    settings: GPTQSettings = GPTQSettings(),
+    settings: AdvancedGPTQParameters = AdvancedGPTQParameters(),
     group_parameters: GroupParameters | None = None,
     parts: tuple[slice, ...] | None = None,
 ) -> GPTQResult:
@@ -242,7 +233,7 @@ def gptq_quantize_stacked(
     inverse: InverseHessian,
     mode: str,
     group_size: int,
-    settings: GPTQSettings = GPTQSettings(),
+    settings: AdvancedGPTQParameters = AdvancedGPTQParameters(),
     group_parameters: GroupParameters | None = None,
 ) -> list[GPTQResult]:
     """:func:`gptq_quantize` of several weights ``[out_i, in]`` that share the inverse Hessian (the MatMuls of one

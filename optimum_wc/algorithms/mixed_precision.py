@@ -27,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-from optimum_wc.enums import SensitivityMetric
+from optimum_wc.config.enums import SensitivityMetric
 from optimum_wc.kernels.errors import int8_frobenius_error, weight_sensitivity
 
 

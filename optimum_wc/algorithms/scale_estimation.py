@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from optimum_wc.config.advanced import AdvancedScaleEstimationParameters
 from optimum_wc.algorithms.activations import InputStatistics, magnitudes_and_samples
 from optimum_wc.kernels.nncf_paths import openvino_path
 from optimum_wc.kernels.registry import KERNELS
@@ -34,14 +35,6 @@ def c_ordered_like_nncf(size: int, mode: str) -> bool:
 
 
 @dataclass(frozen=True)
-class ScaleEstimationSettings:
-    subset_size: int = 64
-    initial_steps: int = 5
-    scale_steps: int = 5
-    weight_penalty: float = -1.0
-
-
-@dataclass(frozen=True)
 class EstimatedParameters:
     """Scale (and zero point) in the grouped layout ``[out, groups, 1]``, or ``[out, 1]`` per channel."""
 
@@ -51,8 +44,7 @@ class EstimatedParameters:
 
 class _Group:
     """The fixed parts of the problem: grouped weights, importance, reference outputs ``W_g X_g``; and the work
-    buffers every step reuses (fresh temporaries of this size would each be mapped and page-faulted anew: 60% of
-    the time of scale estimation on a small model)."""
+    buffers every step reuses (fresh temporaries of this size would each be mapped and page-faulted anew)."""
 
     def __init__(self, weight: np.ndarray, s: np.ndarray, x: np.ndarray, mode: str, group_size: int, penalty: float,
                  nncf_size: int):  # fmt: skip
@@ -106,7 +98,7 @@ def estimate_scale(
     x: np.ndarray,
     mode: str,
     group_size: int,
-    settings: ScaleEstimationSettings = ScaleEstimationSettings(),
+    settings: AdvancedScaleEstimationParameters = AdvancedScaleEstimationParameters(),
     nncf_size: int | None = None,
 ) -> EstimatedParameters:
     """Returns the estimated scale (and the min-max zero point) of ``weight`` ``[out, in]`` for ``mode``.
@@ -160,7 +152,7 @@ def estimate_scale(
 
 
 def estimate_expert_scales(
-    weight: np.ndarray, inputs: InputStatistics, mode: str, group_size: int, settings: ScaleEstimationSettings
+    weight: np.ndarray, inputs: InputStatistics, mode: str, group_size: int, settings: AdvancedScaleEstimationParameters
 ) -> EstimatedParameters:
     """:func:`estimate_scale` of each expert of a 3-D weight ``[experts, out, in]`` (fused MoE experts) with its own
     inputs (``inputs.means`` ``[items, experts, in]``), stacked: what nncf's batched computation gives, expert by
@@ -174,7 +166,7 @@ def estimate_expert_scales(
     return EstimatedParameters(np.stack([f.scale for f in found]), zero_points)
 
 
-def estimated_group_parameters(inputs: InputStatistics, mode: str, settings: ScaleEstimationSettings):
+def estimated_group_parameters(inputs: InputStatistics, mode: str, settings: AdvancedScaleEstimationParameters):
     """GPTQ's ``group_parameters`` by scale estimation: ``(weight slice [out, gs], first column) -> (scale, zero
     point)`` of the slice as one group, from the inputs' means over the slice's columns."""
 

@@ -42,21 +42,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimum_wc.algorithms.gptq import InverseHessian
+from optimum_wc.config.spqr import SpQRConfig
 
 
-@dataclass(frozen=True)
-class SpQRSettings:
-    """The algorithm's parameters (validated by :class:`optimum_wc.spqr_config.SpQRConfig`)."""
-
-    bits: int = 4
-    group_size: int = 16  # beta_1
-    qq_scale_bits: int = 3
-    qq_zero_bits: int = 3
-    qq_group_size: int = 16  # beta_2
-    outlier_threshold: float = 0.2
-    simplified_outliers: bool = False
-    round_zero: bool = False
-    block_size: int = 128
+BLOCK_SIZE = 128  # columns per block of the GPTQ-style error propagation
 
 
 @dataclass(frozen=True)
@@ -104,7 +93,7 @@ class SpQRResult:
     outliers: Outliers
     permutation: np.ndarray | None
     weight: np.ndarray
-    settings: SpQRSettings
+    settings: SpQRConfig
 
     def dense(self) -> np.ndarray:
         """The dense part ``s (q - z)``, float32, in the permuted column order."""
@@ -175,22 +164,22 @@ def leave_one_out_gain(group: np.ndarray, d: np.ndarray, bits: int) -> np.ndarra
     return base_error - loo_error
 
 
-def _group_statistics(group: np.ndarray, d: np.ndarray, tau: float, settings: SpQRSettings) -> tuple[SecondLevel, SecondLevel]:
+def _group_statistics(group: np.ndarray, d: np.ndarray, tau: float, settings: SpQRConfig) -> tuple[SecondLevel, SecondLevel]:
     if np.isfinite(tau) and not settings.simplified_outliers:
         likely = leave_one_out_gain(group, d, settings.bits) > tau
         kept = ~likely
         mean = np.sum(np.where(kept, group, 0), axis=1, keepdims=True) / np.maximum(np.sum(kept, axis=1, keepdims=True), 1)
         group = np.where(likely, mean, group)
     scale, zero = min_max(group, settings.bits)
-    scale_level = second_level(scale, settings.qq_scale_bits, settings.qq_group_size)
+    scale_level = second_level(scale, settings.qq_scale_bits, settings.qq_groupsize)
     if settings.round_zero:
         maximum = 2**settings.bits - 1
         zero = np.clip(np.round(zero), 0, maximum)
-        return scale_level, integer_second_level(zero, settings.qq_zero_bits, settings.qq_group_size, maximum)
-    return scale_level, second_level(zero, settings.qq_zero_bits, settings.qq_group_size)
+        return scale_level, integer_second_level(zero, settings.qq_zero_bits, settings.qq_groupsize, maximum)
+    return scale_level, second_level(zero, settings.qq_zero_bits, settings.qq_groupsize)
 
 
-def spqr_quantize(weight: np.ndarray, inverse: InverseHessian, settings: SpQRSettings = SpQRSettings()) -> SpQRResult:
+def spqr_quantize(weight: np.ndarray, inverse: InverseHessian, settings: SpQRConfig = SpQRConfig()) -> SpQRResult:
     """Compresses ``weight`` ``[d_out, d_in]`` given the inverse Hessian of its inputs (see the module docstring);
     ``inverse.order`` is the act-order permutation, or None."""
     w = weight.astype(np.float32, copy=True)
@@ -210,8 +199,8 @@ def spqr_quantize(weight: np.ndarray, inverse: InverseHessian, settings: SpQRSet
     scales: list[SecondLevel] = []
     zeros: list[SecondLevel] = []
     s = z = None
-    for i1 in range(0, columns, settings.block_size):
-        i2 = min(i1 + settings.block_size, columns)
+    for i1 in range(0, columns, BLOCK_SIZE):
+        i2 = min(i1 + BLOCK_SIZE, columns)
         errors = np.zeros((rows, i2 - i1), dtype=np.float32)
         for j in range(i1, i2):
             if j % beta == 0:

@@ -17,7 +17,7 @@ import logging
 import pathlib
 import shutil
 import tempfile
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import openvino as ov
@@ -26,16 +26,16 @@ from optimum_wc.checkpoints.formats import READERS, PrequantizedLinear, Quantiza
 from optimum_wc.checkpoints.storage import ImportedWeight, to_imported
 from optimum_wc.errors import InvalidArgumentError, UnsupportedModelError
 from optimum_wc.kernels.packing import pack
-from optimum_wc.kernels.spqr_storage import index_storage
+from optimum_wc.algorithms.spqr_storage import index_storage
 from optimum_wc.openvino.activation_side import insert_permutation
 from optimum_wc.openvino.decompression import build_decompression, needs_output_convert, replace_constant
 from optimum_wc.openvino.graph import ModelGraph
 from optimum_wc.openvino.weights import find_weight_targets
+from optimum_wc.pipeline.rt_info import IMPORTED_KEY
 from optimum_wc.version import __version__
 
 logger = logging.getLogger(__name__)
 
-IMPORTED_KEY = ["optimum_wc", "imported"]
 COPIED_FILES = ("generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                 "vocab.json", "merges.txt", "tokenizer.model", "chat_template.jinja")  # fmt: skip
 
@@ -126,10 +126,12 @@ def replace_weights(model: ov.Model, weights: dict[str, ImportedWeight]) -> dict
     return records
 
 
-def import_checkpoint(folder: pathlib.Path, spec: QuantizationSpec, source: str, **kwargs: Any) -> Any:
-    """An ``OVModelForCausalLM`` whose quantized Linears hold the checkpoint's codes, scales and zero points."""
-    from optimum_wc.modeling import OVModelForCausalLM
+def import_checkpoint(folder: pathlib.Path, spec: QuantizationSpec, source: str, export: Callable[[pathlib.Path], Any]) -> Any:
+    """A model whose quantized Linears hold the checkpoint's codes, scales and zero points.
 
+    ``export`` turns a float checkpoint folder into an uncompressed, uncompiled ``OVModelForCausalLM`` (the caller's
+    ``from_pretrained``): the importer exports a float skeleton of the checkpoint with it, then swaps in the codes.
+    """
     tensors = load_tensors(folder)
     prefixes = sorted(k[: -len(".qweight")] for k in tensors if k.endswith(".qweight"))
     if not prefixes:
@@ -140,7 +142,7 @@ def import_checkpoint(folder: pathlib.Path, spec: QuantizationSpec, source: str,
     with tempfile.TemporaryDirectory(prefix="optimum-wc-import-") as work:
         skeleton = _skeleton(folder, tensors, linears, pathlib.Path(work))
         del tensors
-        model = OVModelForCausalLM.from_pretrained(skeleton, export=True, load_in_8bit=False, compile=False, **kwargs)
+        model = export(skeleton)
     records = replace_weights(model.model, weights)
     model.model.set_rt_info(__version__, ["optimum_wc", "version"])
     model.model.set_rt_info(json.dumps(records, sort_keys=True), ["optimum_wc", "weights"])
@@ -149,11 +151,3 @@ def import_checkpoint(folder: pathlib.Path, spec: QuantizationSpec, source: str,
     model.config._name_or_path = source
     model.request = None
     return model
-
-
-def imported_origin(model: ov.Model) -> dict[str, str] | None:
-    """What :func:`import_checkpoint` recorded in the rt_info, or None for other models."""
-    if not model.has_rt_info(IMPORTED_KEY):
-        return None
-    keys = ("method", "bits", "group_size", "sym", "desc_act", "checkpoint_format", "source")
-    return {key: str(model.get_rt_info([*IMPORTED_KEY, key]).value) for key in keys if model.has_rt_info([*IMPORTED_KEY, key])}

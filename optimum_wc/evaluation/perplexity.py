@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from optimum_wc.calibration import context_length
+from optimum_wc.pipeline.calibration import context_length
 from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError
 from optimum_wc.evaluation.adapters import logits_function
 from optimum_wc.evaluation.metrics import log_softmax, token_nll

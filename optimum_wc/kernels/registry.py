@@ -11,6 +11,7 @@ from typing import Callable
 
 import numpy as np
 
+from optimum_wc.config.enums import CODE_BITS
 from optimum_wc.kernels.groups import group_weight
 from optimum_wc.kernels.integer import (
     asymmetric_parameters,
@@ -54,11 +55,11 @@ class Kernel:
 
 
 KERNELS: dict[str, Kernel] = {
-    "int8_asym": Kernel(8, "u8", True, asymmetric_parameters, quantize_integer, integer_levels, quantized_integer_levels),
-    "int8_sym": Kernel(8, "i8", False, symmetric_parameters, quantize_integer, integer_levels, quantized_integer_levels),
-    "int4_asym": Kernel(4, "u4", True, asymmetric_parameters, quantize_integer, integer_levels, quantized_integer_levels),
-    "int4_sym": Kernel(4, "i4", False, symmetric_parameters, quantize_integer, integer_levels, quantized_integer_levels),
-    "nf4": Kernel(4, "nf4", False, nf4_parameters, quantize_nf4, nf4_levels, quantized_nf4_levels, integer=False),
+    "int8_asym": Kernel(CODE_BITS["int8_asym"], "u8", True, asymmetric_parameters, quantize_integer, integer_levels, quantized_integer_levels),
+    "int8_sym": Kernel(CODE_BITS["int8_sym"], "i8", False, symmetric_parameters, quantize_integer, integer_levels, quantized_integer_levels),
+    "int4_asym": Kernel(CODE_BITS["int4_asym"], "u4", True, asymmetric_parameters, quantize_integer, integer_levels, quantized_integer_levels),
+    "int4_sym": Kernel(CODE_BITS["int4_sym"], "i4", False, symmetric_parameters, quantize_integer, integer_levels, quantized_integer_levels),
+    "nf4": Kernel(CODE_BITS["nf4"], "nf4", False, nf4_parameters, quantize_nf4, nf4_levels, quantized_nf4_levels, integer=False),
 }
 
 

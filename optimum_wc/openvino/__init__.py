@@ -1,1 +1,1 @@
-"""The OpenVINO side: reading the graph, finding weights, building decompression subgraphs, rt_info."""
+"""The OpenVINO side: reading the graph, finding weights, building decompression subgraphs, the compressed model."""

@@ -9,22 +9,16 @@ act on the activation ``x`` (input ``1 - port``) or the output ``y`` instead, fo
   ``fusion`` makes one MatMul) share one sparse product, in one of two forms:
   - the ELL form over the rows that have outliers, where slot ``k`` of such a row holds its ``k``-th outlier (or a
     zero), for ``K`` slots, the most outliers of any row: ``Gather`` of the activation's channels, ``Multiply`` by
-    the values, ``ReduceSum`` over the slots (three ops with fast CPU kernels, used up to ``ELL_MAX_SLOTS`` slots),
-    then one ``Gather`` spreads the sums over the MatMul's rows (zero for the rows without outliers). The ELL form
-    over all rows would need no such ``Gather``, but holds and multiplies ``K`` values for every row and token:
-    on the 270M Llama of ``benchmarks/spqr_runtime.py`` (0.05% of outliers, 40% of the rows) it was no faster per
-    generated token and took 1.15x the peak memory with a 512-token prompt;
+    the values, ``ReduceSum`` over the slots (ops with fast CPU kernels, used up to ``ELL_MAX_SLOTS`` slots), then
+    one ``Gather`` spreads the sums over the MatMul's rows (zero for the rows without outliers);
   - ``EmbeddingBagOffsets`` (sum) with the transposed activation as its table, one bag per row of the MatMuls
-    (empty for the rows without outliers, so the sums are in the order of the MatMul's rows): a reference kernel on
-    the CPU plugin (about twice the ELL form's time per generated token), but it does not hold ``K`` values per
-    row and token, which a prompt of many tokens would make large when rows have many outliers.
+    (empty for the rows without outliers, so the sums are in the order of the MatMul's rows): a slower reference
+    kernel, but it does not hold ``K`` values per row and token, which a long prompt would make large when rows
+    have many outliers.
   The sums are added to the MatMul's output (a ``VariadicSplit`` first when several MatMuls read the activation).
-  The CPU plugin's cost per op, not the number of elements, dominates a generated token when few rows have
-  outliers: the graph has as few ops per activation as it can.
-  (An ``If`` choosing the ELL form for one token and the bags for a prompt was slower still: the CPU plugin gives
-  each ``If`` body its own memory and overhead.)
-  Small constant subgraphs turn the stored CSR into both forms; OpenVINO folds them when it compiles the model, so
-  the IR stays CSR-sized.
+  The CPU plugin's cost per op dominates a generated token when few rows have outliers, so the graph has as few
+  ops per activation as it can. Small constant subgraphs turn the stored CSR into both forms; OpenVINO folds them
+  when it compiles the model, so the IR stays CSR-sized. Why these forms and not others: benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -37,7 +31,7 @@ from openvino import opset15
 from openvino import opset13 as opset
 
 from optimum_wc.kernels.packing import PackedArray
-from optimum_wc.kernels.spqr_storage import StoredOutliers
+from optimum_wc.algorithms.spqr_storage import StoredOutliers
 from optimum_wc.openvino.decompression import packed_constant
 
 ELL_MAX_SLOTS = 8  # the ELL form holds slots * d_out values per token: at most 8 MatMul outputs' worth

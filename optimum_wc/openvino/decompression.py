@@ -30,7 +30,7 @@ import openvino as ov
 from openvino import opset13 as opset
 
 from optimum_wc.kernels.packing import PackedArray, StoredWeight
-from optimum_wc.kernels.spqr_storage import SpQRStored, StoredStatistic
+from optimum_wc.algorithms.spqr_storage import SpQRStored, StoredStatistic
 from optimum_wc.openvino.graph import new_constant
 
 Hold = Callable[[ov.Node], None]

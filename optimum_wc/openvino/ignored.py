@@ -14,7 +14,7 @@ import re
 
 from optimum_wc.errors import InvalidArgumentError
 from optimum_wc.openvino.graph import ModelGraph
-from optimum_wc.scope import IgnoredScope
+from optimum_wc.config.scope import IgnoredScope
 
 # Each pattern: op types by label (label 0 is the MatMul), then edges between labels.
 POSITIONAL_PATTERNS: list[tuple[tuple[str, ...], tuple[tuple[int, int], ...]]] = [

@@ -13,8 +13,8 @@ import logging
 import numbers
 from typing import Any
 
-from optimum_wc.config import INT8_MODES, CompressionSettings
-from optimum_wc.enums import BackupMode, CompressWeightsMode, coerce_enum
+from optimum_wc.config.settings import INT8_MODES, CompressionSettings
+from optimum_wc.config.enums import BackupMode, CompressWeightsMode, coerce_enum
 from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError, OptimumWCError
 
 logger = logging.getLogger(__name__)

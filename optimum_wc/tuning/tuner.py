@@ -28,12 +28,12 @@ from typing import Any, Iterator
 import openvino as ov
 from tqdm.auto import tqdm
 
-from optimum_wc.atomic import atomic_directory, check_output_folder
+from optimum_wc._utils.atomic import atomic_directory, check_output_folder
 from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError, OptimumWCError, UnsupportedModelError
 from optimum_wc.evaluation import load_rows
 from optimum_wc.evaluation.perplexity import model_context
 from optimum_wc.openvino.ir_files import check_ir_files
-from optimum_wc.quantization_config import WeightCompressionConfig
+from optimum_wc.config.quantization import WeightCompressionConfig
 from optimum_wc.tuning.budget import Budget
 from optimum_wc.tuning.report import Trial, TuningResult, write_report
 from optimum_wc.tuning.scorers import SCORERS, EvaluationOptions
@@ -57,12 +57,12 @@ class Tuner:
 
     def load(self, candidate: Candidate, config: WeightCompressionConfig) -> Any:
         """The reference IR, compressed with ``config`` (quietly: one summary table per candidate would flood)."""
-        from optimum_wc.modeling import OVModelForCausalLM
+        from optimum_wc.hf.modeling import OVModelForCausalLM
 
         logger.debug("Compressing %s", candidate.name)
         model = OVModelForCausalLM.from_pretrained(self.fp32_dir, load_in_8bit=False, ov_config=EVALUATION_OV_CONFIG,
                                                    compile=False)  # fmt: skip
-        with _quiet("optimum_wc.compress", "optimum_wc.data_aware", "optimum_wc.openvino"):
+        with _quiet("optimum_wc.compress", "optimum_wc.pipeline.data_aware", "optimum_wc.openvino"):
             model.compress(config, progress=False)
         return model
 
@@ -123,7 +123,8 @@ def _coerce_search(search: SearchSpace | dict | None) -> SearchSpace:
 
 def _reference_ir(model: str | os.PathLike, work: pathlib.Path, trust_remote_code: bool) -> pathlib.Path:
     """The folder of the uncompressed IR: ``model`` itself when it holds one, else an export into ``work``."""
-    from optimum_wc.modeling import OVModelForCausalLM, is_compressed
+    from optimum_wc.hf.modeling import OVModelForCausalLM
+    from optimum_wc.saving.folder import is_compressed
 
     folder = pathlib.Path(str(model))
     if (folder / MODEL_XML).is_file():
@@ -232,7 +233,7 @@ def _search(model, output, work, budget, candidates, calibration_dataset, num_sa
             statistics_path, trust_remote_code, progress) -> TuningResult:  # noqa: ANN001 (private, called once)
     from transformers import AutoTokenizer
 
-    from optimum_wc.modeling import OVModelForCausalLM
+    from optimum_wc.hf.modeling import OVModelForCausalLM
 
     fp32_dir = _reference_ir(model, work, trust_remote_code)
     tokenizer = AutoTokenizer.from_pretrained(fp32_dir)
@@ -303,5 +304,8 @@ def _search(model, output, work, budget, candidates, calibration_dataset, num_sa
 def _without_temporary_path(config: WeightCompressionConfig, statistics_path: Any) -> WeightCompressionConfig:
     """The config to save: the temporary statistics folder is gone after the search, so it is not recorded."""
     values = config.to_dict()
-    values["statistics_path"] = None if statistics_path is None else str(statistics_path)
+    advanced = {k: v for k, v in (values["advanced_parameters"] or {}).items() if k != "statistics_path"}
+    if statistics_path is not None:
+        advanced["statistics_path"] = str(statistics_path)
+    values["advanced_parameters"] = advanced or None
     return WeightCompressionConfig.from_dict(values)

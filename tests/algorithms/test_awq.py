@@ -3,7 +3,8 @@
 import numpy as np
 
 from optimum_wc import kernels
-from optimum_wc.algorithms.awq import AWQSettings, data_aware_scale, data_free_scale
+from optimum_wc.config.advanced import AdvancedAWQParameters
+from optimum_wc.algorithms.awq import data_aware_scale, data_free_scale
 
 
 def test_data_free_scale_is_inverse_mean_magnitude():
@@ -25,7 +26,7 @@ def test_data_aware_scale_touches_only_salient_groups_and_lowers_their_error():
     x = rng.normal(size=(64, 12)).astype(np.float32)
     x[37] *= 40  # one salient channel, in group 2 of 16
     s = np.abs(x).max(axis=1)
-    c = data_aware_scale(weight, s, x, "int4_sym", 16, AWQSettings())
+    c = data_aware_scale(weight, s, x, "int4_sym", 16, AdvancedAWQParameters())
     assert np.all(c[:32] == 1) and np.all(c[48:] == 1)
     assert np.any(c[32:48] != 1)
     group = slice(32, 48)

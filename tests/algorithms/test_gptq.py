@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from optimum_wc import kernels
-from optimum_wc.algorithms.gptq import GPTQSettings, Hessian, gptq_quantize, gptq_quantize_stacked, invert_hessian
+from optimum_wc.config.advanced import AdvancedGPTQParameters
+from optimum_wc.algorithms.gptq import Hessian, gptq_quantize, gptq_quantize_stacked, invert_hessian
 
 
 def test_hessian_is_two_over_n_sum_of_outer_products():
@@ -25,7 +26,7 @@ def test_lower_output_error_than_round_to_nearest(mode, group_size):
     x = (rng.normal(size=(256, 64)) @ mixing).astype(np.float32)  # correlated inputs
     hessian = Hessian(64)
     hessian.add(x[None])
-    result = gptq_quantize(weight, invert_hessian(hessian.matrix, 0.1), mode, group_size, GPTQSettings(block_size=16))
+    result = gptq_quantize(weight, invert_hessian(hessian.matrix, 0.1), mode, group_size, AdvancedGPTQParameters(block_size=16))
     rtn = kernels.decompress(kernels.compress(weight, (1,), mode, group_size))
 
     def error(q):
@@ -67,9 +68,9 @@ def _uneven_layer():
 @pytest.mark.parametrize("mode, group_size", [("int4_sym", 16), ("int4_asym", 32), ("nf4", -1)])
 def test_act_order_quantizes_groups_of_the_permuted_columns_and_lowers_the_error(mode, group_size):
     weight, hessian, inverse, error = _uneven_layer()
-    ordered = gptq_quantize(weight, inverse, mode, group_size, GPTQSettings(block_size=16, act_order=True))
-    static = gptq_quantize(weight, inverse, mode, group_size, GPTQSettings(block_size=16, act_order=True, static_groups=True))
-    plain = gptq_quantize(weight, invert_hessian(hessian.matrix, 0.1), mode, group_size, GPTQSettings(block_size=16))
+    ordered = gptq_quantize(weight, inverse, mode, group_size, AdvancedGPTQParameters(block_size=16, act_order=True))
+    static = gptq_quantize(weight, inverse, mode, group_size, AdvancedGPTQParameters(block_size=16, act_order=True, static_groups=True))
+    plain = gptq_quantize(weight, invert_hessian(hessian.matrix, 0.1), mode, group_size, AdvancedGPTQParameters(block_size=16))
     assert error(ordered.weight) < error(plain.weight)
     if group_size == -1:  # one group per row: the same in any order, stored in the original one
         np.testing.assert_array_equal(ordered.weight, static.weight)
@@ -86,9 +87,9 @@ def test_act_order_quantizes_groups_of_the_permuted_columns_and_lowers_the_error
 @pytest.mark.parametrize("mode, group_size", [("int4_sym", 16), ("int4_asym", 32), ("nf4", -1)])
 def test_act_order_with_static_groups_keeps_the_layout_of_the_original_columns(mode, group_size):
     weight, hessian, inverse, error = _uneven_layer()
-    settings = GPTQSettings(block_size=16, act_order=True, static_groups=True)
+    settings = AdvancedGPTQParameters(block_size=16, act_order=True, static_groups=True)
     ordered = gptq_quantize(weight, inverse, mode, group_size, settings)
-    plain = gptq_quantize(weight, invert_hessian(hessian.matrix, 0.1), mode, group_size, GPTQSettings(block_size=16))
+    plain = gptq_quantize(weight, invert_hessian(hessian.matrix, 0.1), mode, group_size, AdvancedGPTQParameters(block_size=16))
     assert error(ordered.weight) < error(plain.weight)
     assert ordered.order is None and ordered.scale.shape == plain.scale.shape  # contiguous groups, original order
     # static groups: each group's parameters are the min-max ones of the original weight
@@ -107,7 +108,7 @@ def test_stacked_weights_get_what_separate_calls_give(mode, group_size, act_orde
     weight, hessian, _, _ = _uneven_layer()
     inverse = invert_hessian(hessian.matrix, 0.1, act_order=act_order)
     weights = [weight[:32], weight[32:40] * 3, weight[40:]]
-    settings = GPTQSettings(block_size=16, act_order=act_order)
+    settings = AdvancedGPTQParameters(block_size=16, act_order=act_order)
     stacked = gptq_quantize_stacked(weights, inverse, mode, group_size, settings)
     assert len(stacked) == 3
     for w, result in zip(weights, stacked):
@@ -188,7 +189,8 @@ def test_inverse_hessian_is_nncfs_bit_for_bit():
 def test_stacked_weights_with_scale_estimation_get_what_separate_calls_give(mode, group_size):
     """Scale estimation inside GPTQ multiplies each group by the calibration inputs: on stacked rows those products,
     and the update of the later columns, take one weight's rows at a time, so each result is its own call's."""
-    from optimum_wc.algorithms.scale_estimation import ScaleEstimationSettings, estimate_scale
+    from optimum_wc.algorithms.scale_estimation import estimate_scale
+    from optimum_wc.config.advanced import AdvancedScaleEstimationParameters
 
     rng = np.random.default_rng(4)
     x = rng.normal(size=(40, 256)).astype(np.float32)
@@ -197,7 +199,7 @@ def test_stacked_weights_with_scale_estimation_get_what_separate_calls_give(mode
     inverse = invert_hessian(hessian.matrix, 0.1)
     means = rng.normal(size=(256, 24)).astype(np.float32)
     magnitudes = np.abs(means).max(axis=1)
-    settings = ScaleEstimationSettings(subset_size=24, initial_steps=2, scale_steps=3)
+    settings = AdvancedScaleEstimationParameters(subset_size=24, initial_steps=2, scale_steps=3)
 
     def parameters(w_slice, column):
         columns = slice(column, column + w_slice.shape[1])
@@ -205,9 +207,9 @@ def test_stacked_weights_with_scale_estimation_get_what_separate_calls_give(mode
         return found.scale, found.zero_point
 
     weights = [rng.normal(size=(rows, 256)).astype(np.float32) for rows in (256, 64, 64)]
-    stacked = gptq_quantize_stacked(weights, inverse, mode, group_size, GPTQSettings(block_size=64), parameters)
+    stacked = gptq_quantize_stacked(weights, inverse, mode, group_size, AdvancedGPTQParameters(block_size=64), parameters)
     for w, result in zip(weights, stacked):
-        alone = gptq_quantize(w, inverse, mode, group_size, GPTQSettings(block_size=64), parameters)
+        alone = gptq_quantize(w, inverse, mode, group_size, AdvancedGPTQParameters(block_size=64), parameters)
         np.testing.assert_array_equal(result.weight, alone.weight)
         np.testing.assert_array_equal(result.scale, alone.scale)
 

@@ -6,14 +6,14 @@ import pytest
 
 from optimum_wc import kernels
 from optimum_wc.algorithms.gptq import Hessian, gptq_quantize, invert_hessian
+from optimum_wc.config.spqr import SpQRConfig
 from optimum_wc.algorithms.spqr import (
-    SpQRSettings,
     integer_second_level,
     leave_one_out_gain,
     second_level,
     spqr_quantize,
 )
-from optimum_wc.kernels.spqr_storage import share_permutations, to_spqr_storage
+from optimum_wc.algorithms.spqr_storage import share_permutations, to_spqr_storage
 
 
 def _layer(seed=0, rows=64, columns=128, heavy=0.01):
@@ -70,7 +70,7 @@ def test_second_level_statistics_are_within_half_a_step_and_rebuilt_as_stored():
 
 def test_every_weight_is_rebuilt_from_what_is_stored():
     weight, _, hessian = _layer()
-    result = spqr_quantize(weight, invert_hessian(hessian, 1.0, act_order=True), SpQRSettings(bits=3))
+    result = spqr_quantize(weight, invert_hessian(hessian, 1.0, act_order=True), SpQRConfig(bits=3))
     # float64 rebuild from the codes and the four float16 second-level arrays alone
     beta = 16
     s = np.repeat(result.scale.codes * np.repeat(result.scale.step.astype(np.float64), 16, 0)
@@ -92,9 +92,9 @@ def test_every_weight_is_rebuilt_from_what_is_stored():
 def test_outliers_are_the_weights_whose_normalized_error_exceeds_the_threshold():
     weight, _, hessian = _layer(seed=3)
     inverse = invert_hessian(hessian, 1.0)
-    none = spqr_quantize(weight, inverse, SpQRSettings(outlier_threshold=float("inf")))
-    few = spqr_quantize(weight, inverse, SpQRSettings(outlier_threshold=1.0))
-    many = spqr_quantize(weight, inverse, SpQRSettings(outlier_threshold=0.1))
+    none = spqr_quantize(weight, inverse, SpQRConfig(outlier_threshold=float("inf")))
+    few = spqr_quantize(weight, inverse, SpQRConfig(outlier_threshold=1.0))
+    many = spqr_quantize(weight, inverse, SpQRConfig(outlier_threshold=0.1))
     assert len(none.outliers) == 0
     assert 0 < len(few.outliers) < len(many.outliers)  # a higher threshold keeps fewer outliers
     np.testing.assert_allclose(none.weight, none.dense(), rtol=0, atol=0)
@@ -103,12 +103,12 @@ def test_outliers_are_the_weights_whose_normalized_error_exceeds_the_threshold()
 @pytest.mark.parametrize("bits", [3, 4])
 def test_lower_output_error_than_gptq_and_round_to_nearest_in_groups_of_128(bits):
     weight, x, hessian = _layer(seed=4)
-    spqr = spqr_quantize(weight, invert_hessian(hessian, 1.0, act_order=True), SpQRSettings(bits=bits))
+    spqr = spqr_quantize(weight, invert_hessian(hessian, 1.0, act_order=True), SpQRConfig(bits=bits))
     gptq = gptq_quantize(weight, invert_hessian(hessian, 0.1), "int4_asym", 128).weight
     rtn = kernels.decompress(kernels.compress(weight, (1,), "int4_asym", 128))
     ours = _output_error(weight, spqr.weight, x)
     assert ours < _output_error(weight, gptq, x) < _output_error(weight, rtn, x)
-    simplified = spqr_quantize(weight, invert_hessian(hessian, 1.0, True), SpQRSettings(bits=bits, simplified_outliers=True))
+    simplified = spqr_quantize(weight, invert_hessian(hessian, 1.0, True), SpQRConfig(bits=bits, simplified_outliers=True))
     assert _output_error(weight, simplified.weight, x) < _output_error(weight, rtn, x)
 
 
@@ -116,7 +116,7 @@ def test_a_dead_input_is_quantized_as_zero_and_gets_no_outliers():
     weight, _, hessian = _layer(seed=5)
     weight[:, 7] = 5.0  # would be an outlier in every row, but the input is always zero
     hessian[:, 7] = hessian[7, :] = 0
-    result = spqr_quantize(weight, invert_hessian(hessian, 1.0), SpQRSettings())
+    result = spqr_quantize(weight, invert_hessian(hessian, 1.0), SpQRConfig())
     step = np.repeat(result.scale.values(), 16, axis=1)
     assert np.all(np.abs(result.weight[:, 7]) <= step[:, 7])  # the code of 0, within one step
     assert 7 not in result.outliers.columns
@@ -125,7 +125,7 @@ def test_a_dead_input_is_quantized_as_zero_and_gets_no_outliers():
 @pytest.mark.parametrize("bits, expected_code_bytes", [(3, 64 * 128 * 3 // 8), (4, 64 * 128 // 2)])
 def test_stored_bytes_follow_the_average_bits_formula(bits, expected_code_bytes):
     weight, _, hessian = _layer(seed=6)
-    result = spqr_quantize(weight, invert_hessian(hessian, 1.0, act_order=True), SpQRSettings(bits=bits))
+    result = spqr_quantize(weight, invert_hessian(hessian, 1.0, act_order=True), SpQRConfig(bits=bits))
     stored = to_spqr_storage(result)
     rows, columns = weight.shape
     groups = columns // 16
@@ -164,10 +164,10 @@ def test_integer_zero_points_stay_integers_in_range():
 
     weight, x, hessian = _layer(seed=9)
     inverse = invert_hessian(hessian, 0.1, act_order=True)
-    result = spqr_quantize(weight, inverse, SpQRSettings(round_zero=True, group_size=32))
+    result = spqr_quantize(weight, inverse, SpQRConfig(round_zero=True, group_size=32))
     z = result.zero_point.values()
     assert np.array_equal(z, np.round(z)) and z.min() >= 0 and z.max() <= 15
-    fractional = spqr_quantize(weight, inverse, SpQRSettings(group_size=32))
+    fractional = spqr_quantize(weight, inverse, SpQRConfig(group_size=32))
     rtn = kernels.decompress(kernels.compress(weight, (1,), "int4_asym", 32))
     # integer zero points cost a little accuracy, far less than round-to-nearest in the same groups
     assert _output_error(weight, fractional.weight, x) < _output_error(weight, result.weight, x) < _output_error(weight, rtn, x)

@@ -17,6 +17,8 @@ from tiny_models import VOCAB_SIZE
 import optimum_wc
 from optimum_wc.errors import InvalidArgumentError, NotYetSupportedError
 
+pytestmark = pytest.mark.slow  # exports float skeletons of packed checkpoints
+
 CASES = [
     Case("gptq", 4, 32, sym=True, checkpoint_format="gptq"),
     Case("gptq", 4, 64, sym=False, desc_act=True, checkpoint_format="gptq_v2"),

@@ -13,6 +13,8 @@ import optimum_wc
 from optimum_wc.evaluation import similarity
 from optimum_wc.evaluation.similarity import greedy_answer, load_embedder
 
+pytestmark = pytest.mark.slow  # generates answers and embeds them with a sentence model
+
 EMBEDDED = pathlib.Path(__file__).resolve().parents[2] / "models" / "tiny-llama-pydoc"
 PROMPTS = ["The os module provides", "To open a file, call", "A list comprehension is"]
 

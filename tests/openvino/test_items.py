@@ -7,7 +7,7 @@ import openvino as ov
 import pytest
 
 import optimum_wc
-from test_compress_data_aware import calibration_items
+from helpers import calibration_items
 
 
 def _bad(kind: str) -> list:

@@ -19,7 +19,7 @@ def test_llama_stages_follow_the_decoder_layers(tiny_ir):
 
 
 def _inputs_seen(xml, store):
-    from test_compress_data_aware import calibration_items
+    from helpers import calibration_items
 
     from optimum_wc.openvino.layerwise import layerwise_inputs
 

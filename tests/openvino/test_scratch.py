@@ -38,7 +38,7 @@ def test_same_bytes_and_outputs_with_and_without_scratch(mode, extra, tiny_ir, t
     monkeypatch.setattr("optimum_wc.compress.SCRATCH_MIN_BYTES", 1)  # the large-model behaviour, on a tiny model
     model = ov.Core().read_model(xml)
     optimum_wc.compress_weights(model, mode=mode, progress=False, **extra)
-    records = optimum_wc.openvino.rt_info.read_layer_records(model)
+    records = optimum_wc.pipeline.rt_info.read_layer_records(model)
     assert set(records) <= set(held) and held  # every weight's codes (and zero points) went through the scratch IR
     ov.save_model(model, tmp_path / "auto" / "m.xml", compress_to_fp16=False)
     assert (tmp_path / "auto" / "m.bin").read_bytes() == outputs[0]

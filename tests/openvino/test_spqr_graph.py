@@ -10,9 +10,10 @@ from openvino import opset13 as opset
 from openvino.passes import ConstantFolding, Manager
 
 from optimum_wc.algorithms.gptq import Hessian, invert_hessian
-from optimum_wc.algorithms.spqr import SpQRSettings, spqr_quantize
+from optimum_wc.config.spqr import SpQRConfig
+from optimum_wc.algorithms.spqr import spqr_quantize
 from optimum_wc.kernels.packing import pack
-from optimum_wc.kernels.spqr_storage import to_spqr_storage
+from optimum_wc.algorithms.spqr_storage import to_spqr_storage
 from optimum_wc.openvino import activation_side
 from optimum_wc.openvino.activation_side import OutlierTerm, insert_outliers, insert_permutation
 from optimum_wc.openvino.decompression import dequantize, spqr_parts
@@ -46,7 +47,7 @@ def _spqr_model(bits, threshold, rows=64, columns=128, seed=0, round_zero=False,
     hessian = Hessian(columns)
     hessian.add(x_calibration[None])
     inverse = invert_hessian(hessian.matrix, 1.0, act_order=True)
-    results = [spqr_quantize(w, inverse, SpQRSettings(bits=bits, outlier_threshold=threshold, round_zero=round_zero,
+    results = [spqr_quantize(w, inverse, SpQRConfig(bits=bits, outlier_threshold=threshold, round_zero=round_zero,
                                                       group_size=group_size))
                for w, group_size in zip(weights, group_sizes)]  # fmt: skip
 
@@ -129,7 +130,7 @@ def test_the_compiled_model_keeps_the_codes_packed(bits, round_zero):
 
 
 def _csr(dense: np.ndarray):
-    from optimum_wc.kernels.spqr_storage import StoredOutliers, index_storage
+    from optimum_wc.algorithms.spqr_storage import StoredOutliers, index_storage
 
     rows, columns = np.nonzero(dense)
     offsets = np.searchsorted(rows, np.arange(dense.shape[0]))

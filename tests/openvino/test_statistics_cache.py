@@ -8,10 +8,10 @@ import pytest
 
 import optimum_wc
 from optimum_wc import compress as compress_module
-from optimum_wc import data_aware
-from optimum_wc.advanced import AdvancedCompressionParameters
+from optimum_wc.pipeline import data_aware
+from optimum_wc.config.advanced import AdvancedCompressionParameters
 from parity import compare_ir, compress_and_save
-from test_compress_data_aware import calibration_items
+from helpers import calibration_items
 
 CASES = {
     "awq+se": ({"awq": True, "scale_estimation": True}, data_aware, "input_statistics", "input_means-"),

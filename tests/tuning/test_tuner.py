@@ -21,6 +21,8 @@ from optimum_wc.evaluation import evaluate
 from optimum_wc.tuning import SearchSpace, tune
 from optimum_wc.tuning import tuner as tuner_module
 
+pytestmark = pytest.mark.slow  # compresses and evaluates grids of candidates
+
 EMBEDDED = pathlib.Path(__file__).resolve().parents[2] / "models" / "tiny-llama-pydoc"
 F32 = {"INFERENCE_PRECISION_HINT": "f32", "KV_CACHE_PRECISION": "f32"}
 WINDOWS = {"window_length": 64, "num_windows": 4}
@@ -110,7 +112,8 @@ def test_a_budget_no_configuration_meets_names_the_closest_and_saves_no_model(fp
 
 
 def test_data_aware_candidates_collect_statistics_once_and_reuse_them_across_runs(fp32_ir, tmp_path, monkeypatch):
-    from optimum_wc import compress, data_aware
+    from optimum_wc import compress
+    from optimum_wc.pipeline import data_aware
 
     calls = {"metric": 0, "inputs": 0}
     collect, inputs = compress.collect_statistics, data_aware.input_statistics
@@ -140,7 +143,7 @@ def test_data_aware_candidates_collect_statistics_once_and_reuse_them_across_run
     assert calls == {"metric": 1, "inputs": 1}  # 3 data-aware compressions and a sizing, one collection of each
     assert len({round(t.scores.kl, 12) for t in result.trials}) == 4  # the algorithms did change the weights
     saved = json.loads((tmp_path / "out" / "openvino_config.json").read_text())["quantization_config"]
-    assert saved["statistics_path"] == str(tmp_path / "stats")
+    assert saved["advanced_parameters"]["statistics_path"] == str(tmp_path / "stats")
     tune(fp32_ir, tmp_path / "again", **options)
     assert calls == {"metric": 1, "inputs": 1}  # the second run read them from statistics_path
 

@@ -1,0 +1,139 @@
+"""The enums of the public API, with the member names and values nncf 3.4.0 uses.
+
+Members of nncf's own enums (or plain strings) are accepted wherever one of ours is expected:
+:func:`coerce_enum` matches them by name or value, without importing nncf.
+"""
+
+from __future__ import annotations
+
+from enum import Enum, StrEnum
+from typing import TypeVar
+
+from optimum_wc.errors import InvalidArgumentTypeError, NotYetSupportedError, UnsupportedArgumentError
+
+
+class CompressWeightsMode(StrEnum):
+    """How the weights of the primary precision are compressed.
+
+    - ``INT8_ASYM``: 8-bit asymmetric, per output channel, with a zero point (the default).
+    - ``INT8_SYM``: 8-bit symmetric, per output channel.
+    - ``INT4_SYM``: 4-bit symmetric, group-wise; mixed with the backup precision by ``ratio``.
+    - ``INT4_ASYM``: 4-bit asymmetric with a zero point, group-wise; mixed with the backup precision by ``ratio``.
+    - ``NF4``: 4-bit NormalFloat levels with a group-wise scale; mixed with the backup precision by ``ratio``.
+    - ``SPQR``: SpQR (an optimum-wc mode; not in nncf): 3- or 4-bit codes in groups of 16 with quantized statistics
+      and 16-bit outliers, fitted on a calibration ``dataset`` (parameters in :class:`~optimum_wc.SpQRConfig`).
+    """
+
+    INT8_SYM = "int8_sym"
+    INT8_ASYM = "int8_asym"
+    INT4_SYM = "int4_sym"
+    INT4_ASYM = "int4_asym"
+    NF4 = "nf4"
+    SPQR = "spqr"
+
+
+# Bits per code of the modes with a fixed code width (SpQR's come from its config): the kernels store codes of
+# this width, and the settings report it.
+CODE_BITS: dict[CompressWeightsMode, int] = {
+    CompressWeightsMode.INT8_SYM: 8,
+    CompressWeightsMode.INT8_ASYM: 8,
+    CompressWeightsMode.INT4_SYM: 4,
+    CompressWeightsMode.INT4_ASYM: 4,
+    CompressWeightsMode.NF4: 4,
+}
+
+
+class BackupMode(StrEnum):
+    """Precision of the weights that are not in the primary precision (embeddings, the last layer, demoted layers).
+
+    ``NONE`` keeps them in their original floating-point type.
+    """
+
+    NONE = "none"
+    INT8_SYM = "int8_sym"
+    INT8_ASYM = "int8_asym"
+
+
+class SensitivityMetric(StrEnum):
+    """How layers are ranked when ``ratio`` < 1 keeps some of them in the backup precision."""
+
+    WEIGHT_QUANTIZATION_ERROR = "weight_quantization_error"
+    HESSIAN_INPUT_ACTIVATION = "hessian_input_activation"
+    MEAN_ACTIVATION_VARIANCE = "mean_activation_variance"
+    MAX_ACTIVATION_VARIANCE = "max_activation_variance"
+    MEAN_ACTIVATION_MAGNITUDE = "mean_activation_magnitude"
+
+
+class GroupSizeFallbackMode(StrEnum):
+    """What to do with a layer whose input-channel count the group size does not divide.
+
+    ``ERROR`` raises, ``IGNORE`` keeps such layers in float, ``ADJUST`` uses the largest power of two that divides
+    the channel count (at least ``min_adjusted_group_size``), or the backup precision when there is none.
+    """
+
+    ERROR = "error"
+    IGNORE = "ignore"
+    ADJUST = "adjust"
+
+
+class CompressionFormat(StrEnum):
+    """How the compressed weights are represented in the model; OpenVINO supports ``DQ`` only."""
+
+    DQ = "dequantize"
+    FQ = "fake_quantize"
+    FQ_LORA = "fake_quantize_with_lora"
+    FQ_LORA_NLS = "fake_quantize_with_lora_nls"
+
+
+# Members nncf 3.4.0 has and optimum-wc does not implement yet, by enum: a clear error instead of "unknown".
+NNCF_ONLY_MEMBERS: dict[type[Enum], dict[str, str]] = {
+    CompressWeightsMode: {
+        "INT3_SYM": "int3_sym",
+        "INT2_SYM": "int2_sym",
+        "CB4": "cb4",
+        "CODEBOOK": "codebook",
+        "ADAPTIVE_CODEBOOK": "adaptive_codebook",
+        "MXFP4": "mxfp4",
+        "MXFP8_E4M3": "mxfp8_e4m3",
+        "FP8_E4M3": "fp8_e4m3",
+        "FP4": "fp4",
+        "NVFP4": "nvfp4",
+    },
+    BackupMode: {"MXFP8_E4M3": "mxfp8_e4m3", "FP8_E4M3": "fp8_e4m3"},
+}
+
+E = TypeVar("E", bound=Enum)
+
+
+def coerce_enum(value: object, enum_cls: type[E], argument: str) -> E:
+    """Returns the member of ``enum_cls`` that ``value`` names.
+
+    ``value`` may be a member of ``enum_cls``, a member of another enum with the same member name (e.g. nncf's),
+    or a string equal to a member's name or value (case-insensitive).
+
+    Raises:
+        InvalidArgumentTypeError: ``value`` is neither an enum member nor a string.
+        NotYetSupportedError: ``value`` names an nncf member that optimum-wc does not implement yet.
+        UnsupportedArgumentError: ``value`` names no member.
+    """
+    if isinstance(value, enum_cls):
+        return value
+    if isinstance(value, Enum):
+        key = value.name
+    elif isinstance(value, str):
+        key = value
+    else:
+        allowed = ", ".join(m.name for m in enum_cls)
+        msg = f"`{argument}` must be a {enum_cls.__name__} member or its name, got {type(value).__name__} ({value!r}). Allowed: {allowed}."
+        raise InvalidArgumentTypeError(msg)
+    for member in enum_cls:
+        if key.upper() == member.name or key.lower() == member.value:
+            return member
+    for name, val in NNCF_ONLY_MEMBERS.get(enum_cls, {}).items():
+        if key.upper() == name or key.lower() == val:
+            supported = ", ".join(m.name for m in enum_cls)
+            msg = f"`{argument}`={name} is an nncf option that optimum-wc does not support yet. Supported: {supported}."
+            raise NotYetSupportedError(msg)
+    allowed = ", ".join(m.name for m in enum_cls)
+    msg = f"`{argument}`={value!r} is not a {enum_cls.__name__}. Allowed: {allowed}."
+    raise UnsupportedArgumentError(msg)

@@ -1,0 +1,210 @@
+"""The options of ``compress_weights``, each declared once.
+
+``compress_weights``'s signature and the Args of its docstring, ``CompressionSettings.from_arguments``, the keys of
+``WeightCompressionConfig`` (and of the dict it saves) and the flags of ``optimum-wc export`` all derive from
+:data:`OPTIONS`. A new option is one entry here, plus the code that acts on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import inspect
+from typing import Any, Callable
+
+from optimum_wc.config.enums import (
+    BackupMode,
+    CompressionFormat,
+    CompressWeightsMode,
+    GroupSizeFallbackMode,
+    SensitivityMetric,
+)
+from optimum_wc.config.spqr import PERMUTATION_ORDERS
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One ``optimum-wc export`` flag and the config key it sets.
+
+    Attributes:
+        name: The flag, e.g. ``--group-size``.
+        arguments: Keyword arguments of ``argparse``'s ``add_argument`` (type, choices, action, help, ...).
+        key: The ``WeightCompressionConfig`` key it sets; ``spqr.bits`` sets a field of the nested ``spqr`` dict.
+        to_config: The parsed value -> the config value (default: as parsed).
+    """
+
+    name: str
+    arguments: dict[str, Any]
+    key: str
+    to_config: Callable[[Any], Any] | None = None
+
+    @property
+    def dest(self) -> str:
+        """The attribute ``argparse`` stores the value in."""
+        return self.arguments.get("dest") or self.name.lstrip("-").replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One argument of ``compress_weights``.
+
+    Attributes:
+        name: The keyword of ``compress_weights``.
+        default: Its default there.
+        annotation: Its type, as the signature shows it.
+        doc: Its entry under Args in ``compress_weights``'s docstring.
+        config_key: Its ``WeightCompressionConfig`` key; None for a run option, which changes how the work is done,
+            not its result, and is not saved with the model (``from_pretrained`` takes those as arguments).
+        aliases: Other config keys for it (optimum-intel's names).
+        config_default: What the config holds when the key is absent (default: None, i.e. ``compress_weights``'s).
+        flags: Its ``optimum-wc export`` flags.
+    """
+
+    name: str
+    default: Any
+    annotation: str
+    doc: str
+    config_key: str | None
+    aliases: tuple[str, ...] = ()
+    config_default: Any = None
+    flags: tuple[Flag, ...] = ()
+
+    @property
+    def run(self) -> bool:
+        return self.config_key is None
+
+
+def _scope(patterns: list[str]) -> dict[str, list[str]]:
+    return {"patterns": patterns}
+
+
+def _spqr_flag(name: str, field: str, help: str, **arguments: Any) -> Flag:
+    return Flag(name, {"help": help, **arguments}, f"spqr.{field}")
+
+
+SPQR_FLAGS = (
+    _spqr_flag("--spqr-bits", "bits", "Bits of the dense weights (default 4).", type=int, choices=(3, 4)),
+    _spqr_flag("--qq-scale-bits", "qq_scale_bits", "Bits of the quantized group scales (default 3).", type=int),
+    _spqr_flag("--qq-zero-bits", "qq_zero_bits", "Bits of the quantized group zero points (default 3).", type=int),
+    _spqr_flag("--qq-groupsize", "qq_groupsize", "Rows sharing second-level statistics (default 16).", type=int),
+    _spqr_flag("--outlier-threshold", "outlier_threshold", "Relative outlier threshold; higher keeps fewer (0.2).",
+               type=float),  # fmt: skip
+    _spqr_flag("--permutation-order", "permutation_order", "Column order (default act_order).",
+               choices=PERMUTATION_ORDERS),  # fmt: skip
+    _spqr_flag("--percdamp", "percdamp", "Hessian damping relative to its mean diagonal (default 1.0).", type=float),
+    _spqr_flag("--simplified-outliers", "simplified_outliers", "Skip the leave-one-out pre-pass.", action="store_true"),
+    _spqr_flag("--round-zero", "round_zero", "Integer zero points: OpenVINO's fast int4 kernels run the dense part.",
+               action="store_true"),  # fmt: skip
+)
+
+WEIGHT_FORMATS = ("fp32", "fp16", "int8", "int4", "nf4", "spqr")
+
+OPTIONS: tuple[Option, ...] = (
+    Option("mode", CompressWeightsMode.INT8_ASYM, "CompressWeightsMode",
+           "Primary precision (:class:`~optimum_wc.CompressWeightsMode`); ``INT8_ASYM`` by default.",
+           "mode", aliases=("bits", "sym", "dtype", "weight_format"), flags=(
+               Flag("--weight-format", {"choices": WEIGHT_FORMATS, "help": "Weight precision (fp32 and fp16: no "
+                                        "compression)."}, "dtype"),
+               Flag("--sym", {"action": "store_true", "help": "Symmetric quantization (no zero point)."}, "sym"),
+           )),  # fmt: skip
+    Option("ratio", None, "float | None",
+           "Share of the ratio-defining weight elements in the primary precision (4-bit modes); 1 by default.",
+           "ratio", config_default=1.0,
+           flags=(Flag("--ratio", {"type": float, "help": "Share of weight elements in 4 bit (default 1.0)."}, "ratio"),)),
+    Option("group_size", None, "int | None",
+           "Weights per quantization group along the input channels; -1 is per output channel. 128 by default for "
+           "4-bit modes, -1 for INT8 modes.", "group_size",
+           flags=(Flag("--group-size", {"type": int, "help": "Weights per group; -1 for per channel (4-bit default "
+                                        "128)."}, "group_size"),)),  # fmt: skip
+    Option("ignored_scope", None, "IgnoredScope | None",
+           "Ops to leave uncompressed (:class:`~optimum_wc.IgnoredScope`).", "ignored_scope",
+           flags=(Flag("--ignored-scope", {"nargs": "+", "metavar": "PATTERN", "help": "Regular expressions of ops to "
+                                           "skip."}, "ignored_scope", _scope),)),  # fmt: skip
+    Option("all_layers", None, "bool | None",
+           "Compress embeddings and the last MatMul in the primary precision too (4-bit modes).", "all_layers",
+           flags=(Flag("--all-layers", {"action": "store_true", "help": "Embeddings and last layer in 4 bit too."},
+                       "all_layers"),)),  # fmt: skip
+    Option("dataset", None, "object",
+           "Calibration data (an ``nncf.Dataset`` or an iterable of model inputs) for the data-aware sensitivity "
+           "metrics and algorithms. ``WeightCompressionConfig`` takes text, tokenized with the model's tokenizer.",
+           "dataset", flags=(Flag("--dataset", {"help": "Calibration text: wikitext2, c4 (optionally :seq_len=N) or "
+                                                "a local file."}, "dataset"),)),  # fmt: skip
+    Option("sensitivity_metric", None, "SensitivityMetric | None",
+           "How layers are ranked for mixed precision; ``WEIGHT_QUANTIZATION_ERROR`` without data.",
+           "sensitivity_metric", flags=(Flag("--sensitivity-metric", {"choices": [m.value for m in SensitivityMetric]},
+                                             "sensitivity_metric"),)),  # fmt: skip
+    Option("subset_size", 128, "int", "Number of calibration samples (data-aware compression).", "num_samples",
+           flags=(Flag("--num-samples", {"type": int, "help": "Calibration samples (default 128)."}, "num_samples"),)),
+    Option("awq", None, "bool | None",
+           "Activation-aware weight scaling of 4-bit MatMuls (data-aware with a ``dataset``, else data-free).", "awq",
+           flags=(Flag("--awq", {"action": "store_true", "help": "Activation-aware weight scaling (4 bit)."}, "awq"),)),
+    Option("scale_estimation", None, "bool | None",
+           "Per-group scales fitted to the calibration data (4-bit layers; needs a ``dataset``).", "scale_estimation",
+           flags=(Flag("--scale-estimation", {"action": "store_true", "help": "Fit group scales to the data (needs "
+                                              "--dataset)."}, "scale_estimation"),)),  # fmt: skip
+    Option("gptq", None, "bool | None", "GPTQ, layer by layer on the calibration data (4-bit layers; needs a "
+           "``dataset``).", "gptq",
+           flags=(Flag("--gptq", {"action": "store_true", "help": "GPTQ (needs --dataset)."}, "gptq"),)),
+    Option("lora_correction", None, "bool | None", "Low-rank correction adapters (not supported yet).",
+           "lora_correction", flags=(Flag("--lora-correction", {"action": "store_true", "help": "Low-rank correction "
+                                          "adapters (not supported yet)."}, "lora_correction"),)),  # fmt: skip
+    Option("backup_mode", None, "BackupMode | None",
+           "Precision of the weights left out of the primary precision; ``INT8_ASYM`` by default.", "backup_mode",
+           aliases=("backup_precision",),
+           flags=(Flag("--backup-precision", {"choices": [m.value for m in BackupMode]}, "backup_mode"),)),
+    Option("compression_format", CompressionFormat.DQ, "CompressionFormat",
+           "``DQ``, the only format OpenVINO runs.", "compression_format",
+           flags=(Flag("--compression-format", {"choices": [m.value for m in CompressionFormat]},
+                       "compression_format"),)),  # fmt: skip
+    Option("advanced_parameters", None, "AdvancedCompressionParameters | None",
+           ":class:`~optimum_wc.AdvancedCompressionParameters`; ``WeightCompressionConfig`` also takes a dict of its "
+           "fields, with dicts for its sub-parameters (e.g. ``{\"gptq_params\": {\"act_order\": True}}``).",
+           "advanced_parameters", aliases=("group_size_fallback", "statistics_path"), flags=(
+               Flag("--group-size-fallback", {"choices": [m.value for m in GroupSizeFallbackMode]},
+                    "group_size_fallback"),
+               Flag("--quantization-statistics-path", {"help": "Keep the activation statistics of data-aware "
+                                                       "compression here and reuse them."}, "statistics_path"),
+               Flag("--advanced-parameters", {"metavar": "JSON", "help": "AdvancedCompressionParameters as JSON, e.g. "
+                                              "'{\"gptq_params\": {\"act_order\": true}}'."}, "advanced_parameters"),
+           )),  # fmt: skip
+    Option("spqr", None, "SpQRConfig | None",
+           ":class:`~optimum_wc.SpQRConfig` (or a dict of its fields) for ``mode=SPQR``; its defaults otherwise. "
+           "``group_size`` and ``subset_size`` set its ``group_size`` and ``num_samples`` when it leaves them unset.",
+           "spqr", flags=SPQR_FLAGS),
+    Option("num_workers", None, "int | None",
+           "Threads that quantize weights concurrently (default: the number of CPU cores). The output does not "
+           "depend on it.", None,
+           flags=(Flag("--num-workers", {"type": int, "help": "Threads that quantize weights (default: all cores; "
+                                         "the output does not depend on it)."}, "num_workers"),)),  # fmt: skip
+    Option("progress", True, "bool", "Show a progress bar.", None,
+           flags=(Flag("--no-progress", {"action": "store_false", "dest": "progress", "help": "No progress bars."},
+                       "progress"),)),  # fmt: skip
+    Option("scratch_dir", None, "str | os.PathLike | None",
+           "Folder for the temporary files from which OpenVINO memory-maps the compressed codes and the weights the "
+           "data-aware algorithms rewrite, and from which GPTQ and SpQR read the activations they cache between "
+           "layers (used anyway, in the system's temporary folder, from 512 MiB of weights): keeps anonymous memory "
+           "low.", None,
+           flags=(Flag("--scratch-dir", {"help": "Folder for temporary files that keep memory low (default: the "
+                                         "system's temporary folder, from 512 MiB of weights)."}, "scratch_dir"),)),
+)  # fmt: skip
+
+BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}
+RUN_OPTIONS = tuple(option.name for option in OPTIONS if option.run)
+COMPRESSION_OPTIONS = tuple(option.name for option in OPTIONS if not option.run)
+
+
+def signature(first: list[inspect.Parameter], names: tuple[str, ...]) -> inspect.Signature:
+    """The signature of a function taking ``first``, then the options ``names`` as keyword-only arguments."""
+    options = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=BY_NAME[n].default,
+                                 annotation=BY_NAME[n].annotation) for n in names]  # fmt: skip
+    return inspect.Signature(first + options)
+
+
+def args_doc(names: tuple[str, ...], indent: str = "        ") -> str:
+    """The Args entries of ``names``, wrapped for a docstring."""
+    import textwrap
+
+    entries = []
+    for name in names:
+        text = f"{name}: {BY_NAME[name].doc}"
+        entries.append(textwrap.fill(text, 116, initial_indent=indent, subsequent_indent=indent + "    "))
+    return "\n".join(entries)

@@ -1,0 +1,1 @@
+"""The Hugging Face side: OVModelForCausalLM, exporting with optimum-intel, the model card (the `hf` extra)."""

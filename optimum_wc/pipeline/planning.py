@@ -1,0 +1,246 @@
+"""Choosing a precision for every weight, before any weight is compressed.
+
+The rules are nncf 3.4.0's:
+
+- every weight that may be compressed starts in the backup precision (INT8_ASYM per channel by default, or float);
+- the *ratio-defining* set gets the primary precision: all weights in INT8 modes, otherwise the MatMul weights
+  without the last MatMul (unless ``all_layers`` or that op was skipped), plus embeddings with ``all_layers``;
+- with ``ratio`` < 1, mixed precision moves the most sensitive ratio-defining weights back to the backup precision;
+- convolutions always stay in the backup precision; ignored ops and unsupported types stay in float;
+- a shared weight belongs to its first compressible use, in topological order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+import logging
+from typing import Callable, TypeVar
+
+import numpy as np
+
+from optimum_wc.algorithms.mixed_precision import SENSITIVITIES, Sensitivity, select_primary
+from optimum_wc.config.settings import INT8_MODES, CompressionSettings, LayerPrecision
+from optimum_wc.config.enums import GroupSizeFallbackMode
+from optimum_wc.errors import InvalidArgumentError, InvalidGroupSizeError, NonFiniteWeightError, UnsupportedModelError
+from optimum_wc.algorithms.spqr_storage import SpQRStored
+from optimum_wc.openvino.weights import FLOAT_TYPES, WeightTarget
+from optimum_wc._utils.parallel import ordered_map
+
+logger = logging.getLogger(__name__)
+R = TypeVar("R")
+# (MatMul weights, metric) -> aggregated activation statistic by MatMul name
+ActivationStats = Callable[[list[WeightTarget], Sensitivity], dict[str, float]]
+F8_TYPES = ("f8e4m3", "f8e5m2")
+
+
+@dataclass
+class WeightPlan:
+    """The decision for one weight: its precision, or None to keep it in float."""
+
+    target: WeightTarget
+    precision: LayerPrecision | None
+    ratio_defining: bool = False
+    # (scale, zero point) in the grouped layout, when a data-aware algorithm chose them
+    parameters: tuple[np.ndarray, np.ndarray | None] | None = None
+    # the stored form of a weight that SpQR compressed (then ``parameters`` is unused)
+    spqr: SpQRStored | None = None
+    # the input-channel order of the stored weight (GPTQ act order): its columns are stored in this order, and the
+    # activation is gathered in it at run time
+    permutation: np.ndarray | None = None
+
+
+@dataclass
+class Plan:
+    """Every weight the model uses, with the precision chosen for it."""
+
+    weights: list[WeightPlan]  # compressible weights, in topological order
+    skipped: list[WeightTarget]  # weights left in float because they are ignored or of an unsupported type
+
+    @property
+    def to_compress(self) -> list[WeightPlan]:
+        return [w for w in self.weights if w.precision is not None]
+
+    @property
+    def ratio_defining(self) -> list[WeightPlan]:
+        return [w for w in self.weights if w.ratio_defining]
+
+
+def _supports(element_type: str, precision: LayerPrecision | None) -> bool:
+    if precision is None:
+        return False
+    return element_type in FLOAT_TYPES and not (precision.mode in INT8_MODES and element_type in F8_TYPES)
+
+
+def _backup_for(settings: CompressionSettings, element_type: str) -> LayerPrecision | None:
+    backup = settings.backup
+    return backup if _supports(element_type, backup) else None
+
+
+def _collect(targets: list[WeightTarget], ignored: set[str], settings: CompressionSettings) -> tuple[Plan, bool]:
+    ops = list(dict.fromkeys(t.op_name for t in targets))
+    last_op = ops[-1] if ops else None
+    owned: set[str] = set()
+    plan = Plan([], [])
+    last_skipped = False
+    for target in targets:
+        is_last = target.op_name == last_op
+        if target.constant_name in owned:
+            last_skipped = is_last
+            continue
+        wanted = target.op_name not in ignored and target.constant_name not in ignored
+        if wanted and _supports(target.element_type, settings.primary):
+            plan.weights.append(WeightPlan(target, _backup_for(settings, target.element_type)))
+            owned.add(target.constant_name)
+        else:
+            last_skipped = is_last
+            plan.skipped.append(target)
+    return plan, last_skipped
+
+
+def _ratio_defining(plan: Plan, settings: CompressionSettings, last_skipped: bool) -> list[WeightPlan]:
+    if settings.mode in INT8_MODES:
+        return list(plan.weights)
+    chosen = [w for w in plan.weights if w.target.kind == "matmul"]
+    if not settings.all_layers and not last_skipped:
+        chosen = chosen[:-1]
+    if settings.all_layers:
+        chosen += [w for w in plan.weights if w.target.kind == "embedding" and len(w.target.reduction_axes) == 1]
+    return chosen
+
+
+def _channels(weight: WeightPlan) -> int:
+    axes = weight.target.reduction_axes
+    if len(axes) != 1:
+        msg = (
+            f"Group-wise quantization needs one reduction axis, but {weight.target.op_name!r} has "
+            f"{len(axes)} (weight shape {weight.target.shape})."
+        )
+        raise UnsupportedModelError(msg)
+    return weight.target.shape[axes[0]]
+
+
+def _apply_group_size_fallback(plan: Plan, chosen: list[WeightPlan], settings: CompressionSettings) -> dict[int, int]:
+    """Returns the group size of each ratio-defining weight (by id), dropping those the fallback mode excludes."""
+    group_size = settings.group_size
+    sizes = {id(w): group_size for w in chosen}
+    fallback = settings.advanced_parameters.group_size_fallback_mode
+    if group_size == -1 or fallback == GroupSizeFallbackMode.ERROR:
+        return sizes
+    for weight in list(chosen):
+        channels = _channels(weight)
+        if channels % group_size == 0:
+            continue
+        chosen.remove(weight)
+        del sizes[id(weight)]
+        if fallback == GroupSizeFallbackMode.IGNORE:
+            plan.weights.remove(weight)
+            plan.skipped.append(weight.target)
+            logger.warning("%s: group size %d does not divide %d channels; kept in float.", weight.target.op_name, group_size, channels)
+            continue
+        adjusted = channels & -channels  # largest power of two dividing the channel count
+        if adjusted >= settings.advanced_parameters.min_adjusted_group_size:
+            chosen.append(weight)
+            sizes[id(weight)] = adjusted
+            logger.info("%s: group size adjusted from %d to %d.", weight.target.op_name, group_size, adjusted)
+    chosen.sort(key=lambda w: plan.weights.index(w))
+    return sizes
+
+
+def _map_read_weights(fn: Callable[[tuple[WeightPlan, np.ndarray]], R], weights: list[WeightPlan], workers: int) -> list[R]:
+    """``[fn((w, w.target.read())) for w in weights]`` on ``workers`` threads; each weight's pages of a memory-mapped
+    ``.bin`` are given back once used (the float weights are read again, one at a time, when compressed)."""
+    results = []
+    for (weight, _), value in ordered_map(fn, ((w, w.target.read()) for w in weights), workers):
+        weight.target.release_pages()
+        results.append(value)
+    return results
+
+
+def _mixed_precision(
+    chosen: list[WeightPlan], settings: CompressionSettings, workers: int, activation_stats: ActivationStats | None
+) -> None:
+    if settings.ratio >= 1 or not chosen:
+        return
+    metric = SENSITIVITIES[settings.sensitivity_metric]
+    stats: dict[str, float] = {}
+    if metric.data_aware:
+        if activation_stats is None:
+            raise InvalidArgumentError(f"`sensitivity_metric`={settings.sensitivity_metric.name} needs a `dataset`.")
+        stats = activation_stats([w.target for w in chosen if w.target.kind == "matmul"], metric)
+
+    def score(item: tuple[WeightPlan, np.ndarray]) -> float:
+        weight, data = item
+        if metric.data_aware and weight.target.kind == "embedding":
+            return 0.0  # no activation statistics: compressed first, as nncf does
+        value = metric.weight_term(data, weight.target.reduction_axes)
+        return value * stats[weight.target.op_name] if metric.data_aware else value
+
+    scores = _map_read_weights(score, chosen, workers)
+    primary = set(select_primary([w.target.num_elements for w in chosen], scores, settings.ratio))
+    for index, weight in enumerate(chosen):
+        if index not in primary:
+            weight.precision = _backup_for(settings, weight.target.element_type)
+
+
+def _check_group_sizes(chosen: list[WeightPlan], group_size: int) -> None:
+    failed = []
+    for weight in chosen:
+        if weight.precision is None or weight.precision.group_size == -1:
+            continue
+        channels = _channels(weight)
+        if channels % weight.precision.group_size:
+            failed.append(f'"{weight.target.op_name}" (channel size: {channels})')
+    if failed:
+        msg = (
+            f"`group_size`={group_size} does not divide the input channels of these layers:\n\t"
+            + "\n\t".join(failed)
+            + "\nChoose a group size that divides them, or set advanced_parameters.group_size_fallback_mode "
+            "to IGNORE (keep them in float) or ADJUST (use a smaller power-of-two group)."
+        )
+        raise InvalidGroupSizeError(msg)
+
+
+FINITE_CHECK_BLOCK = 8 * 2**20
+F16_EXPONENT = np.uint16(0x7C00)  # all exponent bits set: Inf or NaN
+
+
+def _is_finite(data: np.ndarray) -> bool:
+    """Whether ``data`` holds no NaN or Inf. float16 is checked on its bits, in blocks: numpy's float16 min/max
+    are emulated, far slower than integer ones."""
+    if not data.size:
+        return True
+    if data.dtype == np.float16 and data.flags.c_contiguous:
+        bits = data.reshape(-1).view(np.uint16)
+        return all(
+            np.max(bits[start : start + FINITE_CHECK_BLOCK] & np.uint16(0x7FFF)) < F16_EXPONENT
+            for start in range(0, bits.size, FINITE_CHECK_BLOCK)
+        )
+    return bool(np.isfinite(np.min(data)) and np.isfinite(np.max(data)))
+
+
+def check_finite(weights: list[WeightPlan], workers: int = 1) -> None:
+    """Raises :class:`NonFiniteWeightError` naming every weight that holds NaN or Inf."""
+    finite = _map_read_weights(lambda item: _is_finite(item[1]), weights, workers)
+    bad = [f"{w.target.constant_name!r} (used by {w.target.op_name!r})" for w, ok in zip(weights, finite) if not ok]
+    if bad:
+        raise NonFiniteWeightError("These weights hold NaN or Inf values and cannot be compressed: " + ", ".join(bad))
+
+
+def make_plan(
+    targets: list[WeightTarget],
+    ignored: set[str],
+    settings: CompressionSettings,
+    workers: int = 1,
+    activation_stats: ActivationStats | None = None,
+) -> Plan:
+    """Chooses the precision of every weight; raises before anything is changed if the settings cannot apply."""
+    plan, last_skipped = _collect(targets, ignored, settings)
+    chosen = _ratio_defining(plan, settings, last_skipped)
+    group_sizes = _apply_group_size_fallback(plan, chosen, settings)
+    for weight in chosen:
+        weight.ratio_defining = True
+        weight.precision = replace(settings.primary, group_size=group_sizes[id(weight)])
+    _mixed_precision(chosen, settings, workers, activation_stats)
+    _check_group_sizes(chosen, settings.group_size)
+    check_finite(plan.to_compress, workers)
+    return plan

@@ -1,0 +1,89 @@
+"""Helpers the test modules share (tests import this module, never each other)."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import openvino as ov
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+EMBEDDED = REPO / "models" / "tiny-llama-pydoc"  # the trained tiny Llama the repository ships
+F32 = {"INFERENCE_PRECISION_HINT": "f32"}  # OpenVINO CPU in float32, for comparisons of logits
+HF_SIDE = ("optimum", "transformers", "torch", "datasets", "accelerate", "matplotlib", "nncf", "huggingface_hub")
+EXACT_CPU = {**F32, "DYNAMIC_QUANTIZATION_GROUP_SIZE": "0"}  # and no dynamic quantization of activations
+
+
+def calibration_items(count: int = 8, seed: int = 0) -> list[dict]:
+    """``count`` random token items of 4-15 tokens for the tiny exported LMs."""
+    rng = np.random.default_rng(seed)
+    items = []
+    for _ in range(count):
+        length = int(rng.integers(4, 16))
+        ids = rng.integers(3, 500, size=(1, length))
+        items.append(
+            {"input_ids": ids, "attention_mask": np.ones_like(ids), "position_ids": np.arange(length)[None],
+             "beam_idx": np.zeros(1, dtype=np.int32)}
+        )  # fmt: skip
+    return items
+
+
+def nncf_kwargs(kwargs: dict) -> dict:
+    """The same arguments with nncf's own enum members."""
+    import nncf
+
+    converted = dict(kwargs)
+    if "mode" in converted:
+        converted["mode"] = nncf.CompressWeightsMode(converted["mode"])
+    if "backup_mode" in converted:
+        converted["backup_mode"] = nncf.BackupMode(converted["backup_mode"])
+    return converted
+
+
+def forbid_nncf(monkeypatch) -> None:
+    """Makes any call of nncf (directly or through optimum-intel) fail the test."""
+    import nncf
+    from optimum.intel.openvino import quantization
+
+    def boom(*args, **kwargs):
+        raise AssertionError("nncf was called")
+
+    monkeypatch.setattr(nncf, "compress_weights", boom)
+    monkeypatch.setattr(quantization, "_weight_only_quantization", boom)
+
+
+def model_logits(model: ov.Model, items: list[dict]) -> list[np.ndarray]:
+    """The model's logits for each item, from a fresh state (OpenVINO CPU, float32)."""
+    compiled = ov.Core().compile_model(model, "CPU", EXACT_CPU)
+    outputs = []
+    for item in items:
+        request = compiled.create_infer_request()
+        request.reset_state()
+        outputs.append(request.infer(item)["logits"].copy())
+    return outputs
+
+
+def logits_error(reference: list[np.ndarray], other: list[np.ndarray]) -> float:
+    """Mean squared difference of two lists of logits."""
+    return float(np.mean([np.mean((a - b) ** 2) for a, b in zip(reference, other)]))
+
+
+def run_without_hf_side(code: str) -> dict:
+    """Runs ``code`` in a fresh interpreter where the Hugging Face side's packages (:data:`HF_SIDE`) cannot be
+    imported; returns the JSON it prints last."""
+    blocker = textwrap.dedent(f"""
+        import importlib.abc, sys
+        class Blocked(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in {HF_SIDE!r}:
+                    raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        sys.meta_path.insert(0, Blocked())
+    """)
+    done = subprocess.run([sys.executable, "-c", blocker + textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
