@@ -53,7 +53,9 @@ RESULT_TAG = "ACCURACY_RESULT "
 LIBRARIES = ("optimum_wc", "nncf")
 CALIBRATION_LINES, WINDOW_LENGTH, NUM_WINDOWS = 128, 256, 100
 EVAL_OV_CONFIG = {
-    "INFERENCE_PRECISION_HINT": "f32", "KV_CACHE_PRECISION": "f32", "DYNAMIC_QUANTIZATION_GROUP_SIZE": "0",
+    "INFERENCE_PRECISION_HINT": "f32",
+    "KV_CACHE_PRECISION": "f32",
+    "DYNAMIC_QUANTIZATION_GROUP_SIZE": "0",
 }
 WORKER_TIMEOUT_S = 900  # nncf takes ~15 s per data-aware run here; a hung worker must not stall the run
 MB = 1024**2
@@ -65,56 +67,104 @@ CONFIGS: dict[str, tuple[str, dict, float | None]] = {
     "int4_sym_g128": ("INT4_SYM g128", {"mode": "int4_sym", "group_size": 128}, None),
     "int4_asym_g128": ("INT4_ASYM g128", {"mode": "int4_asym", "group_size": 128}, None),
     "int4_sym_pc": ("INT4_SYM per-channel", {"mode": "int4_sym", "group_size": -1}, None),
-    "int4_sym_g128_all": ("INT4_SYM g128 all_layers",
-                          {"mode": "int4_sym", "group_size": 128, "all_layers": True}, None),
+    "int4_sym_g128_all": (
+        "INT4_SYM g128 all_layers",
+        {"mode": "int4_sym", "group_size": 128, "all_layers": True},
+        None,
+    ),
     "int4_asym_g64_r0.8": ("INT4_ASYM g64 ratio 0.8", {"mode": "int4_asym", "group_size": 64, "ratio": 0.8}, None),
     "nf4": ("NF4 (g128 default)", {"mode": "nf4"}, None),
     "awq": ("INT4_SYM g128 AWQ", {"mode": "int4_sym", **DATA_AWARE, "awq": True}, None),
-    "awq_se": ("INT4_SYM g128 AWQ+SE",
-               {"mode": "int4_sym", **DATA_AWARE, "awq": True, "scale_estimation": True}, 3.0),
+    "awq_se": ("INT4_SYM g128 AWQ+SE", {"mode": "int4_sym", **DATA_AWARE, "awq": True, "scale_estimation": True}, 3.0),
     "gptq": ("INT4_SYM g128 GPTQ", {"mode": "int4_sym", **DATA_AWARE, "gptq": True}, 5.0),
-    "awq_gptq_se": ("INT4_SYM g128 AWQ+GPTQ+SE",
-                    {"mode": "int4_sym", **DATA_AWARE, "awq": True, "gptq": True, "scale_estimation": True}, 5.0),
+    "awq_gptq_se": (
+        "INT4_SYM g128 AWQ+GPTQ+SE",
+        {"mode": "int4_sym", **DATA_AWARE, "awq": True, "gptq": True, "scale_estimation": True},
+        5.0,
+    ),
     # optimum-wc's opt-in one-pass GPTQ (every layer's inputs from one pass of the unquantized model, Hessians
     # summed in float64) against nncf's GPTQ: not identical, held to the same targets
-    "gptq_one_pass": ("INT4_SYM g128 GPTQ (optimum-wc: one_pass)",
-                      {"mode": "int4_sym", **DATA_AWARE, "gptq": True, "gptq_one_pass": True}, 5.0),
-    "awq_gptq_se_one_pass": ("INT4_SYM g128 AWQ+GPTQ+SE (optimum-wc: one_pass)",
-                             {"mode": "int4_sym", **DATA_AWARE, "awq": True, "gptq": True, "scale_estimation": True,
-                              "gptq_one_pass": True}, 5.0),
+    "gptq_one_pass": (
+        "INT4_SYM g128 GPTQ (optimum-wc: one_pass)",
+        {"mode": "int4_sym", **DATA_AWARE, "gptq": True, "gptq_one_pass": True},
+        5.0,
+    ),
+    "awq_gptq_se_one_pass": (
+        "INT4_SYM g128 AWQ+GPTQ+SE (optimum-wc: one_pass)",
+        {"mode": "int4_sym", **DATA_AWARE, "awq": True, "gptq": True, "scale_estimation": True, "gptq_one_pass": True},
+        5.0,
+    ),
     # optimum-wc's own option (nncf has no act order): no side-by-side, checked against the data-free baseline
-    "gptq_act_order": ("INT4_SYM g128 GPTQ act_order (optimum-wc only)",
-                       {"mode": "int4_sym", **DATA_AWARE, "gptq": True, "gptq_act_order": True}, None),
+    "gptq_act_order": (
+        "INT4_SYM g128 GPTQ act_order (optimum-wc only)",
+        {"mode": "int4_sym", **DATA_AWARE, "gptq": True, "gptq_act_order": True},
+        None,
+    ),
     # SpQR (optimum-wc only): the authors' recipe (the defaults); groups of 32 with integer zero points (the dense
     # layout OpenVINO runs about as fast as INT4) with ~0.1% outliers (the "fast" rows, 4.4 and 3.5 bits per
     # parameter) and with ~1% (4.6 bits); 3-bit in groups of 16 (3.9 bits). Damping 0.1 suits this model's short
     # calibration lines better than the recipe's 1.0. benchmarks/spqr_runtime.py measures their latency.
     "spqr_recipe": ("SpQR 4-bit g16, authors' recipe (optimum-wc only)", {"mode": "spqr", "subset_size": 128}, None),
-    "spqr_4bit": ("SpQR 4-bit g32 integer zero points, damping 0.1, threshold 0.1 (optimum-wc only)",
-                  {"mode": "spqr", "subset_size": 128,
-                   "spqr": {"group_size": 32, "round_zero": True, "percdamp": 0.1, "outlier_threshold": 0.1}}, None),
-    "spqr_4bit_fast": ("SpQR 4-bit g32 integer zero points, damping 0.1, threshold 0.25 (optimum-wc only)",
-                       {"mode": "spqr", "subset_size": 128,
-                        "spqr": {"group_size": 32, "round_zero": True, "percdamp": 0.1, "outlier_threshold": 0.25}}, None),
-    "spqr_3bit_fast": ("SpQR 3-bit g32 integer zero points, damping 0.1, threshold 0.5 (optimum-wc only)",
-                       {"mode": "spqr", "subset_size": 128,
-                        "spqr": {"bits": 3, "group_size": 32, "round_zero": True, "percdamp": 0.1,
-                                 "outlier_threshold": 0.5}}, None),
-    "spqr_3bit": ("SpQR 3-bit g16, damping 0.1, threshold 0.35 (optimum-wc only)",
-                  {"mode": "spqr", "subset_size": 128,
-                   "spqr": {"bits": 3, "percdamp": 0.1, "outlier_threshold": 0.35}}, None),
+    "spqr_4bit": (
+        "SpQR 4-bit g32 integer zero points, damping 0.1, threshold 0.1 (optimum-wc only)",
+        {
+            "mode": "spqr",
+            "subset_size": 128,
+            "spqr": {"group_size": 32, "round_zero": True, "percdamp": 0.1, "outlier_threshold": 0.1},
+        },
+        None,
+    ),
+    "spqr_4bit_fast": (
+        "SpQR 4-bit g32 integer zero points, damping 0.1, threshold 0.25 (optimum-wc only)",
+        {
+            "mode": "spqr",
+            "subset_size": 128,
+            "spqr": {"group_size": 32, "round_zero": True, "percdamp": 0.1, "outlier_threshold": 0.25},
+        },
+        None,
+    ),
+    "spqr_3bit_fast": (
+        "SpQR 3-bit g32 integer zero points, damping 0.1, threshold 0.5 (optimum-wc only)",
+        {
+            "mode": "spqr",
+            "subset_size": 128,
+            "spqr": {"bits": 3, "group_size": 32, "round_zero": True, "percdamp": 0.1, "outlier_threshold": 0.5},
+        },
+        None,
+    ),
+    "spqr_3bit": (
+        "SpQR 3-bit g16, damping 0.1, threshold 0.35 (optimum-wc only)",
+        {"mode": "spqr", "subset_size": 128, "spqr": {"bits": 3, "percdamp": 0.1, "outlier_threshold": 0.35}},
+        None,
+    ),
     # What the backup layers alone cost: every 4-bit row keeps the embeddings and lm_head in INT8_ASYM (the
     # default backup mode); here they are the only compressed weights. And the 4.4-bit SpQR row with them left in
     # FP32 (backup_mode "none"), the perplexity of SpQR's own layers.
-    "int8_embeddings_head": ("INT8_ASYM on the embeddings and lm_head only (the backup layers)",
-                             {"mode": "int8_asym", "ignored_patterns": [".*layers.*"]}, None),
-    "spqr_4bit_fast_backup_none": ("SpQR 4-bit g32 as the threshold-0.25 row, embeddings and lm_head FP32 (optimum-wc only)",
-                                   {"mode": "spqr", "subset_size": 128, "backup_mode": "none",
-                                    "spqr": {"group_size": 32, "round_zero": True, "percdamp": 0.1,
-                                             "outlier_threshold": 0.25}}, None),
+    "int8_embeddings_head": (
+        "INT8_ASYM on the embeddings and lm_head only (the backup layers)",
+        {"mode": "int8_asym", "ignored_patterns": [".*layers.*"]},
+        None,
+    ),
+    "spqr_4bit_fast_backup_none": (
+        "SpQR 4-bit g32 as the threshold-0.25 row, embeddings and lm_head FP32 (optimum-wc only)",
+        {
+            "mode": "spqr",
+            "subset_size": 128,
+            "backup_mode": "none",
+            "spqr": {"group_size": 32, "round_zero": True, "percdamp": 0.1, "outlier_threshold": 0.25},
+        },
+        None,
+    ),
 }
-OURS_ONLY = {"gptq_act_order", "spqr_recipe", "spqr_4bit", "spqr_4bit_fast", "spqr_3bit_fast", "spqr_3bit",
-             "spqr_4bit_fast_backup_none"}
+OURS_ONLY = {
+    "gptq_act_order",
+    "spqr_recipe",
+    "spqr_4bit",
+    "spqr_4bit_fast",
+    "spqr_3bit_fast",
+    "spqr_3bit",
+    "spqr_4bit_fast_backup_none",
+}
 SPQR_BASELINE = "int4_asym_g128"  # SpQR targets: KL relative to data-free INT4_ASYM g128
 SPQR_TARGETS = ((4.0, 1.0), (4.7, 1 / 3))  # (max bits per parameter, KL / baseline KL limit): the first that fits
 DATA_FREE_BASELINE = "int4_sym_g128"
@@ -155,8 +205,12 @@ def ensure_calibration_inputs() -> pathlib.Path:
     samples = token_samples(lines, AutoTokenizer.from_pretrained(MODEL), CALIBRATION_LINES)
     inputs = [model.prepare_inputs(**sample) for sample in samples]
     CALIBRATION_PICKLE.write_bytes(pickle.dumps(inputs))
-    log.info("Calibration: %d samples of %d-%d tokens", len(inputs), min(i["input_ids"].shape[1] for i in inputs),
-             max(i["input_ids"].shape[1] for i in inputs))
+    log.info(
+        "Calibration: %d samples of %d-%d tokens",
+        len(inputs),
+        min(i["input_ids"].shape[1] for i in inputs),
+        max(i["input_ids"].shape[1] for i in inputs),
+    )
     return CALIBRATION_PICKLE
 
 
@@ -217,15 +271,17 @@ def worker(library: str, config_name: str, out_dir: pathlib.Path) -> None:
         model = compress(model, **kwargs)
     except Exception as exc:  # recorded, never hidden: the parent marks the configuration FAIL
         result.update(error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()[-4000:])
-    result.update(seconds=time.perf_counter() - start, peak_rss_before_kib=rss_before,
-                  peak_rss_kib=peak_rss_kib())
+    result.update(seconds=time.perf_counter() - start, peak_rss_before_kib=rss_before, peak_rss_kib=peak_rss_kib())
     if "error" not in result and library == "optimum_wc" and kwargs["mode"] == optimum_wc.CompressWeightsMode.SPQR:
         from optimum_wc.pipeline.rt_info import read_layer_records
         from optimum_wc.pipeline.summary import StoredFootprint
 
         stored = StoredFootprint.from_records(read_layer_records(model))
-        result.update(bits_per_parameter=stored.bits_per_parameter, outlier_fraction=stored.outlier_fraction,
-                      bits_by_part={k: v * 8 / stored.parameters for k, v in stored.parts.items()})
+        result.update(
+            bits_per_parameter=stored.bits_per_parameter,
+            outlier_fraction=stored.outlier_fraction,
+            bits_by_part={k: v * 8 / stored.parameters for k, v in stored.parts.items()},
+        )
     if "error" not in result:
         out_dir.mkdir(parents=True, exist_ok=True)
         ov.save_model(model, out_dir / MODEL_XML, compress_to_fp16=False)
@@ -258,11 +314,14 @@ def run_once(library: str, config_name: str, timeout_s: int = WORKER_TIMEOUT_S) 
     if proc.returncode != 0 or not lines:
         how = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exited with {proc.returncode}"
         return {**facts, "error": f"worker {how}: {proc.stderr[-3000:]}"}
-    result = {**facts, **json.loads(lines[-1][len(RESULT_TAG):])}
+    result = {**facts, **json.loads(lines[-1][len(RESULT_TAG) :])}
     if "error" not in result:
         bin_path = (out_dir / MODEL_XML).with_suffix(".bin")
-        result.update(ir=str(out_dir.relative_to(ROOT)), bin_bytes=bin_path.stat().st_size,
-                      bin_sha256=hashlib.sha256(bin_path.read_bytes()).hexdigest())
+        result.update(
+            ir=str(out_dir.relative_to(ROOT)),
+            bin_bytes=bin_path.stat().st_size,
+            bin_sha256=hashlib.sha256(bin_path.read_bytes()).hexdigest(),
+        )
     return result
 
 
@@ -275,7 +334,9 @@ def aggregate(runs: list[dict]) -> dict:
     return {
         "seconds": statistics.median(run["seconds"] for run in runs),
         "peak_rss_kib": statistics.median(run["peak_rss_kib"] for run in runs),
-        "ir": last["ir"], "bin_bytes": last["bin_bytes"], "bin_sha256": last["bin_sha256"],
+        "ir": last["ir"],
+        "bin_bytes": last["bin_bytes"],
+        "bin_sha256": last["bin_sha256"],
         "same_ir_every_run": len({run["bin_sha256"] for run in runs}) == 1,
         **{key: last[key] for key in ("bits_per_parameter", "outlier_fraction", "bits_by_part") if key in last},
         "runs": runs,
@@ -299,10 +360,15 @@ class Evaluator:
 
         model = self.reference if folder == FP32_DIR else self._load(folder)
         start = time.perf_counter()
-        result = evaluate(model, self.tokenizer, VALID, reference=self.reference, window_length=WINDOW_LENGTH,
-                          num_windows=NUM_WINDOWS)
-        return {"perplexity": result.perplexity, "kl": result.mean_kl, "num_tokens": result.num_tokens,
-                "eval_seconds": time.perf_counter() - start}
+        result = evaluate(
+            model, self.tokenizer, VALID, reference=self.reference, window_length=WINDOW_LENGTH, num_windows=NUM_WINDOWS
+        )
+        return {
+            "perplexity": result.perplexity,
+            "kl": result.mean_kl,
+            "num_tokens": result.num_tokens,
+            "eval_seconds": time.perf_counter() - start,
+        }
 
 
 # ------------------------------------------------------------------------------------------------------ verdicts
@@ -327,10 +393,12 @@ def verdict(name: str, ours: dict, nncf: dict) -> dict:
     return {
         "kl_ratio": ours["kl"] / nncf["kl"] if nncf["kl"] else None,
         "perplexity_ratio": ours["perplexity"] / nncf["perplexity"],
-        "time_ratio": ours["seconds"] / nncf["seconds"], "speedup": speedup,
+        "time_ratio": ours["seconds"] / nncf["seconds"],
+        "speedup": speedup,
         "memory_ratio": ours["peak_rss_kib"] / nncf["peak_rss_kib"],
         "identical_bin": ours["bin_sha256"] == nncf["bin_sha256"],
-        "min_speedup": min_speedup, "checks": checks,
+        "min_speedup": min_speedup,
+        "checks": checks,
         "result": "PASS" if all(checks.values()) else "FAIL",
     }
 
@@ -339,8 +407,13 @@ def best_data_aware(rows: list[dict]) -> dict | None:
     """The data-aware INT4_SYM g128 row with the lowest KL (ours, and nncf's), as a ratio to the data-free row."""
     by_name = {row["config"]: row for row in rows}
     baseline = by_name.get(DATA_FREE_BASELINE, {}).get("optimum_wc", {})
-    candidates = [row for row in rows if "subset_size" in row["arguments"] and row["arguments"]["mode"] == "int4_sym"
-                  and row["arguments"].get("group_size") == 128]
+    candidates = [
+        row
+        for row in rows
+        if "subset_size" in row["arguments"]
+        and row["arguments"]["mode"] == "int4_sym"
+        and row["arguments"].get("group_size") == 128
+    ]
     if "kl" not in baseline or not candidates:
         return None
 
@@ -352,7 +425,9 @@ def best_data_aware(rows: list[dict]) -> dict | None:
     if ours is None:
         return None
     return {
-        "label": ours["label"], "kl": ours["optimum_wc"]["kl"], "baseline_kl": baseline["kl"],
+        "label": ours["label"],
+        "kl": ours["optimum_wc"]["kl"],
+        "baseline_kl": baseline["kl"],
         "ratio": ours["optimum_wc"]["kl"] / baseline["kl"],
         "nncf_label": theirs["label"] if theirs else "—",
         "nncf_ratio": theirs["nncf"]["kl"] / by_name[DATA_FREE_BASELINE]["nncf"]["kl"] if theirs else float("nan"),
@@ -364,8 +439,12 @@ def spqr_verdicts(rows: list[dict], fp32: dict) -> list[dict]:
     its perplexity is closer to FP32 than every other 4-bit row's (both libraries)."""
     by_name = {row["config"]: row for row in rows}
     baseline = by_name.get(SPQR_BASELINE, {}).get("optimum_wc", {})
-    four_bit = [row[lib]["perplexity"] for row in rows for lib in LIBRARIES
-                if row["arguments"]["mode"] in ("int4_sym", "int4_asym", "nf4") and "perplexity" in row[lib]]  # fmt: skip
+    four_bit = [
+        row[lib]["perplexity"]
+        for row in rows
+        for lib in LIBRARIES
+        if row["arguments"]["mode"] in ("int4_sym", "int4_asym", "nf4") and "perplexity" in row[lib]
+    ]
     best_gap = min((abs(p - fp32["perplexity"]) for p in four_bit), default=None)
     verdicts = []
     for row in rows:
@@ -380,11 +459,20 @@ def spqr_verdicts(rows: list[dict], fp32: dict) -> list[dict]:
             checks["kl"] = ratio < limit if limit == 1 else ratio <= limit
         if limit is not None and limit < 1:  # the ~4.6-bit target also asks for the perplexity closest to FP32
             checks["perplexity"] = best_gap is None or gap < best_gap
-        verdicts.append({"config": row["config"], "label": row["label"], "bits": bits,
-                         "outlier_fraction": ours["outlier_fraction"], "kl_ratio": ratio,
-                         "kl_limit": limit, "perplexity_gap": gap,
-                         "best_other_4bit_gap": best_gap, "checks": checks,
-                         "result": "n/a" if not checks else "PASS" if all(checks.values()) else "FAIL"})  # fmt: skip
+        verdicts.append(
+            {
+                "config": row["config"],
+                "label": row["label"],
+                "bits": bits,
+                "outlier_fraction": ours["outlier_fraction"],
+                "kl_ratio": ratio,
+                "kl_limit": limit,
+                "perplexity_gap": gap,
+                "best_other_4bit_gap": best_gap,
+                "checks": checks,
+                "result": "n/a" if not checks else "PASS" if all(checks.values()) else "FAIL",
+            }
+        )
     return verdicts
 
 
@@ -420,11 +508,18 @@ def environment(repeats: int, load_average_at_start: tuple) -> dict:
     return {
         "optimum_wc_commit": git("rev-parse", "HEAD"),
         "working_tree_modified": modified_files(),
-        "load_average_at_start": load_average_at_start, "load_average_at_end": os.getloadavg(), "repeats": repeats,
+        "load_average_at_start": load_average_at_start,
+        "load_average_at_end": os.getloadavg(),
+        "repeats": repeats,
         "versions": {p: version(p) for p in ("openvino", "nncf", "optimum-intel", "transformers", "torch", "numpy")},
-        "cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-        "eval_ov_config": EVAL_OV_CONFIG, "window_length": WINDOW_LENGTH, "num_windows": NUM_WINDOWS,
-        "calibration_lines": CALIBRATION_LINES, "model": str(MODEL.relative_to(SHARED.parent)),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "eval_ov_config": EVAL_OV_CONFIG,
+        "window_length": WINDOW_LENGTH,
+        "num_windows": NUM_WINDOWS,
+        "calibration_lines": CALIBRATION_LINES,
+        "model": str(MODEL.relative_to(SHARED.parent)),
     }
 
 
@@ -446,7 +541,8 @@ def write_markdown(path: pathlib.Path, payload: dict) -> None:
         f"{env['versions']['openvino']}, nncf {env['versions']['nncf']}, {env['cpu_count']} CPUs (load average "
         f"{env['load_average_at_start'][0]:.2f} at start, {env['load_average_at_end'][0]:.2f} at end), optimum-wc "
         f"commit `{env['optimum_wc_commit'][:10]}`"
-        + (" with uncommitted changes" if env["working_tree_modified"] else "") + ".",
+        + (" with uncommitted changes" if env["working_tree_modified"] else "")
+        + ".",
         "",
         "| Model | Optimization | Perplexity | KL to FP32 | Model size (MB) | Time (s) | Peak memory (MB) |",
         "|---|---|---:|---:|---:|---:|---:|",
@@ -512,30 +608,52 @@ def write_markdown(path: pathlib.Path, payload: dict) -> None:
             "|---|---:|---:|---:|---:|---|",
         ]
         for v in payload["spqr"]:
-            limit = "no target (> 4.7 bits)" if v["kl_limit"] is None else f"{'<=' if v['kl_limit'] < 1 else '<'} {v['kl_limit']:.3g}"
+            limit = (
+                "no target (> 4.7 bits)"
+                if v["kl_limit"] is None
+                else f"{'<=' if v['kl_limit'] < 1 else '<'} {v['kl_limit']:.3g}"
+            )
             gap = f"{v['perplexity_gap']:.4f} ({_cell(v['best_other_4bit_gap'], '.4f')})"
             failed = [name for name, ok in v["checks"].items() if not ok]
-            lines.append(f"| {v['label']} | {v['bits']:.3f} | {v['outlier_fraction']:.3%} | {v['kl_ratio']:.3f} "
-                         f"({limit}) | {gap} | **{v['result']}**{' (' + ', '.join(failed) + ')' if failed else ''} |")  # fmt: skip
+            lines.append(
+                f"| {v['label']} | {v['bits']:.3f} | {v['outlier_fraction']:.3%} | {v['kl_ratio']:.3f} "
+                f"({limit}) | {gap} | **{v['result']}**{' (' + ', '.join(failed) + ')' if failed else ''} |"
+            )
         floor = next((row["optimum_wc"] for row in rows if row["config"] == "int8_embeddings_head"), {})
         if "perplexity" in floor:
-            lines += ["", (f"The backup layers alone (INT8_ASYM embeddings and lm_head, every other weight FP32): "
-                           f"perplexity gap to FP32 {floor['perplexity'] - fp32['perplexity']:+.4f}, KL "
-                           f"{floor['kl']:.2e}. Every 4-bit row but the backup-none one keeps them in INT8_ASYM: a gap below "
-                           "this one needs its other layers' errors to cancel theirs.")]
+            lines += [
+                "",
+                (
+                    f"The backup layers alone (INT8_ASYM embeddings and lm_head, every other weight FP32): "
+                    f"perplexity gap to FP32 {floor['perplexity'] - fp32['perplexity']:+.4f}, KL "
+                    f"{floor['kl']:.2e}. Every 4-bit row but the backup-none one keeps them in INT8_ASYM: a gap below "
+                    "this one needs its other layers' errors to cancel theirs."
+                ),
+            ]
     if env.get("updated_configs"):
         stamps: dict[str, list[str]] = {}
         for row in rows:
             stamps.setdefault(row.get("measured_at", "?"), []).append(row["config"])
-        lines += ["", "Rows measured at different commits (`--update`): "
-                  + "; ".join(f"`{commit}`: {', '.join(names)}" for commit, names in stamps.items()) + "."]
+        lines += [
+            "",
+            "Rows measured at different commits (`--update`): "
+            + "; ".join(f"`{commit}`: {', '.join(names)}" for commit, names in stamps.items())
+            + ".",
+        ]
     this_run = [row for row in rows if row["config"] in env.get("updated_configs", [row["config"]])]
     digests = {run.get("source_digest") for row in this_run for run in row["optimum_wc"].get("runs", [])} - {None}
     if len(digests) > 1:
-        lines += ["", f"Note: optimum_wc's sources changed while this ran ({len(digests)} versions; `source_digest` of "
-                  "each run in accuracy.json), so rows may come from different code."]
-    errors = [(row["label"], lib, row[lib]["error"]) for row in rows for lib in LIBRARIES
-              if "error" in row[lib] and row[lib]["error"] != "not applicable"]
+        lines += [
+            "",
+            f"Note: optimum_wc's sources changed while this ran ({len(digests)} versions; `source_digest` of "
+            "each run in accuracy.json), so rows may come from different code.",
+        ]
+    errors = [
+        (row["label"], lib, row[lib]["error"])
+        for row in rows
+        for lib in LIBRARIES
+        if "error" in row[lib] and row[lib]["error"] != "not applicable"
+    ]
     if errors:
         lines += ["", "Errors:", ""]
         lines += [f"- {label}, {lib}: `{error.splitlines()[0][:300]}`" for label, lib, error in errors]
@@ -544,15 +662,17 @@ def write_markdown(path: pathlib.Path, payload: dict) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--configs", default=",".join(CONFIGS),
-                        help=f"comma-separated subset of: {', '.join(CONFIGS)}")
+    parser.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated subset of: {', '.join(CONFIGS)}")
     parser.add_argument("--libraries", default=",".join(LIBRARIES), help="comma-separated subset of: optimum_wc,nncf")
     parser.add_argument("--repeats", type=int, default=1, help="compressions per library and configuration (median)")
     parser.add_argument("--timeout", type=int, default=WORKER_TIMEOUT_S, help="seconds per compression process")
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "benchmarks" / "results")
-    parser.add_argument("--update", action="store_true",
-                        help="keep the rows of --out/accuracy.json that this run does not re-run (each row records "
-                             "the commit it was measured at)")
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="keep the rows of --out/accuracy.json that this run does not re-run (each row records "
+        "the commit it was measured at)",
+    )
     parser.add_argument("--_worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))  # the optimum_wc of this checkout, installed or not
@@ -585,12 +705,25 @@ def main() -> int:
             for library in libraries:  # alternating, so that machine noise hits both alike
                 if name in OURS_ONLY and library != "optimum_wc":
                     continue
-                log.info("[%d/%d] %s: compressing with %s (run %d/%d) ...", index, len(names), name, library,
-                         repeat + 1, args.repeats)
+                log.info(
+                    "[%d/%d] %s: compressing with %s (run %d/%d) ...",
+                    index,
+                    len(names),
+                    name,
+                    library,
+                    repeat + 1,
+                    args.repeats,
+                )
                 runs[library].append(run_once(library, name, args.timeout))
                 if "error" in runs[library][-1]:
-                    log.warning("[%d/%d] %s: %s FAILED: %s", index, len(names), name, library,
-                                runs[library][-1]["error"].splitlines()[0][:300])
+                    log.warning(
+                        "[%d/%d] %s: %s FAILED: %s",
+                        index,
+                        len(names),
+                        name,
+                        library,
+                        runs[library][-1]["error"].splitlines()[0][:300],
+                    )
         for library in LIBRARIES:
             if (name in OURS_ONLY and library != "optimum_wc") or not runs.get(library):
                 row[library] = {"error": "not applicable" if name in OURS_ONLY else "not run (--libraries)"}
@@ -598,9 +731,17 @@ def main() -> int:
             result = aggregate(runs[library])
             if "error" not in result:
                 result.update(evaluator(ROOT / result["ir"]))
-                log.info("[%d/%d] %s: %-10s %6.2f s, peak RSS %5.0f MB, perplexity %.4f, KL %.3e", index, len(names),
-                         name, library, result["seconds"], result["peak_rss_kib"] / 1024, result["perplexity"],
-                         result["kl"])
+                log.info(
+                    "[%d/%d] %s: %-10s %6.2f s, peak RSS %5.0f MB, perplexity %.4f, KL %.3e",
+                    index,
+                    len(names),
+                    name,
+                    library,
+                    result["seconds"],
+                    result["peak_rss_kib"] / 1024,
+                    result["perplexity"],
+                    result["kl"],
+                )
             row[library] = result
         row["verdict"] = verdict(name, row["optimum_wc"], row["nncf"])
         row["measured_at"] = measured_at
@@ -611,8 +752,13 @@ def main() -> int:
     if args.update:
         rows = merge_rows(args.out / "accuracy.json", rows)
         env["updated_configs"] = names
-    payload = {"environment": env, "fp32": fp32, "configs": rows,
-               "best_data_aware": best_data_aware(rows), "spqr": spqr_verdicts(rows, fp32)}
+    payload = {
+        "environment": env,
+        "fp32": fp32,
+        "configs": rows,
+        "best_data_aware": best_data_aware(rows),
+        "spqr": spqr_verdicts(rows, fp32),
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "accuracy.json").write_text(json.dumps(payload, indent=2) + "\n")
     write_markdown(args.out / "accuracy.md", payload)

@@ -59,13 +59,31 @@ CALIBRATION_SAMPLES, CALIBRATION_TOKENS = 64, 128
 # Llama sizes. 0.5b: 2*32000*1024 (embeddings + lm_head) + 38 * 11.27M = ~494M parameters.
 # Input channels (1024, 2816 / 256, 768) are all divisible by 128.
 SIZES = {
-    "0.5b": dict(vocab_size=32000, hidden_size=1024, intermediate_size=2816, num_hidden_layers=38,
-                 num_attention_heads=16, num_key_value_heads=4),
+    "0.5b": dict(
+        vocab_size=32000,
+        hidden_size=1024,
+        intermediate_size=2816,
+        num_hidden_layers=38,
+        num_attention_heads=16,
+        num_key_value_heads=4,
+    ),
     # for the data-aware configurations: 4 layers of the 0.5b shape (~62M parameters)
-    "mid": dict(vocab_size=8192, hidden_size=1024, intermediate_size=2816, num_hidden_layers=4,
-                num_attention_heads=16, num_key_value_heads=4),
-    "tiny": dict(vocab_size=16000, hidden_size=256, intermediate_size=768, num_hidden_layers=4,
-                 num_attention_heads=4, num_key_value_heads=2),
+    "mid": dict(
+        vocab_size=8192,
+        hidden_size=1024,
+        intermediate_size=2816,
+        num_hidden_layers=4,
+        num_attention_heads=16,
+        num_key_value_heads=4,
+    ),
+    "tiny": dict(
+        vocab_size=16000,
+        hidden_size=256,
+        intermediate_size=768,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+    ),
 }
 SEED = 0
 
@@ -77,23 +95,36 @@ def build_and_export(size: str, out_dir: pathlib.Path) -> dict:
     """Builds the seeded random Llama, exports it to ``out_dir`` with f32 weights, checks them, returns facts."""
     import tempfile
 
-    import openvino as ov
-    import torch
     from optimum.exporters.openvino import main_export
     from optimum.intel import OVConfig
+    import torch
     from transformers import AutoModelForCausalLM, LlamaConfig
 
+    import openvino as ov
+
     start = time.perf_counter()
-    config = LlamaConfig(**SIZES[size], max_position_embeddings=2048, tie_word_embeddings=False,
-                         pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    config = LlamaConfig(
+        **SIZES[size],
+        max_position_embeddings=2048,
+        tie_word_embeddings=False,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
     torch.manual_seed(SEED)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32).eval()
     num_parameters = sum(p.numel() for p in model.parameters())
     with tempfile.TemporaryDirectory(prefix="llama_", dir=WORK) as tmp:
         model.save_pretrained(tmp)
         del model
-        main_export(tmp, output=out_dir, task="text-generation-with-past", ov_config=OVConfig(dtype="fp32"),
-                    library_name="transformers", local_files_only=True)
+        main_export(
+            tmp,
+            output=out_dir,
+            task="text-generation-with-past",
+            ov_config=OVConfig(dtype="fp32"),
+            library_name="transformers",
+            local_files_only=True,
+        )
     xml = out_dir / MODEL_XML
     # Verify that the weights stayed f32: no f16/bf16 constants, no Convert right after a weight constant.
     ir = ov.Core().read_model(xml)
@@ -108,8 +139,12 @@ def build_and_export(size: str, out_dir: pathlib.Path) -> dict:
     if set(by_type) - {"f32", "i64", "i32"}:
         raise RuntimeError(f"Export did not keep f32 weights: elements by type {by_type}")
     facts = {
-        "size": size, "config": SIZES[size], "seed": SEED, "num_parameters": num_parameters,
-        "weight_elements_by_type": by_type, "ir_bin_bytes": xml.with_suffix(".bin").stat().st_size,
+        "size": size,
+        "config": SIZES[size],
+        "seed": SEED,
+        "num_parameters": num_parameters,
+        "weight_elements_by_type": by_type,
+        "ir_bin_bytes": xml.with_suffix(".bin").stat().st_size,
         "build_seconds": round(time.perf_counter() - start, 1),
     }
     (out_dir / "build_info.json").write_text(json.dumps(facts, indent=2))
@@ -128,8 +163,12 @@ def ensure_model(size: str) -> pathlib.Path:
     log.info("Building and exporting the %s Llama into %s (subprocess) ...", size, out_dir)
     subprocess.run([sys.executable, __file__, "--_build", size, "--model-dir", str(out_dir)], check=True)
     facts = json.loads((out_dir / "build_info.json").read_text())
-    log.info("Built %s parameters, IR .bin %.2f GiB, in %.0f s", f"{facts['num_parameters']:,}",
-             facts["ir_bin_bytes"] / GIB, facts["build_seconds"])
+    log.info(
+        "Built %s parameters, IR .bin %.2f GiB, in %.0f s",
+        f"{facts['num_parameters']:,}",
+        facts["ir_bin_bytes"] / GIB,
+        facts["build_seconds"],
+    )
     return out_dir
 
 
@@ -165,8 +204,19 @@ def worker(library: str, config_name: str, xml: str) -> None:
     model = compress(model, **kwargs)
     seconds = time.perf_counter() - start
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(RESULT_TAG + json.dumps({"library": library, "config": config_name, "seconds": seconds,
-                                   "peak_rss_before_kib": rss_before, "peak_rss_kib": rss_after}), flush=True)
+    print(
+        RESULT_TAG
+        + json.dumps(
+            {
+                "library": library,
+                "config": config_name,
+                "seconds": seconds,
+                "peak_rss_before_kib": rss_before,
+                "peak_rss_kib": rss_after,
+            }
+        ),
+        flush=True,
+    )
 
 
 def calibration_items() -> list[dict]:
@@ -177,8 +227,14 @@ def calibration_items() -> list[dict]:
     items = []
     for _ in range(CALIBRATION_SAMPLES):
         ids = rng.integers(3, 8000, size=(1, CALIBRATION_TOKENS))
-        items.append({"input_ids": ids, "attention_mask": np.ones_like(ids),
-                      "position_ids": np.arange(CALIBRATION_TOKENS)[None], "beam_idx": np.zeros(1, dtype=np.int32)})
+        items.append(
+            {
+                "input_ids": ids,
+                "attention_mask": np.ones_like(ids),
+                "position_ids": np.arange(CALIBRATION_TOKENS)[None],
+                "beam_idx": np.zeros(1, dtype=np.int32),
+            }
+        )
     return items
 
 
@@ -188,7 +244,7 @@ def run_one(library: str, config_name: str, xml: pathlib.Path) -> dict:
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_TAG)]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"{library} {config_name} failed (rc {proc.returncode}):\n{proc.stderr[-3000:]}")
-    return json.loads(lines[-1][len(RESULT_TAG):])
+    return json.loads(lines[-1][len(RESULT_TAG) :])
 
 
 # ------------------------------------------------------------------------------------------------------ reporting
@@ -202,15 +258,22 @@ def summarize(runs: list[dict], config_names: list[str]) -> list[dict]:
                 "seconds": statistics.median(r["seconds"] for r in mine),
                 "peak_rss_gib": statistics.median(r["peak_rss_kib"] for r in mine) / 2**20,
                 "compress_rss_increase_gib": statistics.median(
-                    r["peak_rss_kib"] - r["peak_rss_before_kib"] for r in mine) / 2**20,
+                    r["peak_rss_kib"] - r["peak_rss_before_kib"] for r in mine
+                )
+                / 2**20,
                 "runs": len(mine),
             }
-        rows.append({
-            "config": name, "mode": CONFIGS[name][0], "options": CONFIGS[name][1],
-            "nncf": med["nncf"], "optimum_wc": med["optimum_wc"],
-            "speedup": med["nncf"]["seconds"] / med["optimum_wc"]["seconds"],
-            "memory_ratio": med["optimum_wc"]["peak_rss_gib"] / med["nncf"]["peak_rss_gib"],
-        })
+        rows.append(
+            {
+                "config": name,
+                "mode": CONFIGS[name][0],
+                "options": CONFIGS[name][1],
+                "nncf": med["nncf"],
+                "optimum_wc": med["optimum_wc"],
+                "speedup": med["nncf"]["seconds"] / med["optimum_wc"]["seconds"],
+                "memory_ratio": med["optimum_wc"]["peak_rss_gib"] / med["nncf"]["peak_rss_gib"],
+            }
+        )
     return rows
 
 
@@ -232,10 +295,15 @@ def write_results(rows: list[dict], runs: list[dict], machine: dict, model: dict
     ]
     for r in rows:
         n, o = r["nncf"], r["optimum_wc"]
-        lines.append(f"| {r['config']} | {n['seconds']:.2f} | {o['seconds']:.2f} | **{r['speedup']:.2f}x** "
-                     f"| {n['peak_rss_gib']:.2f} | {o['peak_rss_gib']:.2f} | **{r['memory_ratio']:.2f}** |")
-    increases = ", ".join(f"{r['config']} {r['nncf']['compress_rss_increase_gib']:.2f} / "
-                          f"{r['optimum_wc']['compress_rss_increase_gib']:.2f}" for r in rows)
+        lines.append(
+            f"| {r['config']} | {n['seconds']:.2f} | {o['seconds']:.2f} | **{r['speedup']:.2f}x** "
+            f"| {n['peak_rss_gib']:.2f} | {o['peak_rss_gib']:.2f} | **{r['memory_ratio']:.2f}** |"
+        )
+    increases = ", ".join(
+        f"{r['config']} {r['nncf']['compress_rss_increase_gib']:.2f} / "
+        f"{r['optimum_wc']['compress_rss_increase_gib']:.2f}"
+        for r in rows
+    )
     lines += [
         "",
         "Speed-up = nncf / optimum-wc median time (higher is better for optimum-wc); memory ratio = optimum-wc / nncf "
@@ -247,12 +315,16 @@ def write_results(rows: list[dict], runs: list[dict], machine: dict, model: dict
 
 
 def machine_facts(repeats: int) -> dict:
-    import psutil
     from importlib.metadata import version
 
+    import psutil
+
     return {
-        "cpu_count": os.cpu_count(), "memory_gib": psutil.virtual_memory().total / GIB,
-        "platform": platform.platform(), "python": platform.python_version(), "repeats": repeats,
+        "cpu_count": os.cpu_count(),
+        "memory_gib": psutil.virtual_memory().total / GIB,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "repeats": repeats,
         "versions": {p: version(p) for p in ("openvino", "nncf", "optimum-wc", "numpy")},
         "load_average_at_start": os.getloadavg(),
     }
@@ -261,8 +333,13 @@ def machine_facts(repeats: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="rounds of (nncf, optimum-wc) per configuration")
-    parser.add_argument("--configs", nargs="+", choices=sorted(CONFIGS), default=DATA_FREE,
-                        help="default: the data-free ones; awq_se_g128 and gptq_g128 calibrate on random tokens")
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        choices=sorted(CONFIGS),
+        default=DATA_FREE,
+        help="default: the data-free ones; awq_se_g128 and gptq_g128 calibrate on random tokens",
+    )
     parser.add_argument("--results-name", default="compress_speed", help="file name (no suffix) in results/")
     parser.add_argument("--model-dir", type=pathlib.Path, help="use this existing IR folder instead of building")
     parser.add_argument("--size", choices=sorted(SIZES), default="0.5b", help="model to build (tiny: smoke run)")
@@ -294,8 +371,14 @@ def main() -> int:
                 result = run_one(library, name, xml)
                 result["repeat"] = repeat
                 runs.append(result)
-                log.info("%-20s %-10s round %d: %7.2f s, peak RSS %.2f GiB", name, library, repeat + 1,
-                         result["seconds"], result["peak_rss_kib"] / 2**20)
+                log.info(
+                    "%-20s %-10s round %d: %7.2f s, peak RSS %.2f GiB",
+                    name,
+                    library,
+                    repeat + 1,
+                    result["seconds"],
+                    result["peak_rss_kib"] / 2**20,
+                )
     rows = summarize(runs, args.configs)
     write_results(rows, runs, machine_facts(args.repeats), model, args.results_name)
     for r in rows:

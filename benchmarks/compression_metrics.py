@@ -50,7 +50,6 @@ log = logging.getLogger("compression_metrics")
 
 def compress(name: str, kwargs: dict) -> pathlib.Path:
     import openvino as ov
-
     import optimum_wc
 
     folder = OUT / name.replace(",", "_").replace("=", "")
@@ -76,18 +75,32 @@ def main() -> int:
     reference = OVModelForCausalLM.from_pretrained(FP32_DIR, ov_config=EVAL_OV_CONFIG)
     rows = []
     for name, folder in [("FP32", FP32_DIR)] + [(name, compress(name, kwargs)) for name, kwargs in CONFIGS]:
-        model = reference if folder == FP32_DIR else OVModelForCausalLM.from_pretrained(folder, ov_config=EVAL_OV_CONFIG)
+        model = (
+            reference if folder == FP32_DIR else OVModelForCausalLM.from_pretrained(folder, ov_config=EVAL_OV_CONFIG)
+        )
         ppl = perplexity(model, tokenizer, VALID, window_length=WINDOW_LENGTH)
         kl = evaluate(model, tokenizer, VALID, reference=reference, window_length=WINDOW_LENGTH, num_windows=KL_WINDOWS)
         size = (folder / MODEL_XML).with_suffix(".bin").stat().st_size
-        rows.append({"optimization": name, "perplexity": ppl.perplexity, "word_perplexity": ppl.word_perplexity,
-                     "tokens": ppl.num_tokens, "kl": kl.mean_kl, "size_bytes": size})
+        rows.append(
+            {
+                "optimization": name,
+                "perplexity": ppl.perplexity,
+                "word_perplexity": ppl.word_perplexity,
+                "tokens": ppl.num_tokens,
+                "kl": kl.mean_kl,
+                "size_bytes": size,
+            }
+        )
         log.info("%-36s perplexity %.4f, KL %.3e, %.2f MB", name, ppl.perplexity, kl.mean_kl, size / MB)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "compression_metrics.json").write_text(json.dumps(
-        {"model": "tiny-llama-pydoc", "window_length": WINDOW_LENGTH, "kl_windows": KL_WINDOWS, "rows": rows},
-        indent=2) + "\n")
+    (RESULTS / "compression_metrics.json").write_text(
+        json.dumps(
+            {"model": "tiny-llama-pydoc", "window_length": WINDOW_LENGTH, "kl_windows": KL_WINDOWS, "rows": rows},
+            indent=2,
+        )
+        + "\n"
+    )
     lines = [
         "# Compression metrics: tiny-llama-pydoc",
         "",
@@ -98,8 +111,11 @@ def main() -> int:
         "| Model | Optimization | Perplexity | KL to FP32 | Model size (MB) |",
         "|---|---|---:|---:|---:|",
     ]
-    lines += [f"| tiny-llama-pydoc | {r['optimization']} | {r['perplexity']:.4f} | {r['kl']:.3e} "
-              f"| {r['size_bytes'] / MB:.2f} |" for r in rows]
+    lines += [
+        f"| tiny-llama-pydoc | {r['optimization']} | {r['perplexity']:.4f} | {r['kl']:.3e} "
+        f"| {r['size_bytes'] / MB:.2f} |"
+        for r in rows
+    ]
     (RESULTS / "compression_metrics.md").write_text("\n".join(lines) + "\n")
     log.info("Wrote %s", RESULTS / "compression_metrics.md")
     return 0

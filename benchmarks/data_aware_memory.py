@@ -13,7 +13,8 @@ the pages of the memory-mapped input are not anonymous and the system can drop t
 - optimum-wc data-free (no GPTQ, no dataset), for reference: the memory any compression of this model takes (the
   largest weights, the embeddings and the head, are quantized in memory).
 
-Run: ``python benchmarks/data_aware_memory.py [--runs optimum_wc,nncf]``. Results: ``benchmarks/results/data_aware_memory.{json,md}``.
+Run: ``python benchmarks/data_aware_memory.py [--runs optimum_wc,nncf]``.
+Results: ``benchmarks/results/data_aware_memory.{json,md}``.
 """
 
 from __future__ import annotations
@@ -66,7 +67,9 @@ else:
     import optimum_wc.compress
     if run == "optimum_wc_in_memory":
         optimum_wc.compress.SCRATCH_MIN_BYTES = float("inf")
-    compress = lambda model: optimum_wc.compress_weights(model, mode="int4_sym", dataset=items, progress=False, **kwargs)
+    def compress(model):
+        return optimum_wc.compress_weights(model, mode="int4_sym", dataset=items, progress=False, **kwargs)
+
 model = ov.Core().read_model(xml)
 base = anon()
 peak[0] = base
@@ -84,20 +87,28 @@ def measure(run: str, xml: pathlib.Path) -> dict:
     out = WORK / run / "openvino_model.xml"
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        proc = subprocess.run([sys.executable, "-c", CHILD, run, str(xml), str(out)], capture_output=True, text=True,
-                              timeout=1800, check=False)  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-c", CHILD, run, str(xml), str(out)],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         return {"error": "timed out after 1800 s"}
     lines = [line for line in proc.stdout.splitlines() if line.startswith(TAG)]
     if proc.returncode or not lines:
         return {"error": f"exit {proc.returncode}: {proc.stderr[-2000:]}"}
-    return json.loads(lines[-1][len(TAG):])
+    return json.loads(lines[-1][len(TAG) :])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", default=",".join(RUNS), help="comma-separated subset of: " + ",".join(RUNS)
-                        + " (the others are kept from the last results)")  # fmt: skip
+    parser.add_argument(
+        "--runs",
+        default=",".join(RUNS),
+        help="comma-separated subset of: " + ",".join(RUNS) + " (the others are kept from the last results)",
+    )
     args = parser.parse_args()
     fp32 = build_fp32() / "openvino_model.xml"
     ir_bytes = fp32.with_suffix(".bin").stat().st_size
@@ -111,10 +122,12 @@ def main() -> int:
     lines = [
         "# GPTQ in bounded memory: optimum-wc vs nncf",
         "",
-        (f"270M random-weight Llama, FP32 IR `.bin` {ir_bytes / GIB:.2f} GiB (memory-mapped). INT4_SYM g128 GPTQ on "
-         "32 random-token items of 128 tokens, one fresh process per run, 2 CPUs. Peak anonymous memory: high-water "
-         "mark of RssAnon (sampled every 10 ms) above the process's own after reading the IR. Regenerate with "
-         "`python benchmarks/data_aware_memory.py`."),
+        (
+            f"270M random-weight Llama, FP32 IR `.bin` {ir_bytes / GIB:.2f} GiB (memory-mapped). INT4_SYM g128 GPTQ on "
+            "32 random-token items of 128 tokens, one fresh process per run, 2 CPUs. Peak anonymous memory: high-water "
+            "mark of RssAnon (sampled every 10 ms) above the process's own after reading the IR. Regenerate with "
+            "`python benchmarks/data_aware_memory.py`."
+        ),
         "",
         "| Run | compress_weights (s) | Peak anonymous memory above the start (GiB) | ... / FP32 IR size |",
         "|---|---:|---:|---:|",

@@ -3,7 +3,8 @@
 The model is a random-weight Llama saved as a float32 safetensors checkpoint (hidden 1024, MLP 2816, 16 layers,
 vocabulary 32000: 270M parameters, 1.08 GB). Each run is a fresh process that calls
 ``OVModelForCausalLM.from_pretrained(checkpoint, export=True, <INT4_ASYM g128>, compile=False)`` and then
-``save_pretrained``, with optimum-wc's class (our compression) or optimum-intel's (an ``OVWeightQuantizationConfig``, through nncf).
+``save_pretrained``, with optimum-wc's class (our compression) or optimum-intel's (an
+``OVWeightQuantizationConfig``, through nncf).
 
 A thread samples the process's ``RssAnon`` (anonymous memory: what cannot be dropped) and ``VmRSS`` (with the
 memory-mapped files) every 5 ms; the stages are timed by wrapping the functions that do them:
@@ -137,11 +138,13 @@ def offload_probe() -> dict:
     """Exports a tiny Llama whose decoder layers and head accelerate offloads to disk (``device_map`` with
     ``"disk"``, ``offload_folder``) through optimum-intel's exporter: as is, then with the exporter's input check
     skipped (to reach OpenVINO's tracing). Returns each attempt's outcome."""
-    proc = subprocess.run([sys.executable, "-c", OFFLOAD_PROBE % {"tag": TAG}], capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-c", OFFLOAD_PROBE % {"tag": TAG}], capture_output=True, text=True, cwd=ROOT
+    )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(TAG)]
     if not lines:
         raise RuntimeError(f"the offload probe failed ({proc.returncode}): {proc.stderr[-3000:]}")
-    return json.loads(lines[-1][len(TAG):])
+    return json.loads(lines[-1][len(TAG) :])
 
 
 def build_checkpoint() -> tuple[pathlib.Path, int]:
@@ -153,12 +156,13 @@ def run(library: str, checkpoint: pathlib.Path) -> dict:
     out = WORK / f"out_{library}"
     shutil.rmtree(out, ignore_errors=True)
     code = CHILD % {"tag": TAG}
-    proc = subprocess.run([sys.executable, "-c", code, library, str(checkpoint), str(out)], capture_output=True,
-                          text=True, cwd=ROOT)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", code, library, str(checkpoint), str(out)], capture_output=True, text=True, cwd=ROOT
+    )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(TAG)]
     if proc.returncode or not lines:
         raise RuntimeError(f"{library} failed ({proc.returncode}): {proc.stderr[-3000:]}")
-    return json.loads(lines[-1][len(TAG):])
+    return json.loads(lines[-1][len(TAG) :])
 
 
 def main() -> int:
@@ -190,12 +194,21 @@ def main() -> int:
             rss_keys = ("peak_rss",) if stage == "whole run" else ("stages", stage, "rss")
             seconds = ("seconds",) if stage == "whole run" else ("stages", stage, "seconds")
             base_anon, base_rss = median(library, "baseline", "anon"), median(library, "baseline", "rss")
-            row[library] = {"anon": median(library, *keys) - base_anon, "rss": median(library, *rss_keys) - base_rss,
-                            "seconds": median(library, *seconds)}  # fmt: skip
+            row[library] = {
+                "anon": median(library, *keys) - base_anon,
+                "rss": median(library, *rss_keys) - base_rss,
+                "seconds": median(library, *seconds),
+            }
         rows.append(row)
     offload = offload_probe()
-    payload = {"checkpoint_bytes": size, "repeats": args.repeats, "cpu_count": os.cpu_count(), "rows": rows,
-               "runs": runs, "disk_offload": offload}  # fmt: skip
+    payload = {
+        "checkpoint_bytes": size,
+        "repeats": args.repeats,
+        "cpu_count": os.cpu_count(),
+        "rows": rows,
+        "runs": runs,
+        "disk_offload": offload,
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "export_memory.json").write_text(json.dumps(payload, indent=2) + "\n")
     lines = [
@@ -216,13 +229,15 @@ def main() -> int:
     ]
     for row in rows:
         ours, theirs = row["optimum_wc"], row["optimum_intel"]
-        cells = [f"{value / size:.2f}" if value == value else "—" for value in
-                 (ours["anon"], ours["rss"], theirs["anon"], theirs["rss"])]  # fmt: skip
+        cells = [
+            f"{value / size:.2f}" if value == value else "—"
+            for value in (ours["anon"], ours["rss"], theirs["anon"], theirs["rss"])
+        ]
         times = [f"{value:.1f}" if value == value else "—" for value in (ours["seconds"], theirs["seconds"])]
         lines.append(f"| {row['stage']} | {' | '.join(cells)} | {' | '.join(times)} |")
     lines += [
         "",
-        "Disk offload (accelerate's `device_map` with `\"disk\"` and `offload_folder`, decoder layers and head "
+        'Disk offload (accelerate\'s `device_map` with `"disk"` and `offload_folder`, decoder layers and head '
         "offloaded, tiny Llama) through optimum-intel's exporter:",
         "",
         *(f"- {attempt}: `{outcome}`" for attempt, outcome in offload.items()),

@@ -44,6 +44,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 # tests/ goes first on sys.path: this script is also called parity.py, and `import parity` must find tests/parity.py.
 sys.path.insert(0, str(TESTS))
 import nncf  # noqa: E402
+
 import parity as test_parity  # noqa: E402
 import tiny_models  # noqa: E402
 
@@ -135,8 +136,10 @@ def count(results: list[dict]) -> dict:
         "refusal_mismatch": outcomes["refusal_mismatch"],
         # Agreements that contradict the grid's expectation (not failures, but worth a look).
         "valid_but_both_refused": sum(r["expect"] == "valid" and r["outcome"] == "both_refused" for r in results),
-        "invalid_but_both_accepted": sum(r["expect"] == "refused" and r["outcome"] != "both_refused"
-                                         and r["outcome"] != "refusal_mismatch" for r in results),
+        "invalid_but_both_accepted": sum(
+            r["expect"] == "refused" and r["outcome"] != "both_refused" and r["outcome"] != "refusal_mismatch"
+            for r in results
+        ),
     }
 
 
@@ -144,10 +147,16 @@ def write_results(results: list[dict], counts: dict, meta: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {"meta": meta, "counts": counts, "rows": results}
     (RESULTS / "parity.json").write_text(json.dumps(payload, indent=2) + "\n")
-    lines = ["# Parity: optimum-wc vs nncf 3.4.0 (tiny models, full data-free grid)", "",
-             f"Architectures: {', '.join(meta['archs'])}; {meta['seconds']:.0f} s in all"
-             + (f"; limited to the first {meta['limit']} configurations" if meta["limit"] else "") + ".", "",
-             "| count | value |", "|---|---:|"]
+    lines = [
+        "# Parity: optimum-wc vs nncf 3.4.0 (tiny models, full data-free grid)",
+        "",
+        f"Architectures: {', '.join(meta['archs'])}; {meta['seconds']:.0f} s in all"
+        + (f"; limited to the first {meta['limit']} configurations" if meta["limit"] else "")
+        + ".",
+        "",
+        "| count | value |",
+        "|---|---:|",
+    ]
     lines += [f"| {key.replace('_', ' ')} | {value} |" for key, value in counts.items()]
     mismatches = [r for r in results if r["outcome"] in ("different", "refusal_mismatch")]
     lines += ["", "## Mismatches", ""]
@@ -166,8 +175,9 @@ def write_results(results: list[dict], counts: dict, meta: dict) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--archs", nargs="+", choices=sorted(tiny_models.ARCHITECTURES),
-                        default=list(tiny_models.ARCHITECTURES))
+    parser.add_argument(
+        "--archs", nargs="+", choices=sorted(tiny_models.ARCHITECTURES), default=list(tiny_models.ARCHITECTURES)
+    )
     parser.add_argument("--limit", type=int, default=0, help="run only the first N configurations")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -187,8 +197,13 @@ def main() -> int:
                 log.warning("MISMATCH %s: %s", row_label(row), result["difference"][:300])
             if i % 25 == 0 or i == len(rows):
                 elapsed = time.perf_counter() - start
-                log.info("%d/%d done, %.1f s/config, about %.0f s left", i, len(rows), elapsed / i,
-                         elapsed / i * (len(rows) - i))
+                log.info(
+                    "%d/%d done, %.1f s/config, about %.0f s left",
+                    i,
+                    len(rows),
+                    elapsed / i,
+                    elapsed / i * (len(rows) - i),
+                )
     counts = count(results)
     meta = {"archs": list(xmls), "limit": args.limit, "seconds": time.perf_counter() - start}
     write_results(results, counts, meta)

@@ -43,9 +43,17 @@ def saved_rows() -> tuple[list[dict], float]:
         ours = row.get("optimum_wc", {})
         folder = accuracy.WORK / row["config"] / "optimum_wc"
         if "perplexity" in ours and (folder / accuracy.MODEL_XML).is_file():
-            rows.append({"config": row["config"], "label": row["label"], "mode": row["arguments"]["mode"],
-                         "perplexity": ours["perplexity"], "kl": ours["kl"], "bits": ours.get("bits_per_parameter"),
-                         "folder": folder})
+            rows.append(
+                {
+                    "config": row["config"],
+                    "label": row["label"],
+                    "mode": row["arguments"]["mode"],
+                    "perplexity": ours["perplexity"],
+                    "kl": ours["kl"],
+                    "bits": ours.get("bits_per_parameter"),
+                    "folder": folder,
+                }
+            )
     return rows, payload["fp32"]["perplexity"]
 
 
@@ -83,9 +91,12 @@ def perplexity(nll: np.ndarray, tokens_per_window: int) -> np.ndarray:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resamples", type=int, default=10_000)
-    parser.add_argument("--windows", default=str(accuracy.NUM_WINDOWS),
-                        help="windows from the start of valid.txt, or 'all' (the benchmark's totals are checked "
-                             "only with its own number)")  # fmt: skip
+    parser.add_argument(
+        "--windows",
+        default=str(accuracy.NUM_WINDOWS),
+        help="windows from the start of valid.txt, or 'all' (the benchmark's totals are checked "
+        "only with its own number)",
+    )
     parser.add_argument("--configs", default=None, help="comma-separated subset of the benchmark's rows")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -98,8 +109,9 @@ def main() -> int:
         wanted = args.configs.split(",")
         rows = [row for row in rows if row["config"] in wanted]
     num_windows = None if args.windows == "all" else int(args.windows)
-    windows = token_windows(accuracy.VALID, AutoTokenizer.from_pretrained(accuracy.MODEL), accuracy.WINDOW_LENGTH,
-                            num_windows)  # fmt: skip
+    windows = token_windows(
+        accuracy.VALID, AutoTokenizer.from_pretrained(accuracy.MODEL), accuracy.WINDOW_LENGTH, num_windows
+    )
     tokens = accuracy.WINDOW_LENGTH - 1
     nll, kl = window_scores({row["config"]: row["folder"] for row in rows}, windows)
     as_benchmark = len(windows) == accuracy.NUM_WINDOWS
@@ -120,9 +132,16 @@ def main() -> int:
         name = row["config"]
         gap = float(perplexity(nll[name], tokens) - perplexity(nll["fp32"], tokens))
         low, high = np.percentile(gaps[name], [2.5, 97.5])
-        entry = {"config": name, "label": row["label"], "bits": row["bits"],
-                 "perplexity": float(perplexity(nll[name], tokens)), "gap": gap, "gap_ci95": [float(low), float(high)],
-                 "gap_standard_error": float(np.std(gaps[name])), "kl": float(kl[name].sum() / (len(windows) * tokens))}  # fmt: skip
+        entry = {
+            "config": name,
+            "label": row["label"],
+            "bits": row["bits"],
+            "perplexity": float(perplexity(nll[name], tokens)),
+            "gap": gap,
+            "gap_ci95": [float(low), float(high)],
+            "gap_standard_error": float(np.std(gaps[name])),
+            "kl": float(kl[name].sum() / (len(windows) * tokens)),
+        }
         if row["mode"] == "spqr" and row["bits"] is not None and row["bits"] <= MAX_SPQR_BITS and four_bit:
             others = np.stack([np.abs(gaps[o]) for o in four_bit])
             entry["share_closest"] = float(np.mean(np.abs(gaps[name]) < others.min(axis=0)))
@@ -131,9 +150,16 @@ def main() -> int:
             entry["closest_other"] = min(full, key=full.get)
         report.append(entry)
 
-    payload = {"fp32_perplexity": float(perplexity(nll["fp32"], tokens)), "windows": len(windows),
-               "window_length": accuracy.WINDOW_LENGTH, "as_benchmark": as_benchmark, "resamples": args.resamples,
-               "seed": SEED, "four_bit_rows": four_bit, "rows": report}  # fmt: skip
+    payload = {
+        "fp32_perplexity": float(perplexity(nll["fp32"], tokens)),
+        "windows": len(windows),
+        "window_length": accuracy.WINDOW_LENGTH,
+        "as_benchmark": as_benchmark,
+        "resamples": args.resamples,
+        "seed": SEED,
+        "four_bit_rows": four_bit,
+        "rows": report,
+    }
     name = "perplexity_noise" if as_benchmark else f"perplexity_noise_{len(windows)}_windows"
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
     write_markdown(RESULTS / f"{name}.md", payload)
@@ -147,23 +173,33 @@ def write_markdown(path: pathlib.Path, payload: dict) -> None:
         "",
         f"The accuracy benchmark's saved IRs, re-scored window by window on the first {payload['windows']} windows "
         f"of {payload['window_length']} tokens of `pydoc/valid.txt` "
-        + ("(the benchmark's windows: totals equal to `accuracy.json`'s perplexities and KL); " if payload["as_benchmark"]
-           else "(more than the benchmark's 100: perplexities and KL differ from `accuracy.json`'s); ")
+        + (
+            "(the benchmark's windows: totals equal to `accuracy.json`'s perplexities and KL); "
+            if payload["as_benchmark"]
+            else "(more than the benchmark's 100: perplexities and KL differ from `accuracy.json`'s); "
+        )
         + f"{payload['resamples']} resamples of the windows with replacement, the same for every model. FP32 "
-        f"perplexity {payload['fp32_perplexity']:.4f}. Closest (SpQR rows of at most 4.7 bits per parameter): whether the "
+        f"perplexity {payload['fp32_perplexity']:.4f}. Closest (SpQR rows of at most 4.7 bits per parameter): "
+        "whether the "
         "row's gap is smaller in magnitude than every 4-bit row's here (optimum-wc's, which are nncf's bytes where "
         "nncf can run the configuration), and the share of resamples in which it is.",
         "",
-        "| Configuration | Bits per parameter | KL to FP32 | Perplexity | Gap to FP32 | 95% interval of the gap | Standard error | Closest to FP32 of the 4-bit rows |",
+        "| Configuration | Bits per parameter | KL to FP32 | Perplexity | Gap to FP32 | 95% interval of the gap "
+        "| Standard error | Closest to FP32 of the 4-bit rows |",
         "|---|---:|---:|---:|---:|---|---:|---:|",
     ]
     for row in payload["rows"]:
         bits = "—" if row["bits"] is None else f"{row['bits']:.2f}"
         low, high = row["gap_ci95"]
-        closest = (f"{'**yes**' if row['closest'] else 'no'} ({row['share_closest']:.0%} of resamples)"
-                   if "share_closest" in row else "")
-        lines.append(f"| {row['label']} | {bits} | {row['kl']:.3e} | {row['perplexity']:.4f} | {row['gap']:+.4f} | "
-                     f"[{low:+.4f}, {high:+.4f}] | {row['gap_standard_error']:.4f} | {closest} |")
+        closest = (
+            f"{'**yes**' if row['closest'] else 'no'} ({row['share_closest']:.0%} of resamples)"
+            if "share_closest" in row
+            else ""
+        )
+        lines.append(
+            f"| {row['label']} | {bits} | {row['kl']:.3e} | {row['perplexity']:.4f} | {row['gap']:+.4f} | "
+            f"[{low:+.4f}, {high:+.4f}] | {row['gap_standard_error']:.4f} | {closest} |"
+        )
     path.write_text("\n".join(lines) + "\n")
 
 

@@ -69,6 +69,7 @@ def build(layers: int, xml: pathlib.Path) -> None:
     if xml.is_file():
         return
     import numpy as np
+
     import openvino as ov
     from openvino import opset13 as opset
 
@@ -82,15 +83,19 @@ def build(layers: int, xml: pathlib.Path) -> None:
     hidden = opset.gather(weight(VOCAB, HIDDEN, "model.embed_tokens.weight"), ids, np.int64(0))
     for layer in range(layers):
         prefix = f"model.layers.{layer}"
-        attention = [opset.matmul(hidden, weight(HIDDEN, HIDDEN, f"{prefix}.self_attn.{p}.weight"), False, True)
-                     for p in ("q_proj", "k_proj", "v_proj")]  # fmt: skip
+        attention = [
+            opset.matmul(hidden, weight(HIDDEN, HIDDEN, f"{prefix}.self_attn.{p}.weight"), False, True)
+            for p in ("q_proj", "k_proj", "v_proj")
+        ]
         mixed = opset.add(opset.add(attention[0], attention[1]), attention[2])
-        hidden = opset.add(hidden, opset.matmul(mixed, weight(HIDDEN, HIDDEN, f"{prefix}.self_attn.o_proj.weight"),
-                                                False, True))  # fmt: skip
+        hidden = opset.add(
+            hidden, opset.matmul(mixed, weight(HIDDEN, HIDDEN, f"{prefix}.self_attn.o_proj.weight"), False, True)
+        )
         gate = opset.matmul(hidden, weight(MLP, HIDDEN, f"{prefix}.mlp.gate_proj.weight"), False, True)
         up = opset.matmul(hidden, weight(MLP, HIDDEN, f"{prefix}.mlp.up_proj.weight"), False, True)
-        down = opset.matmul(opset.multiply(opset.swish(gate), up), weight(HIDDEN, MLP, f"{prefix}.mlp.down_proj.weight"),
-                            False, True)  # fmt: skip
+        down = opset.matmul(
+            opset.multiply(opset.swish(gate), up), weight(HIDDEN, MLP, f"{prefix}.mlp.down_proj.weight"), False, True
+        )
         hidden = opset.add(hidden, down)
     logits = opset.matmul(hidden, weight(VOCAB, HIDDEN, "lm_head.weight"), False, True)
     xml.parent.mkdir(parents=True, exist_ok=True)
@@ -102,8 +107,12 @@ def run(library: str, xml: pathlib.Path, mode: str, workers: int) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     timeout = NNCF_TIMEOUT_S if library == "nncf" else 900
     try:
-        process = subprocess.run([sys.executable, "-c", CHILD, library, str(xml), str(out), mode, str(workers)],
-                                 capture_output=True, text=True, timeout=timeout)  # fmt: skip
+        process = subprocess.run(
+            [sys.executable, "-c", CHILD, library, str(xml), str(out), mode, str(workers)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired:
         return {"library": library, "mode": mode, "workers": workers, "failed": f"timed out after {timeout} s"}
     finally:
@@ -112,9 +121,8 @@ def run(library: str, xml: pathlib.Path, mode: str, workers: int) -> dict:
     lines = [line for line in process.stdout.splitlines() if line.startswith(TAG)]
     if process.returncode != 0 or not lines:
         reason = f"exit {process.returncode}" + (" (killed: out of memory?)" if process.returncode in (-9, 137) else "")
-        return {"library": library, "mode": mode, "workers": workers, "failed": reason,
-                "stderr": process.stderr[-500:]}  # fmt: skip
-    return {"library": library, "mode": mode, "workers": workers, **json.loads(lines[-1][len(TAG):])}
+        return {"library": library, "mode": mode, "workers": workers, "failed": reason, "stderr": process.stderr[-500:]}
+    return {"library": library, "mode": mode, "workers": workers, **json.loads(lines[-1][len(TAG) :])}
 
 
 def main() -> int:
@@ -127,7 +135,10 @@ def main() -> int:
     start = time.perf_counter()
     build(args.layers, xml)
     ir_bytes = xml.with_suffix(".bin").stat().st_size
-    print(f"IR: {ir_bytes / 2**30:.2f} GiB of f16 weights (built/checked in {time.perf_counter() - start:.0f} s)", flush=True)
+    print(
+        f"IR: {ir_bytes / 2**30:.2f} GiB of f16 weights (built/checked in {time.perf_counter() - start:.0f} s)",
+        flush=True,
+    )
 
     rows = []
     for mode in ("int4_asym", "int8_asym"):
@@ -140,20 +151,29 @@ def main() -> int:
             result = run("optimum_wc", xml, "int4_asym", workers)
             scaling[workers].append(result)
             print(result, flush=True)
-    median = {w: {k: statistics.median(r[k] for r in runs) for k in ("compress_seconds", "seconds")}
-              for w, runs in scaling.items()}  # fmt: skip
+    median = {
+        w: {k: statistics.median(r[k] for r in runs) for k in ("compress_seconds", "seconds")}
+        for w, runs in scaling.items()
+    }
     speedup = median[1]["compress_seconds"] / median[2]["compress_seconds"]
     speedup_total = median[1]["seconds"] / median[2]["seconds"]
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    summary = {"ir_bytes": ir_bytes, "layers": args.layers, "rows": rows, "scaling_runs": scaling,
-               "speedup_1_to_2_workers_compress": speedup, "speedup_1_to_2_workers_with_save": speedup_total,
-               "cpu_count": os.cpu_count()}  # fmt: skip
+    summary = {
+        "ir_bytes": ir_bytes,
+        "layers": args.layers,
+        "rows": rows,
+        "scaling_runs": scaling,
+        "speedup_1_to_2_workers_compress": speedup,
+        "speedup_1_to_2_workers_with_save": speedup_total,
+        "cpu_count": os.cpu_count(),
+    }
     (RESULTS / "scale.json").write_text(json.dumps(summary, indent=2) + "\n")
     lines = [
         "# Scale: a 6 GB FP16 IR",
         "",
-        f"Random-weight IR with Llama-7B-shaped weights, {args.layers} layers: {ir_bytes / 2**30:.2f} GiB `.bin` (f16). "
+        f"Random-weight IR with Llama-7B-shaped weights, {args.layers} layers: "
+        f"{ir_bytes / 2**30:.2f} GiB `.bin` (f16). "
         "Data-free compression of the memory-mapped IR plus saving, one fresh process per run. Peak anonymous "
         "memory: high-water mark of RssAnon (sampled every 10 ms). Regenerate with `python benchmarks/scale.py`.",
         "",
@@ -165,14 +185,19 @@ def main() -> int:
         if "failed" in row:
             lines.append(f"| {row['library']} | {row['mode']} | failed: {row['failed']} | | | | | |")
             continue
-        lines.append(f"| {row['library']} | {row['mode']} | {row['compress_seconds']:.1f} | {row['save_seconds']:.1f} | "
-                     f"{row['seconds']:.1f} | {row['peak_anon'] / 2**30:.2f} | {row['peak_anon'] / ir_bytes:.3f} | "
-                     f"{row['maxrss'] / 2**30:.2f} |")  # fmt: skip
-    lines += ["", f"optimum-wc INT4_ASYM with 1 and 2 workers (`num_workers`), median of {args.repeats} alternating "
-              f"runs: `compress_weights` {median[1]['compress_seconds']:.1f} s and {median[2]['compress_seconds']:.1f} s, "
-              f"speed-up **{speedup:.2f}x**; with OpenVINO's (single-threaded) `save_model` included "
-              f"{median[1]['seconds']:.1f} s and {median[2]['seconds']:.1f} s, {speedup_total:.2f}x "
-              f"(machine: {os.cpu_count()} cores)."]  # fmt: skip
+        lines.append(
+            f"| {row['library']} | {row['mode']} | {row['compress_seconds']:.1f} | {row['save_seconds']:.1f} | "
+            f"{row['seconds']:.1f} | {row['peak_anon'] / 2**30:.2f} | {row['peak_anon'] / ir_bytes:.3f} | "
+            f"{row['maxrss'] / 2**30:.2f} |"
+        )
+    lines += [
+        "",
+        f"optimum-wc INT4_ASYM with 1 and 2 workers (`num_workers`), median of {args.repeats} alternating "
+        f"runs: `compress_weights` {median[1]['compress_seconds']:.1f} s and {median[2]['compress_seconds']:.1f} s, "
+        f"speed-up **{speedup:.2f}x**; with OpenVINO's (single-threaded) `save_model` included "
+        f"{median[1]['seconds']:.1f} s and {median[2]['seconds']:.1f} s, {speedup_total:.2f}x "
+        f"(machine: {os.cpu_count()} cores).",
+    ]
     (RESULTS / "scale.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -49,14 +49,22 @@ FAST = {"group_size": 32, "round_zero": True, "percdamp": 0.1}  # integer zero p
 MODELS = {
     "int4_asym_g128": ("INT4_ASYM g128 (reference)", {"mode": "int4_asym", "group_size": 128}),
     "spqr_recipe": ("SpQR 4-bit g16, the authors' recipe (defaults)", {"mode": "spqr"}),
-    "spqr_4bit_fast": ("SpQR 4-bit g32, integer zero points, damping 0.1, threshold 0.25",
-                       {"mode": "spqr", "spqr": {**FAST, "outlier_threshold": 0.25}}),
-    "spqr_4bit": ("SpQR 4-bit g32, integer zero points, damping 0.1, threshold 0.1",
-                  {"mode": "spqr", "spqr": {**FAST, "outlier_threshold": 0.1}}),
-    "spqr_3bit_fast": ("SpQR 3-bit g32, integer zero points, damping 0.1, threshold 0.5",
-                       {"mode": "spqr", "spqr": {**FAST, "bits": 3, "outlier_threshold": 0.5}}),
-    "spqr_3bit": ("SpQR 3-bit g16, damping 0.1, threshold 0.35",
-                  {"mode": "spqr", "spqr": {"bits": 3, "percdamp": 0.1, "outlier_threshold": 0.35}}),
+    "spqr_4bit_fast": (
+        "SpQR 4-bit g32, integer zero points, damping 0.1, threshold 0.25",
+        {"mode": "spqr", "spqr": {**FAST, "outlier_threshold": 0.25}},
+    ),
+    "spqr_4bit": (
+        "SpQR 4-bit g32, integer zero points, damping 0.1, threshold 0.1",
+        {"mode": "spqr", "spqr": {**FAST, "outlier_threshold": 0.1}},
+    ),
+    "spqr_3bit_fast": (
+        "SpQR 3-bit g32, integer zero points, damping 0.1, threshold 0.5",
+        {"mode": "spqr", "spqr": {**FAST, "bits": 3, "outlier_threshold": 0.5}},
+    ),
+    "spqr_3bit": (
+        "SpQR 3-bit g16, damping 0.1, threshold 0.35",
+        {"mode": "spqr", "spqr": {"bits": 3, "percdamp": 0.1, "outlier_threshold": 0.35}},
+    ),
 }
 
 CHILD = r"""
@@ -134,7 +142,7 @@ def container(kind: str) -> dict:
     code = CONTAINER_CHILD % {"tag": TAG}
     proc = subprocess.run([sys.executable, "-c", code, kind], capture_output=True, text=True, check=True, cwd=ROOT)
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith(TAG))
-    return json.loads(line[len(TAG):])
+    return json.loads(line[len(TAG) :])
 
 
 def build_fp32() -> pathlib.Path:
@@ -154,15 +162,22 @@ def build_fp32() -> pathlib.Path:
 
 def compress_all(fp32: pathlib.Path) -> dict:
     import numpy as np
-    import openvino as ov
 
+    import openvino as ov
     import optimum_wc
     from optimum_wc.pipeline.rt_info import read_layer_records
     from optimum_wc.pipeline.summary import StoredFootprint
 
     rng = np.random.default_rng(1)
-    data = [{"input_ids": ids, "attention_mask": np.ones_like(ids), "position_ids": np.arange(128)[None],
-             "beam_idx": np.zeros(1, dtype=np.int32)} for ids in rng.integers(3, 32000, size=(16, 1, 128))]  # fmt: skip
+    data = [
+        {
+            "input_ids": ids,
+            "attention_mask": np.ones_like(ids),
+            "position_ids": np.arange(128)[None],
+            "beam_idx": np.zeros(1, dtype=np.int32),
+        }
+        for ids in rng.integers(3, 32000, size=(16, 1, 128))
+    ]
     facts = {}
     for name, (_, kwargs) in MODELS.items():
         folder = WORK / name
@@ -192,7 +207,7 @@ def measure(name: str) -> dict:
     xml = WORK / name / "openvino_model.xml"
     proc = subprocess.run([sys.executable, "-c", code, str(xml)], capture_output=True, text=True, check=True)
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith(TAG))
-    return json.loads(line[len(TAG):])
+    return json.loads(line[len(TAG) :])
 
 
 def main() -> int:
@@ -213,17 +228,35 @@ def main() -> int:
     rows = []
     for name, (label, kwargs) in MODELS.items():
         step = statistics.median(r["step_seconds"] for r in runs[name])
-        rows.append({"model": name, "label": label, "arguments": kwargs, **facts[name],
-                     "step_seconds": step, "latency_ratio": step / reference,
-                     "prefill_seconds": statistics.median(r["prefill_seconds"] for r in runs[name]),
-                     "long_prefill_seconds": statistics.median(r["long_prefill_seconds"] for r in runs[name]),
-                     "peak_rss": statistics.median(r["peak_rss"] for r in runs[name]),
-                     "rss_anon": statistics.median(r["rss_anon"] for r in runs[name]), "runs": runs[name]})  # fmt: skip
+        rows.append(
+            {
+                "model": name,
+                "label": label,
+                "arguments": kwargs,
+                **facts[name],
+                "step_seconds": step,
+                "latency_ratio": step / reference,
+                "prefill_seconds": statistics.median(r["prefill_seconds"] for r in runs[name]),
+                "long_prefill_seconds": statistics.median(r["long_prefill_seconds"] for r in runs[name]),
+                "peak_rss": statistics.median(r["peak_rss"] for r in runs[name]),
+                "rss_anon": statistics.median(r["rss_anon"] for r in runs[name]),
+                "runs": runs[name],
+            }
+        )
     import openvino
 
-    payload = {"environment": {"openvino": openvino.__version__, "cpu_count": os.cpu_count(),
-                               "load_average": os.getloadavg(), "repeats": args.repeats, "prefill": PREFILL,
-                               "steps": STEPS}, "rows": rows, "containers": containers}  # fmt: skip
+    payload = {
+        "environment": {
+            "openvino": openvino.__version__,
+            "cpu_count": os.cpu_count(),
+            "load_average": os.getloadavg(),
+            "repeats": args.repeats,
+            "prefill": PREFILL,
+            "steps": STEPS,
+        },
+        "rows": rows,
+        "containers": containers,
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "spqr_runtime.json").write_text(json.dumps(payload, indent=2) + "\n")
     base = rows[0]
@@ -245,15 +278,22 @@ def main() -> int:
         verdict = ("**PASS**" if row["latency_ratio"] <= LATENCY_TARGET else "**FAIL**") if is_spqr else "reference"
         bits = "—" if row["bits_per_parameter"] is None else f"{row['bits_per_parameter']:.3f}"
         outliers = "—" if row["outlier_fraction"] is None else f"{row['outlier_fraction']:.3%}"
-        lines.append(f"| {row['label']} | {row['bin_bytes'] / MB:.1f} | {bits} | {outliers} | "
-                     f"{row['latency_ratio']:.2f} | {row['prefill_seconds'] / base['prefill_seconds']:.2f} | "
-                     f"{row['long_prefill_seconds'] / base['long_prefill_seconds']:.2f} | "
-                     f"{row['peak_rss'] / base['peak_rss']:.2f} | {row['rss_anon'] / base['rss_anon']:.2f} | {verdict} |")  # fmt: skip
-    lines += ["", f"Target: SpQR next-token latency within {LATENCY_TARGET}x of INT4_ASYM g128. INT4_ASYM g128 itself: "
-              f"{base['step_seconds'] * 1e3:.1f} ms per token, peak RSS {base['peak_rss'] / MB:.0f} MB (absolute "
-              "figures depend on this shared machine's load)."]  # fmt: skip
-    u3, u4 = ({key: statistics.median(r[key] for r in containers[kind]) for key in ("compiled_anon", "latency")}
-              for kind in ("u3", "u4"))  # fmt: skip
+        lines.append(
+            f"| {row['label']} | {row['bin_bytes'] / MB:.1f} | {bits} | {outliers} | "
+            f"{row['latency_ratio']:.2f} | {row['prefill_seconds'] / base['prefill_seconds']:.2f} | "
+            f"{row['long_prefill_seconds'] / base['long_prefill_seconds']:.2f} | "
+            f"{row['peak_rss'] / base['peak_rss']:.2f} | {row['rss_anon'] / base['rss_anon']:.2f} | {verdict} |"
+        )
+    lines += [
+        "",
+        f"Target: SpQR next-token latency within {LATENCY_TARGET}x of INT4_ASYM g128. INT4_ASYM g128 itself: "
+        f"{base['step_seconds'] * 1e3:.1f} ms per token, peak RSS {base['peak_rss'] / MB:.0f} MB (absolute "
+        "figures depend on this shared machine's load).",
+    ]
+    u3, u4 = (
+        {key: statistics.median(r[key] for r in containers[kind]) for key in ("compiled_anon", "latency")}
+        for kind in ("u3", "u4")
+    )
     lines += [
         "",
         "3-bit codes of one 2816 x 1024 layer (groups of 16), compiled on the CPU plugin:",

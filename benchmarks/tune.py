@@ -58,21 +58,36 @@ def main() -> int:
         result = tune(MODEL, WORK / name, dataset=str(VALID), progress=False, **{name: limit})
         seconds = time.perf_counter() - start
         chosen = result.chosen
-        rows.append({
-            "budget": budget.describe(), "tune_choice": chosen.candidate.name, "tune_size_bytes": chosen.size_bytes,
-            "tune_value": chosen.scores.get(budget.metric), "tune_seconds": seconds,
-            "tune_evaluated": len(result.evaluated), "grid_best": best.candidate.name,
-            "grid_best_size_bytes": best.size_bytes, "grid_best_value": best.scores.get(budget.metric),
-            "grid_seconds": grid_seconds, "grid_size": len(grid.trials),
-            "no_larger": chosen.size_bytes <= best.size_bytes,
-        })  # fmt: skip
-        log.info("%s: tune chose %s (%.2f MB) in %.0f s; the grid's smallest meeting it is %s (%.2f MB)",
-                 budget.describe(), chosen.candidate.name, chosen.size_bytes / MB, seconds, best.candidate.name,
-                 best.size_bytes / MB)  # fmt: skip
+        rows.append(
+            {
+                "budget": budget.describe(),
+                "tune_choice": chosen.candidate.name,
+                "tune_size_bytes": chosen.size_bytes,
+                "tune_value": chosen.scores.get(budget.metric),
+                "tune_seconds": seconds,
+                "tune_evaluated": len(result.evaluated),
+                "grid_best": best.candidate.name,
+                "grid_best_size_bytes": best.size_bytes,
+                "grid_best_value": best.scores.get(budget.metric),
+                "grid_seconds": grid_seconds,
+                "grid_size": len(grid.trials),
+                "no_larger": chosen.size_bytes <= best.size_bytes,
+            }
+        )
+        log.info(
+            "%s: tune chose %s (%.2f MB) in %.0f s; the grid's smallest meeting it is %s (%.2f MB)",
+            budget.describe(),
+            chosen.candidate.name,
+            chosen.size_bytes / MB,
+            seconds,
+            best.candidate.name,
+            best.size_bytes / MB,
+        )
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "tune.json").write_text(json.dumps({"model": "tiny-llama-pydoc", "rows": rows,
-                                                   "grid": grid.to_dict()}, indent=2) + "\n")  # fmt: skip
+    (RESULTS / "tune.json").write_text(
+        json.dumps({"model": "tiny-llama-pydoc", "rows": rows, "grid": grid.to_dict()}, indent=2) + "\n"
+    )
     reference = grid.reference.perplexity
     lines = [
         "# optimum-wc tune: tiny-llama-pydoc",
@@ -86,12 +101,17 @@ def main() -> int:
         "|---|---|---:|---:|---:|---:|---|---:|---|",
     ]
     for row in rows:
-        lines.append(f"| {row['budget']} | {row['tune_choice']} | {row['tune_size_bytes'] / MB:.2f} | "
-                     f"{row['tune_value']:.4g} | {row['tune_evaluated']} of {row['grid_size']} | "
-                     f"{row['tune_seconds']:.0f} | {row['grid_best']} | {row['grid_best_size_bytes'] / MB:.2f} | "
-                     f"{'yes' if row['no_larger'] else 'NO'} |")  # fmt: skip
-    lines += ["", f"The full grid (every configuration evaluated, {grid_seconds:.0f} s; Pareto plot in "
-              "`tune_grid.png`):", ""]  # fmt: skip
+        lines.append(
+            f"| {row['budget']} | {row['tune_choice']} | {row['tune_size_bytes'] / MB:.2f} | "
+            f"{row['tune_value']:.4g} | {row['tune_evaluated']} of {row['grid_size']} | "
+            f"{row['tune_seconds']:.0f} | {row['grid_best']} | {row['grid_best_size_bytes'] / MB:.2f} | "
+            f"{'yes' if row['no_larger'] else 'NO'} |"
+        )
+    lines += [
+        "",
+        f"The full grid (every configuration evaluated, {grid_seconds:.0f} s; Pareto plot in `tune_grid.png`):",
+        "",
+    ]
     grid_md = (WORK / "grid" / "tuning.md").read_text().splitlines()
     lines += [line for line in grid_md if line.startswith("|")]
     (RESULTS / "tune.md").write_text("\n".join(lines) + "\n")

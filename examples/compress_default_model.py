@@ -18,7 +18,6 @@ import tempfile
 import time
 
 import openvino as ov
-
 import optimum_wc
 
 REPO = pathlib.Path(__file__).resolve().parent.parent

@@ -1,6 +1,6 @@
 """Export a Transformers causal LM and compress it with a WeightCompressionConfig (or an optimum-intel dict).
 
-    python examples/from_pretrained_config.py [MODEL]
+python examples/from_pretrained_config.py [MODEL]
 """
 
 import sys

@@ -1,6 +1,6 @@
 """The seed-style flags: load_in_8bit (INT8_ASYM) and load_in_4bit (INT4_ASYM, group 128, ratio 1.0).
 
-    python examples/load_in_flags.py [MODEL]
+python examples/load_in_flags.py [MODEL]
 """
 
 import sys

@@ -1,6 +1,6 @@
 """Compress, save, reload without compressing again, and generate through a transformers pipeline.
 
-    python examples/save_reload_pipeline.py [MODEL] [OUTPUT_DIR]
+python examples/save_reload_pipeline.py [MODEL] [OUTPUT_DIR]
 """
 
 import sys

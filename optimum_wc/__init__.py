@@ -1,9 +1,18 @@
 """optimum-wc: NNCF-compatible weight compression for OpenVINO models, with our own numpy kernels."""
 
-from optimum_wc.config.advanced import AdvancedCompressionParameters
 from optimum_wc.compress import CompressionResult, compress_model, compress_weights
+from optimum_wc.config.advanced import AdvancedCompressionParameters
+from optimum_wc.config.enums import (
+    BackupMode,
+    CompressionFormat,
+    CompressWeightsMode,
+    GroupSizeFallbackMode,
+    SensitivityMetric,
+)
+from optimum_wc.config.quantization import WeightCompressionConfig
+from optimum_wc.config.scope import IgnoredScope, Subgraph
 from optimum_wc.config.settings import CompressionSettings, LayerPrecision
-from optimum_wc.config.enums import BackupMode, CompressionFormat, CompressWeightsMode, GroupSizeFallbackMode, SensitivityMetric
+from optimum_wc.config.spqr import SpQRConfig
 from optimum_wc.errors import (
     CorruptModelError,
     HubUploadError,
@@ -19,9 +28,6 @@ from optimum_wc.errors import (
     UnsupportedArgumentError,
     UnsupportedModelError,
 )
-from optimum_wc.config.quantization import WeightCompressionConfig
-from optimum_wc.config.scope import IgnoredScope, Subgraph
-from optimum_wc.config.spqr import SpQRConfig
 from optimum_wc.pipeline.summary import CompressionSummary
 from optimum_wc.version import __version__
 

@@ -19,11 +19,12 @@ import time
 from typing import Callable
 
 from optimum_wc._utils.atomic import check_output_folder
-from optimum_wc.errors import InvalidArgumentError, MissingExtraError, OptimumWCError
-from optimum_wc.config.quantization import WeightCompressionConfig
 from optimum_wc.config.options import OPTIONS
+from optimum_wc.config.quantization import WeightCompressionConfig
+from optimum_wc.errors import InvalidArgumentError, MissingExtraError, OptimumWCError
 
 logger = logging.getLogger("optimum_wc.cli")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="optimum-wc", description="NNCF-compatible weight compression for OpenVINO.")
@@ -41,14 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", help="Perplexity of a model on a text, and its KL to a reference model.")
     evaluate.add_argument("model", help="Folder of an OpenVINO model (ours or optimum-intel's) or a Transformers one.")
     evaluate.add_argument("--reference", help="A model to compare with (e.g. the FP32 one): adds the mean KL.")
-    evaluate.add_argument("--dataset", required=True,
-                          help="Text: a .txt/.json/.parquet/.csv file with a text column, or wikitext2.")
+    evaluate.add_argument(
+        "--dataset", required=True, help="Text: a .txt/.json/.parquet/.csv file with a text column, or wikitext2."
+    )
     evaluate.add_argument("--window-length", type=int, default=256, help="Tokens per window (default 256).")
     evaluate.add_argument("--stride", type=int, help="Tokens between windows for perplexity (default: no overlap).")
     evaluate.add_argument("--max-tokens", type=int, help="Score only the first N tokens of the text.")
     evaluate.add_argument("--num-windows", type=int, default=100, help="Windows for the KL (default 100).")
-    evaluate.add_argument("--metric", choices=("perplexity", "similarity"), default="perplexity",
-                          help="similarity: greedy answers to prompts (the dataset's first lines) vs --reference.")
+    evaluate.add_argument(
+        "--metric",
+        choices=("perplexity", "similarity"),
+        default="perplexity",
+        help="similarity: greedy answers to prompts (the dataset's first lines) vs --reference.",
+    )
     evaluate.add_argument("--num-prompts", type=int, default=8, help="Prompts for --metric similarity (default 8).")
     evaluate.add_argument("--max-new-tokens", type=int, default=32, help="Answer length for similarity (default 32).")
     _add_tune(commands)
@@ -56,8 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_tune(commands: argparse._SubParsersAction) -> None:
-    tune = commands.add_parser("tune", help="The smallest compressed model within an accuracy budget, with a Pareto "
-                               "table (tuning.md/json/png) next to it.")  # fmt: skip
+    tune = commands.add_parser(
+        "tune",
+        help="The smallest compressed model within an accuracy budget, with a Pareto "
+        "table (tuning.md/json/png) next to it.",
+    )
     tune.add_argument("model", help="Transformers checkpoint (folder or Hub id) or a folder with an uncompressed IR.")
     tune.add_argument("output", type=pathlib.Path, help="Folder for the chosen model and the report.")
     budget = tune.add_mutually_exclusive_group(required=True)
@@ -65,9 +74,13 @@ def _add_tune(commands: argparse._SubParsersAction) -> None:
     budget.add_argument("--min-similarity", type=float, help="e.g. 0.9: mean similarity of greedy answers to FP32's.")
     budget.add_argument("--max-kl", type=float, help="e.g. 0.005: mean KL to FP32's next-token distribution.")
     tune.add_argument("--dataset", default="wikitext2", help="Evaluation text: a local file or wikitext2 (default).")
-    tune.add_argument("--search", nargs="+", metavar="KEY=V1,V2",
-                      help="Grid values, e.g. modes=int4_sym,int4_asym group_sizes=128,64,-1 ratios=1,0.8 "
-                           "all_layers=false,true awq=false,true gptq=false,true (other keys keep their defaults).")
+    tune.add_argument(
+        "--search",
+        nargs="+",
+        metavar="KEY=V1,V2",
+        help="Grid values, e.g. modes=int4_sym,int4_asym group_sizes=128,64,-1 ratios=1,0.8 "
+        "all_layers=false,true awq=false,true gptq=false,true (other keys keep their defaults).",
+    )
     tune.add_argument("--calibration-dataset", help="Calibration text for awq / scale_estimation / gptq candidates.")
     tune.add_argument("--num-samples", type=int, default=128, help="Calibration samples (default 128).")
     tune.add_argument("--window-length", type=int, default=256, help="Tokens per evaluation window (default 256).")
@@ -126,7 +139,9 @@ def _json_argument(flag: str, text: str) -> object:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InvalidArgumentError(f"{flag} must be JSON, e.g. '{{\"gptq_params\": {{\"act_order\": true}}}}': {exc}.") from exc
+        raise InvalidArgumentError(
+            f'{flag} must be JSON, e.g. \'{{"gptq_params": {{"act_order": true}}}}\': {exc}.'
+        ) from exc
 
 
 def run_export(args: argparse.Namespace) -> pathlib.Path:
@@ -142,17 +157,28 @@ def run_export(args: argparse.Namespace) -> pathlib.Path:
         # an IR is compressed, not exported, and without calibration text that needs no Hugging Face package
         from optimum_wc.saving.ir_export import export_ir
 
-        export_ir(source, output, config, model_name=args.model, auto_int8=args.weight_format is None,
-                  compress_to_fp16=args.weight_format == "fp16", convert_tokenizer=_tokenizer_converter(),
-                  **run_options(args))  # fmt: skip
+        export_ir(
+            source,
+            output,
+            config,
+            model_name=args.model,
+            auto_int8=args.weight_format is None,
+            compress_to_fp16=args.weight_format == "fp16",
+            convert_tokenizer=_tokenizer_converter(),
+            **run_options(args),
+        )
     else:
         from optimum_wc.hf.modeling import OVModelForCausalLM
 
         model = OVModelForCausalLM.from_pretrained(
-            args.model, export=not (source / "openvino_model.xml").is_file(), quantization_config=config,
+            args.model,
+            export=not (source / "openvino_model.xml").is_file(),
+            quantization_config=config,
             load_in_8bit=False if args.weight_format in float_formats else None,
-            compile=False, trust_remote_code=args.trust_remote_code, **run_options(args),
-        )  # fmt: skip
+            compile=False,
+            trust_remote_code=args.trust_remote_code,
+            **run_options(args),
+        )
         model.save_pretrained(output, compress_to_fp16=args.weight_format == "fp16")
     size = sum(p.stat().st_size for p in output.glob("openvino_model.*"))
     logger.info("Wrote %s (%.1f MiB of IR) in %.1f s.", output, size / 2**20, time.perf_counter() - start)
@@ -206,13 +232,32 @@ def run_eval(args: argparse.Namespace) -> list[dict]:
         return _run_similarity(args, model, reference, tokenizer)
     rows = []
     for name, candidate in [(args.model, model)] + ([(args.reference, reference)] if reference is not None else []):
-        result = perplexity(candidate, tokenizer, args.dataset, window_length=args.window_length, stride=args.stride,
-                            max_tokens=args.max_tokens, progress=True)
-        row = {"model": name, "perplexity": result.perplexity, "word_perplexity": result.word_perplexity,
-               "tokens": result.num_tokens, "kl": None}
+        result = perplexity(
+            candidate,
+            tokenizer,
+            args.dataset,
+            window_length=args.window_length,
+            stride=args.stride,
+            max_tokens=args.max_tokens,
+            progress=True,
+        )
+        row = {
+            "model": name,
+            "perplexity": result.perplexity,
+            "word_perplexity": result.word_perplexity,
+            "tokens": result.num_tokens,
+            "kl": None,
+        }
         if reference is not None and candidate is model:
-            row["kl"] = evaluate(model, tokenizer, args.dataset, reference=reference, window_length=args.window_length,
-                                 num_windows=args.num_windows, progress=True).mean_kl
+            row["kl"] = evaluate(
+                model,
+                tokenizer,
+                args.dataset,
+                reference=reference,
+                window_length=args.window_length,
+                num_windows=args.num_windows,
+                progress=True,
+            ).mean_kl
         rows.append(row)
     print("| Model | Perplexity | Word perplexity | KL to reference | Tokens |")
     print("|---|---:|---:|---:|---:|")
@@ -246,13 +291,24 @@ def run_tune(args: argparse.Namespace) -> object:
     from optimum_wc.tuning import parse_search, tune
 
     result = tune(
-        args.model, args.output, dataset=args.dataset, max_perplexity_increase=args.max_perplexity_increase,
-        min_similarity=args.min_similarity, max_kl=args.max_kl, search=parse_search(args.search),
-        calibration_dataset=args.calibration_dataset, num_samples=args.num_samples, window_length=args.window_length,
-        num_windows=args.num_windows, num_prompts=args.num_prompts, max_new_tokens=args.max_new_tokens,
-        exhaustive=args.exhaustive, statistics_path=args.statistics_path, overwrite=args.overwrite,
+        args.model,
+        args.output,
+        dataset=args.dataset,
+        max_perplexity_increase=args.max_perplexity_increase,
+        min_similarity=args.min_similarity,
+        max_kl=args.max_kl,
+        search=parse_search(args.search),
+        calibration_dataset=args.calibration_dataset,
+        num_samples=args.num_samples,
+        window_length=args.window_length,
+        num_windows=args.num_windows,
+        num_prompts=args.num_prompts,
+        max_new_tokens=args.max_new_tokens,
+        exhaustive=args.exhaustive,
+        statistics_path=args.statistics_path,
+        overwrite=args.overwrite,
         trust_remote_code=args.trust_remote_code,
-    )  # fmt: skip
+    )
     print((args.output / "tuning.md").read_text())
     if result.chosen is None:
         closest = result.closest

@@ -15,19 +15,18 @@ import tempfile
 from typing import Any
 
 import numpy as np
-import openvino as ov
 from tqdm.auto import tqdm
 
+import openvino as ov
 from optimum_wc import kernels
+from optimum_wc._utils.parallel import default_workers, ordered_map
 from optimum_wc.algorithms.mixed_precision import Sensitivity
-from optimum_wc.pipeline.calibration import inference_items
+from optimum_wc.algorithms.spqr_storage import SpQRStored, index_storage
 from optimum_wc.config.options import OPTIONS, RUN_OPTIONS, args_doc
 from optimum_wc.config.options import signature as options_signature
 from optimum_wc.config.settings import CompressionSettings, bind_options
-from optimum_wc.pipeline.data_aware import apply_data_aware
 from optimum_wc.errors import InvalidArgumentTypeError
 from optimum_wc.kernels.packing import StoredWeight, pack, to_storage
-from optimum_wc.algorithms.spqr_storage import SpQRStored, index_storage
 from optimum_wc.openvino.activation_side import OutlierTerm, insert_permutation
 from optimum_wc.openvino.decompression import (
     Hold,
@@ -42,13 +41,14 @@ from optimum_wc.openvino.graph import ModelGraph, dedupe_friendly_names
 from optimum_wc.openvino.ignored import ignored_scope_names, positional_embedding_matmuls
 from optimum_wc.openvino.ir_files import check_ir_files
 from optimum_wc.openvino.items import check_calibration_items
-from optimum_wc.pipeline.rt_info import write_rt_info
 from optimum_wc.openvino.scratch import SCRATCH_MIN_BYTES, ScratchIR, detach_from_file
 from optimum_wc.openvino.statistics import activation_point, collect_statistics
 from optimum_wc.openvino.statistics_cache import cached
 from optimum_wc.openvino.weights import WeightTarget, find_weight_targets
-from optimum_wc._utils.parallel import default_workers, ordered_map
+from optimum_wc.pipeline.calibration import inference_items
+from optimum_wc.pipeline.data_aware import apply_data_aware
 from optimum_wc.pipeline.planning import ActivationStats, Plan, WeightPlan, make_plan
+from optimum_wc.pipeline.rt_info import write_rt_info
 from optimum_wc.pipeline.summary import CompressionSummary
 
 logger = logging.getLogger(__name__)
@@ -66,33 +66,34 @@ class CompressionResult:
 def compress_weights(model: ov.Model | str | os.PathLike, **options: Any) -> ov.Model:
     """Compresses the weights of an OpenVINO model in place and returns it, as ``nncf.compress_weights`` does.
 
-    Arguments, defaults and validation are those of nncf 3.4.0, and for the same inputs the compressed model is
-    the same, byte for byte. nncf's own enum members, ``nncf.IgnoredScope`` and
-    ``nncf.AdvancedCompressionParameters`` are accepted too.
+        Arguments, defaults and validation are those of nncf 3.4.0, and for the same inputs the compressed model is
+        the same, byte for byte. nncf's own enum members, ``nncf.IgnoredScope`` and
+        ``nncf.AdvancedCompressionParameters`` are accepted too.
 
-    Args:
-        model: The ``openvino.Model`` to compress, or the path of an IR (``.xml``, or a folder holding
-            ``openvino_model.xml``): it is then read memory-mapped and compressed with the codes moved out of
-            anonymous memory as they are made (see ``scratch_dir``), and the compressed model is returned.
-{options}
+        Args:
+            model: The ``openvino.Model`` to compress, or the path of an IR (``.xml``, or a folder holding
+                ``openvino_model.xml``): it is then read memory-mapped and compressed with the codes moved out of
+                anonymous memory as they are made (see ``scratch_dir``), and the compressed model is returned.
+    {options}
 
-    Returns:
-        The same ``model`` object, compressed.
+        Returns:
+            The same ``model`` object, compressed.
 
-    Raises:
-        InvalidArgumentTypeError: ``model`` is not an ``openvino.Model``, or an argument has the wrong type.
-        InvalidArgumentError, UnsupportedArgumentError: An argument value or combination that nncf refuses too.
-        NotYetSupportedError: ``lora_correction`` or a codebook.
-        InvalidGroupSizeError: ``group_size`` does not divide the input channels of some layers (all are listed).
-        NonFiniteWeightError: A weight holds NaN or Inf (all such weights are listed).
+        Raises:
+            InvalidArgumentTypeError: ``model`` is not an ``openvino.Model``, or an argument has the wrong type.
+            InvalidArgumentError, UnsupportedArgumentError: An argument value or combination that nncf refuses too.
+            NotYetSupportedError: ``lora_correction`` or a codebook.
+            InvalidGroupSizeError: ``group_size`` does not divide the input channels of some layers (all are listed).
+            NonFiniteWeightError: A weight holds NaN or Inf (all such weights are listed).
     """
     path = None
     if isinstance(model, (str, os.PathLike)):
         path = pathlib.Path(model)
         path = path / "openvino_model.xml" if path.is_dir() else path
     elif not isinstance(model, ov.Model):
-        msg = (f"`model` must be an openvino.Model or the path of an IR (.xml, or its folder), got "
-               f"{type(model).__name__}.")  # fmt: skip
+        msg = (
+            f"`model` must be an openvino.Model or the path of an IR (.xml, or its folder), got {type(model).__name__}."
+        )
         raise InvalidArgumentTypeError(msg)
     run = bind_options({k: v for k, v in options.items() if k in RUN_OPTIONS}, RUN_OPTIONS)
     settings = CompressionSettings.from_arguments(**{k: v for k, v in options.items() if k not in RUN_OPTIONS})
@@ -128,7 +129,9 @@ def compress_ir(
 
 
 def check_num_workers(num_workers: object) -> None:
-    if num_workers is not None and (isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1):
+    if num_workers is not None and (
+        isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1
+    ):
         msg = f"`num_workers` must be a positive int or None, got {num_workers!r}."
         raise InvalidArgumentTypeError(msg)
 
@@ -164,15 +167,22 @@ def compress_model(
     float_bytes = sum(w.target.num_elements * w.target.constant.get_output_element_type(0).size for w in work)
     large = scratch_dir is not None or float_bytes >= SCRATCH_MIN_BYTES
     apply_data_aware(
-        model, plan, settings, progress, spill_dir=(scratch_dir or tempfile.gettempdir()) if large else None, workers=workers
+        model,
+        plan,
+        settings,
+        progress,
+        spill_dir=(scratch_dir or tempfile.gettempdir()) if large else None,
+        workers=workers,
     )
     summary = CompressionSummary.from_plan(plan)
     on_activations = any(w.spqr is not None or w.permutation is not None for w in plan.weights)
     context = _GraphContext(graph.by_name) if on_activations else None
 
     scratch = ScratchIR(scratch_dir, on_mapped=context.remap if context is not None else None) if large else None
-    with scratch or nullcontext(), tqdm(total=total, desc="Compressing weights", unit="weights", unit_scale=True,
-                                        disable=not progress) as bar:  # fmt: skip
+    with (
+        scratch or nullcontext(),
+        tqdm(total=total, desc="Compressing weights", unit="weights", unit_scale=True, disable=not progress) as bar,
+    ):
         hold = scratch.hold if scratch is not None else None
         reads = ((w, None if w.spqr else w.target.read()) for w in work)  # SpQR weights are compressed already
         for (weight, _), stored in ordered_map(_quantize, reads, workers):
@@ -256,10 +266,14 @@ class _GraphContext:
 
 def _rewrite(weight: WeightPlan, stored: StoredWeight, hold: Hold | None, context: _GraphContext | None) -> None:
     target = weight.target
-    replace_constant(target.constant, build_decompression(stored, target.constant_name, target.port, _output_type(target), hold))
+    replace_constant(
+        target.constant, build_decompression(stored, target.constant_name, target.port, _output_type(target), hold)
+    )
     if weight.permutation is not None:
         permutation = pack(weight.permutation, index_storage(len(weight.permutation)))
-        insert_permutation(context.ops[target.op_name], target.port, permutation, target.constant_name, shared=context.gathers)
+        insert_permutation(
+            context.ops[target.op_name], target.port, permutation, target.constant_name, shared=context.gathers
+        )
 
 
 def _rewrite_spqr(weight: WeightPlan, stored: SpQRStored, hold: Hold | None, context: _GraphContext) -> None:

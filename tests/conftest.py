@@ -6,8 +6,9 @@ import os
 import pathlib
 import sys
 
-import openvino as ov
 import pytest
+
+import openvino as ov
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
@@ -26,8 +27,15 @@ PYDOC_CALIBRATION = (
 
 # Tests whose outcome rests on numpy's BLAS products (data-aware parity with nncf, the algorithms' numerics, BLAS
 # threads): marked ``blas``, so that .ci/run runs them again under other OpenBLAS kernels.
-BLAS_SENSITIVE = ("algorithms/", "test_data_aware.py", "test_compress_data_aware.py", "test_compress_experts.py",
-                  "test_layer_inputs.py", "test_parallel.py", "test_modeling.py::test_text_calibration")  # fmt: skip
+BLAS_SENSITIVE = (
+    "algorithms/",
+    "test_data_aware.py",
+    "test_compress_data_aware.py",
+    "test_compress_experts.py",
+    "test_layer_inputs.py",
+    "test_parallel.py",
+    "test_modeling.py::test_text_calibration",
+)
 
 
 def pytest_collection_modifyitems(items):

@@ -16,9 +16,9 @@ import sys
 import tempfile
 
 import numpy as np
+
 import openvino as ov
 from openvino import opset13 as opset
-
 from parity import _graph_signature, _rt_info_entries
 
 DIGESTS = pathlib.Path(__file__).resolve().parent / "data" / "golden_digests.json"
@@ -30,12 +30,17 @@ CONFIGS = {
     "int4_asym_g32_r0.8": {"mode": "int4_asym", "group_size": 32, "ratio": 0.8},
     "nf4_g32_all_layers": {"mode": "nf4", "group_size": 32, "all_layers": True},
     "int4_sym_per_channel_backup_none": {"mode": "int4_sym", "group_size": -1, "backup_mode": "none"},
-    "int4_asym_g32_r0.6_int8_sym_ignored": {"mode": "int4_asym", "group_size": 32, "ratio": 0.6, "backup_mode": "int8_sym",
-                                        "ignored_scope": {"patterns": [".*layer1.*up"]}},
+    "int4_asym_g32_r0.6_int8_sym_ignored": {
+        "mode": "int4_asym",
+        "group_size": 32,
+        "ratio": 0.6,
+        "backup_mode": "int8_sym",
+        "ignored_scope": {"patterns": [".*layer1.*up"]},
+    },
     "int4_sym_g64_adjust": {"mode": "int4_sym", "group_size": 64, "group_size_fallback_mode": "adjust"},
     "int4_asym_g32_awq_data_free": {"mode": "int4_asym", "group_size": 32, "awq": True},
     "int8_asym_ignored_types": {"ignored_scope": {"types": ["Gather"]}},
-}  # fmt: skip
+}
 
 
 def golden_model() -> ov.Model:
@@ -56,8 +61,9 @@ def golden_model() -> ov.Model:
         q, k, v = (linear(h, HIDDEN, HIDDEN, f"layer{i}.{n}") for n in ("q", "k", "v"))
         h = opset.add(h, linear(opset.add(opset.multiply(q, k), v), HIDDEN, HIDDEN, f"layer{i}.o"))
         gate = opset.swish(linear(h, FFN, HIDDEN, f"layer{i}.gate"))
-        h = opset.add(h, linear(opset.multiply(gate, linear(h, FFN, HIDDEN, f"layer{i}.up")), HIDDEN, FFN,
-                                f"layer{i}.down"))  # fmt: skip
+        h = opset.add(
+            h, linear(opset.multiply(gate, linear(h, FFN, HIDDEN, f"layer{i}.up")), HIDDEN, FFN, f"layer{i}.down")
+        )
     h = opset.add(h, linear(opset.relu(linear(h, ODD, HIDDEN, "odd.in")), HIDDEN, ODD, "odd.out"))
     return ov.Model([linear(h, VOCAB, HIDDEN, "lm_head")], [ids], "golden")
 
@@ -91,8 +97,9 @@ def digest(model: ov.Model) -> dict[str, str]:
         data = path.with_suffix(".bin").read_bytes()
     graph = repr(_graph_signature(saved)).encode()
     rt_info = json.dumps(_rt_info_entries(saved, "nncf"), sort_keys=True).encode()
-    return {part: hashlib.sha256(blob).hexdigest() for part, blob in (("bin", data), ("graph", graph),
-                                                                     ("rt_info", rt_info))}  # fmt: skip
+    return {
+        part: hashlib.sha256(blob).hexdigest() for part, blob in (("bin", data), ("graph", graph), ("rt_info", rt_info))
+    }
 
 
 def write_digests() -> None:

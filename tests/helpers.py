@@ -9,6 +9,7 @@ import sys
 import textwrap
 
 import numpy as np
+
 import openvino as ov
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -26,9 +27,13 @@ def calibration_items(count: int = 8, seed: int = 0) -> list[dict]:
         length = int(rng.integers(4, 16))
         ids = rng.integers(3, 500, size=(1, length))
         items.append(
-            {"input_ids": ids, "attention_mask": np.ones_like(ids), "position_ids": np.arange(length)[None],
-             "beam_idx": np.zeros(1, dtype=np.int32)}
-        )  # fmt: skip
+            {
+                "input_ids": ids,
+                "attention_mask": np.ones_like(ids),
+                "position_ids": np.arange(length)[None],
+                "beam_idx": np.zeros(1, dtype=np.int32),
+            }
+        )
     return items
 
 
@@ -83,7 +88,8 @@ def run_without_hf_side(code: str) -> dict:
                     raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
         sys.meta_path.insert(0, Blocked())
     """)
-    done = subprocess.run([sys.executable, "-c", blocker + textwrap.dedent(code)], capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", blocker + textwrap.dedent(code)], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])

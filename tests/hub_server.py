@@ -28,19 +28,51 @@ import contextlib
 import dataclasses
 import fnmatch
 import hashlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import json
 import re
 import threading
-import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
+import urllib.parse
 
 REGULAR_MAX_SIZE = 10 * 1024 * 1024  # the Hub stores files of 10 MiB or more with LFS
 # Patterns of the default .gitattributes of a new model repo on the Hub (the ones that matter for model files).
-LFS_PATTERNS = ("*.7z", "*.arrow", "*.bin", "*.bz2", "*.ckpt", "*.ftz", "*.gz", "*.h5", "*.joblib", "*.lfs.*",
-                "*.mlmodel", "*.model", "*.msgpack", "*.npy", "*.npz", "*.onnx", "*.ot", "*.parquet", "*.pb",
-                "*.pickle", "*.pkl", "*.pt", "*.pth", "*.rar", "*.safetensors", "*.tar.*", "*.tar", "*.tflite",
-                "*.tgz", "*.wasm", "*.xz", "*.zip", "*.zst", "*tfevents*")  # fmt: skip
+LFS_PATTERNS = (
+    "*.7z",
+    "*.arrow",
+    "*.bin",
+    "*.bz2",
+    "*.ckpt",
+    "*.ftz",
+    "*.gz",
+    "*.h5",
+    "*.joblib",
+    "*.lfs.*",
+    "*.mlmodel",
+    "*.model",
+    "*.msgpack",
+    "*.npy",
+    "*.npz",
+    "*.onnx",
+    "*.ot",
+    "*.parquet",
+    "*.pb",
+    "*.pickle",
+    "*.pkl",
+    "*.pt",
+    "*.pth",
+    "*.rar",
+    "*.safetensors",
+    "*.tar.*",
+    "*.tar",
+    "*.tflite",
+    "*.tgz",
+    "*.wasm",
+    "*.xz",
+    "*.zip",
+    "*.zst",
+    "*tfevents*",
+)
 MAX_BODY = 256 * 1024 * 1024  # refuse anything bigger: this is a test server
 SOCKET_TIMEOUT_S = 30
 REPO_TYPES = ("model", "dataset", "space")
@@ -213,13 +245,17 @@ class FakeHub:
                 elif oid in stored and len(stored[oid]) == size:
                     objects.append({"oid": oid, "size": size})  # already there: no actions, nothing to upload
                 else:
-                    objects.append({
-                        "oid": oid, "size": size, "authenticated": True,
-                        "actions": {
-                            "upload": {"href": f"{self.url}/_fake_lfs/{key}/{oid}", "header": {}},
-                            "verify": {"href": f"{self.url}/_fake_lfs/{key}/verify", "header": {}},
-                        },
-                    })  # fmt: skip
+                    objects.append(
+                        {
+                            "oid": oid,
+                            "size": size,
+                            "authenticated": True,
+                            "actions": {
+                                "upload": {"href": f"{self.url}/_fake_lfs/{key}/{oid}", "header": {}},
+                                "verify": {"href": f"{self.url}/_fake_lfs/{key}/verify", "header": {}},
+                            },
+                        }
+                    )
         return 200, {"Content-Type": "application/vnd.git-lfs+json"}, {"transfer": "basic", "objects": objects}
 
     def _lfs_put(self, key: str, oid: str, body: bytes) -> tuple[int, dict[str, str], Any]:
@@ -292,10 +328,20 @@ class FakeHub:
                 digest.update(path.encode() + b"\x00" + hashlib.sha256(tree[path]).digest())
             oid = digest.hexdigest()
             self.heads[key] = oid
-            self.commits.append(Commit(key, revision, oid, header["summary"], header.get("description", ""),
-                                       regular, lfs, deleted))  # fmt: skip
-        return 200, {}, {"success": True, "commitOid": oid, "commitUrl": f"{self.url}/{key}/commit/{oid}",
-                         "pullRequestUrl": None, "hookOutput": ""}  # fmt: skip
+            self.commits.append(
+                Commit(key, revision, oid, header["summary"], header.get("description", ""), regular, lfs, deleted)
+            )
+        return (
+            200,
+            {},
+            {
+                "success": True,
+                "commitOid": oid,
+                "commitUrl": f"{self.url}/{key}/commit/{oid}",
+                "pullRequestUrl": None,
+                "hookOutput": "",
+            },
+        )
 
     def _repo_info(self, repo_type: str, repo_id: str) -> tuple[int, dict[str, str], Any]:
         with self.lock:
@@ -337,8 +383,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         hub = self.server.hub
         parsed = urllib.parse.urlsplit(self.path)
-        request = Request(self.command, urllib.parse.unquote(parsed.path), urllib.parse.parse_qs(parsed.query),
-                          {k.lower(): v for k, v in self.headers.items()}, b"")  # fmt: skip
+        request = Request(
+            self.command,
+            urllib.parse.unquote(parsed.path),
+            urllib.parse.parse_qs(parsed.query),
+            {k.lower(): v for k, v in self.headers.items()},
+            b"",
+        )
         with hub.lock:
             hub.requests.append(request)
         headers: dict[str, str] = {}
@@ -388,8 +439,7 @@ def fake_hub() -> Iterator[FakeHub]:
     server = _Server(hub)
     host, port = server.server_address[:2]
     hub.url = f"http://{host}:{port}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True,
-                              name="fake-hub")  # fmt: skip
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True, name="fake-hub")
     thread.start()
     try:
         yield hub

@@ -16,13 +16,27 @@ import tempfile
 HIDDEN, FFN, VOCAB, LAYERS, HEADS, KV_HEADS, EXPERTS, TOP_K, POSITIONS = 128, 256, 512, 2, 4, 2, 4, 2, 128
 GROUPS = [  # (size, the config keys that hold it)
     (HIDDEN, ("hidden_size", "n_embd", "d_model", "word_embed_proj_dim", "embed_dim", "model_dim")),
-    (FFN, ("intermediate_size", "ffn_dim", "n_inner", "ffn_hidden_size", "decoder_ffn_dim", "encoder_ffn_dim",
-           "ffn_hidden_dim", "block_ff_dim", "d_ff")),
+    (
+        FFN,
+        (
+            "intermediate_size",
+            "ffn_dim",
+            "n_inner",
+            "ffn_hidden_size",
+            "decoder_ffn_dim",
+            "encoder_ffn_dim",
+            "ffn_hidden_dim",
+            "block_ff_dim",
+            "d_ff",
+        ),
+    ),
     (FFN // 2, ("moe_intermediate_size", "shared_expert_intermediate_size", "expert_intermediate_size")),
     (VOCAB, ("vocab_size", "padded_vocab_size")),
     (LAYERS, ("num_hidden_layers", "n_layer", "num_layers", "n_layers", "decoder_layers", "encoder_layers")),
-    (HEADS, ("num_attention_heads", "n_head", "num_heads", "decoder_attention_heads", "encoder_attention_heads",
-             "n_heads")),
+    (
+        HEADS,
+        ("num_attention_heads", "n_head", "num_heads", "decoder_attention_heads", "encoder_attention_heads", "n_heads"),
+    ),
     (KV_HEADS, ("num_key_value_heads", "num_kv_heads", "multi_query_group_num", "n_head_kv")),
     (EXPERTS, ("num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts")),
     (TOP_K, ("num_experts_per_tok", "moe_top_k", "top_k")),
@@ -35,7 +49,7 @@ GROUPS = [  # (size, the config keys that hold it)
 ]
 SET_WHEN_NONE = ("head_dim",)  # read by optimum-intel's export config even where the model derives it
 SET_WHEN_ABSENT = {"head_dim": HIDDEN // HEADS}  # likewise, for configs that derive it without the field
-SIZES = {key: size for size, keys in GROUPS for key in keys}  # fmt: skip
+SIZES = {key: size for size, keys in GROUPS for key in keys}
 SPECIAL_TOKENS = {"pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2, "decoder_start_token_id": 2}
 
 
@@ -53,8 +67,10 @@ def tiny_config(model_type: str):
 
     config = AutoConfig.for_model(model_type)
     values = config.to_dict()
-    old_layers = next((values[k] for k, size in SIZES.items() if size == LAYERS and isinstance(values.get(k), int)
-                       and "layer" in k), None)  # fmt: skip
+    old_layers = next(
+        (values[k] for k, size in SIZES.items() if size == LAYERS and isinstance(values.get(k), int) and "layer" in k),
+        None,
+    )
     for key, size in SIZES.items():
         value = values.get(key, 0)
         if (isinstance(value, int) and not isinstance(value, bool) and key in values) or (
@@ -103,8 +119,14 @@ def export_type(model_type: str, out_dir: pathlib.Path) -> pathlib.Path:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     checkpoint = checkpoint_of(model_type, out_dir.parent / f"{out_dir.name}-checkpoint")
     try:
-        main_export(str(checkpoint), output=out_dir, task="text-generation-with-past", ov_config=OVConfig(dtype="fp32"),
-                    library_name="transformers", local_files_only=True)  # fmt: skip
+        main_export(
+            str(checkpoint),
+            output=out_dir,
+            task="text-generation-with-past",
+            ov_config=OVConfig(dtype="fp32"),
+            library_name="transformers",
+            local_files_only=True,
+        )
     except BaseException:
         shutil.rmtree(out_dir, ignore_errors=True)
         raise

@@ -11,12 +11,7 @@ def all_pairs(factors: dict[str, list[Any]], allowed: Callable[[dict], bool] = l
     can hold appears in at least one row. Greedy: each row starts from the first uncovered pair and takes, factor
     by factor, the value that covers the most new pairs."""
     names = list(factors)
-    uncovered = {
-        ((a, va), (b, vb))
-        for a, b in combinations(names, 2)
-        for va in factors[a]
-        for vb in factors[b]
-    }
+    uncovered = {((a, va), (b, vb)) for a, b in combinations(names, 2) for va in factors[a] for vb in factors[b]}
     rows: list[dict] = []
     while uncovered:
         (a, va), (b, vb) = min(uncovered, key=lambda p: (names.index(p[0][0]), names.index(p[1][0]), str(p)))
@@ -26,7 +21,9 @@ def all_pairs(factors: dict[str, list[Any]], allowed: Callable[[dict], bool] = l
                 continue
             best = max(
                 factors[name],
-                key=lambda v: sum(((n, row[n]), (name, v)) in uncovered or ((name, v), (n, row[n])) in uncovered for n in row),
+                key=lambda v: sum(
+                    ((n, row[n]), (name, v)) in uncovered or ((name, v), (n, row[n])) in uncovered for n in row
+                ),
             )
             row[name] = best
         row = {n: row[n] for n in names}

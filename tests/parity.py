@@ -13,8 +13,9 @@ import pathlib
 import re
 
 import numpy as np
-import openvino as ov
 import openvino.opset13 as opset
+
+import openvino as ov
 
 AUTO_NAME = re.compile(r"^[A-Za-z0-9]+_\d+$")
 # A name OpenVINO made from its process-wide counter (``Transpose_10183``, ``Constant_137822_1_1``), which an export
@@ -63,13 +64,18 @@ def undo_int16_scales(model: ov.Model) -> list[str]:
     non-contiguous float array given that way into an ``i16`` Constant holding the float16 bits, and nncf's
     ``Convert`` to f16 then reads those bits as integers (a scale of 0.0039 becomes 7186). nncf's arrays are
     non-contiguous after scale estimation on weights stored transposed (``transpose_b=False``) of at least 10000
-    elements, such as gpt-oss's experts, so its model is broken there; ours stores the float16 scale. Each ``<weight>/scale`` i16 Constant and its Convert become the
-    float16 Constant of the same bits, the graph ours writes, so that the rest can still be compared byte for byte.
+    elements, such as gpt-oss's experts, so its model is broken there; ours stores the float16 scale. Each
+    ``<weight>/scale`` i16 Constant and its Convert become the float16 Constant of the same bits, the graph ours
+    writes, so that the rest can still be compared byte for byte.
     """
     repaired = []
     for op in model.get_ordered_ops():
         name = op.get_friendly_name()
-        if op.get_type_name() != "Constant" or not name.endswith("/scale") or op.get_output_element_type(0) != ov.Type.i16:
+        if (
+            op.get_type_name() != "Constant"
+            or not name.endswith("/scale")
+            or op.get_output_element_type(0) != ov.Type.i16
+        ):
             continue
         for target in list(op.output(0).get_target_inputs()):
             convert = target.get_node()
@@ -93,9 +99,7 @@ def _graph_signature(model: ov.Model) -> list[tuple]:
         counted = COUNTED_NAME.match(shown)
         if counted:
             shown = f"{counted['type']}_<N>{counted['copies']}{counted['rest'] or ''}"
-        inputs = tuple(
-            (index[v.get_node().get_friendly_name()], v.get_index()) for v in op.input_values()
-        )
+        inputs = tuple((index[v.get_node().get_friendly_name()], v.get_index()) for v in op.input_values())
         outputs = tuple((o.get_element_type().get_type_name(), str(o.get_partial_shape())) for o in op.outputs())
         signature.append((op.get_type_name(), shown, inputs, outputs))
     return signature

@@ -7,9 +7,9 @@ import pathlib
 import shutil
 import subprocess
 
-import openvino as ov
 import pytest
 
+import openvino as ov
 from optimum_wc.cli import build_parser, config_from_args, main
 from optimum_wc.config.settings import CompressionSettings
 from optimum_wc.errors import InvalidArgumentError
@@ -32,8 +32,20 @@ def _rt(folder: pathlib.Path, key: str) -> str:
 def test_export_int4_with_flags(gpt2_checkpoint, tmp_path, caplog):
     out = tmp_path / "out"
     caplog.set_level(logging.INFO)
-    code = main(["export", str(gpt2_checkpoint), str(out), "--weight-format", "int4", "--sym", "--group-size", "32",
-                 "--ratio", "0.8"])  # fmt: skip
+    code = main(
+        [
+            "export",
+            str(gpt2_checkpoint),
+            str(out),
+            "--weight-format",
+            "int4",
+            "--sym",
+            "--group-size",
+            "32",
+            "--ratio",
+            "0.8",
+        ]
+    )
     assert code == 0
     assert (_rt(out, "mode"), _rt(out, "group_size"), _rt(out, "ratio")) == ("int4_sym", "32", "0.8")
     assert "int4_sym, group size 32" in caplog.text and "MiB of IR" in caplog.text
@@ -46,7 +58,9 @@ def test_bare_int4_is_optimum_intels_default_and_fp16_keeps_float(gpt2_checkpoin
     assert main(["export", str(gpt2_checkpoint), str(tmp_path / "b"), "--weight-format", "fp16"]) == 0
     model = ov.Core().read_model(tmp_path / "b" / "openvino_model.xml")
     assert not model.has_rt_info(["nncf"])
-    types = {op.get_output_element_type(0).get_type_name() for op in model.get_ops() if op.get_type_name() == "Constant"}
+    types = {
+        op.get_output_element_type(0).get_type_name() for op in model.get_ops() if op.get_type_name() == "Constant"
+    }
     assert "f16" in types
 
 
@@ -98,8 +112,11 @@ def test_data_aware_flags_reach_the_core(tmp_path):
     data.write_text("\n".join(f"The function number {i} returns a list of values." for i in range(8)))
     base = ["--weight-format", "int4", "--sym", "--group-size", "64", "--dataset", str(data), "--num-samples", "6"]
     weights = {}
-    for name, flags in {"both": ["--awq", "--scale-estimation"], "no-awq": ["--scale-estimation"],
-                        "no-se": ["--awq"]}.items():  # fmt: skip
+    for name, flags in {
+        "both": ["--awq", "--scale-estimation"],
+        "no-awq": ["--scale-estimation"],
+        "no-se": ["--awq"],
+    }.items():
         out = tmp_path / name
         assert main(["export", str(default_model), str(out), *base, *flags]) == 0
         weights[name] = (out / "openvino_model.bin").read_bytes()
@@ -118,15 +135,26 @@ EMBEDDED = pathlib.Path(__file__).resolve().parent.parent / "models" / "tiny-lla
 
 def test_eval_prints_perplexity_and_kl_to_the_reference(tmp_path, capsys):
     from conftest import PYDOC_CALIBRATION
-
-    from optimum_wc.evaluation import perplexity
     from optimum_wc.cli import load_for_evaluation
+    from optimum_wc.evaluation import perplexity
 
     int8 = tmp_path / "int8"
     assert main(["export", str(EMBEDDED), str(int8), "--weight-format", "int8"]) == 0
     capsys.readouterr()
-    args = ["eval", str(int8), "--reference", str(EMBEDDED), "--dataset", str(PYDOC_CALIBRATION),
-            "--window-length", "128", "--max-tokens", "1000", "--num-windows", "4"]  # fmt: skip
+    args = [
+        "eval",
+        str(int8),
+        "--reference",
+        str(EMBEDDED),
+        "--dataset",
+        str(PYDOC_CALIBRATION),
+        "--window-length",
+        "128",
+        "--max-tokens",
+        "1000",
+        "--num-windows",
+        "4",
+    ]
     assert main(args) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0] == "| Model | Perplexity | Word perplexity | KL to reference | Tokens |"
@@ -145,7 +173,9 @@ def test_eval_refuses_a_reference_with_another_tokenizer(tmp_path, caplog):
     other = tmp_path / "other"
     build_tiny_model("llama").save_pretrained(other)
     vocabulary = {f"w{i}": i for i in range(512)} | {"[UNK]": 0}
-    PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel(vocabulary, unk_token="[UNK]"))).save_pretrained(other)
+    PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer(models.WordLevel(vocabulary, unk_token="[UNK]"))
+    ).save_pretrained(other)
     assert main(["eval", str(EMBEDDED), "--reference", str(other), "--dataset", "x.txt"]) == 2
     assert "has a different tokenizer" in caplog.text
     assert main(["eval", str(tmp_path / "missing"), "--dataset", "x.txt"]) == 2
@@ -155,8 +185,20 @@ def test_eval_refuses_a_reference_with_another_tokenizer(tmp_path, caplog):
 def test_eval_similarity_scores_each_prompt_against_the_reference(tmp_path, capsys, caplog):
     from conftest import PYDOC_CALIBRATION
 
-    args = ["eval", str(EMBEDDED), "--reference", str(EMBEDDED), "--dataset", str(PYDOC_CALIBRATION),
-            "--metric", "similarity", "--num-prompts", "2", "--max-new-tokens", "8"]  # fmt: skip
+    args = [
+        "eval",
+        str(EMBEDDED),
+        "--reference",
+        str(EMBEDDED),
+        "--dataset",
+        str(PYDOC_CALIBRATION),
+        "--metric",
+        "similarity",
+        "--num-prompts",
+        "2",
+        "--max-new-tokens",
+        "8",
+    ]
     assert main(args) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "| Prompt | Similarity |" and len(lines) == 5
@@ -176,10 +218,14 @@ def test_tune_exports_searches_and_saves_the_chosen_model(tmp_path, capsys, capl
     assert "Chosen: **INT4_SYM,group_size=-1,ratio=1.0,all_layers**" in printed  # the smaller of the two
     model = OVModelForCausalLM.from_pretrained(tmp_path / "out")
     assert model.quantization_config.mode.value == "int4_sym" and model.quantization_config.all_layers is True
-    assert {"tuning.md", "tuning.json", "tuning.png", "tokenizer.json"} <= {p.name for p in (tmp_path / "out").iterdir()}
+    assert {"tuning.md", "tuning.json", "tuning.png", "tokenizer.json"} <= {
+        p.name for p in (tmp_path / "out").iterdir()
+    }
 
     assert main(["tune", str(EMBEDDED), str(tmp_path / "none"), "--max-kl", "1e-12", *common]) == 1
-    assert "no configuration meets the budget (KL to the reference at most 1e-12); the closest is INT8_ASYM" in caplog.text
+    assert (
+        "no configuration meets the budget (KL to the reference at most 1e-12); the closest is INT8_ASYM" in caplog.text
+    )
     assert "no model was saved" in caplog.text and not (tmp_path / "none" / "openvino_model.xml").exists()
     assert main(["tune", str(EMBEDDED), str(tmp_path / "x"), "--max-perplexity-increase", "5", *common]) == 2
     assert "is ambiguous: write '5%'" in caplog.text
@@ -189,12 +235,30 @@ def test_num_workers_does_not_change_the_output(gpt2_checkpoint, tmp_path, caplo
     outputs = []
     for workers in ("1", "2"):
         out = tmp_path / f"w{workers}"
-        assert main(["export", str(gpt2_checkpoint), str(out), "--weight-format", "nf4", "--ratio", "0.8",
-                     "--group-size", "32", "--num-workers", workers]) == 0  # fmt: skip
+        assert (
+            main(
+                [
+                    "export",
+                    str(gpt2_checkpoint),
+                    str(out),
+                    "--weight-format",
+                    "nf4",
+                    "--ratio",
+                    "0.8",
+                    "--group-size",
+                    "32",
+                    "--num-workers",
+                    workers,
+                ]
+            )
+            == 0
+        )
         outputs.append((out / "openvino_model.bin").read_bytes())
     assert outputs[0] == outputs[1]
-    assert main(["export", str(gpt2_checkpoint), str(tmp_path / "bad"), "--weight-format", "int8",
-                 "--num-workers", "0"]) == 2  # fmt: skip
+    assert (
+        main(["export", str(gpt2_checkpoint), str(tmp_path / "bad"), "--weight-format", "int8", "--num-workers", "0"])
+        == 2
+    )
     assert "`num_workers` must be a positive int or None, got 0" in caplog.text and not (tmp_path / "bad").exists()
 
 
@@ -218,7 +282,16 @@ def test_int8_with_a_group_size_or_ratio_is_refused_as_the_api_refuses_it(flags)
 
 def test_an_ignored_scope_that_matches_nothing_is_refused_as_the_api_refuses_it(gpt2_checkpoint, tmp_path, caplog):
     caplog.set_level(logging.ERROR)
-    code = main(["export", str(gpt2_checkpoint), str(tmp_path / "out"), "--weight-format", "int4",
-                 "--ignored-scope", ".*no_such_layer.*"])  # fmt: skip
+    code = main(
+        [
+            "export",
+            str(gpt2_checkpoint),
+            str(tmp_path / "out"),
+            "--weight-format",
+            "int4",
+            "--ignored-scope",
+            ".*no_such_layer.*",
+        ]
+    )
     assert code == 2 and "match no node of the model: patterns '.*no_such_layer.*'" in caplog.text
     assert not (tmp_path / "out").exists()

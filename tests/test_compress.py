@@ -8,19 +8,22 @@ import subprocess
 import sys
 
 import numpy as np
-import openvino as ov
-from openvino import opset13 as opset
 import pytest
 
-import optimum_wc
 from helpers import calibration_items
+import openvino as ov
+from openvino import opset13 as opset
+import optimum_wc
 from optimum_wc.pipeline.rt_info import read_layer_records
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
 
 def _signature(model: ov.Model) -> list[tuple]:
-    return [(op.get_type_name(), op.get_friendly_name(), str(op.get_output_element_type(0))) for op in model.get_ordered_ops()]
+    return [
+        (op.get_type_name(), op.get_friendly_name(), str(op.get_output_element_type(0)))
+        for op in model.get_ordered_ops()
+    ]
 
 
 def test_model_without_weights_is_returned_unchanged_with_a_warning(caplog):
@@ -67,7 +70,12 @@ def test_shared_weight_is_compressed_once(tiny_ir):
     assert names.count("self.model.embed_tokens.weight") == 1
     assert names.count("self.model.embed_tokens.weight/scale") == 1
     records = read_layer_records(model)
-    assert records["self.model.embed_tokens.weight"] == {"bits": 8, "group_size": -1, "mode": "int8_asym", "shape": [512, 128]}
+    assert records["self.model.embed_tokens.weight"] == {
+        "bits": 8,
+        "group_size": -1,
+        "mode": "int8_asym",
+        "shape": [512, 128],
+    }
     down = records["self.model.layers.0.mlp.down_proj.weight"]
     assert down == {"bits": 4, "group_size": 128, "mode": "int4_sym", "shape": [128, 256]}
 
@@ -135,9 +143,15 @@ def test_nncf_entry_points_raising_do_not_matter(tiny_ir, monkeypatch):
     assert model.get_rt_info(["nncf", "weight_compression", "mode"]).value == "int4_sym"
     model = ov.Core().read_model(tiny_ir("opt"))
     optimum_wc.compress_weights(
-        model, mode="int4_asym", group_size=32, dataset=nncf.Dataset(calibration_items()), awq=True,
-        scale_estimation=True, gptq=True, progress=False,
-    )  # fmt: skip
+        model,
+        mode="int4_asym",
+        group_size=32,
+        dataset=nncf.Dataset(calibration_items()),
+        awq=True,
+        scale_estimation=True,
+        gptq=True,
+        progress=False,
+    )
     assert model.get_rt_info(["nncf", "weight_compression", "awq"]).value == "True"
 
 

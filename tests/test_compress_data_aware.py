@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import nncf
-import openvino as ov
 import pytest
 
+from helpers import calibration_items
+import openvino as ov
 import optimum_wc
 from optimum_wc.pipeline.rt_info import read_layer_records
-from helpers import calibration_items
 from parity import compare_ir, compress_and_save
 
-METRICS = ["max_activation_variance", "mean_activation_variance", "mean_activation_magnitude", "hessian_input_activation"]
-
-
-
+METRICS = [
+    "max_activation_variance",
+    "mean_activation_variance",
+    "mean_activation_magnitude",
+    "hessian_input_activation",
+]
 
 
 @pytest.mark.parametrize("metric", METRICS)
@@ -23,13 +25,23 @@ def test_identical_to_nncf(arch, ratio, all_layers, metric, tiny_ir, tmp_path):
     xml = tiny_ir(arch)
     common = {"ratio": ratio, "all_layers": all_layers}
     reference = compress_and_save(
-        xml, tmp_path / "nncf", "nncf", mode=nncf.CompressWeightsMode.INT4_SYM, dataset=nncf.Dataset(calibration_items()),
-        sensitivity_metric=nncf.SensitivityMetric(metric), **common,
-    )  # fmt: skip
+        xml,
+        tmp_path / "nncf",
+        "nncf",
+        mode=nncf.CompressWeightsMode.INT4_SYM,
+        dataset=nncf.Dataset(calibration_items()),
+        sensitivity_metric=nncf.SensitivityMetric(metric),
+        **common,
+    )
     ours = compress_and_save(
-        xml, tmp_path / "ours", "optimum_wc", mode="int4_sym", dataset=nncf.Dataset(calibration_items()),
-        sensitivity_metric=metric, **common,
-    )  # fmt: skip
+        xml,
+        tmp_path / "ours",
+        "optimum_wc",
+        mode="int4_sym",
+        dataset=nncf.Dataset(calibration_items()),
+        sensitivity_metric=metric,
+        **common,
+    )
     report = compare_ir(reference, ours)
     assert report.identical, report.describe()
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import nncf
 import numpy as np
-import openvino as ov
-from openvino import opset13 as opset
 import pytest
 
+import openvino as ov
+from openvino import opset13 as opset
 import optimum_wc
 from parity import compare_ir, undo_int16_scales
 
@@ -21,7 +21,8 @@ def _w(rng, *shape):
 
 
 def _linear(x, rng, out: int, inp: int, name: str, transposed: bool, experts: int | None):
-    """A MatMul on ``x`` whose weight is ``[(experts,) out, in]`` (``transpose_b``) or stored ``[(experts,) in, out]``."""
+    """A MatMul on ``x`` whose weight is ``[(experts,) out, in]`` (``transpose_b``) or stored
+    ``[(experts,) in, out]``."""
     lead = () if experts is None else (experts,)
     shape = (*lead, inp, out) if transposed else (*lead, out, inp)
     return opset.matmul(x, opset.constant(_w(rng, *shape), name=f"{name}_w"), False, not transposed, name=name)
@@ -46,8 +47,15 @@ def _branch_meets_deeper_branch() -> ov.Model:
     beside its experts."""
     rng = np.random.default_rng(8)
     x = opset.parameter([1, -1, HIDDEN], ov.Type.f32, name="x")
-    shared = _linear(opset.relu(_linear(x, rng, FFN, HIDDEN, "shared_up", False, None), name="shared_act"), rng,
-                     HIDDEN, FFN, "shared_down", False, None)  # fmt: skip
+    shared = _linear(
+        opset.relu(_linear(x, rng, FFN, HIDDEN, "shared_up", False, None), name="shared_act"),
+        rng,
+        HIDDEN,
+        FFN,
+        "shared_down",
+        False,
+        None,
+    )
     deep = opset.relu(_linear(x, rng, FFN, HIDDEN, "a", False, None), name="a_act")
     deep = opset.relu(_linear(deep, rng, FFN, FFN, "b", False, None), name="b_act")
     deep = _linear(deep, rng, HIDDEN, FFN, "c", False, None)
@@ -77,7 +85,9 @@ OPTIONS = {
 }
 # nncf writes the scales that scale estimation finds for weights stored transposed, from 10000 elements, as i16 (a
 # broken model): compared after the repair (parity.undo_int16_scales), which must happen there and nowhere else.
-INT16_SCALES = {(graph, options) for graph in ("experts-transposed", "transposed-large") for options in ("awq+se", "se")}
+INT16_SCALES = {
+    (graph, options) for graph in ("experts-transposed", "transposed-large") for options in ("awq+se", "se")
+}
 # nncf 3.4.0 fails with an error of its own ("The truth value of an array ... is ambiguous") on asymmetric GPTQ of
 # 3-D weights (it tests a list of zero-point tensors for None); ours compresses them, expert by expert.
 NNCF_FAILS = {("experts", "gptq"), ("experts-inserted-scale", "gptq")}
@@ -110,8 +120,9 @@ def test_identical_to_nncf(graph, options, tmp_path):
     ours = _run("optimum_wc", graph, OPTIONS[options], tmp_path, [])
     if (graph, options) in NNCF_FAILS:
         assert isinstance(reference, ValueError) and "ambiguous" in str(reference), reference
-        assert _error(ours, graph) < _error(_run("optimum_wc", graph, {"mode": "int4_asym", "data_free": True},
-                                                 tmp_path / "data-free", []), graph)  # fmt: skip
+        assert _error(ours, graph) < _error(
+            _run("optimum_wc", graph, {"mode": "int4_asym", "data_free": True}, tmp_path / "data-free", []), graph
+        )
         return
     if isinstance(reference, Exception) or isinstance(ours, Exception):
         assert isinstance(reference, Exception) and isinstance(ours, Exception), f"nncf: {reference!r}; ours: {ours!r}"
@@ -138,8 +149,9 @@ def test_scales_of_transposed_experts_are_float16_and_improve_on_data_free(tmp_p
 
     def error(**options) -> float:
         compressed, _ = GRAPHS["experts-transposed"]()
-        optimum_wc.compress_weights(compressed, mode="int4_asym", group_size=32, ratio=1.0, all_layers=True,
-                                    progress=False, **options)  # fmt: skip
+        optimum_wc.compress_weights(
+            compressed, mode="int4_asym", group_size=32, ratio=1.0, all_layers=True, progress=False, **options
+        )
         scales = [op for op in compressed.get_ops() if op.get_friendly_name().endswith("/scale")]
         assert scales and all(op.get_output_element_type(0) == ov.Type.f16 for op in scales)
         run = ov.Core().compile_model(compressed, "CPU")

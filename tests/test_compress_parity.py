@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import nncf
 import numpy as np
-import openvino as ov
 import pytest
 
 from helpers import nncf_kwargs
+import openvino as ov
 from pairwise import all_pairs, missing_pairs
 from parity import compare_ir, compress_and_save
 from tiny_models import ARCHITECTURES
@@ -30,9 +30,6 @@ INT8_ROWS = [
 
 def _row_id(row: dict) -> str:
     return "-".join(f"{v}" for v in row.values())
-
-
-
 
 
 def assert_same_as_nncf(xml, tmp_path, **kwargs) -> None:
@@ -69,13 +66,18 @@ def test_group_size_fallback_identical_to_nncf(fallback, tiny_ir, tmp_path):
     reference = tmp_path / "nncf" / "openvino_model.xml"
     reference.parent.mkdir()
     model = nncf.compress_weights(
-        ov.Core().read_model(xml), mode=nncf.CompressWeightsMode.INT4_SYM, group_size=96, advanced_parameters=reference_params
+        ov.Core().read_model(xml),
+        mode=nncf.CompressWeightsMode.INT4_SYM,
+        group_size=96,
+        advanced_parameters=reference_params,
     )
     ov.save_model(model, reference, compress_to_fp16=False)
     import optimum_wc
 
     params = optimum_wc.AdvancedCompressionParameters(group_size_fallback_mode=fallback)
-    ours = compress_and_save(xml, tmp_path / "ours", "optimum_wc", mode="int4_sym", group_size=96, advanced_parameters=params)
+    ours = compress_and_save(
+        xml, tmp_path / "ours", "optimum_wc", mode="int4_sym", group_size=96, advanced_parameters=params
+    )
     report = compare_ir(reference, ours)
     assert report.identical, report.describe()
 
@@ -90,13 +92,21 @@ def test_ignored_scope_identical_to_nncf(tiny_ir, tmp_path):
     reference = tmp_path / "nncf" / "openvino_model.xml"
     reference.parent.mkdir()
     model = nncf.compress_weights(
-        ov.Core().read_model(xml), mode=nncf.CompressWeightsMode.INT4_ASYM, ratio=0.8, ignored_scope=nncf.IgnoredScope(**scope)
+        ov.Core().read_model(xml),
+        mode=nncf.CompressWeightsMode.INT4_ASYM,
+        ratio=0.8,
+        ignored_scope=nncf.IgnoredScope(**scope),
     )
     ov.save_model(model, reference, compress_to_fp16=False)
     import optimum_wc
 
     ours = compress_and_save(
-        xml, tmp_path / "ours", "optimum_wc", mode="int4_asym", ratio=0.8, ignored_scope=optimum_wc.IgnoredScope(**scope)
+        xml,
+        tmp_path / "ours",
+        "optimum_wc",
+        mode="int4_asym",
+        ratio=0.8,
+        ignored_scope=optimum_wc.IgnoredScope(**scope),
     )
     report = compare_ir(reference, ours)
     assert report.identical, report.describe()

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import nncf
 import numpy as np
-import openvino as ov
 import pytest
-from helpers import calibration_items, logits_error, model_logits
 
+from helpers import calibration_items, logits_error, model_logits
+import openvino as ov
 import optimum_wc
 from optimum_wc.compress import compress_model
 from optimum_wc.config.settings import CompressionSettings
@@ -22,19 +22,12 @@ from optimum_wc.openvino import fusion, pages
 from optimum_wc.pipeline.rt_info import read_layer_records
 
 
-
 @pytest.fixture
 def no_nncf(monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("nncf was called")
 
     monkeypatch.setattr(nncf, "compress_weights", boom)
-
-
-
-
-
-
 
 
 @pytest.mark.parametrize("arch", ["llama", "qwen2", "opt", "gpt2"])
@@ -84,10 +77,16 @@ def test_with_scratch_files_the_fused_projections_read_the_mapped_constants(tiny
         model = ov.Core().read_model(xml)
         optimum_wc.compress_weights(model, mode="spqr", dataset=calibration_items(8), progress=False, **options)
         concats = [op for op in model.get_ops() if op.get_type_name() == "Concat"]
-        parts = [v.get_node() for op in concats for v in op.input_values()
-                 if v.get_node().get_type_name() == "Constant" and v.get_element_type() == ov.Type.u4]  # the codes
+        parts = [
+            v.get_node()
+            for op in concats
+            for v in op.input_values()
+            if v.get_node().get_type_name() == "Constant" and v.get_element_type() == ov.Type.u4
+        ]  # the codes
         assert len(parts) >= 5  # q, k, v, gate, up of each layer
-        in_files = [pages._inside_shared_read_only_file_mapping(p.data.ctypes.data, p.data.ctypes.data + 1) for p in parts]
+        in_files = [
+            pages._inside_shared_read_only_file_mapping(p.data.ctypes.data, p.data.ctypes.data + 1) for p in parts
+        ]
         assert all(in_files) if options else not any(in_files)
         ov.save_model(model, tmp_path / folder / "m.xml", compress_to_fp16=False)
         saved.append((tmp_path / folder / "m.bin").read_bytes())
@@ -106,7 +105,9 @@ def _all_ops(model: ov.Model) -> list:
 
 def test_reported_bits_are_the_bytes_in_the_saved_ir(tiny_ir, tmp_path, no_nncf):
     model = ov.Core().read_model(tiny_ir("llama"))
-    settings = CompressionSettings.from_arguments(mode="spqr", dataset=calibration_items(16), spqr={"outlier_threshold": 0.1})
+    settings = CompressionSettings.from_arguments(
+        mode="spqr", dataset=calibration_items(16), spqr={"outlier_threshold": 0.1}
+    )
     result = compress_model(model, settings, progress=False)
     stored = result.summary.stored
     assert stored is not None and stored.outliers > 0 and stored.parts["permutation"] > 0
@@ -121,8 +122,12 @@ def test_reported_bits_are_the_bytes_in_the_saved_ir(tiny_ir, tmp_path, no_nncf)
     prefixes = tuple(f"{name}/" for name in spqr_names)
     # the data constants of the SpQR layers; the graph's own scalars and shapes (a Gather's axis, named after it
     # "<gather>/Constant_<n>", or a Reshape's target shape) are not counted
-    spqr_bytes = {data for data, op in unique.items() if op.get_friendly_name() in spqr_names
-                  or (op.get_friendly_name().startswith(prefixes) and "/Constant_" not in op.get_friendly_name())}  # fmt: skip
+    spqr_bytes = {
+        data
+        for data, op in unique.items()
+        if op.get_friendly_name() in spqr_names
+        or (op.get_friendly_name().startswith(prefixes) and "/Constant_" not in op.get_friendly_name())
+    }
     assert sum(len(data) for data in spqr_bytes) == sum(stored.parts.values())
     parameters = sum(int(np.prod(records[name]["shape"])) for name in spqr_names)
     assert stored.parameters == parameters
@@ -139,8 +144,9 @@ def test_reported_bits_are_the_bytes_in_the_saved_ir(tiny_ir, tmp_path, no_nncf)
 
 def test_rt_info_records_the_parameters_and_the_footprint(tiny_ir, no_nncf):
     model = ov.Core().read_model(tiny_ir("llama"))
-    optimum_wc.compress_weights(model, mode="spqr", dataset=calibration_items(8), spqr=optimum_wc.SpQRConfig(bits=3),
-                                progress=False)  # fmt: skip
+    optimum_wc.compress_weights(
+        model, mode="spqr", dataset=calibration_items(8), spqr=optimum_wc.SpQRConfig(bits=3), progress=False
+    )
     assert model.get_rt_info(["nncf", "weight_compression", "mode"]).value == "spqr"
     assert model.get_rt_info(["optimum_wc", "spqr", "bits"]).value == "3"
     assert model.get_rt_info(["optimum_wc", "spqr", "permutation_order"]).value == "act_order"
@@ -149,8 +155,17 @@ def test_rt_info_records_the_parameters_and_the_footprint(tiny_ir, no_nncf):
 
 
 def _first_weight(model: ov.Model) -> np.ndarray:
-    return next(op for op in model.get_ops() if op.get_type_name() == "Constant" and op.get_output_size()
-                and op.get_output_partial_shape(0).rank.get_length() == 2).get_data().copy()  # fmt: skip
+    return (
+        next(
+            op
+            for op in model.get_ops()
+            if op.get_type_name() == "Constant"
+            and op.get_output_size()
+            and op.get_output_partial_shape(0).rank.get_length() == 2
+        )
+        .get_data()
+        .copy()
+    )
 
 
 @pytest.mark.parametrize(

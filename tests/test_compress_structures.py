@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-import openvino as ov
-from openvino import opset13 as opset
 import pytest
 
-from parity import compare_ir, compress_and_save
 from helpers import nncf_kwargs
+import openvino as ov
+from openvino import opset13 as opset
+from parity import compare_ir, compress_and_save
 
 RNG = np.random.default_rng(11)
 
@@ -27,7 +27,9 @@ def _bf16_weights() -> ov.Model:
 
 def _conv_and_matmul() -> ov.Model:
     x = opset.parameter([1, 4, 8, 8], ov.Type.f32, name="x")
-    conv = opset.convolution(x, opset.constant(_w(8, 4, 3, 3), name="conv_w"), [1, 1], [0, 0], [0, 0], [1, 1], name="conv")
+    conv = opset.convolution(
+        x, opset.constant(_w(8, 4, 3, 3), name="conv_w"), [1, 1], [0, 0], [0, 0], [1, 1], name="conv"
+    )
     flat = opset.reshape(conv, [1, 288], special_zero=False)
     h = opset.matmul(flat, opset.constant(_w(64, 288), name="fc1_w"), False, True, name="fc1")
     out = opset.matmul(h, opset.constant(_w(64, 64), name="fc2_w"), False, True, name="fc2")

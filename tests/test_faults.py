@@ -29,8 +29,13 @@ def _digest(folder: pathlib.Path) -> dict[str, str]:
 def _run_until(marker: str, body: str) -> int:
     """Runs ``body`` in a fresh Python process, kills it with SIGKILL once it prints ``marker``; returns its pid."""
     script = "import sys, time\nsys.path.insert(0, %r)\n" % str(REPO) + textwrap.dedent(body)
-    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                               text=True, env={**os.environ, "TQDM_DISABLE": "1"})  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "TQDM_DISABLE": "1"},
+    )
     try:
         for line in process.stdout:
             if line.strip() == marker:
@@ -53,25 +58,31 @@ def input_digest() -> dict[str, str]:
 
 
 def test_export_killed_during_compression_writes_nothing(tmp_path, input_digest):
-    _run_until("COMPRESSING", f"""
+    _run_until(
+        "COMPRESSING",
+        f"""
         import optimum_wc.hf.modeling as modeling
         modeling.compress_model = {_pause("COMPRESSING")}
         from optimum_wc.cli import main
         main(["export", {str(EMBEDDED)!r}, {str(tmp_path / "out")!r}, "--weight-format", "int4"])
-    """)
+    """,
+    )
     assert list(tmp_path.iterdir()) == []  # no output folder, no staging folder
     assert _digest(EMBEDDED) == input_digest
 
 
 def test_save_killed_while_writing_leaves_no_output_and_the_next_save_cleans_up(tmp_path, input_digest):
-    pid = _run_until("WRITING", f"""
+    pid = _run_until(
+        "WRITING",
+        f"""
         import optimum_wc.hf.modeling as modeling
         import optimum_wc.saving.folder as folder
         folder.write_model_card = {_pause("WRITING")}  # the IR is already in the staging folder by then
         model = modeling.OVModelForCausalLM.from_pretrained({str(EMBEDDED)!r}, export=True, load_in_8bit=True,
                                                              compile=False)
         model.save_pretrained({str(tmp_path / "out")!r})
-    """)
+    """,
+    )
     staging = [p for p in tmp_path.iterdir()]
     assert [p.name.startswith(f".out.partial-{pid}-") for p in staging] == [True]  # half-written, hidden, not "out"
     assert (staging[0] / "openvino_model.bin").is_file()
@@ -82,7 +93,10 @@ def test_save_killed_while_writing_leaves_no_output_and_the_next_save_cleans_up(
     model = OVModelForCausalLM.from_pretrained(EMBEDDED, export=True, load_in_8bit=True, compile=False)
     model.save_pretrained(tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # the dead writer's staging folder is gone
-    assert OVModelForCausalLM.from_pretrained(tmp_path / "out", compile=False).quantization_config.mode.value == "int8_asym"
+    assert (
+        OVModelForCausalLM.from_pretrained(tmp_path / "out", compile=False).quantization_config.mode.value
+        == "int8_asym"
+    )
 
 
 def test_save_killed_while_replacing_an_output_keeps_the_previous_one(tmp_path):
@@ -91,7 +105,9 @@ def test_save_killed_while_replacing_an_output_keeps_the_previous_one(tmp_path):
     model = OVModelForCausalLM.from_pretrained(EMBEDDED, export=True, load_in_8bit=True, compile=False)
     model.save_pretrained(tmp_path / "out")
     previous = _digest(tmp_path / "out")
-    pid = _run_until("SWAPPING", f"""
+    pid = _run_until(
+        "SWAPPING",
+        f"""
         import os
         import optimum_wc._utils.atomic as atomic
         replace = os.replace
@@ -105,7 +121,8 @@ def test_save_killed_while_replacing_an_output_keeps_the_previous_one(tmp_path):
         model = modeling.OVModelForCausalLM.from_pretrained({str(EMBEDDED)!r}, export=True, load_in_4bit=True,
                                                              compile=False)
         model.save_pretrained({str(tmp_path / "out")!r})
-    """)
+    """,
+    )
     assert not (tmp_path / "out").exists()  # absent, never half-written...
     assert _digest(tmp_path / f".out.previous-{pid}") == previous  # ...and the previous output is whole
 
@@ -122,8 +139,12 @@ def test_save_killed_while_replacing_an_output_keeps_the_previous_one(tmp_path):
 
 def _mount_tmpfs(folder: pathlib.Path, size: str) -> bool:
     folder.mkdir()
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-                          capture_output=True).returncode == 0  # fmt: skip
+    return (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True
+        ).returncode
+        == 0
+    )
 
 
 def test_full_disk_during_export_leaves_the_previous_output(tmp_path, monkeypatch, caplog, input_digest):
@@ -163,13 +184,12 @@ def test_a_tokenizer_write_that_fails_on_a_full_disk_fails_the_save(free, tmp_pa
     """ENOSPC while converting the tokenizer was logged as "not written" and the save went on (exit 0, tokenizer
     IRs missing); on a full disk it now fails the save, which leaves no output. A tokenizer that cannot be
     converted for another reason still only warns."""
-    import shutil
     from collections import namedtuple
+    import shutil
 
     from optimum.exporters.openvino import convert
 
     from optimum_wc import OVModelForCausalLM
-    from optimum_wc.hf import modeling
 
     model = OVModelForCausalLM.from_pretrained(EMBEDDED, export=True, load_in_8bit=True, compile=False)
 
@@ -215,7 +235,9 @@ def test_a_model_compressed_from_a_path_can_be_saved_over_that_ir(arch, tiny_ir,
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-2000:]}"
     for suffix in (".xml", ".bin"):
-        assert (source / "openvino_model").with_suffix(suffix).read_bytes() == (tmp_path / f"elsewhere{suffix}").read_bytes()
+        assert (source / "openvino_model").with_suffix(suffix).read_bytes() == (
+            tmp_path / f"elsewhere{suffix}"
+        ).read_bytes()
     report = compare_ir(tmp_path / "from_model.xml", source / "openvino_model.xml")  # OpenVINO's auto names aside
     assert report.identical, report.describe()
 
@@ -227,11 +249,14 @@ def test_the_float_ir_a_killed_export_leaves_is_removed_by_the_next_export(tmp_p
     exports = tmp_path / "tmp"
     exports.mkdir()
     monkeypatch.setenv("TMPDIR", str(exports))
-    pid = _run_until("COMPRESSING", f"""
+    pid = _run_until(
+        "COMPRESSING",
+        f"""
         import optimum_wc.hf.modeling as modeling
         modeling.compress_model = {_pause("COMPRESSING")}
         modeling.OVModelForCausalLM.from_pretrained({str(EMBEDDED)!r}, export=True, load_in_8bit=True, compile=False)
-    """)
+    """,
+    )
     left = [p.name for p in exports.iterdir()]
     assert len(left) == 1 and left[0].startswith(f"optimum-wc-export-{pid}-")
     assert (exports / left[0] / "openvino_model.bin").is_file()

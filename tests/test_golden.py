@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-import optimum_wc
 from golden import CONFIGS, DIGESTS, arguments, digest, golden_model
+import optimum_wc
 
 GOLDEN = json.loads(DIGESTS.read_text())
 

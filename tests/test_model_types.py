@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import nncf
 import numpy as np
-import openvino as ov
 import pytest
 
-import optimum_wc
 from model_types import checkpoint_of, export_type, inputs_for, text_generation_types
+import openvino as ov
+import optimum_wc
 from parity import compare_ir, undo_int16_scales
 
 pytestmark = pytest.mark.slow
 TYPES = text_generation_types()
 # Known differences from nncf, each a failing check here until it is fixed (strict: a fix makes the run fail until
 # the entry goes).
-KNOWN: dict[tuple[str, str], str] = {
-}
+KNOWN: dict[tuple[str, str], str] = {}
 # Where nncf writes float16 scales as i16 (a broken model; see parity.undo_int16_scales) and ours, compared after
 # that repair, must equal the repaired model: scale estimation on experts stored transposed.
 INT16_SCALES = {("gpt_oss", "awq+se")}
@@ -103,8 +102,9 @@ def test_data_aware_is_nncfs(model_type, algorithms, type_ir, tmp_path, request)
     options = {"awq": True} if algorithms.startswith("awq") else {"gptq": True}
     mode = "int4_asym" if algorithms.startswith("awq") else "int4_sym"
     repaired: list[str] = []
-    _assert_same(*_both(xml, tmp_path, mode, repaired, group_size=32, dataset=_items(xml), scale_estimation=True,
-                        **options))  # fmt: skip
+    _assert_same(
+        *_both(xml, tmp_path, mode, repaired, group_size=32, dataset=_items(xml), scale_estimation=True, **options)
+    )
     assert bool(repaired) == ((model_type, algorithms) in INT16_SCALES), f"nncf's i16 scales: {repaired}"
 
 
@@ -118,7 +118,9 @@ def test_hugging_face_path_is_optimum_intels(model_type, type_ir, tmp_path, requ
 
     checkpoint = checkpoint_of(model_type, type_ir(model_type).parent.with_name(f"{model_type}-checkpoint"))
     options = {"bits": 4, "sym": True, "group_size": 32, "ratio": 0.8}
-    theirs = IntelModel.from_pretrained(checkpoint, export=True, quantization_config=OVWeightQuantizationConfig(**options))
+    theirs = IntelModel.from_pretrained(
+        checkpoint, export=True, quantization_config=OVWeightQuantizationConfig(**options)
+    )
     ours = optimum_wc.OVModelForCausalLM.from_pretrained(checkpoint, export=True, quantization_config=options)
     theirs.save_pretrained(tmp_path / "theirs")
     ours.save_pretrained(tmp_path / "ours")

@@ -6,8 +6,9 @@ from __future__ import annotations
 import importlib.metadata
 import tomllib
 
-import optimum_wc
 from helpers import HF_SIDE, REPO, run_without_hf_side
+import optimum_wc
+
 
 def test_the_core_compresses_an_ir_without_the_hugging_face_side(tiny_ir, tmp_path):
     result = run_without_hf_side(f"""
@@ -19,11 +20,16 @@ def test_the_core_compresses_an_ir_without_the_hugging_face_side(tiny_ir, tmp_pa
             error = None
         except optimum_wc.MissingExtraError as exc:
             error = str(exc)
-        print(json.dumps({{"error": error, "loaded": sorted(m for m in sys.modules if m.split(".")[0] in {HF_SIDE!r})}}))
+        loaded = sorted(m for m in sys.modules if m.split(".")[0] in {HF_SIDE!r})
+        print(json.dumps({{"error": error, "loaded": loaded}}))
     """)
     assert (tmp_path / "out.bin").stat().st_size > 0
     assert result["loaded"] == []
-    assert result["error"] and "pip install 'optimum-wc[hf]'" in result["error"] and "OVModelForCausalLM" in result["error"]
+    assert (
+        result["error"]
+        and "pip install 'optimum-wc[hf]'" in result["error"]
+        and "OVModelForCausalLM" in result["error"]
+    )
 
 
 def test_the_core_declares_four_dependencies_and_the_rest_are_extras():

@@ -77,8 +77,10 @@ def check_output_folder(target: str | os.PathLike) -> pathlib.Path:
     if path.is_file():
         raise OutputFolderError(f"The output folder {given} is a file; give a folder to write the model into.")
     if os.path.ismount(path):
-        msg = (f"The output folder {given} is a mount point: it cannot be replaced in one rename, so the model "
-               f"cannot be written into it atomically. Give a folder inside it, e.g. {given / 'model'}.")  # fmt: skip
+        msg = (
+            f"The output folder {given} is a mount point: it cannot be replaced in one rename, so the model "
+            f"cannot be written into it atomically. Give a folder inside it, e.g. {given / 'model'}."
+        )
         raise OutputFolderError(msg)
     existing = path
     while not existing.exists():
@@ -163,4 +165,3 @@ def disk_errors(folder: pathlib.Path) -> Iterator[None]:
         free = shutil.disk_usage(folder).free
         code = errno.ENOSPC if free < LOW_SPACE_BYTES else errno.EIO
         raise OSError(code, f"{os.strerror(code)} while writing to {folder} ({free:,} bytes free): {exc}") from exc
-

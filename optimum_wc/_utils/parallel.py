@@ -67,4 +67,3 @@ def ordered_map(
                 yield first, future.result()
         for item, future in pending:
             yield item, future.result()
-

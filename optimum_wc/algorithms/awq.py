@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimum_wc.config.advanced import AdvancedAWQParameters
 from optimum_wc.algorithms.activations import InputStatistics, magnitudes_and_samples
+from optimum_wc.config.advanced import AdvancedAWQParameters
 from optimum_wc.kernels.registry import KERNELS
 
 FP16_MAX = 65504.0

@@ -292,8 +292,9 @@ def _quantize_columns(
         for i in range(i2 - i1):
             scale, zero_point = parameters_at(i1 + i)
             scale = scale[:, 0]
-            q = kernel.quantized_levels(block[i], scale, None if zero_point is None else zero_point[:, 0], kernel.bits,
-                                        out=codes[i])  # fmt: skip
+            q = kernel.quantized_levels(
+                block[i], scale, None if zero_point is None else zero_point[:, 0], kernel.bits, out=codes[i]
+            )
             np.multiply(q, scale, out=q)
             error = np.divide(np.subtract(block[i], q, out=errors[i]), hinv_block[i, i], out=errors[i])
             block[i:] -= np.multiply.outer(hinv_block[i, i:], error)

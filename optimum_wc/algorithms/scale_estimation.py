@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimum_wc.config.advanced import AdvancedScaleEstimationParameters
 from optimum_wc.algorithms.activations import InputStatistics, magnitudes_and_samples
+from optimum_wc.config.advanced import AdvancedScaleEstimationParameters
 from optimum_wc.kernels.nncf_paths import openvino_path
 from optimum_wc.kernels.registry import KERNELS
 
@@ -46,8 +46,16 @@ class _Group:
     """The fixed parts of the problem: grouped weights, importance, reference outputs ``W_g X_g``; and the work
     buffers every step reuses (fresh temporaries of this size would each be mapped and page-faulted anew)."""
 
-    def __init__(self, weight: np.ndarray, s: np.ndarray, x: np.ndarray, mode: str, group_size: int, penalty: float,
-                 nncf_size: int):  # fmt: skip
+    def __init__(
+        self,
+        weight: np.ndarray,
+        s: np.ndarray,
+        x: np.ndarray,
+        mode: str,
+        group_size: int,
+        penalty: float,
+        nncf_size: int,
+    ):
         out, channels = weight.shape
         self.kernel = KERNELS[mode]
         self.w = weight.reshape(out, channels // group_size, group_size)  # [out, G, gs]
@@ -67,9 +75,12 @@ class _Group:
     def unscaled(self, scale: np.ndarray, zero_point: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Returns ``t = q - z`` for the codes ``q`` of ``W`` with ``scale`` and (float32) ``zero_point``, and the
         mask of zero codes ``[t = 0]``: buffers that the next call overwrites."""
-        t = self.kernel.quantized_levels(self.w, scale, zero_point, self.kernel.bits, out=self._t,
-                                         nncf_size=self.nncf_size)
-        np.less_equal(np.abs(t, out=self._work), ZERO_TOLERANCE, out=self._zero)  # np.isclose(t, 0), without its overhead
+        t = self.kernel.quantized_levels(
+            self.w, scale, zero_point, self.kernel.bits, out=self._t, nncf_size=self.nncf_size
+        )
+        np.less_equal(
+            np.abs(t, out=self._work), ZERO_TOLERANCE, out=self._zero
+        )  # np.isclose(t, 0), without its overhead
         return t, self._zero
 
     def candidate(self, t: np.ndarray, zero_mask: np.ndarray, importance: np.ndarray) -> np.ndarray:
@@ -81,8 +92,9 @@ class _Group:
 
     def loss(self, scale: np.ndarray, zero_point: np.ndarray | None) -> np.ndarray:
         """``L`` per output row and group, ``[out, G]``."""
-        q = self.kernel.quantized_levels(self.w, scale, zero_point, self.kernel.bits, out=self._q,
-                                         nncf_size=self.nncf_size)
+        q = self.kernel.quantized_levels(
+            self.w, scale, zero_point, self.kernel.bits, out=self._q, nncf_size=self.nncf_size
+        )
         np.multiply(q, scale, out=q)
         error = np.matmul(q.transpose(1, 0, 2), self.x, out=self._q_out)
         np.subtract(self.fp_out, error, out=error)
@@ -160,8 +172,16 @@ def estimate_expert_scales(
     found = []
     for expert in range(weight.shape[0]):
         own = inputs.expert(expert)
-        found.append(estimate_scale(weight[expert], *magnitudes_and_samples(own, settings.subset_size), mode,
-                                    group_size, settings, nncf_size=weight.size))  # fmt: skip
+        found.append(
+            estimate_scale(
+                weight[expert],
+                *magnitudes_and_samples(own, settings.subset_size),
+                mode,
+                group_size,
+                settings,
+                nncf_size=weight.size,
+            )
+        )
     zero_points = None if found[0].zero_point is None else np.stack([f.zero_point for f in found])
     return EstimatedParameters(np.stack([f.scale for f in found]), zero_points)
 

@@ -44,7 +44,6 @@ import numpy as np
 from optimum_wc.algorithms.gptq import InverseHessian
 from optimum_wc.config.spqr import SpQRConfig
 
-
 BLOCK_SIZE = 128  # columns per block of the GPTQ-style error propagation
 
 
@@ -164,11 +163,15 @@ def leave_one_out_gain(group: np.ndarray, d: np.ndarray, bits: int) -> np.ndarra
     return base_error - loo_error
 
 
-def _group_statistics(group: np.ndarray, d: np.ndarray, tau: float, settings: SpQRConfig) -> tuple[SecondLevel, SecondLevel]:
+def _group_statistics(
+    group: np.ndarray, d: np.ndarray, tau: float, settings: SpQRConfig
+) -> tuple[SecondLevel, SecondLevel]:
     if np.isfinite(tau) and not settings.simplified_outliers:
         likely = leave_one_out_gain(group, d, settings.bits) > tau
         kept = ~likely
-        mean = np.sum(np.where(kept, group, 0), axis=1, keepdims=True) / np.maximum(np.sum(kept, axis=1, keepdims=True), 1)
+        mean = np.sum(np.where(kept, group, 0), axis=1, keepdims=True) / np.maximum(
+            np.sum(kept, axis=1, keepdims=True), 1
+        )
         group = np.where(likely, mean, group)
     scale, zero = min_max(group, settings.bits)
     scale_level = second_level(scale, settings.qq_scale_bits, settings.qq_groupsize)

@@ -113,8 +113,12 @@ def to_spqr_storage(result: SpQRResult) -> SpQRStored:
     if len(result.outliers):
         found = result.outliers
         offsets = np.searchsorted(found.rows, np.arange(rows))
-        outliers = StoredOutliers(pack(offsets, index_storage(len(found) + 1)), pack(found.columns, index_storage(columns)),
-                                  found.values.astype(np.float16), len(found))  # fmt: skip
+        outliers = StoredOutliers(
+            pack(offsets, index_storage(len(found) + 1)),
+            pack(found.columns, index_storage(columns)),
+            found.values.astype(np.float16),
+            len(found),
+        )
     permutation = None if result.permutation is None else pack(result.permutation, index_storage(columns))
     return SpQRStored(
         codes,

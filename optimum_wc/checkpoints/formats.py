@@ -51,11 +51,18 @@ class QuantizationSpec:
     def label(self) -> str:
         extras = ", desc_act" if self.desc_act else ""
         group = "per channel" if self.group_size == -1 else f"group size {self.group_size}"
-        return f"{self.method.upper()} {self.bits}-bit, {group}, {'sym' if self.sym else 'asym'}{extras} ({self.checkpoint_format})"
+        symmetry = "sym" if self.sym else "asym"
+        return f"{self.method.upper()} {self.bits}-bit, {group}, {symmetry}{extras} ({self.checkpoint_format})"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "bits": self.bits, "group_size": self.group_size, "sym": self.sym,
-                "desc_act": self.desc_act, "checkpoint_format": self.checkpoint_format}  # fmt: skip
+        return {
+            "method": self.method,
+            "bits": self.bits,
+            "group_size": self.group_size,
+            "sym": self.sym,
+            "desc_act": self.desc_act,
+            "checkpoint_format": self.checkpoint_format,
+        }
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> QuantizationSpec:
@@ -89,20 +96,30 @@ def _gptq_spec(config: Mapping[str, Any]) -> QuantizationSpec:
         raise NotYetSupportedError(f"GPTQ with bits={bits} cannot be imported yet; supported: 4, 8.")
     checkpoint_format = str(config.get("checkpoint_format") or config.get("format") or "gptq").lower()
     if str(config.get("pack_dtype", "int32")).replace("torch.", "") != "int32":
-        raise NotYetSupportedError(f"GPTQ pack_dtype={config.get('pack_dtype')!r} cannot be imported; supported: int32.")
+        raise NotYetSupportedError(
+            f"GPTQ pack_dtype={config.get('pack_dtype')!r} cannot be imported; supported: int32."
+        )
     if checkpoint_format not in ("gptq", "gptq_v2"):
         raise NotYetSupportedError(
             f"GPTQ checkpoint_format={checkpoint_format!r} cannot be imported; supported: gptq, gptq_v2."
         )
-    return QuantizationSpec("gptq", bits, _int(config, "group_size", 128), bool(config.get("sym", True)),
-                            bool(config.get("desc_act", False)), checkpoint_format)  # fmt: skip
+    return QuantizationSpec(
+        "gptq",
+        bits,
+        _int(config, "group_size", 128),
+        bool(config.get("sym", True)),
+        bool(config.get("desc_act", False)),
+        checkpoint_format,
+    )
 
 
 def _awq_spec(config: Mapping[str, Any]) -> QuantizationSpec:
     bits = _int(config, "bits", config.get("w_bit", 4))
     version = str(config.get("version", "gemm")).lower()
     if str(config.get("backend", "autoawq")).lower() == "llm-awq":
-        raise NotYetSupportedError("AWQ checkpoints of backend 'llm-awq' cannot be imported; supported: autoawq 'gemm'.")
+        raise NotYetSupportedError(
+            "AWQ checkpoints of backend 'llm-awq' cannot be imported; supported: autoawq 'gemm'."
+        )
     if bits != 4 or version != "gemm" or not config.get("zero_point", True):
         raise NotYetSupportedError(
             f"AWQ with bits={bits}, version={version!r}, zero_point={config.get('zero_point', True)} cannot be "
@@ -163,7 +180,9 @@ def _scales(tensors: Mapping[str, np.ndarray], prefix: str) -> np.ndarray:
     scales = np.asarray(tensors[f"{prefix}.scales"])
     half = scales.astype(np.float16)
     if not np.array_equal(half.astype(scales.dtype), scales):
-        raise NotYetSupportedError(f"{prefix}.scales ({scales.dtype}) are not float16 values; they cannot be kept exactly.")
+        raise NotYetSupportedError(
+            f"{prefix}.scales ({scales.dtype}) are not float16 values; they cannot be kept exactly."
+        )
     return half
 
 
@@ -206,7 +225,11 @@ def read_gptq(tensors: Mapping[str, np.ndarray], prefix: str, spec: Quantization
     zeros = unpack_columns(qzeros, spec.bits).astype(np.int16)
     scales = _scales(tensors, prefix)
     g_key = f"{prefix}.g_idx"
-    g_idx = np.asarray(tensors[g_key]).astype(np.int64) if g_key in tensors else _contiguous_groups(codes.shape[1], scales.shape[0])
+    g_idx = (
+        np.asarray(tensors[g_key]).astype(np.int64)
+        if g_key in tensors
+        else _contiguous_groups(codes.shape[1], scales.shape[0])
+    )
     _check_shapes(prefix, codes, zeros, scales, g_idx)
     return PrequantizedLinear(np.ascontiguousarray(codes), zeros, scales, g_idx, spec.bits)
 

@@ -20,13 +20,13 @@ import tempfile
 from typing import Any, Callable
 
 import numpy as np
-import openvino as ov
 
+import openvino as ov
+from optimum_wc.algorithms.spqr_storage import index_storage
 from optimum_wc.checkpoints.formats import READERS, PrequantizedLinear, QuantizationSpec
 from optimum_wc.checkpoints.storage import ImportedWeight, to_imported
 from optimum_wc.errors import InvalidArgumentError, UnsupportedModelError
 from optimum_wc.kernels.packing import pack
-from optimum_wc.algorithms.spqr_storage import index_storage
 from optimum_wc.openvino.activation_side import insert_permutation
 from optimum_wc.openvino.decompression import build_decompression, needs_output_convert, replace_constant
 from optimum_wc.openvino.graph import ModelGraph
@@ -36,8 +36,16 @@ from optimum_wc.version import __version__
 
 logger = logging.getLogger(__name__)
 
-COPIED_FILES = ("generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                "vocab.json", "merges.txt", "tokenizer.model", "chat_template.jinja")  # fmt: skip
+COPIED_FILES = (
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.model",
+    "chat_template.jinja",
+)
 
 
 def prequantized_spec(folder: pathlib.Path) -> QuantizationSpec | None:
@@ -70,8 +78,9 @@ def load_tensors(folder: pathlib.Path) -> dict[str, np.ndarray]:
     return {k: (v.float() if v.dtype == torch.bfloat16 else v).numpy() for k, v in tensors.items()}
 
 
-def _skeleton(folder: pathlib.Path, tensors: dict[str, np.ndarray], linears: dict[str, PrequantizedLinear],
-              work: pathlib.Path) -> pathlib.Path:  # fmt: skip
+def _skeleton(
+    folder: pathlib.Path, tensors: dict[str, np.ndarray], linears: dict[str, PrequantizedLinear], work: pathlib.Path
+) -> pathlib.Path:
     """Saves a float checkpoint of the same architecture: float tensors as they are, quantized ones dequantized."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
@@ -82,15 +91,20 @@ def _skeleton(folder: pathlib.Path, tensors: dict[str, np.ndarray], linears: dic
     config.dtype = "float32"
     skeleton = AutoModelForCausalLM.from_config(config)
     packed = {f"{p}.{suffix}" for p in linears for suffix in ("qweight", "qzeros", "scales", "g_idx")}
-    state = {k: torch.from_numpy(np.ascontiguousarray(v).astype(np.float32)) for k, v in tensors.items() if k not in packed}
-    state.update({f"{p}.weight": torch.from_numpy(linear.dequantize().astype(np.float32)) for p, linear in linears.items()})
+    state = {
+        k: torch.from_numpy(np.ascontiguousarray(v).astype(np.float32)) for k, v in tensors.items() if k not in packed
+    }
+    state.update(
+        {f"{p}.weight": torch.from_numpy(linear.dequantize().astype(np.float32)) for p, linear in linears.items()}
+    )
     expected = set(skeleton.state_dict())
     unexpected = sorted(set(state) - expected)
     tied = {"lm_head.weight"} if getattr(config, "tie_word_embeddings", False) else set()
     missing = sorted(expected - set(state) - tied)
     if unexpected or missing:
         raise UnsupportedModelError(
-            f"The checkpoint in {folder} does not match its architecture: unexpected {unexpected[:5]}, missing {missing[:5]}."
+            f"The checkpoint in {folder} does not match its architecture: unexpected {unexpected[:5]}, "
+            f"missing {missing[:5]}."
         )
     skeleton.load_state_dict(state, strict=False)
     if tied:
@@ -114,19 +128,28 @@ def replace_weights(model: ov.Model, weights: dict[str, ImportedWeight]) -> dict
             raise UnsupportedModelError(f"The exported IR has no MatMul weight for {prefix}; it cannot be imported.")
         target = targets[name]
         if target.shape != weight.stored.original_shape or target.reduction_axes != (1,):
-            raise UnsupportedModelError(f"{name}: the IR holds a {target.shape} weight reduced on {target.reduction_axes}, "
-                                        f"the checkpoint a {weight.stored.original_shape} one.")  # fmt: skip
+            raise UnsupportedModelError(
+                f"{name}: the IR holds a {target.shape} weight reduced on {target.reduction_axes}, "
+                f"the checkpoint a {weight.stored.original_shape} one."
+            )
         output_type = target.constant.get_output_element_type(0) if needs_output_convert(target.constant) else None
         replace_constant(target.constant, build_decompression(weight.stored, name, target.port, output_type))
         if weight.permutation is not None:
             permutation = pack(weight.permutation, index_storage(weight.permutation.size))
             insert_permutation(graph.by_name[target.op_name], target.port, permutation, name, "g_idx_permutation")
-        records[name] = {"mode": weight.mode, "group_size": weight.group_size, "bits": int(weight.mode[3]),
-                         "shape": list(target.shape), "permuted": weight.permutation is not None}  # fmt: skip
+        records[name] = {
+            "mode": weight.mode,
+            "group_size": weight.group_size,
+            "bits": int(weight.mode[3]),
+            "shape": list(target.shape),
+            "permuted": weight.permutation is not None,
+        }
     return records
 
 
-def import_checkpoint(folder: pathlib.Path, spec: QuantizationSpec, source: str, export: Callable[[pathlib.Path], Any]) -> Any:
+def import_checkpoint(
+    folder: pathlib.Path, spec: QuantizationSpec, source: str, export: Callable[[pathlib.Path], Any]
+) -> Any:
     """A model whose quantized Linears hold the checkpoint's codes, scales and zero points.
 
     ``export`` turns a float checkpoint folder into an uncompressed, uncompiled ``OVModelForCausalLM`` (the caller's

@@ -73,6 +73,11 @@ def to_imported(linear: PrequantizedLinear, name: str = "weight") -> ImportedWei
     if zeros.min() < 0 or zeros.max() > 255:
         raise InvalidArgumentError(f"{name}: zero points outside 0..255 cannot be stored.")
     zero_storage = UNSIGNED[linear.bits] if zeros.max() < 2**linear.bits else "u8"  # v1's wrapped 2**bits needs u8
-    stored = StoredWeight(pack(codes.reshape(grouped), UNSIGNED[linear.bits]), pack(zeros.astype(np.uint8), zero_storage),
-                          scale, layout_group, (out, columns))  # fmt: skip
+    stored = StoredWeight(
+        pack(codes.reshape(grouped), UNSIGNED[linear.bits]),
+        pack(zeros.astype(np.uint8), zero_storage),
+        scale,
+        layout_group,
+        (out, columns),
+    )
     return ImportedWeight(stored, permutation, f"int{linear.bits}_asym")

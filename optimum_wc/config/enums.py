@@ -124,7 +124,10 @@ def coerce_enum(value: object, enum_cls: type[E], argument: str) -> E:
         key = value
     else:
         allowed = ", ".join(m.name for m in enum_cls)
-        msg = f"`{argument}` must be a {enum_cls.__name__} member or its name, got {type(value).__name__} ({value!r}). Allowed: {allowed}."
+        msg = (
+            f"`{argument}` must be a {enum_cls.__name__} member or its name, got {type(value).__name__} "
+            f"({value!r}). Allowed: {allowed}."
+        )
         raise InvalidArgumentTypeError(msg)
     for member in enum_cls:
         if key.upper() == member.name or key.lower() == member.value:

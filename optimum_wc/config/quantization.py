@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from enum import Enum
 import json
 import os
 import pathlib
-from enum import Enum
 from typing import Any
 
 from optimum_wc.config.advanced import (
@@ -58,7 +58,9 @@ def _mode_from_optimum_intel(bits: Any, sym: Any, dtype: Any) -> CompressWeights
     if dtype == "spqr":
         return CompressWeightsMode.SPQR
     if dtype in UNSUPPORTED_DTYPES:
-        raise NotYetSupportedError(f"`dtype`={dtype!r} is not supported by optimum-wc yet. Supported: int4, int8, nf4, spqr.")
+        raise NotYetSupportedError(
+            f"`dtype`={dtype!r} is not supported by optimum-wc yet. Supported: int4, int8, nf4, spqr."
+        )
     if dtype is not None and dtype not in ("int4", "int8", "nf4"):
         raise InvalidArgumentError(f"`dtype` must be one of int4, int8, nf4, spqr, mxfp4, cb4; got {dtype!r}.")
     if dtype in ("int4", "int8"):
@@ -88,7 +90,9 @@ class WeightCompressionConfig:
     def __init__(self, **kwargs: Any) -> None:
         unknown = sorted(set(kwargs) - set(KNOWN_KEYS) - set(RECORD_KEYS))
         if unknown:
-            raise InvalidArgumentError(f"Unknown quantization config key(s) {unknown}. Known keys: {', '.join(KNOWN_KEYS)}.")
+            raise InvalidArgumentError(
+                f"Unknown quantization config key(s) {unknown}. Known keys: {', '.join(KNOWN_KEYS)}."
+            )
         kwargs = {k: v for k, v in kwargs.items() if k not in RECORD_KEYS}
         if kwargs.get("weight_format") is not None:
             kwargs.setdefault("dtype", kwargs.pop("weight_format"))
@@ -104,10 +108,14 @@ class WeightCompressionConfig:
             if getattr(self, key) is not None:
                 setattr(self, key, coerce_enum(getattr(self, key), enum, key))
         scope = self.ignored_scope
-        self.ignored_scope: IgnoredScope | None = IgnoredScope(**scope) if isinstance(scope, dict) else coerce_ignored_scope(scope)
+        self.ignored_scope: IgnoredScope | None = (
+            IgnoredScope(**scope) if isinstance(scope, dict) else coerce_ignored_scope(scope)
+        )
         self.tokenizer: str | None = kwargs.get("tokenizer")
         self.dq_group_size: int | None = kwargs.get("dq_group_size")
-        quant_method = str(getattr(kwargs.get("quant_method"), "value", kwargs.get("quant_method") or "default")).lower()
+        quant_method = str(
+            getattr(kwargs.get("quant_method"), "value", kwargs.get("quant_method") or "default")
+        ).lower()
         if quant_method not in ("default", "awq", "hybrid"):
             raise InvalidArgumentError(f"`quant_method` must be 'default' or 'awq', got {quant_method!r}.")
         if quant_method == "hybrid":
@@ -137,7 +145,9 @@ class WeightCompressionConfig:
             if field == "group_size_fallback_mode":
                 value = coerce_enum(value, GroupSizeFallbackMode, "group_size_fallback")
             if getattr(advanced, field) not in (value, getattr(AdvancedCompressionParameters, field)):
-                raise InvalidArgumentError(f"`{field}` is given twice, differently: in the config and in `advanced_parameters`.")
+                raise InvalidArgumentError(
+                    f"`{field}` is given twice, differently: in the config and in `advanced_parameters`."
+                )
             setattr(advanced, field, value)
         return advanced
 
@@ -163,20 +173,29 @@ class WeightCompressionConfig:
             if self.mode == CompressWeightsMode.SPQR:
                 if given.get("dtype", "spqr") != "spqr" or given.get("sym"):
                     raise InvalidArgumentError(f"`mode`=SPQR contradicts the optimum-intel keys {given}.")
-            elif given and _mode_from_optimum_intel(kwargs.get("bits"), kwargs.get("sym"), kwargs.get("dtype")) != self.mode:
+            elif (
+                given
+                and _mode_from_optimum_intel(kwargs.get("bits"), kwargs.get("sym"), kwargs.get("dtype")) != self.mode
+            ):
                 raise InvalidArgumentError(f"`mode`={self.mode.name} contradicts the optimum-intel keys {given}.")
         else:
             self.mode = _mode_from_optimum_intel(kwargs.get("bits"), kwargs.get("sym"), kwargs.get("dtype"))
 
     def _validate(self) -> None:
         if self.tokenizer is not None and not isinstance(self.tokenizer, str):
-            raise InvalidArgumentTypeError(f"`tokenizer` must be a model id or path (str), got {type(self.tokenizer).__name__}.")
-        if self.num_samples is not None and (isinstance(self.num_samples, bool) or not isinstance(self.num_samples, int) or self.num_samples <= 0):
+            raise InvalidArgumentTypeError(
+                f"`tokenizer` must be a model id or path (str), got {type(self.tokenizer).__name__}."
+            )
+        if self.num_samples is not None and (
+            isinstance(self.num_samples, bool) or not isinstance(self.num_samples, int) or self.num_samples <= 0
+        ):
             raise InvalidArgumentError(f"`num_samples` must be a positive int, got {self.num_samples!r}.")
         if self.dq_group_size is not None and (not isinstance(self.dq_group_size, int) or self.dq_group_size < 0):
             raise InvalidArgumentError(f"`dq_group_size` must be an int >= 0, got {self.dq_group_size!r}.")
         if self.dataset is not None and not isinstance(self.dataset, (str, list)):
-            raise InvalidArgumentTypeError(f"`dataset` must be a dataset name or a list of strings, got {type(self.dataset).__name__}.")
+            raise InvalidArgumentTypeError(
+                f"`dataset` must be a dataset name or a list of strings, got {type(self.dataset).__name__}."
+            )
         if isinstance(self.dataset, str) and not pathlib.Path(self.dataset).exists():
             name, _ = parse_dataset_name(self.dataset)
             if name not in HUB_DATASETS:
@@ -226,7 +245,9 @@ class WeightCompressionConfig:
                 "ignored_scope": None if self.ignored_scope is None else dataclasses.asdict(self.ignored_scope),
                 "dataset": copy.deepcopy(self.dataset),
                 "spqr": None if self.spqr is None else self.spqr.to_dict(),
-                "advanced_parameters": None if self.advanced_parameters is None else changed_fields(self.advanced_parameters),
+                "advanced_parameters": None
+                if self.advanced_parameters is None
+                else changed_fields(self.advanced_parameters),
                 "library": "optimum-wc",
                 "version": __version__,
                 "format_version": CONFIG_FORMAT_VERSION,

@@ -7,9 +7,9 @@ both libraries refuse the same inputs; every error is raised here, before the mo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import inspect
 import logging
 import numbers
-import inspect
 from types import SimpleNamespace
 from typing import Any
 
@@ -22,16 +22,16 @@ from optimum_wc.config.enums import (
     SensitivityMetric,
     coerce_enum,
 )
+from optimum_wc.config.options import BY_NAME, COMPRESSION_OPTIONS
+from optimum_wc.config.options import signature as options_signature
+from optimum_wc.config.scope import IgnoredScope, coerce_ignored_scope
+from optimum_wc.config.spqr import SpQRConfig
 from optimum_wc.errors import (
     InvalidArgumentError,
     InvalidArgumentTypeError,
     NotYetSupportedError,
     UnsupportedArgumentError,
 )
-from optimum_wc.config.options import BY_NAME, COMPRESSION_OPTIONS
-from optimum_wc.config.options import signature as options_signature
-from optimum_wc.config.scope import IgnoredScope, coerce_ignored_scope
-from optimum_wc.config.spqr import SpQRConfig
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +172,9 @@ class CompressionSettings:
             with_data = SensitivityMetric.MAX_ACTIVATION_VARIANCE
             a.sensitivity_metric = SensitivityMetric.WEIGHT_QUANTIZATION_ERROR if a.dataset is None else with_data
         if a.ratio == 0:
-            logger.warning("`ratio`=0 is taken as 1.0 (every ratio-defining layer in %s), as nncf takes it.", a.mode.name)
+            logger.warning(
+                "`ratio`=0 is taken as 1.0 (every ratio-defining layer in %s), as nncf takes it.", a.mode.name
+            )
         return cls(
             mode=a.mode,
             ratio=a.ratio or 1,
@@ -269,8 +271,16 @@ def _check_like_nncf(a: SimpleNamespace) -> None:
         if advanced and advanced.statistics_path:
             msg = f"`mode`={a.mode.name} does not support `advanced_parameters.statistics_path`."
             raise UnsupportedArgumentError(msg)
-        names = ("all_layers", "sensitivity_metric", "dataset", "awq", "scale_estimation", "gptq", "lora_correction",
-                 "backup_mode")  # fmt: skip
+        names = (
+            "all_layers",
+            "sensitivity_metric",
+            "dataset",
+            "awq",
+            "scale_estimation",
+            "gptq",
+            "lora_correction",
+            "backup_mode",
+        )
         given = [name for name in names if getattr(a, name) is not None]
         if given:
             msg = f"`mode`={a.mode.name} does not support the option(s) {', '.join(given)}: leave them as None."
@@ -306,7 +316,8 @@ def _check_like_nncf(a: SimpleNamespace) -> None:
 def _check_not_yet_supported(a: SimpleNamespace) -> None:
     options = {
         "lora_correction": bool(a.lora_correction),
-        "advanced_parameters.codebook": a.advanced_parameters is not None and a.advanced_parameters.codebook is not None,
+        "advanced_parameters.codebook": a.advanced_parameters is not None
+        and a.advanced_parameters.codebook is not None,
     }
     given = [name for name, value in options.items() if value]
     if given:

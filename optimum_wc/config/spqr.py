@@ -78,7 +78,8 @@ class SpQRConfig:
         _check_real("percdamp", self.percdamp, 0.0, inclusive=True)
         _check_int("num_samples", self.num_samples)
         if self.permutation_order not in PERMUTATION_ORDERS:
-            msg = f"`spqr.permutation_order`={self.permutation_order!r} is not supported. Allowed: {', '.join(PERMUTATION_ORDERS)}."
+            allowed = ", ".join(PERMUTATION_ORDERS)
+            msg = f"`spqr.permutation_order`={self.permutation_order!r} is not supported. Allowed: {allowed}."
             raise InvalidArgumentError(msg)
         for name in ("simplified_outliers", "round_zero"):
             if not isinstance(getattr(self, name), bool):

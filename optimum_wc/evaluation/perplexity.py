@@ -22,13 +22,14 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from optimum_wc.pipeline.calibration import context_length
 from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError
 from optimum_wc.evaluation.adapters import logits_function
 from optimum_wc.evaluation.metrics import log_softmax, token_nll
 from optimum_wc.evaluation.windows import DEFAULT_WINDOW_LENGTH, TextSource, check_window_arguments, load_rows, tokenize
+from optimum_wc.pipeline.calibration import context_length
 
 logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class PerplexityResult:

@@ -105,7 +105,12 @@ class SimilarityScorer:
         if not prompts or not all(p.strip() for p in prompts):
             raise InvalidArgumentError("`prompts` must hold at least one prompt, and no empty one.")
         _check_generates(reference, "reference")
-        self.tokenizer, self.prompts, self.max_new_tokens, self.progress = tokenizer, list(prompts), max_new_tokens, progress
+        self.tokenizer, self.prompts, self.max_new_tokens, self.progress = (
+            tokenizer,
+            list(prompts),
+            max_new_tokens,
+            progress,
+        )
         self.embedder = load_embedder(embedding_model)  # before any generation: a bad model name fails fast
         self.reference_answers = tuple(self._answers(reference, "Reference answers"))
         self.reference_vectors = self._embed(self.reference_answers)
@@ -123,8 +128,9 @@ class SimilarityScorer:
         _check_generates(candidate, "candidate")
         answers = self._answers(candidate, "Candidate answers")
         scores = np.sum(self.reference_vectors * self._embed(answers), axis=1)
-        result = SimilarityResult(float(scores.mean()), tuple(float(s) for s in scores), self.reference_answers,
-                                  tuple(answers))  # fmt: skip
+        result = SimilarityResult(
+            float(scores.mean()), tuple(float(s) for s in scores), self.reference_answers, tuple(answers)
+        )
         logger.info("Similarity %.4f over %d prompts", result.mean, len(self.prompts))
         return result
 
@@ -168,6 +174,7 @@ def similarity(
     ```
     """
     _check_generates(candidate, "candidate")
-    scorer = SimilarityScorer(reference, tokenizer, prompts, max_new_tokens=max_new_tokens,
-                              embedding_model=embedding_model, progress=progress)  # fmt: skip
+    scorer = SimilarityScorer(
+        reference, tokenizer, prompts, max_new_tokens=max_new_tokens, embedding_model=embedding_model, progress=progress
+    )
     return scorer.score(candidate)

@@ -93,8 +93,9 @@ def load_rows(source: TextSource) -> list[str]:
         if path.suffix.lower() in LOCAL_BUILDERS:
             import datasets
 
-            rows = _dataset_rows(datasets.load_dataset(LOCAL_BUILDERS[path.suffix.lower()], data_files=str(path),
-                                                       split="train"))
+            rows = _dataset_rows(
+                datasets.load_dataset(LOCAL_BUILDERS[path.suffix.lower()], data_files=str(path), split="train")
+            )
         else:
             content = path.read_text(encoding="utf-8")  # universal newlines: "\r\n" reads as "\n"
             rows = (content[:-1] if content.endswith("\n") else content).split("\n")

@@ -14,7 +14,6 @@ import pathlib
 from typing import Any
 
 import openvino as ov
-
 from optimum_wc.errors import MissingExtraError
 
 try:
@@ -23,12 +22,11 @@ except ModuleNotFoundError as missing:  # optimum-intel, transformers or torch: 
     raise MissingExtraError("OVModelForCausalLM", "hf", missing.name) from missing
 
 from optimum_wc._utils.atomic import atomic_directory, disk_errors
-from optimum_wc.hf.exporting import check_checkpoint_files, convert_tokenizer, export_folders_the_next_run_can_repair
-from optimum_wc.pipeline.calibration import check_token_samples, token_samples
+from optimum_wc.checkpoints.importer import import_checkpoint, prequantized_spec
 from optimum_wc.compress import check_num_workers, compress_model
 from optimum_wc.config.options import RUN_OPTIONS
+from optimum_wc.config.quantization import KNOWN_KEYS, WeightCompressionConfig
 from optimum_wc.config.settings import CompressionSettings, bind_options
-from optimum_wc.checkpoints.importer import import_checkpoint, prequantized_spec
 from optimum_wc.errors import (
     HubUploadError,
     InvalidArgumentError,
@@ -37,8 +35,11 @@ from optimum_wc.errors import (
     OptimumWCError,
     UnsupportedModelError,
 )
+from optimum_wc.hf.exporting import check_checkpoint_files, convert_tokenizer, export_folders_the_next_run_can_repair
 from optimum_wc.openvino.ir_files import check_ir_files
+from optimum_wc.pipeline.calibration import check_token_samples, token_samples
 from optimum_wc.pipeline.rt_info import imported_origin
+from optimum_wc.pipeline.summary import CompressionSummary
 from optimum_wc.saving.folder import (
     AUTO_INT8_MIN_WEIGHTS,
     copy_tokenizer,
@@ -48,8 +49,6 @@ from optimum_wc.saving.folder import (
     set_runtime_options,
     write_records,
 )
-from optimum_wc.config.quantization import KNOWN_KEYS, WeightCompressionConfig
-from optimum_wc.pipeline.summary import CompressionSummary
 from optimum_wc.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -57,7 +56,12 @@ logger = logging.getLogger(__name__)
 # accelerate's placement options: OpenVINO's exporter refuses models whose modules accelerate offloads (its input
 # check and TorchScript tracing fail), and OpenVINO models are placed with ``device``; refused up front, not ignored.
 OFFLOAD_ARGUMENTS = ("device_map", "max_memory", "offload_folder", "offload_state_dict", "offload_buffers")
-FOUR_BIT_DEFAULT = {"bits": 4, "sym": False, "group_size": 128, "ratio": 1.0}  # optimum-intel's fallback for {"bits": 4}
+FOUR_BIT_DEFAULT = {
+    "bits": 4,
+    "sym": False,
+    "group_size": 128,
+    "ratio": 1.0,
+}  # optimum-intel's fallback for {"bits": 4}
 
 
 def resolve_quantization_config(
@@ -114,7 +118,9 @@ def _is_lookup_failure(exc: BaseException) -> bool:
     return isinstance(exc, OSError) or module.startswith(("httpx", "httpcore", "huggingface_hub", "requests"))
 
 
-def _prequantized_checkpoint(model_id: str | os.PathLike, export: bool, kwargs: dict) -> tuple[pathlib.Path, Any] | None:
+def _prequantized_checkpoint(
+    model_id: str | os.PathLike, export: bool, kwargs: dict
+) -> tuple[pathlib.Path, Any] | None:
     """(folder, spec) when ``model_id`` is a GPTQ/AWQ checkpoint to import (a local folder, or a Hub id whose
     ``config.json`` says so, downloaded); None otherwise, including when the Hub cannot be asked."""
     folder = pathlib.Path(str(model_id))
@@ -226,7 +232,11 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
         if not isinstance(model, cls):  # optimum-intel chose a class of its own for this model type
             model.__class__ = type(f"OptimumWC{type(model).__name__}", (cls, type(model)), {})
         nothing_asked = config is None and load_in_8bit is None and load_in_4bit is None
-        if nothing_asked and not is_compressed(model.model) and float_weight_elements(model.model) >= AUTO_INT8_MIN_WEIGHTS:
+        if (
+            nothing_asked
+            and not is_compressed(model.model)
+            and float_weight_elements(model.model) >= AUTO_INT8_MIN_WEIGHTS
+        ):
             config = WeightCompressionConfig(bits=8)
         if config is not None:
             model.compress(config, **run)
@@ -290,7 +300,11 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
         self._wc_config = saved_config(pathlib.Path(str(self.model_save_dir)))
 
     def save_pretrained(
-        self, save_directory: str | os.PathLike, push_to_hub: bool = False, compress_to_fp16: bool = False, **kwargs: Any
+        self,
+        save_directory: str | os.PathLike,
+        push_to_hub: bool = False,
+        compress_to_fp16: bool = False,
+        **kwargs: Any,
     ):
         """Saves the model, its configs, tokenizer files, per-weight record and model card; atomically.
 
@@ -332,9 +346,11 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
         try:
             api.create_repo(repo_id=repository_id, private=private, exist_ok=True, token=token)
             commit = api.upload_folder(
-                repo_id=repository_id, folder_path=folder, token=token,
+                repo_id=repository_id,
+                folder_path=folder,
+                token=token,
                 commit_message="Upload model compressed with optimum-wc",
-            )  # fmt: skip
+            )
         except Exception as exc:  # noqa: BLE001 - httpx, huggingface_hub and OS errors alike, named in one class
             raise HubUploadError(
                 f"Uploading {folder} to the Hub repository {repository_id!r} failed ({type(exc).__name__}: {exc}). "

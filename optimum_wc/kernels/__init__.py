@@ -4,6 +4,12 @@ from optimum_wc.kernels.records import CompressedWeight, GroupedWeight
 from optimum_wc.kernels.registry import KERNELS, Kernel, compress, compress_grouped, decompress, dequantize_grouped
 
 __all__ = [
-    "KERNELS", "CompressedWeight", "GroupedWeight", "Kernel", "compress", "compress_grouped", "decompress",
+    "KERNELS",
+    "CompressedWeight",
+    "GroupedWeight",
+    "Kernel",
+    "compress",
+    "compress_grouped",
+    "decompress",
     "dequantize_grouped",
 ]

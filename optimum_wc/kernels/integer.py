@@ -89,7 +89,11 @@ def quantize_integer(
 
 
 def quantized_integer_levels(
-    weight: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, bits: int, out: np.ndarray | None = None,
+    weight: np.ndarray,
+    scale: np.ndarray,
+    zero_point: np.ndarray | None,
+    bits: int,
+    out: np.ndarray | None = None,
     nncf_size: int | None = None,
 ) -> np.ndarray:
     """``integer_levels(quantize_integer(...), zero_point)`` in float32 without the integer round trip: the same

@@ -1,7 +1,7 @@
 """NF4: 16 NormalFloat levels in [-1, 1] with an absmax scale per group (QLoRA, Dettmers et al., 2023)::
 
-    s = max|W|        (|s| < eps  ->  s = eps)
-    i = index of the level nearest to W / s        W ~ NF4[i] * s
+s = max|W|        (|s| < eps  ->  s = eps)
+i = index of the level nearest to W / s        W ~ NF4[i] * s
 """
 
 from __future__ import annotations
@@ -13,13 +13,25 @@ from optimum_wc.kernels.nncf_paths import openvino_path
 
 NF4_LEVELS = np.array(
     [
-        -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
-        -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
-        0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
-        0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
+        -1.0,
+        -0.6961928009986877,
+        -0.5250730514526367,
+        -0.39491748809814453,
+        -0.28444138169288635,
+        -0.18477343022823334,
+        -0.09105003625154495,
+        0.0,
+        0.07958029955625534,
+        0.16093020141124725,
+        0.24611230194568634,
+        0.33791524171829224,
+        0.44070982933044434,
+        0.5626170039176941,
+        0.7229568362236023,
+        1.0,
     ],
     dtype=np.float32,
-)  # fmt: skip
+)
 
 # Decision boundaries. Midpoints of adjacent levels in float32; a value equal to one goes to the lower level.
 NF4_MIDPOINTS = ((NF4_LEVELS[1:] + NF4_LEVELS[:-1]) / np.float32(2)).astype(np.float32)
@@ -29,13 +41,24 @@ NF4_MIDPOINTS = ((NF4_LEVELS[1:] + NF4_LEVELS[:-1]) / np.float32(2)).astype(np.f
 # differ only for values exactly on a boundary (tests/kernels/test_nf4.py checks both).
 OPENVINO_NF4_BOUNDARIES = np.array(
     [
-        -0.8480963706970215, -0.6106328368186951, -0.45999523997306824, -0.33967939019203186,
-        -0.23460738360881805, -0.13791172206401825, -0.04552501440048218, 0.03979015350341797,
-        0.12025526165962219, 0.203521266579628, 0.2920137941837311, 0.3893125653266907,
-        0.5016634464263916, 0.642786979675293, 0.8614784479141235,
+        -0.8480963706970215,
+        -0.6106328368186951,
+        -0.45999523997306824,
+        -0.33967939019203186,
+        -0.23460738360881805,
+        -0.13791172206401825,
+        -0.04552501440048218,
+        0.03979015350341797,
+        0.12025526165962219,
+        0.203521266579628,
+        0.2920137941837311,
+        0.3893125653266907,
+        0.5016634464263916,
+        0.642786979675293,
+        0.8614784479141235,
     ],
     dtype=np.float32,
-)  # fmt: skip
+)
 
 
 def nf4_scale(weight: np.ndarray, axis: int | tuple[int, ...]) -> np.ndarray:
@@ -77,7 +100,11 @@ def nf4_levels(codes: np.ndarray, zero_point: None) -> np.ndarray:
 
 
 def quantized_nf4_levels(
-    weight: np.ndarray, scale: np.ndarray, zero_point: None, bits: int, out: np.ndarray | None = None,
+    weight: np.ndarray,
+    scale: np.ndarray,
+    zero_point: None,
+    bits: int,
+    out: np.ndarray | None = None,
     nncf_size: int | None = None,
 ) -> np.ndarray:
     """``nf4_levels(quantize_nf4(...))``, written into ``out`` (float32) when given."""

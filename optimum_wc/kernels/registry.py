@@ -55,11 +55,45 @@ class Kernel:
 
 
 KERNELS: dict[str, Kernel] = {
-    "int8_asym": Kernel(CODE_BITS["int8_asym"], "u8", True, asymmetric_parameters, quantize_integer, integer_levels, quantized_integer_levels),
-    "int8_sym": Kernel(CODE_BITS["int8_sym"], "i8", False, symmetric_parameters, quantize_integer, integer_levels, quantized_integer_levels),
-    "int4_asym": Kernel(CODE_BITS["int4_asym"], "u4", True, asymmetric_parameters, quantize_integer, integer_levels, quantized_integer_levels),
-    "int4_sym": Kernel(CODE_BITS["int4_sym"], "i4", False, symmetric_parameters, quantize_integer, integer_levels, quantized_integer_levels),
-    "nf4": Kernel(CODE_BITS["nf4"], "nf4", False, nf4_parameters, quantize_nf4, nf4_levels, quantized_nf4_levels, integer=False),
+    "int8_asym": Kernel(
+        CODE_BITS["int8_asym"],
+        "u8",
+        True,
+        asymmetric_parameters,
+        quantize_integer,
+        integer_levels,
+        quantized_integer_levels,
+    ),
+    "int8_sym": Kernel(
+        CODE_BITS["int8_sym"],
+        "i8",
+        False,
+        symmetric_parameters,
+        quantize_integer,
+        integer_levels,
+        quantized_integer_levels,
+    ),
+    "int4_asym": Kernel(
+        CODE_BITS["int4_asym"],
+        "u4",
+        True,
+        asymmetric_parameters,
+        quantize_integer,
+        integer_levels,
+        quantized_integer_levels,
+    ),
+    "int4_sym": Kernel(
+        CODE_BITS["int4_sym"],
+        "i4",
+        False,
+        symmetric_parameters,
+        quantize_integer,
+        integer_levels,
+        quantized_integer_levels,
+    ),
+    "nf4": Kernel(
+        CODE_BITS["nf4"], "nf4", False, nf4_parameters, quantize_nf4, nf4_levels, quantized_nf4_levels, integer=False
+    ),
 }
 
 
@@ -99,12 +133,21 @@ def compress(
     if scale is None and weight.ndim == 2 and reduction_axes in ((1,), (-1,)) and weight.size > BLOCK_ELEMENTS:
         # blocks of whole rows and at least BLOCK_ELEMENTS / 2 elements, far above NF4's 10k-element rounding
         # switch, so the same rounding rule applies as for the whole weight
-        blocks = [compress_grouped(group_weight(block, reduction_axes, group_size), mode)
-                  for block in np.array_split(weight, min(weight.shape[0], -(-weight.size // BLOCK_ELEMENTS)))]  # fmt: skip
+        blocks = [
+            compress_grouped(group_weight(block, reduction_axes, group_size), mode)
+            for block in np.array_split(weight, min(weight.shape[0], -(-weight.size // BLOCK_ELEMENTS)))
+        ]
         first = blocks[0]
         zero_point = None if first.zero_point is None else np.concatenate([b.zero_point for b in blocks])
-        return CompressedWeight(np.concatenate([b.codes for b in blocks]), np.concatenate([b.scale for b in blocks]),
-                                zero_point, mode, first.bits, group_size, tuple(weight.shape))  # fmt: skip
+        return CompressedWeight(
+            np.concatenate([b.codes for b in blocks]),
+            np.concatenate([b.scale for b in blocks]),
+            zero_point,
+            mode,
+            first.bits,
+            group_size,
+            tuple(weight.shape),
+        )
     return compress_grouped(group_weight(weight, reduction_axes, group_size), mode, scale, zero_point)
 
 

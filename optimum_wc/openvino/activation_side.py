@@ -26,12 +26,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import openvino as ov
-from openvino import opset15
-from openvino import opset13 as opset
 
-from optimum_wc.kernels.packing import PackedArray
+import openvino as ov
+from openvino import opset13 as opset
+from openvino import opset15
 from optimum_wc.algorithms.spqr_storage import StoredOutliers
+from optimum_wc.kernels.packing import PackedArray
 from optimum_wc.openvino.decompression import packed_constant
 
 ELL_MAX_SLOTS = 8  # the ELL form holds slots * d_out values per token: at most 8 MatMul outputs' worth
@@ -112,8 +112,11 @@ class _Stored:
         outliers, name = term.outliers, term.name
         values = ov.op.Constant(np.ascontiguousarray(outliers.values, dtype=np.float16))
         values.set_friendly_name(f"{name}/outliers/values")
-        return cls(_indices(outliers.offsets, f"{name}/outliers/offsets"),
-                   _indices(outliers.columns, f"{name}/outliers/columns"), values)  # fmt: skip
+        return cls(
+            _indices(outliers.offsets, f"{name}/outliers/offsets"),
+            _indices(outliers.columns, f"{name}/outliers/columns"),
+            values,
+        )
 
 
 def _ends(term: OutlierTerm, stored: _Stored) -> ov.Node:
@@ -166,8 +169,10 @@ def _ell(term: OutlierTerm, stored: _Stored, ends: ov.Node, has: ov.Node, slots:
     slot = opset.unsqueeze(opset.range(0, slots, 1, ov.Type.i32), 1)  # [slots, 1]
     position = opset.add(opset.unsqueeze(starts, 0), slot)
     index = opset.select(opset.less(position, opset.unsqueeze(ends, 0)), position, np.int32(count))
-    return (opset.gather(opset.concat([stored.columns, opset.constant([0], ov.Type.i32)], 0), index, np.int32(0)),
-            opset.gather(opset.concat([stored.values, opset.constant([0], ov.Type.f16)], 0), index, np.int32(0)))  # fmt: skip
+    return (
+        opset.gather(opset.concat([stored.columns, opset.constant([0], ov.Type.i32)], 0), index, np.int32(0)),
+        opset.gather(opset.concat([stored.values, opset.constant([0], ov.Type.f16)], 0), index, np.int32(0)),
+    )
 
 
 def _row_map(has: ov.Node, first: int, zero: int) -> ov.Node:
@@ -232,16 +237,27 @@ def _bag_form(targets: _Targets, stored: dict[str, _Stored], x: ov.Output, label
     weights.append(opset.constant([0], ov.Type.f16))
     channels = x.get_partial_shape()[-1].get_length()
     table = opset.transpose(opset.reshape(x, [-1, channels], special_zero=False), [1, 0])
-    bags = opset15.embedding_bag_offsets(table, _concat(indices, 0), _concat(offsets, 0),
-                                         per_sample_weights=_in_type(_concat(weights, 0), x), reduction="sum",
-                                         name=f"{label}/bags")  # fmt: skip
-    shape = opset.concat([opset.slice(opset.shape_of(x), [0], [-1], [1]), opset.constant([sum(targets.sizes)], ov.Type.i64)], 0)
+    bags = opset15.embedding_bag_offsets(
+        table,
+        _concat(indices, 0),
+        _concat(offsets, 0),
+        per_sample_weights=_in_type(_concat(weights, 0), x),
+        reduction="sum",
+        name=f"{label}/bags",
+    )
+    shape = opset.concat(
+        [opset.slice(opset.shape_of(x), [0], [-1], [1]), opset.constant([sum(targets.sizes)], ov.Type.i64)], 0
+    )
     return opset.reshape(opset.transpose(bags, [1, 0]), shape, special_zero=False)
 
 
 def _add_to_outputs(targets: _Targets, sums: ov.Node, label: str) -> None:
     """Adds to each MatMul's output its rows of ``sums`` (split by MatMul when there are several)."""
-    parts = [sums.output(0)] if len(targets.sizes) == 1 else opset.variadic_split(sums, np.int32(-1), targets.sizes, name=f"{label}/split").outputs()
+    parts = (
+        [sums.output(0)]
+        if len(targets.sizes) == 1
+        else opset.variadic_split(sums, np.int32(-1), targets.sizes, name=f"{label}/split").outputs()
+    )
     for (matmul, name), part in zip(targets.matmuls, parts):
         y = matmul.output(0)
         consumers = list(y.get_target_inputs())
@@ -265,5 +281,7 @@ def insert_outliers(terms: list[OutlierTerm]) -> None:
     slots = max(term.slots for term in terms)
     targets = _Targets.of(terms)
     stored = {term.name: _Stored.of(term) for term in terms}
-    sums = _ell_form(targets, stored, x, slots, label) if slots <= ELL_MAX_SLOTS else _bag_form(targets, stored, x, label)
+    sums = (
+        _ell_form(targets, stored, x, slots, label) if slots <= ELL_MAX_SLOTS else _bag_form(targets, stored, x, label)
+    )
     _add_to_outputs(targets, sums, label)

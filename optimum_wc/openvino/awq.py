@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import openvino as ov
 import openvino.opset13 as opset
 
+import openvino as ov
 from optimum_wc.openvino.graph import ModelGraph, new_constant, source_constant
 
 ACTIVATIONS = frozenset(

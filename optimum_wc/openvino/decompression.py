@@ -12,7 +12,8 @@ For a weight constant named ``n`` used on input port ``p``::
 OpenVINO's CPU plugin recognises this pattern and runs the MatMul on the packed low-bit weight.
 
 A SpQR weight (:func:`spqr_parts`, then :func:`dequantize`) has the same shape of subgraph, with its zero point
-and scale computed from their own quantized codes (``Convert(codes) * step + minimum``, reshaped to ``[d_out, groups, 1]``):
+and scale computed from their own quantized codes (``Convert(codes) * step + minimum``, reshaped to
+``[d_out, groups, 1]``):
 OpenVINO folds those small subgraphs into constants when it compiles the model, and the pattern above remains.
 Integer zero points pass through u4 at the end, so that they fold into a u4 constant and the CPU plugin picks its
 integer-zero-point kernel (twice as fast as with a float zero point).
@@ -26,16 +27,24 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+
 import openvino as ov
 from openvino import opset13 as opset
-
-from optimum_wc.kernels.packing import PackedArray, StoredWeight
 from optimum_wc.algorithms.spqr_storage import SpQRStored, StoredStatistic
+from optimum_wc.kernels.packing import PackedArray, StoredWeight
 from optimum_wc.openvino.graph import new_constant
 
 Hold = Callable[[ov.Node], None]
-STORAGE_TYPES = {"u8": ov.Type.u8, "i8": ov.Type.i8, "u4": ov.Type.u4, "i4": ov.Type.i4, "nf4": ov.Type.nf4,
-                 "u3": ov.Type.u3, "u16": ov.Type.u16, "i32": ov.Type.i32}  # fmt: skip
+STORAGE_TYPES = {
+    "u8": ov.Type.u8,
+    "i8": ov.Type.i8,
+    "u4": ov.Type.u4,
+    "i4": ov.Type.i4,
+    "nf4": ov.Type.nf4,
+    "u3": ov.Type.u3,
+    "u16": ov.Type.u16,
+    "i32": ov.Type.i32,
+}
 
 
 def packed_constant(packed: PackedArray, name: str, hold: Hold | None = None) -> ov.Node:
@@ -114,8 +123,11 @@ def spqr_parts(stored: SpQRStored, name: str, hold: Hold | None = None) -> Dense
     codes = packed_constant(stored.codes, name, hold)
     if stored.codes.storage == "u3":
         codes = opset.convert(codes, ov.Type.u4, name=f"{name}/u4")
-    return DenseParts(codes, _statistic(stored.zero_point, f"{name}/zero_point", [rows, groups, 1]),
-                      _statistic(stored.scale, f"{name}/scale", [rows, groups, 1]))  # fmt: skip
+    return DenseParts(
+        codes,
+        _statistic(stored.zero_point, f"{name}/zero_point", [rows, groups, 1]),
+        _statistic(stored.scale, f"{name}/scale", [rows, groups, 1]),
+    )
 
 
 def dequantize(parts: DenseParts, shape: list[int], name: str, port: int, output_type: ov.Type | None) -> ov.Node:

@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+
 import openvino as ov
 from openvino import opset13 as opset
-
 from optimum_wc.openvino.activation_side import OutlierTerm, insert_outliers
 from optimum_wc.openvino.decompression import DenseParts, dequantize
 
@@ -38,8 +38,13 @@ class Projection:
         """What projections must share to be fused: their input, grouped shape and element types."""
         source = self.matmul.input(0).get_source_output()
         codes = self.parts.codes.get_output_partial_shape(0).to_shape()
-        return (source.get_node().get_friendly_name(), source.get_index(), tuple(codes)[1:],
-                self.parts.zero_point.get_output_element_type(0).get_type_name(), str(self.output_type))  # fmt: skip
+        return (
+            source.get_node().get_friendly_name(),
+            source.get_index(),
+            tuple(codes)[1:],
+            self.parts.zero_point.get_output_element_type(0).get_type_name(),
+            str(self.output_type),
+        )
 
     @classmethod
     def of(cls, matmul: ov.Node, port: int, parts: DenseParts, name: str, output_type: ov.Type | None):
@@ -64,8 +69,9 @@ def fuse(projections: list[Projection]) -> dict[str, Fused]:
     first = projections[0]
     columns = first.matmul.input(0).get_partial_shape()[-1].get_length()
     rows = [projection.rows for projection in projections]
-    parts = DenseParts(*(opset.concat([getattr(p.parts, field) for p in projections], 0)
-                         for field in ("codes", "zero_point", "scale")))  # fmt: skip
+    parts = DenseParts(
+        *(opset.concat([getattr(p.parts, field) for p in projections], 0) for field in ("codes", "zero_point", "scale"))
+    )
     label = f"{first.name}/fused"
     weight = dequantize(parts, [sum(rows), columns], label, 1, first.output_type)
     matmul = opset.matmul(first.matmul.input(0).get_source_output(), weight, False, True, name=f"{label}/MatMul")
@@ -95,6 +101,10 @@ def fuse_and_add_outliers(projections: list[Projection], outliers: list[list[Out
     activation) to the MatMuls their weights ended in, fused or not."""
     fused = fuse_all(projections)
     for terms in outliers:
-        moved = [replace(term, matmul=fused[key].matmul, first_row=fused[key].first_row)
-                 if (key := term.matmul.get_friendly_name()) in fused else term for term in terms]  # fmt: skip
+        moved = [
+            replace(term, matmul=fused[key].matmul, first_row=fused[key].first_row)
+            if (key := term.matmul.get_friendly_name()) in fused
+            else term
+            for term in terms
+        ]
         insert_outliers(sorted(moved, key=lambda term: term.name))  # the same graph whatever the weights' order

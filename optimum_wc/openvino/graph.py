@@ -12,8 +12,9 @@ from collections import defaultdict, deque
 import heapq
 
 import numpy as np
-import openvino as ov
 import openvino.opset13 as opset
+
+import openvino as ov
 
 CONST_PASS_THROUGH = ("Convert", "FakeQuantize", "FakeConvert", "Reshape")
 

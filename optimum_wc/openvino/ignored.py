@@ -12,9 +12,9 @@ from collections import Counter
 import itertools
 import re
 
+from optimum_wc.config.scope import IgnoredScope
 from optimum_wc.errors import InvalidArgumentError
 from optimum_wc.openvino.graph import ModelGraph
-from optimum_wc.config.scope import IgnoredScope
 
 # Each pattern: op types by label (label 0 is the MatMul), then edges between labels.
 POSITIONAL_PATTERNS: list[tuple[tuple[str, ...], tuple[tuple[int, int], ...]]] = [
@@ -50,8 +50,11 @@ def _matches(graph: ModelGraph, matmul: str, types: tuple[str, ...], edges: tupl
             if dst == label and src < label:
                 near.update(n for c in candidates[src] for n in graph.successors(c))
             if src == label and dst < label:
-                near.update(graph.by_name[n].input_value(i).get_node().get_friendly_name()
-                            for n in candidates[dst] for i in range(len(graph.by_name[n].inputs())))  # fmt: skip
+                near.update(
+                    graph.by_name[n].input_value(i).get_node().get_friendly_name()
+                    for n in candidates[dst]
+                    for i in range(len(graph.by_name[n].inputs()))
+                )
         candidates.append(sorted(n for n in near if graph.type_of(n) == types[label]))
     for combo in itertools.product(*candidates):
         if len(set(combo)) == len(combo) and _edge_counts(graph, list(combo)) == wanted:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
+
 import openvino as ov
 
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}

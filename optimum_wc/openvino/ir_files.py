@@ -34,7 +34,9 @@ def check_ir_files(xml: str | os.PathLike) -> None:
             if element.tag == "layer":
                 element.clear()
     except (ElementTree.ParseError, ValueError) as exc:
-        raise CorruptModelError(f"{xml} is not a well-formed OpenVINO IR ({exc}); the file is damaged or truncated.") from exc
+        raise CorruptModelError(
+            f"{xml} is not a well-formed OpenVINO IR ({exc}); the file is damaged or truncated."
+        ) from exc
     if root_tag != "net":
         raise CorruptModelError(f"{xml} is not an OpenVINO IR (its root element is <{root_tag}>, not <net>).")
     if needed and not weights.is_file():

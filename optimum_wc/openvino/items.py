@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import openvino as ov
 
+import openvino as ov
 from optimum_wc.errors import InvalidArgumentError
 from optimum_wc.openvino.graph import ModelGraph
 
@@ -50,7 +50,13 @@ def check_calibration_items(model: ov.Model, graph: ModelGraph, items: list[Any]
             _check_value(index, names[position][0], parameters[position], value, vocabulary.get(position))
         ids = next((v for p, v in enumerate(values) if "input_ids" in names[p]), None)
         mask = next((v for p, v in enumerate(values) if "attention_mask" in names[p]), None)
-        if stateful and ids is not None and mask is not None and np.ndim(mask) and np.shape(mask)[-1] != np.shape(ids)[-1]:
+        if (
+            stateful
+            and ids is not None
+            and mask is not None
+            and np.ndim(mask)
+            and np.shape(mask)[-1] != np.shape(ids)[-1]
+        ):
             raise InvalidArgumentError(
                 f"`dataset` item {index}: `attention_mask` covers {np.shape(mask)[-1]} tokens, `input_ids` has "
                 f"{np.shape(ids)[-1]}; the state is reset before each item, so they must be equal."

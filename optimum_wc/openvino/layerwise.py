@@ -20,9 +20,9 @@ import tempfile
 from typing import Any, Callable, Iterator
 
 import numpy as np
-import openvino as ov
 import openvino.opset13 as opset
 
+import openvino as ov
 from optimum_wc.errors import UnsupportedModelError
 from optimum_wc.openvino.graph import ModelGraph
 from optimum_wc.openvino.inference import infer_in_order
@@ -62,7 +62,10 @@ def _without_state(model: ov.Model) -> dict[str, ov.Node]:
 
 
 def _ancestors(
-    ops: dict[str, ov.Node], starts: list[Tensor], available: set[Tensor], strict: bool = True,
+    ops: dict[str, ov.Node],
+    starts: list[Tensor],
+    available: set[Tensor],
+    strict: bool = True,
     known: frozenset[str] | set[str] = frozenset(),
 ) -> tuple[set[str], set[Tensor]]:
     """Ops needed to compute ``starts`` from the ``available`` tensors, and which available tensors they read; ops
@@ -113,7 +116,9 @@ class TensorStore:
     ``folder``, memory-mapped back (removed when dropped, and the folder when the store closes)."""
 
     def __init__(self, folder: str | os.PathLike | None = None):
-        self._folder = None if folder is None else tempfile.TemporaryDirectory(prefix="optimum-wc-layerwise-", dir=folder)
+        self._folder = (
+            None if folder is None else tempfile.TemporaryDirectory(prefix="optimum-wc-layerwise-", dir=folder)
+        )
         self._written = 0
 
     @property
@@ -185,7 +190,9 @@ class LayerwiseRunner:
             parameters, order = [], sorted(boundary)
             for tensor in order:
                 output = ops[tensor[0]].output(tensor[1])
-                parameter = opset.parameter(output.get_partial_shape(), output.get_element_type(), name=f"cache/{tensor[0]}/{tensor[1]}")
+                parameter = opset.parameter(
+                    output.get_partial_shape(), output.get_element_type(), name=f"cache/{tensor[0]}/{tensor[1]}"
+                )
                 for target in list(output.get_target_inputs()):
                     if target.get_node().get_friendly_name() in needed:
                         target.replace_source_output(parameter.output(0))

@@ -43,15 +43,21 @@ class _Graph:
             for consumer in consumers:
                 self.previous[consumer].add(name)
         self.out_ports = {
-            n: {port for port, output in enumerate(graph.by_name[n].outputs())
-                if any(t.get_node().get_friendly_name() in self.nodes for t in output.get_target_inputs())}
+            n: {
+                port
+                for port, output in enumerate(graph.by_name[n].outputs())
+                if any(t.get_node().get_friendly_name() in self.nodes for t in output.get_target_inputs())
+            }
             for n in self.nodes
-        }  # fmt: skip
+        }
         self.in_tensors = {
-            n: {(v.get_node().get_friendly_name(), v.get_index()) for v in graph.by_name[n].input_values()
-                if v.get_node().get_friendly_name() in self.nodes}
+            n: {
+                (v.get_node().get_friendly_name(), v.get_index())
+                for v in graph.by_name[n].input_values()
+                if v.get_node().get_friendly_name() in self.nodes
+            }
             for n in self.nodes
-        }  # fmt: skip
+        }
 
 
 def _merged(paths: list[_Path]) -> list[_Path]:

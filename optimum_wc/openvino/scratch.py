@@ -26,9 +26,9 @@ from typing import Callable
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
-import openvino as ov
 import openvino.opset13 as opset
 
+import openvino as ov
 from optimum_wc.openvino.pages import mappings_of
 
 SCRATCH_MIN_BYTES = 512 * 2**20  # weights to compress, in their float size
@@ -58,12 +58,15 @@ def write_constants_ir(constants: list[ov.Node], xml: pathlib.Path) -> None:
                 f'<data element_type="{element}" shape="{",".join(map(str, shape))}" offset="{offset}" '
                 f'size="{data.size}" /><output>{port}</output></layer>'
                 f'<layer id="{2 * index + 1}" name={quoteattr(name + "/result")} type="Result" version="opset1">'
-                f'<input>{port}</input></layer>'
+                f"<input>{port}</input></layer>"
             )
             edges.append(f'<edge from-layer="{2 * index}" from-port="0" to-layer="{2 * index + 1}" to-port="0" />')
             offset += data.size
-    xml.write_text(f'<?xml version="1.0"?>\n<net name="scratch" version="11"><layers>{"".join(layers)}</layers>'
-                   f'<edges>{"".join(edges)}</edges></net>\n', encoding="utf-8")  # fmt: skip
+    xml.write_text(
+        f'<?xml version="1.0"?>\n<net name="scratch" version="11"><layers>{"".join(layers)}</layers>'
+        f"<edges>{''.join(edges)}</edges></net>\n",
+        encoding="utf-8",
+    )
 
 
 class ScratchIR:
@@ -72,9 +75,11 @@ class ScratchIR:
     context."""
 
     def __init__(
-        self, directory: str | os.PathLike | None = None, chunk_bytes: int | None = None,
+        self,
+        directory: str | os.PathLike | None = None,
+        chunk_bytes: int | None = None,
         on_mapped: Callable[[ov.Node, ov.Node], None] | None = None,
-    ):  # fmt: skip
+    ):
         self.on_mapped = on_mapped
         self.folder = pathlib.Path(tempfile.mkdtemp(prefix="optimum-wc-scratch-", dir=directory))
         self.chunk_bytes = CHUNK_BYTES if chunk_bytes is None else chunk_bytes
@@ -85,7 +90,9 @@ class ScratchIR:
 
     def hold(self, constant: ov.Node) -> None:
         """Queues ``constant``; one queued under the same name before is superseded (a weight rewritten twice)."""
-        if len(constant.get_rt_info()):  # the chunk IRs carry no rt_info: such a Constant stays in memory (ours have none)
+        if len(
+            constant.get_rt_info()
+        ):  # the chunk IRs carry no rt_info: such a Constant stays in memory (ours have none)
             return
         name = constant.get_friendly_name()
         superseded = [c for c in self.pending if c.get_friendly_name() == name]
@@ -103,7 +110,9 @@ class ScratchIR:
         xml = self.folder / f"chunk{self.chunks}.xml"
         self.chunks += 1
         write_constants_ir(self.pending, xml)
-        mapped = {op.get_friendly_name(): op for op in self.core.read_model(xml).get_ops() if op.get_type_name() == "Constant"}
+        mapped = {
+            op.get_friendly_name(): op for op in self.core.read_model(xml).get_ops() if op.get_type_name() == "Constant"
+        }
         for constant in self.pending:
             replacement = mapped[constant.get_friendly_name()]
             for target in list(constant.output(0).get_target_inputs()):
@@ -126,7 +135,9 @@ class ScratchIR:
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def detach_from_file(model: ov.Model, weights_file: str | os.PathLike, directory: str | os.PathLike | None = None) -> int:
+def detach_from_file(
+    model: ov.Model, weights_file: str | os.PathLike, directory: str | os.PathLike | None = None
+) -> int:
     """Moves the Constants of ``model`` that are still read from the memory-mapped ``weights_file`` (those left as
     they were: norms, biases, ignored layers) into a temporary IR of their own, mapped back and unlinked; returns
     how many moved.

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
-import openvino as ov
 import openvino.opset13 as opset
 
+import openvino as ov
 from optimum_wc.algorithms.activations import InputStatistics
 from optimum_wc.errors import UnsupportedModelError
 from optimum_wc.openvino.graph import ModelGraph

@@ -17,6 +17,7 @@ import tempfile
 from typing import Any, Callable
 
 import numpy as np
+
 import openvino as ov
 
 logger = logging.getLogger(__name__)
@@ -25,7 +26,11 @@ Arrays = dict[str, np.ndarray]
 
 
 def _update_with_item(digest: "hashlib._Hash", item: Any) -> None:
-    values = sorted(item.items()) if isinstance(item, dict) else enumerate(item if isinstance(item, (list, tuple)) else [item])
+    values = (
+        sorted(item.items())
+        if isinstance(item, dict)
+        else enumerate(item if isinstance(item, (list, tuple)) else [item])
+    )
     for key, value in values:
         array = np.ascontiguousarray(np.asarray(value))
         digest.update(f"{key}:{array.dtype}:{array.shape};".encode())
@@ -71,7 +76,11 @@ class StatisticsCache:
 
 
 def cached(
-    path: str | os.PathLike | None, model: ov.Model, items: list[Any], kind: str, points: list[str],
+    path: str | os.PathLike | None,
+    model: ov.Model,
+    items: list[Any],
+    kind: str,
+    points: list[str],
     compute: Callable[[], Arrays],
 ) -> Arrays:
     """``compute()``, through the cache in ``path`` when one is given (``statistics_path``)."""

@@ -13,8 +13,8 @@ from functools import cached_property
 import math
 
 import numpy as np
-import openvino as ov
 
+import openvino as ov
 from optimum_wc.openvino.graph import ModelGraph, source_constant
 from optimum_wc.openvino.pages import release
 

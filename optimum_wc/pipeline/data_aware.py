@@ -13,25 +13,30 @@ import os
 from typing import Any, Callable
 
 import numpy as np
-import openvino as ov
 from tqdm.auto import tqdm
 
+import openvino as ov
+from optimum_wc._utils.parallel import default_workers, ordered_map, single_threaded_blas
 from optimum_wc.algorithms.activations import InputStatistics, magnitudes_and_samples
 from optimum_wc.algorithms.awq import (
-    PreviousLayer, data_aware_expert_scales, data_aware_scale, data_free_scale,
+    PreviousLayer,
+    data_aware_expert_scales,
+    data_aware_scale,
+    data_free_scale,
 )
 from optimum_wc.algorithms.gptq import GPTQResult, gptq_quantize_stacked, stack_experts
 from optimum_wc.algorithms.scale_estimation import (
-    EstimatedParameters, estimate_expert_scales, estimate_scale, estimated_group_parameters,
+    EstimatedParameters,
+    estimate_expert_scales,
+    estimate_scale,
+    estimated_group_parameters,
 )
 from optimum_wc.algorithms.spqr import spqr_quantize
-from optimum_wc.pipeline.calibration import inference_items
-from optimum_wc.config.advanced import AdvancedGPTQParameters, AdvancedScaleEstimationParameters
-from optimum_wc.config.settings import INT8_MODES, CompressionSettings
-from optimum_wc.config.enums import CompressWeightsMode
-from optimum_wc.errors import InvalidGroupSizeError, UnsupportedModelError
 from optimum_wc.algorithms.spqr_storage import share_permutations, to_spqr_storage
-from optimum_wc.pipeline.layer_inputs import LayerInputs, batches
+from optimum_wc.config.advanced import AdvancedGPTQParameters, AdvancedScaleEstimationParameters
+from optimum_wc.config.enums import CompressWeightsMode
+from optimum_wc.config.settings import INT8_MODES, CompressionSettings
+from optimum_wc.errors import InvalidGroupSizeError, UnsupportedModelError
 from optimum_wc.openvino.awq import find_awq_matches, insert_scale, weight_constants
 from optimum_wc.openvino.graph import ModelGraph, set_constant
 from optimum_wc.openvino.layerwise import TensorStore, layerwise_inputs
@@ -40,14 +45,17 @@ from optimum_wc.openvino.pages import release
 from optimum_wc.openvino.scratch import ScratchIR
 from optimum_wc.openvino.statistics import activation_channel_axis, activation_point, input_statistics, run_points
 from optimum_wc.openvino.statistics_cache import cached
+from optimum_wc.pipeline.calibration import inference_items
+from optimum_wc.pipeline.layer_inputs import LayerInputs, batches
 from optimum_wc.pipeline.orientation import constant_values, oriented, to_stored_layout
-from optimum_wc._utils.parallel import default_workers, ordered_map, single_threaded_blas
 from optimum_wc.pipeline.planning import Plan, WeightPlan
 
 logger = logging.getLogger(__name__)
 
 # GPTQ's inner scale estimation uses nncf's function defaults, not advanced_parameters.scale_estimation_params.
-GPTQ_SCALE_ESTIMATION = AdvancedScaleEstimationParameters(subset_size=32, initial_steps=5, scale_steps=10, weight_penalty=-1.0)
+GPTQ_SCALE_ESTIMATION = AdvancedScaleEstimationParameters(
+    subset_size=32, initial_steps=5, scale_steps=10, weight_penalty=-1.0
+)
 
 
 def needs_data_aware(settings: CompressionSettings) -> bool:
@@ -58,9 +66,15 @@ class DataAwareCompression:
     """Runs the data-aware steps on a model whose precisions are planned."""
 
     def __init__(
-        self, model: ov.Model, plan: Plan, settings: CompressionSettings, items: Callable[[int], list[Any]], progress: bool,
-        spill_dir: str | os.PathLike | None = None, workers: int | None = None,
-    ):  # fmt: skip
+        self,
+        model: ov.Model,
+        plan: Plan,
+        settings: CompressionSettings,
+        items: Callable[[int], list[Any]],
+        progress: bool,
+        spill_dir: str | os.PathLike | None = None,
+        workers: int | None = None,
+    ):
         self.workers = workers or default_workers()
         self.spill_dir = spill_dir  # where cached activations and rewritten weights go (None: memory)
         self._hold: Callable[[ov.Node], None] | None = None
@@ -70,9 +84,7 @@ class DataAwareCompression:
         self.items = items
         self.progress = progress
         self.graph = ModelGraph(model)
-        self.matmuls = [
-            w for w in plan.to_compress if w.target.kind == "matmul" and len(w.target.shape) == 2
-        ]
+        self.matmuls = [w for w in plan.to_compress if w.target.kind == "matmul" and len(w.target.shape) == 2]
         # fused MoE experts: 3-D weights [experts, out, in] on inputs [experts, tokens, in] (GPTQ, scale estimation)
         self.experts = [w for w in plan.to_compress if w.target.kind == "matmul" and len(w.target.shape) == 3]
         self.by_op = {w.target.op_name: w for w in self.matmuls + self.experts}
@@ -98,7 +110,9 @@ class DataAwareCompression:
         awq_data_aware = settings.awq and advanced.awq_params.prefer_data_aware_scaling
         stats = None
         if settings.dataset is not None and (awq_data_aware or (settings.scale_estimation and not settings.gptq)):
-            stats = self._input_statistics([w.target for w in self.matmuls + self.experts], self.items(settings.subset_size))
+            stats = self._input_statistics(
+                [w.target for w in self.matmuls + self.experts], self.items(settings.subset_size)
+            )
         if settings.awq:
             self.awq(stats if awq_data_aware else None)
             self.graph = ModelGraph(self.model)
@@ -177,7 +191,9 @@ class DataAwareCompression:
         largest = float(np.max(np.abs(stats[merge].means)))  # of every item, channel (and expert)
         return PreviousLayer(np.mean(np.abs(values), axis=axis), largest, values.shape[axis])
 
-    def _fold(self, weight: WeightPlan, merge: str, merge_constants: list[ov.Node], c: np.ndarray, transposed: bool) -> None:
+    def _fold(
+        self, weight: WeightPlan, merge: str, merge_constants: list[ov.Node], c: np.ndarray, transposed: bool
+    ) -> None:
         original = weight.target.read()
         scaled = (original.astype(np.float32) * np.expand_dims(c, -1 if transposed else -2)).astype(original.dtype)
         weight.target.release_pages()
@@ -204,7 +220,11 @@ class DataAwareCompression:
 
         def estimate(item: tuple[WeightPlan, np.ndarray, bool]) -> EstimatedParameters:
             weight, w, _ = item
-            mode, group_size, inputs = weight.precision.mode.value, weight.precision.group_size, stats[weight.target.op_name]
+            mode, group_size, inputs = (
+                weight.precision.mode.value,
+                weight.precision.group_size,
+                stats[weight.target.op_name],
+            )
             if w.ndim == 3:  # fused experts
                 return estimate_expert_scales(w, inputs, mode, group_size, se)
             s, x = magnitudes_and_samples(inputs, se.subset_size)
@@ -212,19 +232,26 @@ class DataAwareCompression:
 
         work = ((weight, *oriented(weight)) for weight in weights)
         for (weight, _, transposed), estimated in tqdm(
-            ordered_map(estimate, work, self.workers, blas_exact=True), total=len(weights),
+            ordered_map(estimate, work, self.workers, blas_exact=True),
+            total=len(weights),
             desc="Applying Scale Estimation",
             disable=not self.progress,
-        ):  # fmt: skip
+        ):
             per_channel = weight.precision.group_size == -1
             weight.parameters = (
                 to_stored_layout(estimated.scale, transposed, per_channel),
                 to_stored_layout(estimated.zero_point, transposed, per_channel),
             )
 
-    def _one_pass(self, targets: list[WeightPlan], count: int, keep_means: bool, description: str,
-                  compute: Callable[[list[WeightPlan], LayerInputs, list[np.ndarray]], list[Any]],
-                  apply: Callable[[WeightPlan, Any], None]) -> None:  # fmt: skip
+    def _one_pass(
+        self,
+        targets: list[WeightPlan],
+        count: int,
+        keep_means: bool,
+        description: str,
+        compute: Callable[[list[WeightPlan], LayerInputs, list[np.ndarray]], list[Any]],
+        apply: Callable[[WeightPlan, Any], None],
+    ) -> None:
         """``apply(weight, result)`` for each target, the results of ``compute(batch, inputs, data)`` for each
         batch of targets (:func:`~optimum_wc.pipeline.layer_inputs.batches`), with their inputs in the model before
         quantization (summed Hessians, and the item means with ``keep_means``) from one pass over ``count``
@@ -233,7 +260,9 @@ class DataAwareCompression:
         points = {w.target.op_name: activation_point(self.graph, w.target) for w in targets}
         inputs: dict = {}
         for weight in targets:
-            inputs.setdefault(points[weight.target.op_name], LayerInputs(weight.target.shape[1], keep_means, summed=True))
+            inputs.setdefault(
+                points[weight.target.op_name], LayerInputs(weight.target.shape[1], keep_means, summed=True)
+            )
         with single_threaded_blas():  # the Hessian sums beside the plugin's streams (2.05 -> 1.78 s, CPU 3.9 -> 2.8 s)
             run_points(self.model, list(inputs), self.items(count), lambda point, values: inputs[point].add(values[0]))
         groups = batches(targets, lambda w: inputs[points[w.target.op_name]])
@@ -245,10 +274,17 @@ class DataAwareCompression:
                     apply(weight, result)
                 bar.update(len(batch))
 
-    def _layer_by_layer(self, targets: list[WeightPlan], count: int, keep_means: bool, description: str,
-                        quantize: Callable[[list[WeightPlan], LayerInputs], None],
-                        again: Counter[str] | None = None) -> None:  # fmt: skip
-        """Runs ``quantize`` on each batch of targets (:func:`~optimum_wc.pipeline.layer_inputs.batches`) with the inputs
+    def _layer_by_layer(
+        self,
+        targets: list[WeightPlan],
+        count: int,
+        keep_means: bool,
+        description: str,
+        quantize: Callable[[list[WeightPlan], LayerInputs], None],
+        again: Counter[str] | None = None,
+    ) -> None:
+        """Runs ``quantize`` on each batch of targets (:func:`~optimum_wc.pipeline.layer_inputs.batches`) with the
+        inputs
         they see after the targets before them were quantized (the Hessian, and the item means with ``keep_means``),
         from ``count`` calibration items; then ``again[name]`` more times on that target alone, with those inputs."""
         inputs: dict[str, LayerInputs] = {}
@@ -264,7 +300,9 @@ class DataAwareCompression:
             store = TensorStore(self.spill_dir)
             on_targets = [w.target for w in targets]
             for stage in layerwise_inputs(self.model, self.graph, on_targets, self.items(count), consumer, store):
-                for batch, shared in batches([self.by_op[t.op_name] for t in stage], lambda w: inputs[w.target.op_name]):
+                for batch, shared in batches(
+                    [self.by_op[t.op_name] for t in stage], lambda w: inputs[w.target.op_name]
+                ):
                     quantize(batch, shared)
                     for weight in batch:
                         for _ in range(again[weight.target.op_name]):
@@ -283,9 +321,11 @@ class DataAwareCompression:
             option = "act_order" if gptq_settings.act_order else "one_pass"
             raise UnsupportedModelError(
                 f"GPTQ's `{option}` does not take 3-D expert weights yet: {', '.join(experts[:3])}"
-                + (" ..." if len(experts) > 3 else "") + ". Leave them out with `ignored_scope`, or unset it."
+                + (" ..." if len(experts) > 3 else "")
+                + ". Leave them out with `ignored_scope`, or unset it."
             )
         description = "Applying GPTQ" + (" with Scale Estimation" if self.settings.scale_estimation else "")
+
         def compute(batch: list[WeightPlan], inputs: LayerInputs, data: list[np.ndarray]) -> list[GPTQResult]:
             return self._gptq_results(batch, inputs, data, gptq_settings)
 
@@ -306,11 +346,17 @@ class DataAwareCompression:
         targets = [w for w in self.matmuls if w.precision.mode == CompressWeightsMode.SPQR]
         for weight in targets:
             self._check_layout(weight, "SpQR", "or keep it in the backup precision")
-        uneven = [f'"{w.target.op_name}" ({w.target.shape[0]} outputs)' for w in targets if w.target.shape[0] % config.qq_groupsize]
+        uneven = [
+            f'"{w.target.op_name}" ({w.target.shape[0]} outputs)'
+            for w in targets
+            if w.target.shape[0] % config.qq_groupsize
+        ]
         if uneven:
-            msg = (f"`spqr.qq_groupsize`={config.qq_groupsize} does not divide the output channels of these layers:"
-                   "\n\t" + "\n\t".join(uneven) + "\nChoose a qq_groupsize that divides them, or leave them out "
-                   "with `ignored_scope`.")  # fmt: skip
+            msg = (
+                f"`spqr.qq_groupsize`={config.qq_groupsize} does not divide the output channels of these layers:"
+                "\n\t" + "\n\t".join(uneven) + "\nChoose a qq_groupsize that divides them, or leave them out "
+                "with `ignored_scope`."
+            )
             raise InvalidGroupSizeError(msg)
 
         def quantize(batch: list[WeightPlan], inputs: LayerInputs) -> None:
@@ -335,23 +381,39 @@ class DataAwareCompression:
             )
             raise UnsupportedModelError(msg)
 
-    def _gptq_results(self, batch: list[WeightPlan], inputs: LayerInputs, data: list[np.ndarray],
-                      settings: AdvancedGPTQParameters) -> list[GPTQResult]:  # fmt: skip
+    def _gptq_results(
+        self, batch: list[WeightPlan], inputs: LayerInputs, data: list[np.ndarray], settings: AdvancedGPTQParameters
+    ) -> list[GPTQResult]:
         """GPTQ on the float32 weights ``data`` ``[out_i, in]`` of a batch, one pass over their stacked rows (no graph
         access: it may run on a worker thread)."""
         mode, group_size = batch[0].precision.mode.value, batch[0].precision.group_size
         inverse = inputs.inverse(settings.damp_percent, settings.act_order)
         if inputs.experts is not None:  # each expert on its own, with its own Hessian and inputs (as nncf does)
             per_expert = [
-                self._gptq_quantize([w[e] for w in data], inverse[e], mode, group_size, settings,
-                                    [m[e] for m in inputs.means], inputs.tokens)
+                self._gptq_quantize(
+                    [w[e] for w in data],
+                    inverse[e],
+                    mode,
+                    group_size,
+                    settings,
+                    [m[e] for m in inputs.means],
+                    inputs.tokens,
+                )
                 for e in range(inputs.experts)
-            ]  # fmt: skip
+            ]
             return [stack_experts([results[i] for results in per_expert]) for i in range(len(data))]
         return self._gptq_quantize(data, inverse, mode, group_size, settings, inputs.means, inputs.tokens)
 
-    def _gptq_quantize(self, data: list[np.ndarray], inverse, mode: str, group_size: int, settings: AdvancedGPTQParameters,
-                       means: list[np.ndarray], tokens: list[int]) -> list[GPTQResult]:  # fmt: skip
+    def _gptq_quantize(
+        self,
+        data: list[np.ndarray],
+        inverse,
+        mode: str,
+        group_size: int,
+        settings: AdvancedGPTQParameters,
+        means: list[np.ndarray],
+        tokens: list[int],
+    ) -> list[GPTQResult]:
         """GPTQ of 2-D weights ``[out_i, in]`` sharing ``inverse``; ``means`` and ``tokens`` of their inputs, per item,
         for scale estimation."""
         group_parameters = None
@@ -370,9 +432,13 @@ class DataAwareCompression:
 
 
 def apply_data_aware(
-    model: ov.Model, plan: Plan, settings: CompressionSettings, progress: bool = True,
-    spill_dir: str | os.PathLike | None = None, workers: int | None = None,
-) -> None:  # fmt: skip
+    model: ov.Model,
+    plan: Plan,
+    settings: CompressionSettings,
+    progress: bool = True,
+    spill_dir: str | os.PathLike | None = None,
+    workers: int | None = None,
+) -> None:
     """Runs AWQ, GPTQ and scale estimation as ``settings`` asks, updating ``model`` and ``plan`` in place; the
     layer-by-layer pass keeps its cached activations in files under ``spill_dir`` when given. ``workers`` threads
     (default: all cores) share the per-weight work; the result does not depend on their number."""

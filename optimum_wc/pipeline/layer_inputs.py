@@ -48,7 +48,9 @@ class LayerInputs:
         if self.keep_means:
             axes = activation.ndim - 2 if self.experts is not None else tuple(range(activation.ndim - 1))
             self.means.append(np.mean(activation, axis=axes))
-            self.tokens.append(activation.shape[-2] if self.experts is not None else activation.size // activation.shape[-1])
+            self.tokens.append(
+                activation.shape[-2] if self.experts is not None else activation.size // activation.shape[-1]
+            )
 
     def inverse(self, damp_percent: float, act_order: bool) -> InverseHessian | list[InverseHessian]:
         """The inverse of the shared Hessian (one per expert with ``experts``), computed once (by the first of the

@@ -8,8 +8,8 @@ as it does in nncf (see ``kernels/nncf_paths.py``).
 from __future__ import annotations
 
 import numpy as np
-import openvino as ov
 
+import openvino as ov
 from optimum_wc.pipeline.planning import WeightPlan
 
 

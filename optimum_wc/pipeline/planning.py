@@ -18,13 +18,13 @@ from typing import Callable, TypeVar
 
 import numpy as np
 
-from optimum_wc.algorithms.mixed_precision import SENSITIVITIES, Sensitivity, select_primary
-from optimum_wc.config.settings import INT8_MODES, CompressionSettings, LayerPrecision
-from optimum_wc.config.enums import GroupSizeFallbackMode
-from optimum_wc.errors import InvalidArgumentError, InvalidGroupSizeError, NonFiniteWeightError, UnsupportedModelError
-from optimum_wc.algorithms.spqr_storage import SpQRStored
-from optimum_wc.openvino.weights import FLOAT_TYPES, WeightTarget
 from optimum_wc._utils.parallel import ordered_map
+from optimum_wc.algorithms.mixed_precision import SENSITIVITIES, Sensitivity, select_primary
+from optimum_wc.algorithms.spqr_storage import SpQRStored
+from optimum_wc.config.enums import GroupSizeFallbackMode
+from optimum_wc.config.settings import INT8_MODES, CompressionSettings, LayerPrecision
+from optimum_wc.errors import InvalidArgumentError, InvalidGroupSizeError, NonFiniteWeightError, UnsupportedModelError
+from optimum_wc.openvino.weights import FLOAT_TYPES, WeightTarget
 
 logger = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -135,7 +135,12 @@ def _apply_group_size_fallback(plan: Plan, chosen: list[WeightPlan], settings: C
         if fallback == GroupSizeFallbackMode.IGNORE:
             plan.weights.remove(weight)
             plan.skipped.append(weight.target)
-            logger.warning("%s: group size %d does not divide %d channels; kept in float.", weight.target.op_name, group_size, channels)
+            logger.warning(
+                "%s: group size %d does not divide %d channels; kept in float.",
+                weight.target.op_name,
+                group_size,
+                channels,
+            )
             continue
         adjusted = channels & -channels  # largest power of two dividing the channel count
         if adjusted >= settings.advanced_parameters.min_adjusted_group_size:
@@ -146,7 +151,9 @@ def _apply_group_size_fallback(plan: Plan, chosen: list[WeightPlan], settings: C
     return sizes
 
 
-def _map_read_weights(fn: Callable[[tuple[WeightPlan, np.ndarray]], R], weights: list[WeightPlan], workers: int) -> list[R]:
+def _map_read_weights(
+    fn: Callable[[tuple[WeightPlan, np.ndarray]], R], weights: list[WeightPlan], workers: int
+) -> list[R]:
     """``[fn((w, w.target.read())) for w in weights]`` on ``workers`` threads; each weight's pages of a memory-mapped
     ``.bin`` are given back once used (the float weights are read again, one at a time, when compressed)."""
     results = []

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 
 import openvino as ov
-
 from optimum_wc.config.settings import CompressionSettings
 from optimum_wc.pipeline.planning import Plan, WeightPlan
 from optimum_wc.version import NNCF_COMPATIBLE_VERSION, __version__
@@ -59,4 +58,8 @@ def imported_origin(model: ov.Model) -> dict[str, str] | None:
     if not model.has_rt_info(IMPORTED_KEY):
         return None
     keys = ("method", "bits", "group_size", "sym", "desc_act", "checkpoint_format", "source")
-    return {key: str(model.get_rt_info([*IMPORTED_KEY, key]).value) for key in keys if model.has_rt_info([*IMPORTED_KEY, key])}
+    return {
+        key: str(model.get_rt_info([*IMPORTED_KEY, key]).value)
+        for key in keys
+        if model.has_rt_info([*IMPORTED_KEY, key])
+    }

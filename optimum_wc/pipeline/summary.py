@@ -43,8 +43,10 @@ class StoredFootprint:
 
     def describe(self) -> str:
         shares = ", ".join(f"{name} {size * 8 / max(self.parameters, 1):.3f}" for name, size in self.parts.items())
-        return (f"SpQR: {self.bits_per_parameter:.3f} bits per parameter over {self.parameters} parameters in "
-                f"{self.layers} layers ({shares}); outliers {self.outlier_fraction:.3%}")  # fmt: skip
+        return (
+            f"SpQR: {self.bits_per_parameter:.3f} bits per parameter over {self.parameters} parameters in "
+            f"{self.layers} layers ({shares}); outliers {self.outlier_fraction:.3%}"
+        )
 
     @classmethod
     def total(cls, layers: list[tuple[int, dict[str, int], int]]) -> StoredFootprint | None:
@@ -60,8 +62,9 @@ class StoredFootprint:
     @classmethod
     def from_records(cls, records: dict[str, dict]) -> StoredFootprint | None:
         """From the per-weight records of the rt_info (None when no weight is SpQR-compressed)."""
-        return cls.total([(math.prod(r["shape"]), r["stored_bytes"], r["outliers"])
-                          for r in records.values() if "stored_bytes" in r])  # fmt: skip
+        return cls.total(
+            [(math.prod(r["shape"]), r["stored_bytes"], r["outliers"]) for r in records.values() if "stored_bytes" in r]
+        )
 
 
 @dataclass(frozen=True)
@@ -95,8 +98,9 @@ class CompressionSummary:
         rows = tuple(PrecisionRow(label, bits, *values) for (label, bits), values in groups.items())
         rows = tuple(sorted(rows, key=lambda r: (-r.bits, r.label)))
         ratio = plan.ratio_defining
-        stored = StoredFootprint.total([(w.target.num_elements, w.spqr.parts, w.spqr.num_outliers)
-                                        for w in plan.weights if w.spqr is not None])  # fmt: skip
+        stored = StoredFootprint.total(
+            [(w.target.num_elements, w.spqr.parts, w.spqr.num_outliers) for w in plan.weights if w.spqr is not None]
+        )
         return cls(
             rows=rows,
             total_parameters=sum(r.num_parameters for r in rows),

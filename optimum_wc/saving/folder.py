@@ -14,7 +14,6 @@ import shutil
 from typing import Callable
 
 import openvino as ov
-
 from optimum_wc.config.quantization import WeightCompressionConfig
 from optimum_wc.pipeline.rt_info import IMPORTED_KEY, read_layer_records
 from optimum_wc.pipeline.summary import CompressionSummary
@@ -26,9 +25,19 @@ logger = logging.getLogger(__name__)
 OPENVINO_CONFIG = "openvino_config.json"
 LAYERS_FILE = "compressed_weights.json"
 MODEL_CONFIG_FILES = ("config.json", "generation_config.json")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
-                   "tokenizer.model", "chat_template.jinja", "openvino_tokenizer.xml", "openvino_tokenizer.bin",
-                   "openvino_detokenizer.xml", "openvino_detokenizer.bin")  # fmt: skip
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.model",
+    "chat_template.jinja",
+    "openvino_tokenizer.xml",
+    "openvino_tokenizer.bin",
+    "openvino_detokenizer.xml",
+    "openvino_detokenizer.bin",
+)
 AUTO_INT8_MIN_WEIGHTS = 1_000_000_000  # optimum-intel compresses larger models to INT8_ASYM when asked nothing
 
 
@@ -45,7 +54,9 @@ def float_weight_elements(model: ov.Model) -> int:
 
 def is_compressed(model: ov.Model) -> bool:
     """Whether the weights of ``model`` are compressed already (by nncf, by us, or imported from a checkpoint)."""
-    return any(model.has_rt_info(key) for key in (["nncf", "weight_compression"], ["nncf", "quantization"], IMPORTED_KEY))
+    return any(
+        model.has_rt_info(key) for key in (["nncf", "weight_compression"], ["nncf", "quantization"], IMPORTED_KEY)
+    )
 
 
 def set_runtime_options(model: ov.Model, dq_group_size: int | None) -> None:
@@ -69,8 +80,9 @@ def saved_config(folder: pathlib.Path) -> WeightCompressionConfig | None:
     return None
 
 
-def copy_tokenizer(source: pathlib.Path | None, folder: pathlib.Path,
-                   convert: Callable[[pathlib.Path], None] | None) -> None:  # fmt: skip
+def copy_tokenizer(
+    source: pathlib.Path | None, folder: pathlib.Path, convert: Callable[[pathlib.Path], None] | None
+) -> None:
     """Copies the tokenizer files of ``source``; ``convert`` writes the OpenVINO tokenizer models when the source
     has a Hugging Face tokenizer but not those (None: they are not written, and a warning says so)."""
     for name in TOKENIZER_FILES:

@@ -11,7 +11,6 @@ from types import SimpleNamespace
 from typing import Any, Callable
 
 import openvino as ov
-
 from optimum_wc._utils.atomic import atomic_directory, disk_errors
 from optimum_wc.compress import compress_ir
 from optimum_wc.config.quantization import WeightCompressionConfig

@@ -86,7 +86,9 @@ def write_model_card(
             "| part | bits per parameter |",
             "|---|---:|",
         ]
-        lines += [f"| {name} | {size * 8 / max(stored.parameters, 1):.3f} |" for name, size in stored.parts.items()] + [""]
+        lines += [f"| {name} | {size * 8 / max(stored.parameters, 1):.3f} |" for name, size in stored.parts.items()] + [
+            ""
+        ]
     lines += [
         "## Usage",
         "",

@@ -14,5 +14,15 @@ from optimum_wc.tuning.scorers import Scores
 from optimum_wc.tuning.search import Candidate, SearchSpace, parse_search
 from optimum_wc.tuning.tuner import tune
 
-__all__ = ["BUDGETS", "Budget", "Candidate", "Scores", "SearchSpace", "Trial", "TuningResult", "pareto_front",
-           "parse_search", "tune"]  # fmt: skip
+__all__ = [
+    "BUDGETS",
+    "Budget",
+    "Candidate",
+    "Scores",
+    "SearchSpace",
+    "Trial",
+    "TuningResult",
+    "pareto_front",
+    "parse_search",
+    "tune",
+]

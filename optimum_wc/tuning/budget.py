@@ -50,7 +50,9 @@ def parse_limit(value: object, argument: str, percent: bool) -> float:
             allowed = "a number or a percentage such as '5%'" if percent else "a number"
             raise InvalidArgumentError(f"`{argument}` must be {allowed}, got {value!r}.") from None
         if percent and scale == 1.0 and number >= 1:
-            raise InvalidArgumentError(f"`{argument}`={value!r} is ambiguous: write '{value}%' or a fraction such as 0.05.")
+            raise InvalidArgumentError(
+                f"`{argument}`={value!r} is ambiguous: write '{value}%' or a fraction such as 0.05."
+            )
         return number
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidArgumentTypeError(f"`{argument}` must be a number, got {type(value).__name__} ({value!r}).")

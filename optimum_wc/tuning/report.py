@@ -106,31 +106,49 @@ def _format(metric: str, value: float | None) -> str:
 
 def to_markdown(result: TuningResult) -> str:
     budget = result.budget
-    metrics = [m for m in ("perplexity", "perplexity_increase", "kl", "similarity") if result.reference.get(m) is not None]
-    titles = {"perplexity": "Perplexity", "perplexity_increase": "Δ perplexity", "kl": "KL to reference",
-              "similarity": "Similarity"}  # fmt: skip
+    metrics = [
+        m for m in ("perplexity", "perplexity_increase", "kl", "similarity") if result.reference.get(m) is not None
+    ]
+    titles = {
+        "perplexity": "Perplexity",
+        "perplexity_increase": "Δ perplexity",
+        "kl": "KL to reference",
+        "similarity": "Similarity",
+    }
     pareto = {t.candidate for t in result.pareto}
     lines = [f"# optimum-wc tune: {result.model}", "", f"Budget: {budget.describe()}."]
     if result.chosen is not None:
-        lines.append(f"Chosen: **{result.chosen.candidate.name}** ({result.chosen.size_bytes / MB:.2f} MB, "
-                     f"{_format(budget.metric, result.chosen.scores.get(budget.metric))}).")  # fmt: skip
+        lines.append(
+            f"Chosen: **{result.chosen.candidate.name}** ({result.chosen.size_bytes / MB:.2f} MB, "
+            f"{_format(budget.metric, result.chosen.scores.get(budget.metric))})."
+        )
     elif result.closest is not None:
-        lines.append(f"No configuration meets the budget; the closest is **{result.closest.candidate.name}** "
-                     f"({_format(budget.metric, result.closest.scores.get(budget.metric))}).")  # fmt: skip
+        lines.append(
+            f"No configuration meets the budget; the closest is **{result.closest.candidate.name}** "
+            f"({_format(budget.metric, result.closest.scores.get(budget.metric))})."
+        )
     lines += list(result.notes)
-    lines += ["", "| Configuration | Size (MB) | " + " | ".join(titles[m] for m in metrics) + " | Meets budget | Pareto |",
-              "|---|---:|" + "---:|" * len(metrics) + "---|---|"]  # fmt: skip
+    lines += [
+        "",
+        "| Configuration | Size (MB) | " + " | ".join(titles[m] for m in metrics) + " | Meets budget | Pareto |",
+        "|---|---:|" + "---:|" * len(metrics) + "---|---|",
+    ]
     reference_cells = " | ".join(_format(m, result.reference.get(m)) for m in metrics)
     lines.append(f"| reference (uncompressed) | {result.reference_size_bytes / MB:.2f} | {reference_cells} | — | — |")
     for trial in sorted(result.evaluated, key=lambda t: (t.size_bytes, t.candidate.compute_cost)):
         name = f"**{trial.candidate.name}**" if trial is result.chosen else trial.candidate.name
         cells = " | ".join(_format(m, trial.scores.get(m)) for m in metrics)
         mark = "yes" if trial.meets else "no"
-        lines.append(f"| {name} | {trial.size_bytes / MB:.2f} | {cells} | {mark} | {'★' if trial.candidate in pareto else ''} |")
+        lines.append(
+            f"| {name} | {trial.size_bytes / MB:.2f} | {cells} | {mark} | {'★' if trial.candidate in pareto else ''} |"
+        )
     skipped = [t for t in result.trials if not t.evaluated]
     if skipped:
-        lines += ["", f"{len(skipped)} larger or costlier configurations were not evaluated (the search stops at the "
-                  "smallest one that meets the budget; `exhaustive=True` / `--exhaustive` evaluates them all)."]  # fmt: skip
+        lines += [
+            "",
+            f"{len(skipped)} larger or costlier configurations were not evaluated (the search stops at the "
+            "smallest one that meets the budget; `exhaustive=True` / `--exhaustive` evaluates them all).",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -145,15 +163,32 @@ def plot(result: TuningResult, path: pathlib.Path) -> None:
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     evaluated = result.evaluated
-    axes.scatter([t.size_bytes / MB for t in evaluated], [t.scores.get(budget.metric) * scale for t in evaluated],
-                 s=16, color="0.6", label="candidates")  # fmt: skip
+    axes.scatter(
+        [t.size_bytes / MB for t in evaluated],
+        [t.scores.get(budget.metric) * scale for t in evaluated],
+        s=16,
+        color="0.6",
+        label="candidates",
+    )
     front = result.pareto
-    axes.plot([t.size_bytes / MB for t in front], [t.scores.get(budget.metric) * scale for t in front], "o-",
-              color="tab:blue", label="Pareto front")  # fmt: skip
+    axes.plot(
+        [t.size_bytes / MB for t in front],
+        [t.scores.get(budget.metric) * scale for t in front],
+        "o-",
+        color="tab:blue",
+        label="Pareto front",
+    )
     axes.axhline(budget.limit * scale, color="tab:red", linestyle="--", label=f"budget ({budget.describe()})")
     if result.chosen is not None:
-        axes.scatter([result.chosen.size_bytes / MB], [result.chosen.scores.get(budget.metric) * scale], marker="*",
-                     s=220, color="tab:red", zorder=5, label=f"chosen: {result.chosen.candidate.name}")  # fmt: skip
+        axes.scatter(
+            [result.chosen.size_bytes / MB],
+            [result.chosen.scores.get(budget.metric) * scale],
+            marker="*",
+            s=220,
+            color="tab:red",
+            zorder=5,
+            label=f"chosen: {result.chosen.candidate.name}",
+        )
     axes.set_xlabel("model size (MB)")
     axes.set_ylabel(budget.kind.label + (" (%)" if budget.kind.percent else ""))
     axes.set_title(f"optimum-wc tune: {result.model}", fontsize=10)

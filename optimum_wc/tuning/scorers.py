@@ -45,14 +45,21 @@ class PerplexityScorer:
 
     def __init__(self, reference: Any, tokenizer: Any, options: EvaluationOptions):
         self.reference, self.tokenizer, self.options = reference, tokenizer, options
-        result = evaluate(reference, tokenizer, options.dataset, window_length=options.window_length,
-                          num_windows=options.num_windows)  # fmt: skip
+        result = evaluate(
+            reference, tokenizer, options.dataset, window_length=options.window_length, num_windows=options.num_windows
+        )
         self.reference_scores = Scores(perplexity=result.perplexity, perplexity_increase=0.0, kl=0.0)
 
     def score(self, model: Any) -> Scores:
         options = self.options
-        result = evaluate(model, self.tokenizer, options.dataset, reference=self.reference,
-                          window_length=options.window_length, num_windows=options.num_windows)  # fmt: skip
+        result = evaluate(
+            model,
+            self.tokenizer,
+            options.dataset,
+            reference=self.reference,
+            window_length=options.window_length,
+            num_windows=options.num_windows,
+        )
         increase = result.perplexity / self.reference_scores.perplexity - 1.0
         return Scores(perplexity=result.perplexity, perplexity_increase=increase, kl=result.mean_kl)
 
@@ -62,8 +69,13 @@ class GreedySimilarityScorer:
 
     def __init__(self, reference: Any, tokenizer: Any, options: EvaluationOptions):
         prompts = prompts_from_text(options.dataset, options.num_prompts)
-        self.scorer = SimilarityScorer(reference, tokenizer, prompts, max_new_tokens=options.max_new_tokens,
-                                       embedding_model=options.embedding_model)  # fmt: skip
+        self.scorer = SimilarityScorer(
+            reference,
+            tokenizer,
+            prompts,
+            max_new_tokens=options.max_new_tokens,
+            embedding_model=options.embedding_model,
+        )
         self.reference_scores = Scores(similarity=1.0)
 
     def score(self, model: Any) -> Scores:

@@ -13,8 +13,8 @@ import logging
 import numbers
 from typing import Any
 
-from optimum_wc.config.settings import INT8_MODES, CompressionSettings
 from optimum_wc.config.enums import BackupMode, CompressWeightsMode, coerce_enum
+from optimum_wc.config.settings import INT8_MODES, CompressionSettings
 from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError, OptimumWCError
 
 logger = logging.getLogger(__name__)
@@ -65,8 +65,13 @@ class Candidate:
         """Keyword arguments of ``compress_weights`` / ``WeightCompressionConfig`` (our vocabulary)."""
         if self.mode in INT8_MODES:
             return {"mode": self.mode.value}
-        options: dict[str, Any] = {"mode": self.mode.value, "group_size": self.group_size, "ratio": self.ratio,
-                                   "all_layers": self.all_layers, "backup_mode": self.backup_mode.value}  # fmt: skip
+        options: dict[str, Any] = {
+            "mode": self.mode.value,
+            "group_size": self.group_size,
+            "ratio": self.ratio,
+            "all_layers": self.all_layers,
+            "backup_mode": self.backup_mode.value,
+        }
         options.update({name: True for name in self.algorithms})
         return options
 
@@ -115,8 +120,12 @@ class SearchSpace:
         InvalidArgumentError: An empty tuple, or a value ``compress_weights`` never accepts (names the field).
     """
 
-    modes: tuple = (CompressWeightsMode.INT4_SYM, CompressWeightsMode.INT4_ASYM, CompressWeightsMode.NF4,
-                    CompressWeightsMode.INT8_ASYM)  # fmt: skip
+    modes: tuple = (
+        CompressWeightsMode.INT4_SYM,
+        CompressWeightsMode.INT4_ASYM,
+        CompressWeightsMode.NF4,
+        CompressWeightsMode.INT8_ASYM,
+    )
     group_sizes: tuple = (128, 64, 32, -1)
     ratios: tuple = (1.0, 0.8, 0.6)
     all_layers: tuple = (False, True)
@@ -147,8 +156,16 @@ class SearchSpace:
         """Every distinct configuration of the grid that ``compress_weights`` accepts, in grid order."""
         found: dict[Candidate, None] = {}
         refused: list[str] = []
-        grid = itertools.product(self.modes, self.group_sizes, self.ratios, self.all_layers, self.backup_modes,
-                                 self.awq, self.scale_estimation, self.gptq)  # fmt: skip
+        grid = itertools.product(
+            self.modes,
+            self.group_sizes,
+            self.ratios,
+            self.all_layers,
+            self.backup_modes,
+            self.awq,
+            self.scale_estimation,
+            self.gptq,
+        )
         for mode, group_size, ratio, all_layers, backup, awq, se, gptq in grid:
             if mode in INT8_MODES:
                 if awq or se or gptq:
@@ -182,8 +199,11 @@ def _settings_kwargs(candidate: Candidate) -> dict[str, Any]:
 
 
 SEARCH_KEYS = {field.name: field.name for field in fields(SearchSpace)} | {
-    "mode": "modes", "group_size": "group_sizes", "ratio": "ratios", "backup_mode": "backup_modes",
-}  # fmt: skip
+    "mode": "modes",
+    "group_size": "group_sizes",
+    "ratio": "ratios",
+    "backup_mode": "backup_modes",
+}
 BOOLEAN_WORDS = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
 
 
@@ -216,7 +236,8 @@ def parse_search(items: list[str] | None) -> SearchSpace:
         field_name = SEARCH_KEYS.get(key.strip().replace("-", "_"))
         if not sep or field_name is None or not text.strip():
             raise InvalidArgumentError(
-                f"--search {item!r}: expected KEY=V1,V2 with KEY one of {', '.join(f.name for f in fields(SearchSpace))}."
+                f"--search {item!r}: expected KEY=V1,V2 with KEY one of "
+                f"{', '.join(f.name for f in fields(SearchSpace))}."
             )
         values[field_name] = tuple(_parse_value(field_name, v.strip()) for v in text.split(",") if v.strip())
     return SearchSpace(**values)

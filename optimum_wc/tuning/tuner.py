@@ -25,15 +25,15 @@ import tempfile
 import time
 from typing import Any, Iterator
 
-import openvino as ov
 from tqdm.auto import tqdm
 
+import openvino as ov
 from optimum_wc._utils.atomic import atomic_directory, check_output_folder
+from optimum_wc.config.quantization import WeightCompressionConfig
 from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError, OptimumWCError, UnsupportedModelError
 from optimum_wc.evaluation import load_rows
 from optimum_wc.evaluation.perplexity import model_context
 from optimum_wc.openvino.ir_files import check_ir_files
-from optimum_wc.config.quantization import WeightCompressionConfig
 from optimum_wc.tuning.budget import Budget
 from optimum_wc.tuning.report import Trial, TuningResult, write_report
 from optimum_wc.tuning.scorers import SCORERS, EvaluationOptions
@@ -60,8 +60,9 @@ class Tuner:
         from optimum_wc.hf.modeling import OVModelForCausalLM
 
         logger.debug("Compressing %s", candidate.name)
-        model = OVModelForCausalLM.from_pretrained(self.fp32_dir, load_in_8bit=False, ov_config=EVALUATION_OV_CONFIG,
-                                                   compile=False)  # fmt: skip
+        model = OVModelForCausalLM.from_pretrained(
+            self.fp32_dir, load_in_8bit=False, ov_config=EVALUATION_OV_CONFIG, compile=False
+        )
         with _quiet("optimum_wc.compress", "optimum_wc.pipeline.data_aware", "optimum_wc.openvino"):
             model.compress(config, progress=False)
         return model
@@ -81,8 +82,9 @@ class Tuner:
         start = time.perf_counter()
         model = self.load(candidate, self.config(candidate, candidate.data_aware))
         scores = self.scorer.score(model)
-        trial = Trial(candidate, size, scores, self.budget.meets(scores.get(self.budget.metric)),
-                      time.perf_counter() - start)  # fmt: skip
+        trial = Trial(
+            candidate, size, scores, self.budget.meets(scores.get(self.budget.metric)), time.perf_counter() - start
+        )
         return trial, model
 
 
@@ -103,7 +105,9 @@ def _quiet(*names: str) -> Iterator[None]:
 def _check_output(output_dir: pathlib.Path, overwrite: bool) -> None:
     check_output_folder(output_dir)
     if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
-        raise InvalidArgumentError(f"`output_dir` {output_dir} is not empty; pass overwrite=True (--overwrite) to replace it.")
+        raise InvalidArgumentError(
+            f"`output_dir` {output_dir} is not empty; pass overwrite=True (--overwrite) to replace it."
+        )
 
 
 def _check_int(value: Any, argument: str, minimum: int) -> None:
@@ -117,7 +121,9 @@ def _coerce_search(search: SearchSpace | dict | None) -> SearchSpace:
     if isinstance(search, dict):
         return SearchSpace(**search)
     if not isinstance(search, SearchSpace):
-        raise InvalidArgumentTypeError(f"`search` must be a SearchSpace or a dict of its fields, got {type(search).__name__}.")
+        raise InvalidArgumentTypeError(
+            f"`search` must be a SearchSpace or a dict of its fields, got {type(search).__name__}."
+        )
     return search
 
 
@@ -135,8 +141,9 @@ def _reference_ir(model: str | os.PathLike, work: pathlib.Path, trust_remote_cod
                 "checkpoint or an FP32/FP16 IR)."
             )
         return folder
-    exported = OVModelForCausalLM.from_pretrained(model, export=True, load_in_8bit=False, compile=False,
-                                                  trust_remote_code=trust_remote_code)  # fmt: skip
+    exported = OVModelForCausalLM.from_pretrained(
+        model, export=True, load_in_8bit=False, compile=False, trust_remote_code=trust_remote_code
+    )
     exported.save_pretrained(work / "reference")
     return work / "reference"
 
@@ -202,16 +209,23 @@ def tune(
             longer than the model's context (all before any compression).
         UnsupportedModelError: ``model`` is already compressed.
     """
-    budget = Budget.from_arguments(max_perplexity_increase=max_perplexity_increase, min_similarity=min_similarity,
-                                   max_kl=max_kl)  # fmt: skip
+    budget = Budget.from_arguments(
+        max_perplexity_increase=max_perplexity_increase, min_similarity=min_similarity, max_kl=max_kl
+    )
     space = _coerce_search(search)
     candidates = space.candidates()
     if space.data_aware and calibration_dataset is None:
-        raise InvalidArgumentError("`search` has data-aware candidates (awq, scale_estimation or gptq): pass "
-                                   "`calibration_dataset` (e.g. a text file).")  # fmt: skip
-    for value, argument, minimum in ((num_samples, "num_samples", 1), (window_length, "window_length", 2),
-                                     (num_windows, "num_windows", 1), (num_prompts, "num_prompts", 1),
-                                     (max_new_tokens, "max_new_tokens", 1)):  # fmt: skip
+        raise InvalidArgumentError(
+            "`search` has data-aware candidates (awq, scale_estimation or gptq): pass "
+            "`calibration_dataset` (e.g. a text file)."
+        )
+    for value, argument, minimum in (
+        (num_samples, "num_samples", 1),
+        (window_length, "window_length", 2),
+        (num_windows, "num_windows", 1),
+        (num_prompts, "num_prompts", 1),
+        (max_new_tokens, "max_new_tokens", 1),
+    ):
         _check_int(value, argument, minimum)
     output = pathlib.Path(output_dir).absolute()
     _check_output(output, overwrite)
@@ -223,14 +237,36 @@ def tune(
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".optimum-wc-tune-", dir=output.parent) as temporary:
         work = pathlib.Path(temporary)
-        return _search(model, output, work, budget, candidates, calibration_dataset, num_samples,
-                       EvaluationOptions(dataset, window_length, num_windows, num_prompts, max_new_tokens,
-                                         embedding_model),
-                       exhaustive, statistics_path, trust_remote_code, progress)  # fmt: skip
+        return _search(
+            model,
+            output,
+            work,
+            budget,
+            candidates,
+            calibration_dataset,
+            num_samples,
+            EvaluationOptions(dataset, window_length, num_windows, num_prompts, max_new_tokens, embedding_model),
+            exhaustive,
+            statistics_path,
+            trust_remote_code,
+            progress,
+        )
 
 
-def _search(model, output, work, budget, candidates, calibration_dataset, num_samples, options, exhaustive,
-            statistics_path, trust_remote_code, progress) -> TuningResult:  # noqa: ANN001 (private, called once)
+def _search(
+    model,
+    output,
+    work,
+    budget,
+    candidates,
+    calibration_dataset,
+    num_samples,
+    options,
+    exhaustive,
+    statistics_path,
+    trust_remote_code,
+    progress,
+) -> TuningResult:  # noqa: ANN001 (private, called once)
     from transformers import AutoTokenizer
 
     from optimum_wc.hf.modeling import OVModelForCausalLM
@@ -240,13 +276,18 @@ def _search(model, output, work, budget, candidates, calibration_dataset, num_sa
     reference = OVModelForCausalLM.from_pretrained(fp32_dir, ov_config=EVALUATION_OV_CONFIG)
     context = model_context(reference)
     if budget.metric != "similarity" and context is not None and options.window_length > context:
-        raise InvalidArgumentError(f"`window_length` {options.window_length} is longer than the model's context of "
-                                   f"{context} tokens.")  # fmt: skip
+        raise InvalidArgumentError(
+            f"`window_length` {options.window_length} is longer than the model's context of {context} tokens."
+        )
     scorer = SCORERS[budget.metric](reference, tokenizer, options)
     calibration = {}
     if calibration_dataset is not None:
-        calibration = {"dataset": calibration_dataset, "tokenizer": str(fp32_dir), "num_samples": num_samples,
-                       "statistics_path": str(statistics_path or work / "statistics")}  # fmt: skip
+        calibration = {
+            "dataset": calibration_dataset,
+            "tokenizer": str(fp32_dir),
+            "num_samples": num_samples,
+            "statistics_path": str(statistics_path or work / "statistics"),
+        }
     tuner = Tuner(fp32_dir, scorer, budget, calibration)
 
     sizes: dict[Candidate, int | None] = {}
@@ -275,8 +316,14 @@ def _search(model, output, work, budget, candidates, calibration_dataset, num_sa
         result, compressed = tuner.evaluate(trial.candidate, trial.size_bytes)
         done[trial.candidate] = result
         value = result.scores.get(budget.metric)
-        logger.info("%s: %.2f MB, %s %s -> %s", trial.candidate.name, trial.size_bytes / 2**20, budget.kind.label,
-                    budget.kind.describe(value), "meets the budget" if result.meets else "misses it")  # fmt: skip
+        logger.info(
+            "%s: %.2f MB, %s %s -> %s",
+            trial.candidate.name,
+            trial.size_bytes / 2**20,
+            budget.kind.label,
+            budget.kind.describe(value),
+            "meets the budget" if result.meets else "misses it",
+        )
         if result.meets and (tier is None or key == tier):
             if chosen is None or budget.loss(value) < budget.loss(chosen.scores.get(budget.metric)):
                 chosen, chosen_model = result, compressed
@@ -287,11 +334,25 @@ def _search(model, output, work, budget, candidates, calibration_dataset, num_sa
     closest = None
     if chosen is None:
         closest = min(evaluated, key=lambda t: (budget.shortfall(t.scores.get(budget.metric)), t.size_bytes))
-        logger.warning("No configuration meets the budget (%s); the closest is %s with %s %s.", budget.describe(),
-                       closest.candidate.name, budget.kind.label, budget.kind.describe(closest.scores.get(budget.metric)))  # fmt: skip
+        logger.warning(
+            "No configuration meets the budget (%s); the closest is %s with %s %s.",
+            budget.describe(),
+            closest.candidate.name,
+            budget.kind.label,
+            budget.kind.describe(closest.scores.get(budget.metric)),
+        )
     label = pathlib.Path(str(model)).name if pathlib.Path(str(model)).exists() else str(model)
-    result = TuningResult(budget, scorer.reference_scores, tuple(trials), chosen, closest, output, label,
-                          (fp32_dir / MODEL_XML).with_suffix(".bin").stat().st_size, tuple(notes))  # fmt: skip
+    result = TuningResult(
+        budget,
+        scorer.reference_scores,
+        tuple(trials),
+        chosen,
+        closest,
+        output,
+        label,
+        (fp32_dir / MODEL_XML).with_suffix(".bin").stat().st_size,
+        tuple(notes),
+    )
     with atomic_directory(output) as staging:
         if chosen_model is not None:
             chosen_model._wc_config = _without_temporary_path(chosen_model.quantization_config, statistics_path)

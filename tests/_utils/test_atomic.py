@@ -51,7 +51,9 @@ def test_failure_in_the_body_leaves_the_target_and_no_staging(tmp_path):
     assert (tmp_path / "out" / "model.txt").read_text() == "old"
     with atomic_directory(tmp_path / "out") as staging:
         (staging / "model.txt").write_text("new")
-    assert (tmp_path / "out" / "model.txt").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert (tmp_path / "out" / "model.txt").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "out"
+    ]
 
 
 def test_a_symbolic_link_to_a_folder_is_written_where_it_points_and_stays_a_link(tmp_path):
@@ -82,7 +84,9 @@ def test_a_target_that_cannot_be_written_atomically_is_refused_before_the_body_r
     from optimum_wc.errors import OutputFolderError
 
     (tmp_path / "file").write_text("x")
-    target = {"file": tmp_path / "file", "under-a-file": tmp_path / "file" / "out", "mount-point": tmp_path / "mnt"}[case]
+    target = {"file": tmp_path / "file", "under-a-file": tmp_path / "file" / "out", "mount-point": tmp_path / "mnt"}[
+        case
+    ]
     mounted = case == "mount-point" and _mounted(target)
     if case == "mount-point" and not mounted:  # no permission to mount here: the check sees one all the same
         real_ismount = os.path.ismount

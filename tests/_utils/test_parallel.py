@@ -43,8 +43,12 @@ def test_blas_exact_work_runs_at_the_callers_blas_thread_count(threads):
     give the caller's products runs on the calling thread unless BLAS has one thread anyway."""
     caller = threading.get_ident()
     with threadpool_limits(limits=threads, user_api="blas"):
-        seen = [result for _, result in ordered_map(
-            lambda _: (threading.get_ident(), _blas_threads()), range(4), workers=2, blas_exact=True)]  # fmt: skip
+        seen = [
+            result
+            for _, result in ordered_map(
+                lambda _: (threading.get_ident(), _blas_threads()), range(4), workers=2, blas_exact=True
+            )
+        ]
     assert all(blas == [threads] * len(blas) for _, blas in seen)
     on_caller = [ident == caller for ident, _ in seen]
     assert all(on_caller) if threads > 1 else not any(on_caller)

@@ -3,8 +3,8 @@
 import numpy as np
 
 from optimum_wc import kernels
-from optimum_wc.config.advanced import AdvancedAWQParameters
 from optimum_wc.algorithms.awq import data_aware_scale, data_free_scale
+from optimum_wc.config.advanced import AdvancedAWQParameters
 
 
 def test_data_free_scale_is_inverse_mean_magnitude():

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from optimum_wc import kernels
-from optimum_wc.config.advanced import AdvancedGPTQParameters
 from optimum_wc.algorithms.gptq import Hessian, gptq_quantize, gptq_quantize_stacked, invert_hessian
+from optimum_wc.config.advanced import AdvancedGPTQParameters
 
 
 def test_hessian_is_two_over_n_sum_of_outer_products():
@@ -26,7 +26,9 @@ def test_lower_output_error_than_round_to_nearest(mode, group_size):
     x = (rng.normal(size=(256, 64)) @ mixing).astype(np.float32)  # correlated inputs
     hessian = Hessian(64)
     hessian.add(x[None])
-    result = gptq_quantize(weight, invert_hessian(hessian.matrix, 0.1), mode, group_size, AdvancedGPTQParameters(block_size=16))
+    result = gptq_quantize(
+        weight, invert_hessian(hessian.matrix, 0.1), mode, group_size, AdvancedGPTQParameters(block_size=16)
+    )
     rtn = kernels.decompress(kernels.compress(weight, (1,), mode, group_size))
 
     def error(q):
@@ -44,7 +46,9 @@ def test_dead_inputs_give_zero_columns():
     x[..., 5] = 0
     hessian = Hessian(16)
     hessian.add(x)
-    result = gptq_quantize(rng.normal(size=(8, 16)).astype(np.float32), invert_hessian(hessian.matrix, 0.1), "int4_sym", -1)
+    result = gptq_quantize(
+        rng.normal(size=(8, 16)).astype(np.float32), invert_hessian(hessian.matrix, 0.1), "int4_sym", -1
+    )
     assert np.all(result.weight[:, 5] == 0)
 
 
@@ -69,8 +73,12 @@ def _uneven_layer():
 def test_act_order_quantizes_groups_of_the_permuted_columns_and_lowers_the_error(mode, group_size):
     weight, hessian, inverse, error = _uneven_layer()
     ordered = gptq_quantize(weight, inverse, mode, group_size, AdvancedGPTQParameters(block_size=16, act_order=True))
-    static = gptq_quantize(weight, inverse, mode, group_size, AdvancedGPTQParameters(block_size=16, act_order=True, static_groups=True))
-    plain = gptq_quantize(weight, invert_hessian(hessian.matrix, 0.1), mode, group_size, AdvancedGPTQParameters(block_size=16))
+    static = gptq_quantize(
+        weight, inverse, mode, group_size, AdvancedGPTQParameters(block_size=16, act_order=True, static_groups=True)
+    )
+    plain = gptq_quantize(
+        weight, invert_hessian(hessian.matrix, 0.1), mode, group_size, AdvancedGPTQParameters(block_size=16)
+    )
     assert error(ordered.weight) < error(plain.weight)
     if group_size == -1:  # one group per row: the same in any order, stored in the original one
         np.testing.assert_array_equal(ordered.weight, static.weight)
@@ -80,7 +88,9 @@ def test_act_order_quantizes_groups_of_the_permuted_columns_and_lowers_the_error
     np.testing.assert_array_equal(ordered.order, inverse.order)
     np.testing.assert_array_equal(ordered.stored[:, np.argsort(ordered.order)], ordered.weight)
     # the stored weight is what its groups' parameters give: groups of consecutive columns in the permuted order
-    again = kernels.decompress(kernels.compress(ordered.stored, (1,), mode, group_size, ordered.scale, ordered.zero_point))
+    again = kernels.decompress(
+        kernels.compress(ordered.stored, (1,), mode, group_size, ordered.scale, ordered.zero_point)
+    )
     np.testing.assert_allclose(again, ordered.stored, rtol=0, atol=1e-6)
 
 
@@ -89,20 +99,28 @@ def test_act_order_with_static_groups_keeps_the_layout_of_the_original_columns(m
     weight, hessian, inverse, error = _uneven_layer()
     settings = AdvancedGPTQParameters(block_size=16, act_order=True, static_groups=True)
     ordered = gptq_quantize(weight, inverse, mode, group_size, settings)
-    plain = gptq_quantize(weight, invert_hessian(hessian.matrix, 0.1), mode, group_size, AdvancedGPTQParameters(block_size=16))
+    plain = gptq_quantize(
+        weight, invert_hessian(hessian.matrix, 0.1), mode, group_size, AdvancedGPTQParameters(block_size=16)
+    )
     assert error(ordered.weight) < error(plain.weight)
     assert ordered.order is None and ordered.scale.shape == plain.scale.shape  # contiguous groups, original order
     # static groups: each group's parameters are the min-max ones of the original weight
-    expected = kernels.KERNELS[mode].parameters(
-        weight.reshape(48, -1, 64 if group_size == -1 else group_size), 2, 4
-    )[0].reshape(ordered.scale.shape)
+    expected = (
+        kernels.KERNELS[mode]
+        .parameters(weight.reshape(48, -1, 64 if group_size == -1 else group_size), 2, 4)[0]
+        .reshape(ordered.scale.shape)
+    )
     np.testing.assert_array_equal(ordered.scale, expected)
-    again = kernels.decompress(kernels.compress(ordered.weight, (1,), mode, group_size, ordered.scale, ordered.zero_point))
+    again = kernels.decompress(
+        kernels.compress(ordered.weight, (1,), mode, group_size, ordered.scale, ordered.zero_point)
+    )
     np.testing.assert_allclose(again, ordered.weight, rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("mode, group_size, act_order", [("int4_sym", 16, False), ("int4_asym", -1, False),
-                                                         ("nf4", 32, True), ("int4_asym", 16, True)])
+@pytest.mark.parametrize(
+    "mode, group_size, act_order",
+    [("int4_sym", 16, False), ("int4_asym", -1, False), ("nf4", 32, True), ("int4_asym", 16, True)],
+)
 def test_stacked_weights_get_what_separate_calls_give(mode, group_size, act_order):
     """q, k and v (rows of different counts) in one pass: each result equals that of its own call, bit for bit."""
     weight, hessian, _, _ = _uneven_layer()
@@ -207,7 +225,9 @@ def test_stacked_weights_with_scale_estimation_get_what_separate_calls_give(mode
         return found.scale, found.zero_point
 
     weights = [rng.normal(size=(rows, 256)).astype(np.float32) for rows in (256, 64, 64)]
-    stacked = gptq_quantize_stacked(weights, inverse, mode, group_size, AdvancedGPTQParameters(block_size=64), parameters)
+    stacked = gptq_quantize_stacked(
+        weights, inverse, mode, group_size, AdvancedGPTQParameters(block_size=64), parameters
+    )
     for w, result in zip(weights, stacked):
         alone = gptq_quantize(w, inverse, mode, group_size, AdvancedGPTQParameters(block_size=64), parameters)
         np.testing.assert_array_equal(result.weight, alone.weight)

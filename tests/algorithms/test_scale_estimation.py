@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from optimum_wc import kernels
-from optimum_wc.config.advanced import AdvancedScaleEstimationParameters
 from optimum_wc.algorithms.scale_estimation import estimate_scale
+from optimum_wc.config.advanced import AdvancedScaleEstimationParameters
 
 
 def _output_error(weight, x, mode, group_size, scale=None, zero_point=None) -> np.ndarray:
@@ -27,7 +27,9 @@ def test_never_worse_than_min_max_and_keeps_the_zero_point(mode, group_size):
     weight = rng.normal(size=(24, 64)).astype(np.float32)
     x = (rng.normal(size=(64, 20)) * rng.uniform(0.1, 3, size=(64, 1))).astype(np.float32)
     s = np.abs(x).max(axis=1)
-    estimated = estimate_scale(weight, s, x, mode, group_size, AdvancedScaleEstimationParameters(initial_steps=5, scale_steps=5))
+    estimated = estimate_scale(
+        weight, s, x, mode, group_size, AdvancedScaleEstimationParameters(initial_steps=5, scale_steps=5)
+    )
     baseline = _output_error(weight, x, mode, group_size)
     improved = _output_error(weight, x, mode, group_size, estimated.scale, estimated.zero_point)
     assert np.all(improved <= baseline * (1 + 1e-4) + 1e-9)

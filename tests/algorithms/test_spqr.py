@@ -6,7 +6,6 @@ import pytest
 
 from optimum_wc import kernels
 from optimum_wc.algorithms.gptq import Hessian, gptq_quantize, invert_hessian
-from optimum_wc.config.spqr import SpQRConfig
 from optimum_wc.algorithms.spqr import (
     integer_second_level,
     leave_one_out_gain,
@@ -14,6 +13,7 @@ from optimum_wc.algorithms.spqr import (
     spqr_quantize,
 )
 from optimum_wc.algorithms.spqr_storage import share_permutations, to_spqr_storage
+from optimum_wc.config.spqr import SpQRConfig
 
 
 def _layer(seed=0, rows=64, columns=128, heavy=0.01):
@@ -73,10 +73,18 @@ def test_every_weight_is_rebuilt_from_what_is_stored():
     result = spqr_quantize(weight, invert_hessian(hessian, 1.0, act_order=True), SpQRConfig(bits=3))
     # float64 rebuild from the codes and the four float16 second-level arrays alone
     beta = 16
-    s = np.repeat(result.scale.codes * np.repeat(result.scale.step.astype(np.float64), 16, 0)
-                  + np.repeat(result.scale.minimum.astype(np.float64), 16, 0), beta, axis=1)
-    z = np.repeat(result.zero_point.codes * np.repeat(result.zero_point.step.astype(np.float64), 16, 0)
-                  + np.repeat(result.zero_point.minimum.astype(np.float64), 16, 0), beta, axis=1)
+    s = np.repeat(
+        result.scale.codes * np.repeat(result.scale.step.astype(np.float64), 16, 0)
+        + np.repeat(result.scale.minimum.astype(np.float64), 16, 0),
+        beta,
+        axis=1,
+    )
+    z = np.repeat(
+        result.zero_point.codes * np.repeat(result.zero_point.step.astype(np.float64), 16, 0)
+        + np.repeat(result.zero_point.minimum.astype(np.float64), 16, 0),
+        beta,
+        axis=1,
+    )
     dense = s * (result.codes - z)  # permuted column order
     assert result.codes.max() <= 7 and result.scale.codes.max() <= 7 and result.zero_point.codes.max() <= 7
     full = dense.copy()
@@ -108,7 +116,9 @@ def test_lower_output_error_than_gptq_and_round_to_nearest_in_groups_of_128(bits
     rtn = kernels.decompress(kernels.compress(weight, (1,), "int4_asym", 128))
     ours = _output_error(weight, spqr.weight, x)
     assert ours < _output_error(weight, gptq, x) < _output_error(weight, rtn, x)
-    simplified = spqr_quantize(weight, invert_hessian(hessian, 1.0, True), SpQRConfig(bits=bits, simplified_outliers=True))
+    simplified = spqr_quantize(
+        weight, invert_hessian(hessian, 1.0, True), SpQRConfig(bits=bits, simplified_outliers=True)
+    )
     assert _output_error(weight, simplified.weight, x) < _output_error(weight, rtn, x)
 
 
@@ -170,4 +180,8 @@ def test_integer_zero_points_stay_integers_in_range():
     fractional = spqr_quantize(weight, inverse, SpQRConfig(group_size=32))
     rtn = kernels.decompress(kernels.compress(weight, (1,), "int4_asym", 32))
     # integer zero points cost a little accuracy, far less than round-to-nearest in the same groups
-    assert _output_error(weight, fractional.weight, x) < _output_error(weight, result.weight, x) < _output_error(weight, rtn, x)
+    assert (
+        _output_error(weight, fractional.weight, x)
+        < _output_error(weight, result.weight, x)
+        < _output_error(weight, rtn, x)
+    )

@@ -8,8 +8,9 @@ import json
 import pathlib
 
 import numpy as np
-import torch
 from safetensors.torch import save_file
+import torch
+
 from tiny_models import VOCAB_SIZE, build_tiny_model
 
 AWQ_ORDER = (0, 2, 4, 6, 1, 3, 5, 7)
@@ -51,7 +52,7 @@ def pack_along_columns(values: np.ndarray, bits: int, order: tuple[int, ...] | N
     order = order or tuple(range(per))
     words = np.zeros((values.shape[0], values.shape[1] // per), dtype=np.int64)
     for k in range(per):
-        words |= values[:, order[k]::per].astype(np.int64) << (bits * k)
+        words |= values[:, order[k] :: per].astype(np.int64) << (bits * k)
     return _to_int32(words)
 
 
@@ -63,8 +64,11 @@ def v2_to_v1(qzeros: np.ndarray, bits: int) -> np.ndarray:
 
 
 def _quantized_linears(model: torch.nn.Module) -> dict[str, torch.nn.Linear]:
-    return {name: module for name, module in model.named_modules()
-            if isinstance(module, torch.nn.Linear) and ".layers." in name}  # fmt: skip
+    return {
+        name: module
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear) and ".layers." in name
+    }
 
 
 def _tokenizer(folder: pathlib.Path) -> None:
@@ -74,8 +78,9 @@ def _tokenizer(folder: pathlib.Path) -> None:
     vocabulary = {"[UNK]": 0, "[BOS]": 1, "[EOS]": 2} | {f"w{i}": i for i in range(3, VOCAB_SIZE)}
     tokenizer = Tokenizer(models.WordLevel(vocabulary, unk_token="[UNK]"))
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-    PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", bos_token="[BOS]", eos_token="[EOS]",
-                            pad_token="[UNK]").save_pretrained(folder)  # fmt: skip
+    PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, unk_token="[UNK]", bos_token="[BOS]", eos_token="[EOS]", pad_token="[UNK]"
+    ).save_pretrained(folder)
 
 
 def make_checkpoint(case: Case, folder: pathlib.Path, seed: int = 0) -> tuple[dict, torch.nn.Module]:
@@ -122,13 +127,25 @@ def make_checkpoint(case: Case, folder: pathlib.Path, seed: int = 0) -> tuple[di
     save_file({k: v.contiguous() for k, v in state.items()}, folder / "model.safetensors", metadata={"format": "pt"})
     config = model.config.to_dict()
     if case.method == "gptq":
-        config["quantization_config"] = {"quant_method": "gptq", "bits": case.bits, "group_size": case.group_size,
-                                         "desc_act": case.desc_act, "sym": case.sym, "damp_percent": 0.01,
-                                         "true_sequential": True, "static_groups": False,
-                                         "checkpoint_format": case.checkpoint_format}  # fmt: skip
+        config["quantization_config"] = {
+            "quant_method": "gptq",
+            "bits": case.bits,
+            "group_size": case.group_size,
+            "desc_act": case.desc_act,
+            "sym": case.sym,
+            "damp_percent": 0.01,
+            "true_sequential": True,
+            "static_groups": False,
+            "checkpoint_format": case.checkpoint_format,
+        }
     else:
-        config["quantization_config"] = {"quant_method": "awq", "bits": 4, "group_size": case.group_size,
-                                         "zero_point": True, "version": "gemm"}  # fmt: skip
+        config["quantization_config"] = {
+            "quant_method": "awq",
+            "bits": 4,
+            "group_size": case.group_size,
+            "zero_point": True,
+            "version": "gemm",
+        }
     (folder / "config.json").write_text(json.dumps(config, indent=2))
     _tokenizer(folder)
     return expected, model.eval()

@@ -4,8 +4,8 @@ order, the layout of our subgraph (signed codes for symmetric checkpoints, a per
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from prequantized import AWQ_ORDER, pack_along_columns, pack_along_rows, v2_to_v1
+import pytest
 
 from optimum_wc.checkpoints import QuantizationSpec, to_imported, unpack_columns, unpack_rows
 from optimum_wc.checkpoints.formats import read_awq, read_gptq
@@ -33,8 +33,12 @@ def _gptq_tensors(codes, zeros, scales, g_idx, bits, stored_offset):
     qzeros = pack_along_columns(zeros, bits)
     if stored_offset:
         qzeros = v2_to_v1(qzeros, bits)
-    return {"l.qweight": pack_along_rows(codes.T, bits), "l.qzeros": qzeros, "l.scales": scales,
-            "l.g_idx": g_idx.astype(np.int32)}  # fmt: skip
+    return {
+        "l.qweight": pack_along_rows(codes.T, bits),
+        "l.qzeros": qzeros,
+        "l.scales": scales,
+        "l.g_idx": g_idx.astype(np.int32),
+    }
 
 
 def test_v1_without_borrow_is_zero_minus_one_in_each_field():
@@ -53,8 +57,9 @@ def test_gptq_v1_stores_zero_minus_one_and_v2_the_zero(checkpoint_format, offset
     zeros[0, :3] = 0  # zeros of 0 included
     scales = rng.uniform(0.01, 0.02, (2, 16)).astype(np.float16)
     g_idx = np.arange(64) // 32
-    spec = QuantizationSpec.from_config({"quant_method": "gptq", "bits": bits, "group_size": 32,
-                                         "format": checkpoint_format})  # gptqmodel's newer key  # fmt: skip
+    spec = QuantizationSpec.from_config(
+        {"quant_method": "gptq", "bits": bits, "group_size": 32, "format": checkpoint_format}
+    )  # gptqmodel's newer key
     linear = read_gptq(_gptq_tensors(codes, zeros, scales, g_idx, bits, offset), "l", spec)
     assert np.array_equal(linear.codes, codes) and np.array_equal(linear.zeros, zeros)
     expected = (codes - zeros[g_idx].T).astype(np.float64) * scales[g_idx].T.astype(np.float64)  # exact in float64
@@ -65,8 +70,11 @@ def test_awq_reads_codes_and_zeros_in_its_order():
     rng = np.random.default_rng(1)
     codes, zeros = rng.integers(0, 16, (16, 64)), rng.integers(0, 16, (4, 16))
     scales = rng.uniform(0.01, 0.02, (4, 16)).astype(np.float16)
-    tensors = {"l.qweight": pack_along_columns(codes.T, 4, AWQ_ORDER), "l.qzeros": pack_along_columns(zeros, 4, AWQ_ORDER),
-               "l.scales": scales}  # fmt: skip
+    tensors = {
+        "l.qweight": pack_along_columns(codes.T, 4, AWQ_ORDER),
+        "l.qzeros": pack_along_columns(zeros, 4, AWQ_ORDER),
+        "l.scales": scales,
+    }
     linear = read_awq(tensors, "l", QuantizationSpec.from_config({"quant_method": "awq", "group_size": 16}))
     assert np.array_equal(linear.codes, codes) and np.array_equal(linear.zeros, zeros)
     assert np.array_equal(linear.g_idx, np.arange(64) // 16)
@@ -76,8 +84,13 @@ def _linear(rng, g_idx, zeros_value=None, bits=4, groups=2):
     from optimum_wc.checkpoints import PrequantizedLinear
 
     zeros = np.full((groups, 8), zeros_value) if zeros_value is not None else rng.integers(0, 2**bits, (groups, 8))
-    return PrequantizedLinear(rng.integers(0, 2**bits, (8, 64)).astype(np.uint8), zeros.astype(np.int16),
-                              rng.uniform(0.01, 0.02, (groups, 8)).astype(np.float16), g_idx, bits)  # fmt: skip
+    return PrequantizedLinear(
+        rng.integers(0, 2**bits, (8, 64)).astype(np.uint8),
+        zeros.astype(np.int16),
+        rng.uniform(0.01, 0.02, (groups, 8)).astype(np.float16),
+        g_idx,
+        bits,
+    )
 
 
 def _unpack_nibbles(packed, signed):

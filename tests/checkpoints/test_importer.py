@@ -7,15 +7,15 @@ import json
 
 import nncf
 import numpy as np
-import openvino as ov
-from openvino import opset13
+from prequantized import Case, make_checkpoint
 import pytest
 import torch
-from prequantized import Case, make_checkpoint
-from tiny_models import VOCAB_SIZE
 
+import openvino as ov
+from openvino import opset13
 import optimum_wc
 from optimum_wc.errors import InvalidArgumentError, NotYetSupportedError
+from tiny_models import VOCAB_SIZE
 
 pytestmark = pytest.mark.slow  # exports float skeletons of packed checkpoints
 
@@ -95,7 +95,9 @@ def test_imported_model_saves_reloads_and_runs_in_a_pipeline(tmp_path):
     before = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits.numpy()
     model.save_pretrained(tmp_path / "saved")
     card = (tmp_path / "saved" / "README.md").read_text()
-    assert f"Imported from the GPTQ checkpoint `{tmp_path / 'ckpt'}`" in card and "| checkpoint_format | gptq_v2 |" in card
+    assert (
+        f"Imported from the GPTQ checkpoint `{tmp_path / 'ckpt'}`" in card and "| checkpoint_format | gptq_v2 |" in card
+    )
     assert "quantization_config" not in json.loads((tmp_path / "saved" / "config.json").read_text())
     records = json.loads((tmp_path / "saved" / "compressed_weights.json").read_text())
     assert {r["mode"] for r in records.values()} == {"int4_asym"} and all(r["permuted"] for r in records.values())
@@ -137,11 +139,13 @@ def test_a_hub_id_is_read_through_huggingface_hub(tmp_path, monkeypatch):
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", hf_hub_download)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
-    model = optimum_wc.OVModelForCausalLM.from_pretrained("someone/tiny-awq", export=True, revision="main",
-                                                          compile=False)  # fmt: skip
-    assert [c[:3] for c in calls] == [("file", "someone/tiny-awq", "config.json"),
-                                      ("snapshot", "someone/tiny-awq", ("*.json", "*.safetensors", "*.bin", "*.model",
-                                                                        "*.txt", "*.jinja"))]  # fmt: skip
+    model = optimum_wc.OVModelForCausalLM.from_pretrained(
+        "someone/tiny-awq", export=True, revision="main", compile=False
+    )
+    assert [c[:3] for c in calls] == [
+        ("file", "someone/tiny-awq", "config.json"),
+        ("snapshot", "someone/tiny-awq", ("*.json", "*.safetensors", "*.bin", "*.model", "*.txt", "*.jinja")),
+    ]
     assert calls[0][3] == {"revision": "main"} and calls[1][3] == {"revision": "main"}
     assert model.quantization_origin["source"] == "someone/tiny-awq" and model.quantization_origin["method"] == "awq"
 

@@ -22,35 +22,68 @@ SAMPLES = {
     "mode": ({}, CompressWeightsMode.NF4, ["--weight-format", "nf4"]),
     "ratio": ({"mode": "int4_asym"}, 0.8, ["--weight-format", "int4", "--ratio", "0.8"]),
     "group_size": ({"mode": "int4_asym"}, 64, ["--weight-format", "int4", "--group-size", "64"]),
-    "ignored_scope": ({"mode": "int4_asym"}, IgnoredScope(patterns=[".*lm_head.*"]),
-                      ["--weight-format", "int4", "--ignored-scope", ".*lm_head.*"]),
+    "ignored_scope": (
+        {"mode": "int4_asym"},
+        IgnoredScope(patterns=[".*lm_head.*"]),
+        ["--weight-format", "int4", "--ignored-scope", ".*lm_head.*"],
+    ),
     "all_layers": ({"mode": "int4_asym"}, True, ["--weight-format", "int4", "--all-layers"]),
     "dataset": ({"mode": "int4_asym"}, "wikitext2", ["--weight-format", "int4", "--dataset", "wikitext2"]),
-    "sensitivity_metric": ({"mode": "int4_asym", **DATA}, SensitivityMetric.HESSIAN_INPUT_ACTIVATION,
-                           ["--weight-format", "int4", "--dataset", "wikitext2", "--sensitivity-metric",
-                            "hessian_input_activation"]),
-    "subset_size": ({"mode": "int4_asym", **DATA}, 64,
-                    ["--weight-format", "int4", "--dataset", "wikitext2", "--num-samples", "64"]),
+    "sensitivity_metric": (
+        {"mode": "int4_asym", **DATA},
+        SensitivityMetric.HESSIAN_INPUT_ACTIVATION,
+        ["--weight-format", "int4", "--dataset", "wikitext2", "--sensitivity-metric", "hessian_input_activation"],
+    ),
+    "subset_size": (
+        {"mode": "int4_asym", **DATA},
+        64,
+        ["--weight-format", "int4", "--dataset", "wikitext2", "--num-samples", "64"],
+    ),
     "awq": ({"mode": "int4_asym"}, True, ["--weight-format", "int4", "--awq"]),
-    "scale_estimation": ({"mode": "int4_asym", **DATA}, True,
-                         ["--weight-format", "int4", "--dataset", "wikitext2", "--scale-estimation"]),
+    "scale_estimation": (
+        {"mode": "int4_asym", **DATA},
+        True,
+        ["--weight-format", "int4", "--dataset", "wikitext2", "--scale-estimation"],
+    ),
     "gptq": ({"mode": "int4_asym", **DATA}, True, ["--weight-format", "int4", "--dataset", "wikitext2", "--gptq"]),
-    "backup_mode": ({"mode": "int4_asym"}, BackupMode.INT8_SYM,
-                    ["--weight-format", "int4", "--backup-precision", "int8_sym"]),
-    "advanced_parameters": ({"mode": "int4_asym", **DATA},
-                            AdvancedCompressionParameters(gptq_params=AdvancedGPTQParameters(act_order=True)),
-                            ["--weight-format", "int4", "--dataset", "wikitext2", "--advanced-parameters",
-                             '{"gptq_params": {"act_order": true}}']),
-    "spqr": ({"mode": "spqr", **DATA}, optimum_wc.SpQRConfig(bits=3),
-             ["--weight-format", "spqr", "--dataset", "wikitext2", "--spqr-bits", "3"]),
-}  # fmt: skip
+    "backup_mode": (
+        {"mode": "int4_asym"},
+        BackupMode.INT8_SYM,
+        ["--weight-format", "int4", "--backup-precision", "int8_sym"],
+    ),
+    "advanced_parameters": (
+        {"mode": "int4_asym", **DATA},
+        AdvancedCompressionParameters(gptq_params=AdvancedGPTQParameters(act_order=True)),
+        [
+            "--weight-format",
+            "int4",
+            "--dataset",
+            "wikitext2",
+            "--advanced-parameters",
+            '{"gptq_params": {"act_order": true}}',
+        ],
+    ),
+    "spqr": (
+        {"mode": "spqr", **DATA},
+        optimum_wc.SpQRConfig(bits=3),
+        ["--weight-format", "spqr", "--dataset", "wikitext2", "--spqr-bits", "3"],
+    ),
+}
 # options whose every non-default value the core refuses today: the refusal shows the value reached it
 REFUSED = {
-    "lora_correction": ({"mode": "int4_asym", **DATA}, True, NotYetSupportedError,
-                        ["--weight-format", "int4", "--dataset", "wikitext2", "--lora-correction"]),
-    "compression_format": ({"mode": "int4_asym"}, CompressionFormat.FQ, UnsupportedArgumentError,
-                           ["--weight-format", "int4", "--compression-format", "fake_quantize"]),
-}  # fmt: skip
+    "lora_correction": (
+        {"mode": "int4_asym", **DATA},
+        True,
+        NotYetSupportedError,
+        ["--weight-format", "int4", "--dataset", "wikitext2", "--lora-correction"],
+    ),
+    "compression_format": (
+        {"mode": "int4_asym"},
+        CompressionFormat.FQ,
+        UnsupportedArgumentError,
+        ["--weight-format", "int4", "--compression-format", "fake_quantize"],
+    ),
+}
 RUN_SAMPLES = {
     "num_workers": (1, ["--num-workers", "1"]),
     "progress": (False, ["--no-progress"]),
@@ -115,8 +148,9 @@ def test_run_options_come_from_the_cli_and_are_not_config_keys(name):
 
 
 def test_optimum_intels_shorthands_fold_into_advanced_parameters():
-    config = config_from_args(_args(["--weight-format", "int4", "--group-size-fallback", "adjust",
-                                     "--quantization-statistics-path", "stats"]))  # fmt: skip
+    config = config_from_args(
+        _args(["--weight-format", "int4", "--group-size-fallback", "adjust", "--quantization-statistics-path", "stats"])
+    )
     advanced = config.to_compress_kwargs()["advanced_parameters"]
     assert advanced.group_size_fallback_mode == GroupSizeFallbackMode.ADJUST and advanced.statistics_path == "stats"
     assert WeightCompressionConfig.from_dict(config.to_dict()) == config

@@ -31,16 +31,22 @@ def test_optimum_intel_dicts_mean_what_optimum_intel_passes_to_nncf(values):
     for key in ("sensitivity_metric", "backup_mode"):
         assert (ours[key] and ours[key].value) == (theirs[key] and theirs[key].value), key
     their_scope = theirs["ignored_scope"]
-    assert (ours["ignored_scope"].patterns if ours["ignored_scope"] else []) == (their_scope.patterns if their_scope else [])
+    assert (ours["ignored_scope"].patterns if ours["ignored_scope"] else []) == (
+        their_scope.patterns if their_scope else []
+    )
     if "advanced_parameters" in theirs:
         fallback = theirs["advanced_parameters"].group_size_fallback_mode.value
         assert ours["advanced_parameters"].group_size_fallback_mode.value == fallback
 
 
 def test_our_vocabulary_and_theirs_build_equal_configs():
-    assert WeightCompressionConfig(mode="int4_sym", group_size=64) == WeightCompressionConfig(bits=4, sym=True, group_size=64)
+    assert WeightCompressionConfig(mode="int4_sym", group_size=64) == WeightCompressionConfig(
+        bits=4, sym=True, group_size=64
+    )
     assert WeightCompressionConfig(mode="nf4") == WeightCompressionConfig(bits=4, dtype="nf4")
-    assert WeightCompressionConfig(backup_mode="none", bits=4) == WeightCompressionConfig(backup_precision="none", bits=4)
+    assert WeightCompressionConfig(backup_mode="none", bits=4) == WeightCompressionConfig(
+        backup_precision="none", bits=4
+    )
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import nncf
-import openvino as ov
 import pytest
 
+import openvino as ov
 import optimum_wc
 from optimum_wc import CompressionSettings, CompressWeightsMode
 from optimum_wc.errors import (
@@ -35,11 +35,19 @@ BAD_ARGUMENTS = [
     ({"backup_mode": "int4"}, UnsupportedArgumentError, "`backup_mode`"),
     ({"backup_mode": "fp8_e4m3", "mode": "int4_sym"}, NotYetSupportedError, "FP8_E4M3"),
     ({"sensitivity_metric": 3, "mode": "int4_sym"}, InvalidArgumentTypeError, "`sensitivity_metric`"),
-    ({"sensitivity_metric": "hessian_input_activation", "mode": "int4_sym", "ratio": 0.5}, InvalidArgumentError, "dataset"),
+    (
+        {"sensitivity_metric": "hessian_input_activation", "mode": "int4_sym", "ratio": 0.5},
+        InvalidArgumentError,
+        "dataset",
+    ),
     ({"ignored_scope": ["a"]}, InvalidArgumentTypeError, "`ignored_scope`"),
     ({"ignored_scope": optimum_wc.IgnoredScope(names=["does-not-exist"])}, InvalidArgumentError, "does-not-exist"),
     ({"compression_format": "fake_quantize"}, UnsupportedArgumentError, "`compression_format`"),
-    ({"advanced_parameters": {"group_size_fallback_mode": "ignore"}}, InvalidArgumentTypeError, "`advanced_parameters`"),
+    (
+        {"advanced_parameters": {"group_size_fallback_mode": "ignore"}},
+        InvalidArgumentTypeError,
+        "`advanced_parameters`",
+    ),
     ({"mode": "int8_asym", "ratio": 0.8}, UnsupportedArgumentError, "`ratio`"),
     ({"mode": "int8_sym", "group_size": 64}, UnsupportedArgumentError, "`group_size`"),
     ({"mode": "int8_asym", "all_layers": False}, UnsupportedArgumentError, "all_layers"),
@@ -95,7 +103,11 @@ NNCF_REFUSED = [
 
 
 def _as_nncf(kwargs: dict) -> dict:
-    enums = {"mode": nncf.CompressWeightsMode, "backup_mode": nncf.BackupMode, "sensitivity_metric": nncf.SensitivityMetric}
+    enums = {
+        "mode": nncf.CompressWeightsMode,
+        "backup_mode": nncf.BackupMode,
+        "sensitivity_metric": nncf.SensitivityMetric,
+    }
     return {k: enums[k](v) if k in enums else v for k, v in kwargs.items()}
 
 
@@ -111,9 +123,13 @@ def test_invalid_group_size_lists_every_layer_as_nncf_does(llama_model_path):
     import re
 
     with pytest.raises(Exception) as reference:  # noqa: B017
-        nncf.compress_weights(ov.Core().read_model(llama_model_path), mode=nncf.CompressWeightsMode.INT4_ASYM, group_size=96)
+        nncf.compress_weights(
+            ov.Core().read_model(llama_model_path), mode=nncf.CompressWeightsMode.INT4_ASYM, group_size=96
+        )
     with pytest.raises(optimum_wc.InvalidGroupSizeError) as ours:
-        optimum_wc.compress_weights(ov.Core().read_model(llama_model_path), mode="int4_asym", group_size=96, progress=False)
+        optimum_wc.compress_weights(
+            ov.Core().read_model(llama_model_path), mode="int4_asym", group_size=96, progress=False
+        )
     listed = re.compile(r'"([^"]+)" \(channel size: (\d+)\)')
     assert len(listed.findall(str(ours.value))) == 14  # 7 MatMuls in each of 2 layers; lm_head stays INT8
     assert sorted(listed.findall(str(ours.value))) == sorted(listed.findall(str(reference.value)))
@@ -122,7 +138,12 @@ def test_invalid_group_size_lists_every_layer_as_nncf_does(llama_model_path):
 
 def test_defaults_resolved_like_nncf():
     int8 = CompressionSettings.from_arguments()
-    assert (int8.mode, int8.group_size, int8.ratio, int8.backup_mode) == (CompressWeightsMode.INT8_ASYM, -1, 1, "int8_asym")
+    assert (int8.mode, int8.group_size, int8.ratio, int8.backup_mode) == (
+        CompressWeightsMode.INT8_ASYM,
+        -1,
+        1,
+        "int8_asym",
+    )
     int4 = CompressionSettings.from_arguments(mode="int4_sym", ratio=0)
     assert (int4.group_size, int4.ratio, int4.all_layers, int4.sensitivity_metric.value) == (
         128,
@@ -142,9 +163,9 @@ def test_advanced_parameters_text_matches_nncf():
         group_size_fallback_mode=nncf.GroupSizeFallbackMode.ADJUST, min_adjusted_group_size=16
     )
     assert str(ours.to_dict()) == str(convert_to_dict_recursively(theirs))
-    assert str(nncf.AdvancedCompressionParameters()) and str(optimum_wc.AdvancedCompressionParameters().to_dict()) == str(
-        convert_to_dict_recursively(nncf.AdvancedCompressionParameters())
-    )
+    assert str(nncf.AdvancedCompressionParameters()) and str(
+        optimum_wc.AdvancedCompressionParameters().to_dict()
+    ) == str(convert_to_dict_recursively(nncf.AdvancedCompressionParameters()))
 
 
 def test_nncf_objects_are_accepted():
@@ -153,7 +174,9 @@ def test_nncf_objects_are_accepted():
         backup_mode=nncf.BackupMode.INT8_SYM,
         sensitivity_metric=nncf.SensitivityMetric.WEIGHT_QUANTIZATION_ERROR,
         ignored_scope=nncf.IgnoredScope(names=["a"], patterns=["b.*"], validate=False),
-        advanced_parameters=nncf.AdvancedCompressionParameters(group_size_fallback_mode=nncf.GroupSizeFallbackMode.IGNORE),
+        advanced_parameters=nncf.AdvancedCompressionParameters(
+            group_size_fallback_mode=nncf.GroupSizeFallbackMode.IGNORE
+        ),
     )
     assert settings.mode is CompressWeightsMode.NF4 and settings.backup_mode.name == "INT8_SYM"
     assert settings.ignored_scope == optimum_wc.IgnoredScope(names=["a"], patterns=["b.*"], validate=False)

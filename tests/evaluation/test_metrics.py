@@ -6,15 +6,22 @@ import random
 import shutil
 
 import numpy as np
-import openvino as ov
+from optimum.intel import OVModelForCausalLM as IntelCausalLM
 import pytest
 import torch
-from optimum.intel import OVModelForCausalLM as IntelCausalLM
-from tiny_models import VOCAB_SIZE, build_tiny_model
 
+import openvino as ov
 import optimum_wc
-from optimum_wc.evaluation import ModelAdapter, evaluate, kl_divergence, log_softmax, register_adapter, token_windows
-from optimum_wc.evaluation import adapters
+from optimum_wc.evaluation import (
+    ModelAdapter,
+    adapters,
+    evaluate,
+    kl_divergence,
+    log_softmax,
+    register_adapter,
+    token_windows,
+)
+from tiny_models import VOCAB_SIZE, build_tiny_model
 
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}  # the CPU plugin would otherwise run bf16 where the CPU has it
 WINDOW_LENGTH = 32
@@ -70,8 +77,14 @@ def _numpy_reference(model, reference, windows: np.ndarray) -> tuple[float, floa
 
 
 def test_perplexity_and_kl_equal_a_float64_numpy_computation(torch_model, perturbed_model):
-    result = evaluate(perturbed_model, ByteTokenizer(), _lines(), reference=torch_model,
-                      window_length=WINDOW_LENGTH, num_windows=NUM_WINDOWS)
+    result = evaluate(
+        perturbed_model,
+        ByteTokenizer(),
+        _lines(),
+        reference=torch_model,
+        window_length=WINDOW_LENGTH,
+        num_windows=NUM_WINDOWS,
+    )
     windows = token_windows(_lines(), ByteTokenizer(), WINDOW_LENGTH, NUM_WINDOWS)
     perplexity, mean_kl = _numpy_reference(perturbed_model, torch_model, windows)
     assert result.perplexity == pytest.approx(perplexity, rel=1e-10)
@@ -82,8 +95,9 @@ def test_perplexity_and_kl_equal_a_float64_numpy_computation(torch_model, pertur
 
 def test_kl_of_a_model_to_itself_is_zero(torch_model, ov_model):
     for model in (torch_model, ov_model):
-        result = evaluate(model, ByteTokenizer(), _lines(), reference=model, window_length=WINDOW_LENGTH,
-                          num_windows=NUM_WINDOWS)
+        result = evaluate(
+            model, ByteTokenizer(), _lines(), reference=model, window_length=WINDOW_LENGTH, num_windows=NUM_WINDOWS
+        )
         assert 0 <= result.mean_kl < 1e-9
     assert evaluate(torch_model, ByteTokenizer(), _lines(), window_length=WINDOW_LENGTH, num_windows=2).mean_kl is None
 
@@ -119,8 +133,13 @@ def test_registered_adapter_with_uniform_logits_has_perplexity_of_the_vocabulary
     class Uniform:
         pass
 
-    register_adapter(ModelAdapter("uniform", lambda m: isinstance(m, Uniform),
-                                  lambda m: lambda ids: np.zeros((len(ids), VOCAB_SIZE), np.float32)))
+    register_adapter(
+        ModelAdapter(
+            "uniform",
+            lambda m: isinstance(m, Uniform),
+            lambda m: lambda ids: np.zeros((len(ids), VOCAB_SIZE), np.float32),
+        )
+    )
     result = evaluate(Uniform(), ByteTokenizer(), _lines(), reference=Uniform(), window_length=8, num_windows=3)
     assert result.perplexity == pytest.approx(VOCAB_SIZE, rel=1e-12)
     assert result.mean_kl == 0.0

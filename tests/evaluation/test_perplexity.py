@@ -6,15 +6,14 @@ import math
 
 import datasets
 import numpy as np
+from optimum.intel import OVModelForCausalLM as IntelCausalLM
 import pytest
 import torch
-from optimum.intel import OVModelForCausalLM as IntelCausalLM
-from tiny_models import MAX_POSITIONS, VOCAB_SIZE, build_tiny_model
 
-import optimum_wc
 from conftest import PYDOC_CALIBRATION
-from optimum_wc.evaluation import ModelAdapter, evaluate, last_word, perplexity, register_adapter
-from optimum_wc.evaluation import adapters
+import optimum_wc
+from optimum_wc.evaluation import ModelAdapter, adapters, evaluate, last_word, perplexity, register_adapter
+from tiny_models import MAX_POSITIONS, VOCAB_SIZE, build_tiny_model
 
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
 
@@ -97,8 +96,13 @@ def test_last_word_scores_the_tokens_the_last_word_adds(monkeypatch):
         logits[np.arange(len(ids) - 1), ids[1:]] = 30.0
         return logits
 
-    register_adapter(ModelAdapter("uniform", lambda m: isinstance(m, Uniform),
-                                  lambda m: lambda ids: np.zeros((len(ids), VOCAB_SIZE), np.float32)))
+    register_adapter(
+        ModelAdapter(
+            "uniform",
+            lambda m: isinstance(m, Uniform),
+            lambda m: lambda ids: np.zeros((len(ids), VOCAB_SIZE), np.float32),
+        )
+    )
     register_adapter(ModelAdapter("oracle", lambda m: isinstance(m, Oracle), lambda m: oracle_logits))
     examples = ["the cat sat on the mat", "one", "import os", "a b"]  # "one" has no context: skipped
     uniform = last_word(Uniform(), ByteTokenizer(), examples)
@@ -109,8 +113,11 @@ def test_last_word_scores_the_tokens_the_last_word_adds(monkeypatch):
 
 
 def test_bad_evaluation_input(torch_model, monkeypatch):
-    with pytest.raises(optimum_wc.InvalidArgumentError, match=rf"`window_length` is {MAX_POSITIONS + 1} tokens, "
-                       rf"longer than the model's context of {MAX_POSITIONS}"):
+    with pytest.raises(
+        optimum_wc.InvalidArgumentError,
+        match=rf"`window_length` is {MAX_POSITIONS + 1} tokens, "
+        rf"longer than the model's context of {MAX_POSITIONS}",
+    ):
         perplexity(torch_model, ByteTokenizer(), _text(), window_length=MAX_POSITIONS + 1)
     with pytest.raises(optimum_wc.InvalidArgumentError, match="at least 2"):
         perplexity(torch_model, ByteTokenizer(), [""], window_length=32)

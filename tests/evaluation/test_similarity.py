@@ -54,8 +54,9 @@ def test_a_model_is_fully_similar_to_itself_and_a_damaged_copy_is_not(fp32, pert
 
 
 def test_openvino_int8_model_answers_like_the_fp32_one(fp32, tokenizer):
-    int8 = optimum_wc.OVModelForCausalLM.from_pretrained(EMBEDDED, export=True, load_in_8bit=True,
-                                                         ov_config={"INFERENCE_PRECISION_HINT": "f32"})
+    int8 = optimum_wc.OVModelForCausalLM.from_pretrained(
+        EMBEDDED, export=True, load_in_8bit=True, ov_config={"INFERENCE_PRECISION_HINT": "f32"}
+    )
     answer = greedy_answer(int8, tokenizer, PROMPTS[0], 8)
     assert answer.strip()
     assert similarity(fp32, int8, tokenizer, PROMPTS[:2], max_new_tokens=8).mean > 0.9

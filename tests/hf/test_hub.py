@@ -57,9 +57,12 @@ class Pusher:
     """One long-lived child process whose huggingface_hub talks to ``hub`` (importing optimum-wc takes seconds)."""
 
     def __init__(self, hub, log: pathlib.Path):
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
-               and not k.lower().endswith("_proxy")}  # fmt: skip
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+            and not k.lower().endswith("_proxy")
+        }
         env.update(
             HF_ENDPOINT=hub.url,  # read by huggingface_hub when it is imported
             HF_HUB_DISABLE_XET="1",  # with hf_xet installed, the client would upload through Xet whatever the Hub says
@@ -71,8 +74,15 @@ class Pusher:
         )
         self.log = log
         self._stderr = open(log, "wb")
-        self.process = subprocess.Popen([sys.executable, "-c", WORKER], cwd=REPO, env=env, text=True,
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr)  # fmt: skip
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", WORKER],
+            cwd=REPO,
+            env=env,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+        )
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -96,7 +106,7 @@ class Pusher:
                 pytest.fail(f"the push child died:\n{self._tail()}")
             if line.startswith("PUSH-RESULT "):
                 break
-        answer = json.loads(line[len("PUSH-RESULT "):])
+        answer = json.loads(line[len("PUSH-RESULT ") :])
         assert "error" not in answer, f"{action} failed in the child:\n{answer.get('error')}\n{self._tail()}"
         assert answer["type"] == "str"
         return answer["result"]
@@ -150,10 +160,10 @@ class Activity:
     """What the fake Hub saw from ``start`` on (the hub is shared by the tests of this module; they run in turn)."""
 
     def __init__(self, hub, start: tuple[int, int, int, int]):
-        self.requests = hub.requests[start[0]:]
-        self.commits = hub.commits[start[1]:]
-        self.lfs_uploads = hub.lfs_uploads[start[2]:]
-        self.lfs_verified = hub.lfs_verified[start[3]:]
+        self.requests = hub.requests[start[0] :]
+        self.commits = hub.commits[start[1] :]
+        self.lfs_uploads = hub.lfs_uploads[start[2] :]
+        self.lfs_verified = hub.lfs_verified[start[3] :]
 
 
 def _mark(hub) -> tuple[int, int, int, int]:
@@ -173,8 +183,14 @@ def _check_requests(hub, activity: Activity) -> None:
 
 def test_push_to_hub_uploads_the_saved_folder_as_is_in_one_commit(hub, push, saved):
     local = _files(saved)
-    assert {"openvino_model.xml", "openvino_model.bin", "openvino_config.json", "config.json", "README.md",
-            "extra/notes.txt"} <= set(local)  # fmt: skip
+    assert {
+        "openvino_model.xml",
+        "openvino_model.bin",
+        "openvino_config.json",
+        "config.json",
+        "README.md",
+        "extra/notes.txt",
+    } <= set(local)
     start = _mark(hub)
     url = push("push_to_hub", saved, "user/tiny-int8")
     seen = Activity(hub, start)
@@ -259,8 +275,13 @@ try:
 except optimum_wc.HubUploadError as exc:
     print("CAUGHT", exc)
 """
-    env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{port}", "HF_HUB_DISABLE_XET": "1", "NO_PROXY": "127.0.0.1",
-           "PYTHONPATH": str(REPO)}  # fmt: skip
+    env = {
+        **os.environ,
+        "HF_ENDPOINT": f"http://127.0.0.1:{port}",
+        "HF_HUB_DISABLE_XET": "1",
+        "NO_PROXY": "127.0.0.1",
+        "PYTHONPATH": str(REPO),
+    }
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert "CAUGHT" in done.stdout, done.stderr[-3000:]
     assert "'me/unreachable'" in done.stdout and "saved folder is unchanged" in done.stdout

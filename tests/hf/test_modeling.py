@@ -7,13 +7,13 @@ import pathlib
 import re
 
 import numpy as np
-import openvino as ov
 import pytest
 import torch
 
-import optimum_wc
 from conftest import PYDOC_CALIBRATION
 from helpers import F32, REPO, forbid_nncf
+import openvino as ov
+import optimum_wc
 from optimum_wc import OVModelForCausalLM, WeightCompressionConfig
 from optimum_wc.errors import InvalidArgumentError, UnsupportedModelError
 from parity import compare_ir
@@ -40,9 +40,6 @@ def checkpoint(tmp_path_factory):
 
 def _mode(model) -> str:
     return model.model.get_rt_info(["nncf", "weight_compression", "mode"]).value
-
-
-
 
 
 @pytest.mark.parametrize("arch", ["llama", "gpt2", "opt", "qwen2"])
@@ -72,7 +69,9 @@ def test_same_ir_and_tokens_as_optimum_intel_with_nncf(checkpoint, tmp_path):
 
     folder = checkpoint("qwen2")
     options = {"bits": 4, "sym": True, "group_size": 64, "ratio": 0.8}
-    theirs = IntelModel.from_pretrained(folder, export=True, quantization_config=OVWeightQuantizationConfig(**options), ov_config=F32)
+    theirs = IntelModel.from_pretrained(
+        folder, export=True, quantization_config=OVWeightQuantizationConfig(**options), ov_config=F32
+    )
     ours = OVModelForCausalLM.from_pretrained(folder, export=True, quantization_config=options, ov_config=F32)
     theirs.save_pretrained(tmp_path / "theirs")
     ours.save_pretrained(tmp_path / "ours")
@@ -85,13 +84,25 @@ def test_same_ir_and_tokens_as_optimum_intel_with_nncf(checkpoint, tmp_path):
 
 def test_save_reload_round_trip(tmp_path):
     model = OVModelForCausalLM.from_pretrained(
-        DEFAULT_MODEL, export=True, quantization_config={"mode": "int4_sym", "group_size": 64, "ratio": 0.8}, ov_config=F32
+        DEFAULT_MODEL,
+        export=True,
+        quantization_config={"mode": "int4_sym", "group_size": 64, "ratio": 0.8},
+        ov_config=F32,
     )
     target = tmp_path / "saved"
     model.save_pretrained(target)
     names = {p.name for p in target.iterdir()}
-    expected = {"openvino_model.xml", "openvino_model.bin", "config.json", "generation_config.json", "openvino_config.json",
-                "compressed_weights.json", "README.md", "tokenizer.json", "openvino_tokenizer.xml"}  # fmt: skip
+    expected = {
+        "openvino_model.xml",
+        "openvino_model.bin",
+        "config.json",
+        "generation_config.json",
+        "openvino_config.json",
+        "compressed_weights.json",
+        "README.md",
+        "tokenizer.json",
+        "openvino_tokenizer.xml",
+    }
     assert expected <= names and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     saved_config = json.loads((target / "openvino_config.json").read_text())["quantization_config"]
     assert WeightCompressionConfig.from_dict(saved_config) == model.quantization_config
@@ -146,7 +157,11 @@ def test_pipeline_and_generate_with_the_embedded_model():
         ({"load_in_4bit": "yes"}, optimum_wc.InvalidArgumentTypeError, "load_in_4bit"),
         ({"quantization_config": {"dtype": "mxfp4", "bits": 4}}, optimum_wc.NotYetSupportedError, "mxfp4"),
         ({"load_in_4bit": True, "device_map": "auto"}, InvalidArgumentError, "`device_map`.*memory-mapped"),
-        ({"offload_folder": "offload", "max_memory": {"cpu": "1GiB"}}, InvalidArgumentError, "`max_memory`, `offload_folder`"),
+        (
+            {"offload_folder": "offload", "max_memory": {"cpu": "1GiB"}},
+            InvalidArgumentError,
+            "`max_memory`, `offload_folder`",
+        ),
     ],
 )
 def test_bad_compression_arguments_fail_before_export(kwargs, error, text, checkpoint, monkeypatch):
@@ -172,9 +187,18 @@ def test_model_types_with_their_own_optimum_intel_class_get_ours_too(tmp_path):
     from optimum.intel.openvino.modeling_decoder import OVPhi3ForCausalLM
     from transformers import AutoModelForCausalLM, Phi3Config
 
-    config = Phi3Config(vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=1,
-                        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
-                        pad_token_id=0, bos_token_id=1, eos_token_id=2)  # fmt: skip
+    config = Phi3Config(
+        vocab_size=256,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
     torch.manual_seed(0)
     AutoModelForCausalLM.from_config(config).save_pretrained(tmp_path / "phi3")
     model = OVModelForCausalLM.from_pretrained(tmp_path / "phi3", export=True, quantization_config={"bits": 8})
@@ -186,9 +210,9 @@ def test_model_types_with_their_own_optimum_intel_class_get_ours_too(tmp_path):
 def test_a_model_type_optimum_intel_cannot_export_is_a_clear_error(tmp_path):
     from transformers import ViTConfig, ViTModel
 
-    ViTModel(ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)).save_pretrained(
-        tmp_path / "vit"
-    )
+    ViTModel(
+        ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    ).save_pretrained(tmp_path / "vit")
     with pytest.raises((ValueError, KeyError, OSError)) as info:
         OVModelForCausalLM.from_pretrained(tmp_path / "vit", export=True, load_in_8bit=True)
     assert "vit" in str(info.value).lower()
@@ -233,8 +257,17 @@ def test_text_calibration_gives_the_same_model_as_optimum_intel_with_nncf(algori
     from optimum.intel import OVWeightQuantizationConfig
 
     texts = [line for line in PYDOC_CALIBRATION.read_text().splitlines() if line][:12]
-    options = {"bits": 4, "sym": True, "dataset": texts, "tokenizer": str(DEFAULT_MODEL), "num_samples": 12, **algorithms}
-    theirs = IntelModel.from_pretrained(DEFAULT_MODEL, export=True, quantization_config=OVWeightQuantizationConfig(**options))
+    options = {
+        "bits": 4,
+        "sym": True,
+        "dataset": texts,
+        "tokenizer": str(DEFAULT_MODEL),
+        "num_samples": 12,
+        **algorithms,
+    }
+    theirs = IntelModel.from_pretrained(
+        DEFAULT_MODEL, export=True, quantization_config=OVWeightQuantizationConfig(**options)
+    )
     ours = OVModelForCausalLM.from_pretrained(DEFAULT_MODEL, export=True, quantization_config=options, compile=False)
     theirs.save_pretrained(tmp_path / "theirs")
     ours.save_pretrained(tmp_path / "ours")
@@ -286,8 +319,15 @@ def test_bad_calibration_data_fails_before_any_weight_is_touched(dataset, tokeni
         "empty": ["", "   "],
         "offline-hub": "wikitext2",
     }
-    config = {"bits": 4, "sym": True, "group_size": 16, "awq": True, "dataset": sources[dataset],
-              "tokenizer": str(DEFAULT_MODEL), "num_samples": 4}
+    config = {
+        "bits": 4,
+        "sym": True,
+        "group_size": 16,
+        "awq": True,
+        "dataset": sources[dataset],
+        "tokenizer": str(DEFAULT_MODEL),
+        "num_samples": 4,
+    }
     with pytest.raises(InvalidArgumentError, match=text):
         OVModelForCausalLM.from_pretrained(checkpoint("llama"), export=True, quantization_config=config, compile=False)
 

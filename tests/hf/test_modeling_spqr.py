@@ -10,8 +10,8 @@ import re
 import numpy as np
 import pytest
 import torch
-from helpers import EMBEDDED, F32, forbid_nncf
 
+from helpers import EMBEDDED, F32, forbid_nncf
 from optimum_wc import OVModelForCausalLM, SpQRConfig, WeightCompressionConfig
 from optimum_wc.cli import build_parser, config_from_args, main
 from optimum_wc.errors import InvalidArgumentError, UnsupportedArgumentError
@@ -19,7 +19,6 @@ from optimum_wc.pipeline.rt_info import read_layer_records
 from optimum_wc.pipeline.summary import StoredFootprint
 
 pytestmark = pytest.mark.slow  # exports and compresses the embedded model with SpQR
-
 
 
 @pytest.fixture
@@ -45,8 +44,12 @@ def test_config_speaks_both_vocabularies():
 
 def test_from_pretrained_compresses_saves_and_reloads(tmp_path, calibration_text, monkeypatch):
     forbid_nncf(monkeypatch)
-    config = {"weight_format": "spqr", "dataset": str(calibration_text), "num_samples": 6,
-              "spqr": {"outlier_threshold": 0.1}}  # fmt: skip
+    config = {
+        "weight_format": "spqr",
+        "dataset": str(calibration_text),
+        "num_samples": 6,
+        "spqr": {"outlier_threshold": 0.1},
+    }
     model = OVModelForCausalLM.from_pretrained(EMBEDDED, export=True, quantization_config=config, ov_config=F32)
     assert model.model.get_rt_info(["nncf", "weight_compression", "mode"]).value == "spqr"
     stored = model.compression_summary.stored
@@ -69,9 +72,28 @@ def test_from_pretrained_compresses_saves_and_reloads(tmp_path, calibration_text
 
 def test_cli_exports_the_embedded_model_with_spqr_flags(tmp_path, calibration_text):
     out = tmp_path / "out"
-    code = main(["export", str(EMBEDDED), str(out), "--weight-format", "spqr", "--spqr-bits", "3",
-                 "--outlier-threshold", "0.5", "--permutation-order", "identity", "--round-zero", "--group-size", "32",
-                 "--dataset", str(calibration_text), "--num-samples", "6"])  # fmt: skip
+    code = main(
+        [
+            "export",
+            str(EMBEDDED),
+            str(out),
+            "--weight-format",
+            "spqr",
+            "--spqr-bits",
+            "3",
+            "--outlier-threshold",
+            "0.5",
+            "--permutation-order",
+            "identity",
+            "--round-zero",
+            "--group-size",
+            "32",
+            "--dataset",
+            str(calibration_text),
+            "--num-samples",
+            "6",
+        ]
+    )
     assert code == 0
     model = OVModelForCausalLM.from_pretrained(out, compile=False)
     assert model.model.get_rt_info(["optimum_wc", "spqr", "bits"]).value == "3"
@@ -92,6 +114,22 @@ def test_cli_refuses_spqr_flags_without_spqr_and_spqr_without_data(tmp_path):
     with pytest.raises(InvalidArgumentError, match="--qq-groupsize need --weight-format spqr"):
         config_from_args(args)
     assert main(["export", str(EMBEDDED), str(tmp_path / "out"), "--weight-format", "spqr"]) == 2
-    assert main(["export", str(EMBEDDED), str(tmp_path / "out"), "--weight-format", "spqr", "--spqr-bits", "4",
-                 "--dataset", "x.txt", "--outlier-threshold", "-1"]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "export",
+                str(EMBEDDED),
+                str(tmp_path / "out"),
+                "--weight-format",
+                "spqr",
+                "--spqr-bits",
+                "4",
+                "--dataset",
+                "x.txt",
+                "--outlier-threshold",
+                "-1",
+            ]
+        )
+        == 2
+    )
     assert not (tmp_path / "out").exists()

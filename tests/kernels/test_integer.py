@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+import numpy as np
+import pytest
 
 from optimum_wc.kernels import compress, decompress
 from optimum_wc.kernels.integer import asymmetric_parameters, symmetric_scale

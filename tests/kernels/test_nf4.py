@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import openvino as ov
-from openvino import opset13 as opset
 import pytest
 
+import openvino as ov
+from openvino import opset13 as opset
 from optimum_wc.kernels import compress, decompress
 from optimum_wc.kernels.nf4 import NF4_LEVELS, NF4_MIDPOINTS, OPENVINO_NF4_BOUNDARIES, nf4_indices
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optimum_wc.kernels.integer import quantize_integer, quantized_integer_levels, integer_levels
+from optimum_wc.kernels.integer import integer_levels, quantize_integer, quantized_integer_levels
 from optimum_wc.kernels.nncf_paths import OPENVINO_PATH_MIN_SIZE, OPENVINO_PATH_SWITCH, openvino_path
 
 MODES = {"int4_sym": (4, False), "int4_asym": (4, True), "int8_sym": (8, False), "int8_asym": (8, True)}

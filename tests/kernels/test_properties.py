@@ -9,10 +9,10 @@ every run draws the same ones.
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+import numpy as np
+import pytest
 
 from optimum_wc.checkpoints import unpack_columns, unpack_rows
 from optimum_wc.kernels import compress, decompress
@@ -179,8 +179,11 @@ def _unpack_nibbles(data: np.ndarray, count: int, signed: bool) -> np.ndarray:
 
 
 @SETTINGS
-@given(storage=st.sampled_from(["u4", "i4", "nf4", "u8", "i8"]), shape=st.lists(st.integers(1, 7), min_size=1, max_size=3),
-       seed=st.integers(0, 2**32 - 1))  # fmt: skip
+@given(
+    storage=st.sampled_from(["u4", "i4", "nf4", "u8", "i8"]),
+    shape=st.lists(st.integers(1, 7), min_size=1, max_size=3),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_packing_round_trips(storage, shape, seed):
     rng = np.random.default_rng(seed)
     signed = storage.startswith("i")
@@ -197,14 +200,18 @@ def test_packing_round_trips(storage, shape, seed):
 
 
 @SETTINGS
-@given(bits=st.sampled_from([2, 4, 8]), rows=st.integers(1, 4), columns=st.integers(1, 4), seed=st.integers(0, 2**32 - 1))
+@given(
+    bits=st.sampled_from([2, 4, 8]), rows=st.integers(1, 4), columns=st.integers(1, 4), seed=st.integers(0, 2**32 - 1)
+)
 def test_gptq_awq_unpacking_reads_every_bit_pattern(bits, rows, columns, seed):
     """Any int32 words, negative ones included: unpacking and repacking gives the same words."""
     words = np.random.default_rng(seed).integers(-(2**31), 2**31, (rows, columns)).astype(np.int32)
     per = 32 // bits
     for unpacked, axis in ((unpack_rows(words, bits), 0), (unpack_columns(words, bits), 1)):
         assert unpacked.max() < 2**bits
-        shifted = np.moveaxis(unpacked, axis, -1).reshape(-1, per).astype(np.uint64) << (np.arange(per, dtype=np.uint64) * bits)
+        shifted = np.moveaxis(unpacked, axis, -1).reshape(-1, per).astype(np.uint64) << (
+            np.arange(per, dtype=np.uint64) * bits
+        )
         repacked = shifted.sum(axis=-1).astype(np.uint32).view(np.int32)
         expected = np.moveaxis(words, axis, -1).reshape(-1) if axis else words.T.reshape(-1)
         assert np.array_equal(repacked, expected)

@@ -1,8 +1,8 @@
 """Where AWQ applies: nncf's three patterns, first match wins."""
 
-import openvino as ov
 import pytest
 
+import openvino as ov
 from optimum_wc.openvino.awq import find_awq_matches
 from optimum_wc.openvino.graph import ModelGraph
 from optimum_wc.openvino.weights import find_weight_targets
@@ -14,7 +14,10 @@ def _matches(xml):
     return graph, find_awq_matches(graph, targets)
 
 
-@pytest.mark.parametrize("arch, target, merge_type", [("llama", "down_proj", "MatMul"), ("qwen2", "down_proj", "MatMul"), ("opt", "fc2", "Relu")])
+@pytest.mark.parametrize(
+    "arch, target, merge_type",
+    [("llama", "down_proj", "MatMul"), ("qwen2", "down_proj", "MatMul"), ("opt", "fc2", "Relu")],
+)
 def test_patterns(arch, target, merge_type, tiny_ir):
     graph, matches = _matches(tiny_ir(arch))
     assert len(matches) == 2  # one per decoder layer

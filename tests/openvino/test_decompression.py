@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import openvino as ov
-from openvino import opset13 as opset
 import pytest
 
+import openvino as ov
+from openvino import opset13 as opset
 import optimum_wc
 from optimum_wc.kernels import compress, decompress
 
@@ -66,5 +66,8 @@ def test_f16_weight_reuses_the_existing_convert():
     ops = _ops(model)
     assert "w/fq_weights_1/convert" not in ops
     feeding = ops["mm"].input_value(1).get_node()
-    assert feeding.get_type_name() == "Convert" and feeding.input_value(0).get_node().get_friendly_name() == "w/fq_weights_1"
+    assert (
+        feeding.get_type_name() == "Convert"
+        and feeding.input_value(0).get_node().get_friendly_name() == "w/fq_weights_1"
+    )
     assert ops["w"].get_output_element_type(0) == ov.Type.i8

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import openvino as ov
 from openvino import opset13 as opset
-
 from optimum_wc.openvino.graph import ModelGraph, dedupe_friendly_names
 
 

@@ -4,9 +4,9 @@ alone computes."""
 from __future__ import annotations
 
 import numpy as np
+
 import openvino as ov
 from openvino import opset13 as opset
-
 from optimum_wc.openvino import inference
 
 

@@ -34,10 +34,19 @@ def test_a_sound_ir_passes(ir_folder):
 @pytest.mark.parametrize(
     "damage, message",
     [
-        (lambda f: _truncate(f / "openvino_model.bin", 0.5), r"openvino_model.bin is truncated: openvino_model.xml needs [\d,]+ bytes of weights, the file has [\d,]+"),
-        (lambda f: _truncate(f / "openvino_model.xml", 0.5), r"openvino_model.xml is not a well-formed OpenVINO IR .*damaged or truncated"),
+        (
+            lambda f: _truncate(f / "openvino_model.bin", 0.5),
+            r"openvino_model.bin is truncated: openvino_model.xml needs [\d,]+ bytes of weights, the file has [\d,]+",
+        ),
+        (
+            lambda f: _truncate(f / "openvino_model.xml", 0.5),
+            r"openvino_model.xml is not a well-formed OpenVINO IR .*damaged or truncated",
+        ),
         (lambda f: (f / "openvino_model.bin").unlink(), r"openvino_model.bin is missing: .*openvino_model.xml needs"),
-        (lambda f: (f / "openvino_model.xml").write_text("<html><body/></html>"), r"is not an OpenVINO IR \(its root element is <html>"),
+        (
+            lambda f: (f / "openvino_model.xml").write_text("<html><body/></html>"),
+            r"is not an OpenVINO IR \(its root element is <html>",
+        ),
     ],
     ids=["truncated-bin", "truncated-xml", "missing-bin", "not-an-ir"],
 )

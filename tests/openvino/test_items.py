@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import openvino as ov
 import pytest
 
-import optimum_wc
 from helpers import calibration_items
+import openvino as ov
+import optimum_wc
 
 
 def _bad(kind: str) -> list:

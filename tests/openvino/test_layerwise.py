@@ -1,8 +1,8 @@
 """GPTQ's stages: targets that do not feed each other, shallowest first."""
 
 import numpy as np
-import openvino as ov
 
+import openvino as ov
 from optimum_wc.openvino.graph import ModelGraph
 from optimum_wc.openvino.layerwise import stages
 from optimum_wc.openvino.weights import find_weight_targets
@@ -20,7 +20,6 @@ def test_llama_stages_follow_the_decoder_layers(tiny_ir):
 
 def _inputs_seen(xml, store):
     from helpers import calibration_items
-
     from optimum_wc.openvino.layerwise import layerwise_inputs
 
     model = ov.Core().read_model(xml)
@@ -59,7 +58,9 @@ def test_the_ops_later_stages_need_are_those_of_a_walk_from_their_points(tiny_ir
     model = ov.Core().read_model(tiny_ir("llama"))
     graph = ModelGraph(model)
     targets = [t for t in find_weight_targets(graph) if t.kind == "matmul" and "rotary" not in t.op_name]
-    points = [[(p.node, p.port) for p in (activation_point(graph, t) for t in stage)] for stage in stages(graph, targets)]
+    points = [
+        [(p.node, p.port) for p in (activation_point(graph, t) for t in stage)] for stage in stages(graph, targets)
+    ]
     runner = LayerwiseRunner(model, [], points, TensorStore())
     ops = _without_state(model.clone())
     for stage in range(len(points)):

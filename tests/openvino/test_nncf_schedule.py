@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
-import openvino as ov
-from openvino import opset13 as opset
 import pytest
 
+import openvino as ov
+from openvino import opset13 as opset
 from optimum_wc.openvino.graph import ModelGraph
 from optimum_wc.openvino.nncf_schedule import repeats
 
@@ -48,8 +48,9 @@ def _nncf_repeats(model: ov.Model, names: list[str]) -> Counter:
 
     graph = GraphConverter.create_nncf_graph(model)
     targets = [graph.get_node_by_name(name) for name in names]
-    handed = Counter(node.node_name for step in LayerwiseScheduler().schedule(graph, targets)
-                     for node in step.target_node_map)  # fmt: skip
+    handed = Counter(
+        node.node_name for step in LayerwiseScheduler().schedule(graph, targets) for node in step.target_node_map
+    )
     return Counter({name: count - 1 for name, count in handed.items() if count > 1})
 
 

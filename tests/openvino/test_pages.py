@@ -7,10 +7,10 @@ import mmap
 import sys
 
 import numpy as np
-import openvino as ov
-from openvino import opset13 as opset
 import pytest
 
+import openvino as ov
+from openvino import opset13 as opset
 import optimum_wc
 from optimum_wc.openvino import pages
 
@@ -38,14 +38,18 @@ def _saved_ir(folder) -> tuple:
     for index in range(LAYERS):
         weight = opset.constant(rng.standard_normal((ROWS, COLUMNS)).astype(np.float32), name=f"w{index}")
         value = opset.matmul(value, weight, False, True, name=f"mm{index}").output(0)
-    bias = opset.constant(rng.standard_normal(ROWS).astype(np.float32), name="bias")  # stays float: keeps the .bin mapped
+    bias = opset.constant(
+        rng.standard_normal(ROWS).astype(np.float32), name="bias"
+    )  # stays float: keeps the .bin mapped
     value = opset.add(value, bias, name="add").output(0)
     ov.save_model(ov.Model([opset.result(value)], [x]), folder / "m.xml", compress_to_fp16=False)
     return folder / "m.xml"
 
 
 def _weights(model: ov.Model) -> list[np.ndarray]:
-    return [op.data for op in model.get_ordered_ops() if op.get_type_name() == "Constant" and op.get_byte_size() >= 2**20]
+    return [
+        op.data for op in model.get_ordered_ops() if op.get_type_name() == "Constant" and op.get_byte_size() >= 2**20
+    ]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/smaps and madvise are Linux's")
@@ -90,7 +94,9 @@ def test_compressing_a_read_ir_leaves_its_float_weights_not_resident(released, t
         assert _mapping_rss(address) >= bin_bytes - 2 * mmap.PAGESIZE
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mmap with MAP_FIXED_NOREPLACE and madvise are Linux's")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="mmap with MAP_FIXED_NOREPLACE and madvise are Linux's"
+)
 def test_memory_mapped_anew_where_a_released_file_mapping_was_is_left_alone(tmp_path):
     """The map read for an earlier release is not trusted for memory mapped since at the same addresses."""
     path = tmp_path / "data.npy"
@@ -104,7 +110,10 @@ def test_memory_mapped_anew_where_a_released_file_mapping_was_is_left_alone(tmp_
     libc = pages._libc
     libc.mmap.restype = ctypes.c_void_p
     libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
-    prot, flags = mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | 0x100000  # MAP_FIXED_NOREPLACE
+    prot, flags = (
+        mmap.PROT_READ | mmap.PROT_WRITE,
+        mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | 0x100000,
+    )  # MAP_FIXED_NOREPLACE
     address = libc.mmap(start, length, prot, flags, -1, 0)
     if address != start:
         pytest.skip("the kernel did not map anonymous memory at the old addresses")

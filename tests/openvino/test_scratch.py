@@ -5,21 +5,27 @@ from __future__ import annotations
 import gc
 
 import numpy as np
-import openvino as ov
-from openvino import opset13 as opset
 import pytest
 
+import openvino as ov
+from openvino import opset13 as opset
 import optimum_wc
 from optimum_wc.openvino import scratch as scratch_module
 
 
-@pytest.mark.parametrize("mode, extra", [("int4_asym", {"group_size": 32, "ratio": 0.8}), ("int8_sym", {}), ("nf4", {})])
+@pytest.mark.parametrize(
+    "mode, extra", [("int4_asym", {"group_size": 32, "ratio": 0.8}), ("int8_sym", {}), ("nf4", {})]
+)
 def test_same_bytes_and_outputs_with_and_without_scratch(mode, extra, tiny_ir, tmp_path, monkeypatch):
     xml = tiny_ir("llama")
     monkeypatch.setattr(scratch_module, "CHUNK_BYTES", 20_000)  # several chunks on a tiny model
     outputs, logits = [], []
-    ids = {"input_ids": np.array([[1, 5, 7, 9]]), "attention_mask": np.ones((1, 4), np.int64),
-           "position_ids": np.arange(4)[None], "beam_idx": np.array([0], np.int32)}  # fmt: skip
+    ids = {
+        "input_ids": np.array([[1, 5, 7, 9]]),
+        "attention_mask": np.ones((1, 4), np.int64),
+        "position_ids": np.arange(4)[None],
+        "beam_idx": np.array([0], np.int32),
+    }
     for folder, options in (("plain", {}), ("scratch", {"scratch_dir": tmp_path / "s"})):
         (tmp_path / "s").mkdir(exist_ok=True)
         model = ov.Core().read_model(xml)
@@ -34,7 +40,9 @@ def test_same_bytes_and_outputs_with_and_without_scratch(mode, extra, tiny_ir, t
 
     held = []
     original = scratch_module.ScratchIR.hold
-    monkeypatch.setattr(scratch_module.ScratchIR, "hold", lambda self, c: held.append(c.get_friendly_name()) or original(self, c))
+    monkeypatch.setattr(
+        scratch_module.ScratchIR, "hold", lambda self, c: held.append(c.get_friendly_name()) or original(self, c)
+    )
     monkeypatch.setattr("optimum_wc.compress.SCRATCH_MIN_BYTES", 1)  # the large-model behaviour, on a tiny model
     model = ov.Core().read_model(xml)
     optimum_wc.compress_weights(model, mode=mode, progress=False, **extra)
@@ -89,17 +97,31 @@ def test_chunk_irs_written_here_read_back_every_element_type_name_and_shape(tmp_
     types with odd sizes, a scalar, names that need XML escaping: the mapped Constants are the same."""
     rng = np.random.default_rng(0)
     constants = []
-    for bits_type, shape in ((ov.Type.u4, [5, 3, 7]), (ov.Type.i4, [4, 4]), (ov.Type.nf4, [3, 3]), (ov.Type.u3, [8, 2])):
+    for bits_type, shape in (
+        (ov.Type.u4, [5, 3, 7]),
+        (ov.Type.i4, [4, 4]),
+        (ov.Type.nf4, [3, 3]),
+        (ov.Type.u3, [8, 2]),
+    ):
         raw = rng.integers(0, 256, (int(np.prod(shape)) * bits_type.bitwidth + 7) // 8, dtype=np.uint8)
         constants.append(ov.op.Constant(ov.Tensor(raw, shape, bits_type), shared_memory=False))
-    for dtype, shape in ((np.float16, [3]), (np.float32, []), (np.uint8, [9]), (np.int8, [2, 2]), (np.uint16, [3]), (np.int32, [4])):
+    for dtype, shape in (
+        (np.float16, [3]),
+        (np.float32, []),
+        (np.uint8, [9]),
+        (np.int8, [2, 2]),
+        (np.uint16, [3]),
+        (np.int32, [4]),
+    ):
         constants.append(ov.op.Constant(rng.standard_normal(shape).astype(np.float32).astype(dtype).reshape(shape)))
     bf16 = ov.Tensor(ov.Type.bf16, [2, 5])
     bf16.data.view(np.uint16)[...] = rng.integers(0, 2**15, (2, 5), dtype=np.uint16)
     constants.append(ov.op.Constant(bf16, shared_memory=False))
     for index, constant in enumerate(constants):
         constant.set_friendly_name(f"w{index} <&\"'> /x é")
-    expected = [(c.get_friendly_name(), c.get_output_element_type(0), list(c.get_output_shape(0)), _raw(c)) for c in constants]
+    expected = [
+        (c.get_friendly_name(), c.get_output_element_type(0), list(c.get_output_shape(0)), _raw(c)) for c in constants
+    ]
     model = ov.Model([opset.result(c) for c in constants], [])
     with scratch_module.ScratchIR(tmp_path) as scratch:
         for constant in constants:

@@ -4,16 +4,16 @@ reconstruction, and a compiled model that keeps the codes packed (no dense float
 from dataclasses import replace
 
 import numpy as np
-import openvino as ov
-import pytest
-from openvino import opset13 as opset
 from openvino.passes import ConstantFolding, Manager
+import pytest
 
+import openvino as ov
+from openvino import opset13 as opset
 from optimum_wc.algorithms.gptq import Hessian, invert_hessian
-from optimum_wc.config.spqr import SpQRConfig
 from optimum_wc.algorithms.spqr import spqr_quantize
-from optimum_wc.kernels.packing import pack
 from optimum_wc.algorithms.spqr_storage import to_spqr_storage
+from optimum_wc.config.spqr import SpQRConfig
+from optimum_wc.kernels.packing import pack
 from optimum_wc.openvino import activation_side
 from optimum_wc.openvino.activation_side import OutlierTerm, insert_outliers, insert_permutation
 from optimum_wc.openvino.decompression import dequantize, spqr_parts
@@ -25,7 +25,9 @@ F32 = {"INFERENCE_PRECISION_HINT": "f32", "DYNAMIC_QUANTIZATION_GROUP_SIZE": "0"
 def test_u3_packing_equals_openvinos_own_conversion():
     values = np.random.default_rng(0).integers(0, 8, size=(6, 20)).astype(np.uint8)  # 120 values, padded to 8s
     nibbles = values.reshape(-1)
-    u4 = ov.op.Constant(ov.Tensor(nibbles[0::2] | (nibbles[1::2] << 4), list(values.shape), ov.Type.u4), shared_memory=False)
+    u4 = ov.op.Constant(
+        ov.Tensor(nibbles[0::2] | (nibbles[1::2] << 4), list(values.shape), ov.Type.u4), shared_memory=False
+    )
     model = ov.Model([opset.result(opset.convert(u4, ov.Type.u3))], [])
     manager = Manager()
     manager.register_pass(ConstantFolding())
@@ -47,9 +49,12 @@ def _spqr_model(bits, threshold, rows=64, columns=128, seed=0, round_zero=False,
     hessian = Hessian(columns)
     hessian.add(x_calibration[None])
     inverse = invert_hessian(hessian.matrix, 1.0, act_order=True)
-    results = [spqr_quantize(w, inverse, SpQRConfig(bits=bits, outlier_threshold=threshold, round_zero=round_zero,
-                                                      group_size=group_size))
-               for w, group_size in zip(weights, group_sizes)]  # fmt: skip
+    results = [
+        spqr_quantize(
+            w, inverse, SpQRConfig(bits=bits, outlier_threshold=threshold, round_zero=round_zero, group_size=group_size)
+        )
+        for w, group_size in zip(weights, group_sizes)
+    ]
 
     x = opset.parameter([-1, -1, columns], ov.Type.f32, name="x")
     outputs, terms, projections, shared = [], [], [], {}
@@ -57,7 +62,9 @@ def _spqr_model(bits, threshold, rows=64, columns=128, seed=0, round_zero=False,
         stored = to_spqr_storage(result)
         name = f"w{index}"
         parts = spqr_parts(stored, name)
-        matmul = opset.matmul(x, dequantize(parts, [rows, columns], name, 1, ov.Type.f32), False, True, name=f"mm{index}")
+        matmul = opset.matmul(
+            x, dequantize(parts, [rows, columns], name, 1, ov.Type.f32), False, True, name=f"mm{index}"
+        )
         outputs.append(opset.result(opset.relu(matmul)))
         terms.append(OutlierTerm.of(matmul, 1, stored.outliers, name))
         insert_permutation(matmul, 1, stored.permutation, name, shared=shared)  # one Gather for all
@@ -74,8 +81,9 @@ def test_outputs_equal_the_engines_reconstruction(bits, round_zero, form, monkey
     assert all(len(r.outliers) > 0 for r in results)
     types = {"ell": "Gather", "bags": "EmbeddingBagOffsets"}
     x = model.get_parameters()[0]
-    reading_x = sorted(op.get_friendly_name() for op in model.get_ops()
-                       if op.get_type_name() in types.values() and _reads(op, x))  # fmt: skip
+    reading_x = sorted(
+        op.get_friendly_name() for op in model.get_ops() if op.get_type_name() in types.values() and _reads(op, x)
+    )
     # one permutation and one sparse product, each shared by the three weights; the two with the same layout in
     # one MatMul
     assert reading_x == sorted(["w0/permutation", f"w0/outliers/{'gather' if form == 'ell' else 'bags'}"]), reading_x
@@ -126,7 +134,11 @@ def test_the_compiled_model_keeps_the_codes_packed(bits, round_zero):
         shape = op.get_output_partial_shape(0)
         elements = int(np.prod([d.get_length() for d in shape])) if shape.is_static else 0
         precision = op.get_rt_info()["outputPrecisions"].astype(str)
-        assert not (precision in ("f32", "f16", "bf16") and elements >= 256 * 512 // 4), (op.get_friendly_name(), precision, elements)
+        assert not (precision in ("f32", "f16", "bf16") and elements >= 256 * 512 // 4), (
+            op.get_friendly_name(),
+            precision,
+            elements,
+        )
 
 
 def _csr(dense: np.ndarray):
@@ -134,8 +146,12 @@ def _csr(dense: np.ndarray):
 
     rows, columns = np.nonzero(dense)
     offsets = np.searchsorted(rows, np.arange(dense.shape[0]))
-    return StoredOutliers(pack(offsets, index_storage(len(rows) + 1)), pack(columns, index_storage(dense.shape[1])),
-                          dense[rows, columns].astype(np.float16), len(rows))  # fmt: skip
+    return StoredOutliers(
+        pack(offsets, index_storage(len(rows) + 1)),
+        pack(columns, index_storage(dense.shape[1])),
+        dense[rows, columns].astype(np.float16),
+        len(rows),
+    )
 
 
 @pytest.mark.parametrize("form", ["ell", "bags"])
@@ -192,8 +208,12 @@ def test_outliers_land_on_their_rows_of_a_fused_output(form, one_slot, monkeypat
     x = opset.parameter([-1, -1, columns], ov.Type.f32, name="x")
     matmul = opset.matmul(x, ov.op.Constant(base), False, True, name="fused")
     output = opset.result(matmul)
-    insert_outliers([replace(OutlierTerm.of(matmul, 1, _csr(first), "a"), first_row=2),
-                     replace(OutlierTerm.of(matmul, 1, _csr(second), "b"), first_row=6)])  # fmt: skip
+    insert_outliers(
+        [
+            replace(OutlierTerm.of(matmul, 1, _csr(first), "a"), first_row=2),
+            replace(OutlierTerm.of(matmul, 1, _csr(second), "b"), first_row=6),
+        ]
+    )
     compiled = ov.Core().compile_model(ov.Model([output], [x]), "CPU", F32)
     runtime = [op.get_rt_info()["layerType"].astype(str) for op in compiled.get_runtime_model().get_ops()]
     assert runtime.count("Reduce") == (1 if form == "ell" and not one_slot else 0), runtime

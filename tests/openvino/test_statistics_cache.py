@@ -6,17 +6,21 @@ from __future__ import annotations
 import nncf
 import pytest
 
+from helpers import calibration_items
 import optimum_wc
 from optimum_wc import compress as compress_module
-from optimum_wc.pipeline import data_aware
 from optimum_wc.config.advanced import AdvancedCompressionParameters
+from optimum_wc.pipeline import data_aware
 from parity import compare_ir, compress_and_save
-from helpers import calibration_items
 
 CASES = {
     "awq+se": ({"awq": True, "scale_estimation": True}, data_aware, "input_statistics", "input_means-"),
-    "hessian-metric": ({"ratio": 0.6, "sensitivity_metric": "hessian_input_activation"}, compress_module,
-                       "collect_statistics", "hessian_input_activation-"),
+    "hessian-metric": (
+        {"ratio": 0.6, "sensitivity_metric": "hessian_input_activation"},
+        compress_module,
+        "collect_statistics",
+        "hessian_input_activation-",
+    ),
 }
 
 
@@ -53,12 +57,24 @@ def test_same_ir_as_nncf_with_statistics_path(tiny_ir, tmp_path):
     advanced = {"statistics_path": str(tmp_path / "stats")}
     items = calibration_items()
     reference = compress_and_save(
-        xml, tmp_path / "nncf", "nncf", mode=nncf.CompressWeightsMode.INT4_SYM, group_size=32, awq=True,
-        dataset=nncf.Dataset(items), advanced_parameters=nncf.AdvancedCompressionParameters(**advanced),
-    )  # fmt: skip
+        xml,
+        tmp_path / "nncf",
+        "nncf",
+        mode=nncf.CompressWeightsMode.INT4_SYM,
+        group_size=32,
+        awq=True,
+        dataset=nncf.Dataset(items),
+        advanced_parameters=nncf.AdvancedCompressionParameters(**advanced),
+    )
     ours = compress_and_save(
-        xml, tmp_path / "ours", "optimum_wc", mode="int4_sym", group_size=32, awq=True, dataset=items,
+        xml,
+        tmp_path / "ours",
+        "optimum_wc",
+        mode="int4_sym",
+        group_size=32,
+        awq=True,
+        dataset=items,
         advanced_parameters=optimum_wc.AdvancedCompressionParameters(**advanced),
-    )  # fmt: skip
+    )
     report = compare_ir(reference, ours)
     assert report.identical, report.describe()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+
 import openvino as ov
 from openvino import opset13 as opset
-
 from optimum_wc.openvino.graph import ModelGraph
 from optimum_wc.openvino.ignored import positional_embedding_matmuls
 from optimum_wc.openvino.weights import find_weight_targets
@@ -24,7 +24,9 @@ def test_targets_match_nncf_layer_attributes(arch, tiny_ir):
             for port, attrs in node.layer_attributes.constant_attributes.items():
                 axes = OVWeightCompressionAlgoBackend.get_reduction_axes(node, port, graph)
                 expected.append((node.node_name, port, attrs["name"], tuple(attrs["shape"]), tuple(axes)))
-    ours = [(t.op_name, t.port, t.constant_name, t.shape, t.reduction_axes) for t in find_weight_targets(ModelGraph(model))]
+    ours = [
+        (t.op_name, t.port, t.constant_name, t.shape, t.reduction_axes) for t in find_weight_targets(ModelGraph(model))
+    ]
     assert ours == expected
 
 
@@ -40,7 +42,9 @@ def _model_with(op_builder, weight: np.ndarray) -> ov.Model:
 
 
 def test_convolution_kernels_reduce_over_input_channels_and_space():
-    conv = _model_with(lambda x, w: opset.convolution(x, w, [1, 1], [0, 0], [0, 0], [1, 1]), np.ones((6, 4, 3, 3), np.float32))
+    conv = _model_with(
+        lambda x, w: opset.convolution(x, w, [1, 1], [0, 0], [0, 0], [1, 1]), np.ones((6, 4, 3, 3), np.float32)
+    )
     (target,) = find_weight_targets(ModelGraph(conv))
     assert (target.kind, target.reduction_axes) == ("convolution", (1, 2, 3))
     group = _model_with(
@@ -53,7 +57,9 @@ def test_convolution_kernels_reduce_over_input_channels_and_space():
 def test_matmul_without_transpose_reduces_axis_minus_two_and_integer_constants_are_not_weights():
     x = opset.parameter([2, 16], ov.Type.f32, name="x")
     mm = opset.matmul(x, opset.constant(np.ones((16, 8), np.float32), name="w"), False, False)
-    already = opset.matmul(mm, opset.convert(opset.constant(np.ones((8, 4), np.int8), name="q"), ov.Type.f32), False, False)
+    already = opset.matmul(
+        mm, opset.convert(opset.constant(np.ones((8, 4), np.int8), name="q"), ov.Type.f32), False, False
+    )
     (target,) = find_weight_targets(ModelGraph(ov.Model([already], [x])))
     assert (target.constant_name, target.reduction_axes) == ("w", (0,))
 

@@ -8,8 +8,8 @@ import datasets
 import pytest
 from transformers import AutoTokenizer
 
-import optimum_wc
 from conftest import PYDOC_CALIBRATION
+import optimum_wc
 from optimum_wc.config.datasets import parse_dataset_name
 from optimum_wc.pipeline.calibration import load_texts, token_samples
 

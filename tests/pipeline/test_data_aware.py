@@ -11,18 +11,17 @@ input, and ``test_awq_then_gptq_on_inserted_scales_is_not_worse_than_nncf`` show
 
 from __future__ import annotations
 
-
 import nncf
 import numpy as np
-import openvino as ov
 import pytest
 from threadpoolctl import threadpool_limits
 
-import optimum_wc
-from optimum_wc.pipeline import data_aware
-from optimum_wc.openvino import scratch
-from parity import compare_ir, compress_and_save
 from helpers import calibration_items
+import openvino as ov
+import optimum_wc
+from optimum_wc.openvino import scratch
+from optimum_wc.pipeline import data_aware
+from parity import compare_ir, compress_and_save
 
 pytestmark = pytest.mark.slow  # data-aware compression beside nncf's, for several thread counts
 
@@ -52,9 +51,17 @@ def _run_both(xml, tmp_path, mode, group_size, options, items=8):
         return {"dataset": nncf.Dataset(calibration_items(items))} if with_data else {}
 
     reference = compress_and_save(
-        xml, tmp_path / "nncf", "nncf", mode=nncf.CompressWeightsMode(mode), group_size=group_size, **dataset(), **options
+        xml,
+        tmp_path / "nncf",
+        "nncf",
+        mode=nncf.CompressWeightsMode(mode),
+        group_size=group_size,
+        **dataset(),
+        **options,
     )
-    ours = compress_and_save(xml, tmp_path / "ours", "optimum_wc", mode=mode, group_size=group_size, **dataset(), **options)
+    ours = compress_and_save(
+        xml, tmp_path / "ours", "optimum_wc", mode=mode, group_size=group_size, **dataset(), **options
+    )
     return reference, ours
 
 
@@ -88,11 +95,26 @@ def test_identical_to_nncf_for_each_blas_thread_count_and_any_workers(case, blas
     xml = tiny_ir("llama-wide")
     items = calibration_items(12)
     with threadpool_limits(limits=blas_threads, user_api="blas"):
-        reference = compress_and_save(xml, tmp_path / "nncf", "nncf", mode=nncf.CompressWeightsMode(mode),
-                                      group_size=group_size, dataset=nncf.Dataset(items), **options)  # fmt: skip
+        reference = compress_and_save(
+            xml,
+            tmp_path / "nncf",
+            "nncf",
+            mode=nncf.CompressWeightsMode(mode),
+            group_size=group_size,
+            dataset=nncf.Dataset(items),
+            **options,
+        )
         for workers in (1, 2):
-            ours = compress_and_save(xml, tmp_path / f"ours{workers}", "optimum_wc", mode=mode, group_size=group_size,
-                                     dataset=items, num_workers=workers, **options)  # fmt: skip
+            ours = compress_and_save(
+                xml,
+                tmp_path / f"ours{workers}",
+                "optimum_wc",
+                mode=mode,
+                group_size=group_size,
+                dataset=items,
+                num_workers=workers,
+                **options,
+            )
             report = compare_ir(reference, ours)
             assert report.identical, f"{workers} workers: {report.describe()}"
 
@@ -151,9 +173,14 @@ def test_data_aware_algorithms_change_the_weights(tiny_ir, tmp_path):
     plain = compress_and_save(xml, tmp_path / "plain", "optimum_wc", mode="int4_sym", group_size=64)
     for options in [{"awq": True}, {"scale_estimation": True}, {"gptq": True}]:
         candidate = compress_and_save(
-            xml, tmp_path / "-".join(options), "optimum_wc", mode="int4_sym", group_size=64,
-            dataset=calibration_items(), **options,
-        )  # fmt: skip
+            xml,
+            tmp_path / "-".join(options),
+            "optimum_wc",
+            mode="int4_sym",
+            group_size=64,
+            dataset=calibration_items(),
+            **options,
+        )
         assert any(_differing_share(plain, candidate).values()), options
 
 
@@ -208,16 +235,21 @@ def test_act_order_model_computes_with_the_weights_gptq_chose(static_groups, tin
     """With act order the weights are stored with permuted columns and the activation gathered in the same order
     (one Gather per input, shared by q, k and v); the compiled model computes ``x W_gptq^T`` with GPTQ's weights in
     their original order. Static groups keep the original layout (no Gather)."""
-    from optimum_wc.config.advanced import AdvancedCompressionParameters, AdvancedGPTQParameters
     from optimum_wc.compress import compress_model
+    from optimum_wc.config.advanced import AdvancedCompressionParameters, AdvancedGPTQParameters
     from optimum_wc.config.settings import CompressionSettings
     from optimum_wc.openvino.graph import set_constant
 
     xml = tiny_ir("llama")
     gptq_params = AdvancedGPTQParameters(act_order=True, static_groups=static_groups)
     settings = CompressionSettings.from_arguments(
-        mode="int4_sym", group_size=32, gptq=True, dataset=calibration_items(), backup_mode="none",
-        advanced_parameters=AdvancedCompressionParameters(gptq_params=gptq_params))  # fmt: skip
+        mode="int4_sym",
+        group_size=32,
+        gptq=True,
+        dataset=calibration_items(),
+        backup_mode="none",
+        advanced_parameters=AdvancedCompressionParameters(gptq_params=gptq_params),
+    )
     model = ov.Core().read_model(xml)
     result = compress_model(model, settings, progress=False)
     gptq = [w for w in result.plan.weights if w.precision is not None]
@@ -256,7 +288,9 @@ def test_gptq_with_cached_activations_in_files_writes_the_same_ir(tiny_ir, tmp_p
 
 @pytest.mark.parametrize("chunk_bytes", [1, 2**30])  # every weight mapped at once; all at the end
 @pytest.mark.parametrize("options", [{"gptq": True}, {"awq": True, "gptq": True, "scale_estimation": True}])
-def test_rewritten_weights_mapped_from_scratch_files_give_the_same_ir(options, chunk_bytes, tiny_ir, tmp_path, monkeypatch):
+def test_rewritten_weights_mapped_from_scratch_files_give_the_same_ir(
+    options, chunk_bytes, tiny_ir, tmp_path, monkeypatch
+):
     """With ``scratch_dir`` the weights AWQ and GPTQ rewrite go to files there, memory-mapped back; a weight rewritten
     twice (AWQ, then GPTQ) is mapped once, with its last values."""
     xml = tiny_ir("llama")
@@ -276,8 +310,11 @@ def test_rewritten_weights_mapped_from_scratch_files_give_the_same_ir(options, c
     in_files = compress_and_save(xml, tmp_path / "files", "optimum_wc", scratch_dir=tmp_path / "scratch", **common)
     assert last_in_memory and not any(last_in_memory.values())  # the plan reads them from the files: released after use
     rewritten = {c.get_friendly_name() for c in mapped if c.get_output_element_type(0).is_real()}  # not the codes
-    projections = {op.get_friendly_name() for op in ov.Core().read_model(xml).get_ops()
-                   if op.get_type_name() == "Constant" and op.get_friendly_name().endswith("_proj.weight")}  # fmt: skip
+    projections = {
+        op.get_friendly_name()
+        for op in ov.Core().read_model(xml).get_ops()
+        if op.get_type_name() == "Constant" and op.get_friendly_name().endswith("_proj.weight")
+    }
     assert projections and projections <= rewritten, (projections, rewritten)
     assert in_memory.with_suffix(".bin").read_bytes() == in_files.with_suffix(".bin").read_bytes()
     assert list((tmp_path / "scratch").iterdir()) == []
@@ -297,8 +334,8 @@ def test_one_pass_gptq_is_as_close_to_fp32_and_does_not_depend_on_the_threads(ti
     """``one_pass`` (ours): every layer's Hessian from one pass of the unquantized model, layers quantized on worker
     threads with BLAS on one thread; not identical to nncf's layer-by-layer GPTQ, about as accurate, the same bytes
     for 1 and 2 workers and whatever the process's BLAS thread count."""
-    from optimum_wc.config.advanced import AdvancedCompressionParameters, AdvancedGPTQParameters
     from helpers import logits_error, model_logits
+    from optimum_wc.config.advanced import AdvancedCompressionParameters, AdvancedGPTQParameters
 
     xml = tiny_ir("llama")
     evaluation = calibration_items(4, seed=9)
@@ -309,20 +346,33 @@ def test_one_pass_gptq_is_as_close_to_fp32_and_does_not_depend_on_the_threads(ti
         model = ov.Core().read_model(xml)
         params = AdvancedCompressionParameters(gptq_params=AdvancedGPTQParameters(one_pass=one_pass))
         with threadpool_limits(limits=blas_threads, user_api="blas"):
-            optimum_wc.compress_weights(model, mode="int4_sym", group_size=32, gptq=True, dataset=calibration_items(16),
-                                        advanced_parameters=params, progress=False, num_workers=workers)  # fmt: skip
+            optimum_wc.compress_weights(
+                model,
+                mode="int4_sym",
+                group_size=32,
+                gptq=True,
+                dataset=calibration_items(16),
+                advanced_parameters=params,
+                progress=False,
+                num_workers=workers,
+            )
         return model
 
     def weights(model: ov.Model) -> dict[str, bytes]:
-        return {op.get_friendly_name(): np.asarray(op.get_tensor_view().data).tobytes() for op in model.get_ops()
-                if op.get_type_name() == "Constant" and op.get_output_element_type(0) == ov.Type.i4}  # fmt: skip
+        return {
+            op.get_friendly_name(): np.asarray(op.get_tensor_view().data).tobytes()
+            for op in model.get_ops()
+            if op.get_type_name() == "Constant" and op.get_output_element_type(0) == ov.Type.i4
+        }
 
     layer_by_layer, one_pass, one_worker = compress(False, 2), compress(True, 2), compress(True, 1)
     blas_one_thread = compress(True, 1, blas_threads=1)
     assert weights(one_pass) and weights(one_pass) == weights(one_worker) == weights(blas_one_thread)
     assert weights(one_pass) != weights(layer_by_layer)
-    errors = {name: logits_error(reference, model_logits(model, evaluation))
-              for name, model in (("layer_by_layer", layer_by_layer), ("one_pass", one_pass))}  # fmt: skip
+    errors = {
+        name: logits_error(reference, model_logits(model, evaluation))
+        for name, model in (("layer_by_layer", layer_by_layer), ("one_pass", one_pass))
+    }
     assert errors["one_pass"] <= 1.25 * errors["layer_by_layer"], errors
 
 
@@ -356,7 +406,9 @@ def test_gptq_takes_the_items_nncf_takes(items, tmp_path):
     for library in ("nncf", "optimum_wc"):
         model = _two_matmuls(items == "scalar-input")
         if library == "nncf":
-            nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT4_SYM, dataset=nncf.Dataset(dataset), **options)
+            nncf.compress_weights(
+                model, mode=nncf.CompressWeightsMode.INT4_SYM, dataset=nncf.Dataset(dataset), **options
+            )
         else:
             optimum_wc.compress_weights(model, mode="int4_sym", dataset=dataset, progress=False, **options)
         paths[library] = tmp_path / library / "openvino_model.xml"
@@ -365,8 +417,11 @@ def test_gptq_takes_the_items_nncf_takes(items, tmp_path):
     assert report.identical, report.describe()
 
 
-@pytest.mark.parametrize("options", [{"gptq": True}, {"gptq": True, "scale_estimation": True}, {"scale_estimation": True}],
-                         ids=["gptq", "gptq+se", "se"])  # fmt: skip
+@pytest.mark.parametrize(
+    "options",
+    [{"gptq": True}, {"gptq": True, "scale_estimation": True}, {"scale_estimation": True}],
+    ids=["gptq", "gptq+se", "se"],
+)
 def test_gptq_and_scale_estimation_on_fused_moe_experts_are_nncfs(options, export_root, tmp_path):
     """Mixtral's experts are 3-D weights ``[experts, out, in]`` on inputs ``[experts, tokens, in]``: GPTQ runs on each
     expert with its own Hessian, scale estimation on each with its own input means, as nncf does (they were left
@@ -375,12 +430,24 @@ def test_gptq_and_scale_estimation_on_fused_moe_experts_are_nncfs(options, expor
 
     xml = export_type("mixtral", export_root / "types" / "mixtral")
     model = ov.Core().read_model(xml)
-    assert any(len(op.get_output_shape(0)) == 3 for op in model.get_ops()
-               if op.get_type_name() == "Constant" and "experts" in op.get_friendly_name())  # fmt: skip
+    assert any(
+        len(op.get_output_shape(0)) == 3
+        for op in model.get_ops()
+        if op.get_type_name() == "Constant" and "experts" in op.get_friendly_name()
+    )
     rng = np.random.default_rng(0)
     items = [inputs_for(model, int(n), rng) for n in rng.integers(4, 12, size=8)]
-    reference = compress_and_save(xml, tmp_path / "nncf", "nncf", mode=nncf.CompressWeightsMode.INT4_SYM, group_size=32,
-                                  dataset=nncf.Dataset(items), **options)  # fmt: skip
-    ours = compress_and_save(xml, tmp_path / "ours", "optimum_wc", mode="int4_sym", group_size=32, dataset=items, **options)
+    reference = compress_and_save(
+        xml,
+        tmp_path / "nncf",
+        "nncf",
+        mode=nncf.CompressWeightsMode.INT4_SYM,
+        group_size=32,
+        dataset=nncf.Dataset(items),
+        **options,
+    )
+    ours = compress_and_save(
+        xml, tmp_path / "ours", "optimum_wc", mode="int4_sym", group_size=32, dataset=items, **options
+    )
     report = compare_ir(reference, ours)
     assert report.identical, report.describe()

@@ -5,8 +5,8 @@ import threading
 import numpy as np
 
 from optimum_wc.algorithms.gptq import Hessian, invert_hessian
-from optimum_wc.config.settings import LayerPrecision
 from optimum_wc.config.enums import CompressWeightsMode
+from optimum_wc.config.settings import LayerPrecision
 from optimum_wc.pipeline.layer_inputs import LayerInputs, batches
 from optimum_wc.pipeline.planning import WeightPlan
 
@@ -18,12 +18,20 @@ def _weight(name: str, mode: CompressWeightsMode, group_size: int) -> WeightPlan
 def test_batches_group_by_shared_inputs_and_precision_in_order_of_first_appearance():
     first, second = object(), object()
     sym, asym = CompressWeightsMode.INT4_SYM, CompressWeightsMode.INT4_ASYM
-    weights = {"q": _weight("q", sym, 32), "o": _weight("o", sym, 32), "k": _weight("k", sym, 32),
-               "v": _weight("v", sym, 64), "g": _weight("g", asym, 32)}  # fmt: skip
+    weights = {
+        "q": _weight("q", sym, 32),
+        "o": _weight("o", sym, 32),
+        "k": _weight("k", sym, 32),
+        "v": _weight("v", sym, 64),
+        "g": _weight("g", asym, 32),
+    }
     inputs = {"q": first, "k": first, "v": first, "g": first, "o": second}
     grouped = batches(list(weights.values()), lambda w: inputs[w.target])
     assert [([w.target for w in batch], shared) for batch, shared in grouped] == [
-        (["q", "k"], first), (["o"], second), (["v"], first), (["g"], first)
+        (["q", "k"], first),
+        (["o"], second),
+        (["v"], first),
+        (["g"], first),
     ]
 
 

@@ -44,8 +44,13 @@ def test_the_ir_path_writes_what_the_hugging_face_path_writes(name, float_ir, tm
     flags = FLAGS[name]
     assert main(["export", str(float_ir), str(tmp_path / "core"), *flags, "--no-progress"]) == 0
     config = config_from_args(build_parser().parse_args(["export", str(float_ir), "out", *flags]))
-    model = OVModelForCausalLM.from_pretrained(str(float_ir), quantization_config=config, compile=False,
-                                               load_in_8bit=False if config is None else None, progress=False)  # fmt: skip
+    model = OVModelForCausalLM.from_pretrained(
+        str(float_ir),
+        quantization_config=config,
+        compile=False,
+        load_in_8bit=False if config is None else None,
+        progress=False,
+    )
     model.save_pretrained(tmp_path / "hf", compress_to_fp16=name == "fp16")
     core, hf = _files(tmp_path / "core"), _files(tmp_path / "hf")
     assert sorted(core) == sorted(hf) and "openvino_tokenizer.xml" in core and "README.md" in core
@@ -62,11 +67,14 @@ def test_the_ir_path_imports_no_hugging_face_package(float_ir, tmp_path):
     result = run_without_hf_side(f"""
         import json, sys
         from optimum_wc.cli import main
-        code = main(["export", {str(float_ir)!r}, {str(tmp_path / "out")!r}, "--weight-format", "int4", "--no-progress"])
+        code = main(["export", {str(float_ir)!r}, {str(tmp_path / "out")!r}, "--weight-format", "int4",
+                     "--no-progress"])
         print(json.dumps({{"code": code, "loaded": sorted(m for m in sys.modules if m.split(".")[0] in {HF_SIDE!r})}}))
     """)
     assert result == {"code": 0, "loaded": []}
-    assert (tmp_path / "out" / "openvino_model.bin").stat().st_size < (float_ir / "openvino_model.bin").stat().st_size / 4
+    assert (tmp_path / "out" / "openvino_model.bin").stat().st_size < (
+        float_ir / "openvino_model.bin"
+    ).stat().st_size / 4
     assert (tmp_path / "out" / "openvino_tokenizer.xml").is_file() and (tmp_path / "out" / "config.json").is_file()
 
 

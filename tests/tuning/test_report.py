@@ -14,16 +14,21 @@ from optimum_wc.tuning.report import write_report
 
 
 def _trials(sizes, values, metric):
-    return [Trial(Candidate(CompressWeightsMode.INT4_SYM, 16 * (i + 1)), int(size), Scores(**{metric: float(value)}))
-            for i, (size, value) in enumerate(zip(sizes, values))]  # fmt: skip
+    return [
+        Trial(Candidate(CompressWeightsMode.INT4_SYM, 16 * (i + 1)), int(size), Scores(**{metric: float(value)}))
+        for i, (size, value) in enumerate(zip(sizes, values))
+    ]
 
 
 def _dominated(trial, others, budget):
     mine = budget.loss(trial.scores.get(budget.metric))
     for other in others:
         theirs = budget.loss(other.scores.get(budget.metric))
-        if other is not trial and other.size_bytes <= trial.size_bytes and theirs <= mine and (
-            other.size_bytes < trial.size_bytes or theirs < mine
+        if (
+            other is not trial
+            and other.size_bytes <= trial.size_bytes
+            and theirs <= mine
+            and (other.size_bytes < trial.size_bytes or theirs < mine)
         ):
             return True
     return False
@@ -49,8 +54,9 @@ def test_report_files(tmp_path: pathlib.Path):
     evaluated = _trials([100 * 2**20, 200 * 2**20], [0.03, 0.01], "kl")
     evaluated = [Trial(t.candidate, t.size_bytes, t.scores, budget.meets(t.scores.kl), 1.0) for t in evaluated]
     skipped = Trial(Candidate(CompressWeightsMode.INT8_ASYM), 300 * 2**20)
-    result = TuningResult(budget, Scores(kl=0.0), tuple(evaluated + [skipped]), evaluated[1], None, tmp_path, "m",
-                          400 * 2**20)  # fmt: skip
+    result = TuningResult(
+        budget, Scores(kl=0.0), tuple(evaluated + [skipped]), evaluated[1], None, tmp_path, "m", 400 * 2**20
+    )
     write_report(result, tmp_path)
     markdown = (tmp_path / "tuning.md").read_text()
     assert "Chosen: **INT4_SYM,group_size=32,ratio=1.0** (200.00 MB, 1.000e-02)." in markdown

@@ -30,8 +30,14 @@ def test_names_follow_nncf_and_list_what_differs_from_the_defaults():
 
 
 def test_every_candidate_is_accepted_by_compress_weights_and_every_grid_point_is_covered():
-    space = SearchSpace(modes=("int4_sym", "nf4", "int8_sym"), group_sizes=(64,), ratios=(1.0, 0.5),
-                        awq=(False, True), scale_estimation=(False, True), gptq=(False, True))  # fmt: skip
+    space = SearchSpace(
+        modes=("int4_sym", "nf4", "int8_sym"),
+        group_sizes=(64,),
+        ratios=(1.0, 0.5),
+        awq=(False, True),
+        scale_estimation=(False, True),
+        gptq=(False, True),
+    )
     candidates = space.candidates()
     for candidate in candidates:
         options = candidate.compress_kwargs()
@@ -40,7 +46,9 @@ def test_every_candidate_is_accepted_by_compress_weights_and_every_grid_point_is
         CompressionSettings.from_arguments(**options)  # does not raise
     grid = itertools.product(("int4_sym", "nf4"), (1.0, 0.5), (False, True), (False, True), (False, True))
     expected = {(mode, ratio, awq, se, gptq) for mode, ratio, awq, se, gptq in grid}
-    found = {(c.mode.value, c.ratio, c.awq, c.scale_estimation, c.gptq) for c in candidates if c.mode.value != "int8_sym"}
+    found = {
+        (c.mode.value, c.ratio, c.awq, c.scale_estimation, c.gptq) for c in candidates if c.mode.value != "int8_sym"
+    }
     assert found == expected
     assert [c.name for c in candidates if c.mode.value == "int8_sym"] == ["INT8_SYM"]  # no data-aware INT8
     assert space.data_aware and not SearchSpace().data_aware
@@ -67,8 +75,9 @@ def test_a_single_value_is_a_one_value_tuple_and_duplicates_go():
 
 
 def test_cli_search_strings():
-    space = parse_search(["modes=int4_sym,INT8_ASYM", "group_size=64,-1", "ratios=1,0.8", "awq=false,true",
-                          "all-layers=true"])  # fmt: skip
+    space = parse_search(
+        ["modes=int4_sym,INT8_ASYM", "group_size=64,-1", "ratios=1,0.8", "awq=false,true", "all-layers=true"]
+    )
     assert space.modes == (CompressWeightsMode.INT4_SYM, CompressWeightsMode.INT8_ASYM)
     assert space.group_sizes == (64, -1) and space.ratios == (1.0, 0.8) and space.awq == (False, True)
     assert space.all_layers == (True,) and space.gptq == (False,)  # unnamed keys keep their defaults

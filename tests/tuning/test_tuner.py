@@ -9,13 +9,13 @@ import shutil
 
 import nncf
 import numpy as np
-import openvino as ov
-import pytest
 from optimum.intel import OVModelForCausalLM as IntelCausalLM
+import pytest
 from transformers import AutoTokenizer
 
-import optimum_wc
 from conftest import PYDOC_CALIBRATION
+import openvino as ov
+import optimum_wc
 from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError, UnsupportedModelError
 from optimum_wc.evaluation import evaluate
 from optimum_wc.tuning import SearchSpace, tune
@@ -26,14 +26,17 @@ pytestmark = pytest.mark.slow  # compresses and evaluates grids of candidates
 EMBEDDED = pathlib.Path(__file__).resolve().parents[2] / "models" / "tiny-llama-pydoc"
 F32 = {"INFERENCE_PRECISION_HINT": "f32", "KV_CACHE_PRECISION": "f32"}
 WINDOWS = {"window_length": 64, "num_windows": 4}
-SMALL_GRID = SearchSpace(modes=("int4_sym", "int8_asym"), group_sizes=(64, -1), ratios=(1.0, 0.6),
-                         all_layers=(False, True))  # fmt: skip
+SMALL_GRID = SearchSpace(
+    modes=("int4_sym", "int8_asym"), group_sizes=(64, -1), ratios=(1.0, 0.6), all_layers=(False, True)
+)
 
 
 @pytest.fixture(scope="module")
 def fp32_ir(tmp_path_factory) -> pathlib.Path:
     folder = tmp_path_factory.mktemp("tune") / "fp32"
-    optimum_wc.OVModelForCausalLM.from_pretrained(EMBEDDED, export=True, load_in_8bit=False, compile=False).save_pretrained(folder)
+    optimum_wc.OVModelForCausalLM.from_pretrained(
+        EMBEDDED, export=True, load_in_8bit=False, compile=False
+    ).save_pretrained(folder)
     return folder
 
 
@@ -53,12 +56,18 @@ def independent(fp32_ir, tmp_path_factory):
     measured = {}
     for candidate in SMALL_GRID.candidates():
         folder = tmp_path_factory.mktemp("independent")
-        model = optimum_wc.compress_weights(ov.Core().read_model(fp32_ir / "openvino_model.xml"), progress=False,
-                                            **candidate.compress_kwargs())  # fmt: skip
+        model = optimum_wc.compress_weights(
+            ov.Core().read_model(fp32_ir / "openvino_model.xml"), progress=False, **candidate.compress_kwargs()
+        )
         ov.save_model(model, folder / "openvino_model.xml", compress_to_fp16=False)
         shutil.copy(fp32_ir / "config.json", folder / "config.json")
-        result = evaluate(IntelCausalLM.from_pretrained(folder, ov_config=F32), tokenizer, str(PYDOC_CALIBRATION),
-                          reference=reference, **WINDOWS)  # fmt: skip
+        result = evaluate(
+            IntelCausalLM.from_pretrained(folder, ov_config=F32),
+            tokenizer,
+            str(PYDOC_CALIBRATION),
+            reference=reference,
+            **WINDOWS,
+        )
         measured[candidate.name] = ((folder / "openvino_model.bin").stat().st_size, result.mean_kl)
     return measured
 
@@ -71,8 +80,15 @@ def _expected(measured: dict, limit: float) -> str:
 def test_tune_returns_the_smallest_grid_configuration_within_the_budget(fp32_ir, independent, tmp_path):
     limit = float(np.median([kl for _, kl in independent.values()]))  # about half the grid passes
     expected = _expected(independent, limit)
-    result = tune(fp32_ir, tmp_path / "out", dataset=str(PYDOC_CALIBRATION), max_kl=limit, search=SMALL_GRID,
-                  progress=False, **WINDOWS)  # fmt: skip
+    result = tune(
+        fp32_ir,
+        tmp_path / "out",
+        dataset=str(PYDOC_CALIBRATION),
+        max_kl=limit,
+        search=SMALL_GRID,
+        progress=False,
+        **WINDOWS,
+    )
     assert result.chosen.candidate.name == expected
     assert result.chosen.size_bytes == independent[expected][0]
     assert result.chosen.scores.kl == pytest.approx(independent[expected][1], rel=1e-9)
@@ -84,17 +100,28 @@ def test_tune_returns_the_smallest_grid_configuration_within_the_budget(fp32_ir,
 
     saved = optimum_wc.OVModelForCausalLM.from_pretrained(tmp_path / "out", compile=False)
     config = saved.quantization_config
-    assert (config.mode, config.group_size, config.ratio) == (result.chosen.candidate.mode,
-                                                             *[result.chosen.candidate.compress_kwargs().get(k, d)
-                                                               for k, d in (("group_size", None), ("ratio", 1.0))])  # fmt: skip
+    assert (config.mode, config.group_size, config.ratio) == (
+        result.chosen.candidate.mode,
+        *[result.chosen.candidate.compress_kwargs().get(k, d) for k, d in (("group_size", None), ("ratio", 1.0))],
+    )
     assert config.statistics_path is None  # the temporary folder is not recorded
     assert (tmp_path / "out" / "openvino_model.bin").stat().st_size == result.chosen.size_bytes
     report = json.loads((tmp_path / "out" / "tuning.json").read_text())
     assert report["chosen"] == expected and len(report["trials"]) == len(SMALL_GRID.candidates())
-    assert (tmp_path / "out" / "tuning.png").is_file() and f"**{expected}**" in (tmp_path / "out" / "tuning.md").read_text()
+    assert (tmp_path / "out" / "tuning.png").is_file() and f"**{expected}**" in (
+        tmp_path / "out" / "tuning.md"
+    ).read_text()
 
-    full = tune(fp32_ir, tmp_path / "full", dataset=str(PYDOC_CALIBRATION), max_kl=limit, search=SMALL_GRID,
-                exhaustive=True, progress=False, **WINDOWS)  # fmt: skip
+    full = tune(
+        fp32_ir,
+        tmp_path / "full",
+        dataset=str(PYDOC_CALIBRATION),
+        max_kl=limit,
+        search=SMALL_GRID,
+        exhaustive=True,
+        progress=False,
+        **WINDOWS,
+    )
     assert full.chosen.candidate.name == expected and len(full.evaluated) == len(full.trials)
     for trial in full.trials:
         size, kl = independent[trial.candidate.name]
@@ -103,8 +130,15 @@ def test_tune_returns_the_smallest_grid_configuration_within_the_budget(fp32_ir,
 
 
 def test_a_budget_no_configuration_meets_names_the_closest_and_saves_no_model(fp32_ir, independent, tmp_path):
-    result = tune(fp32_ir, tmp_path / "out", dataset=str(PYDOC_CALIBRATION), max_kl=1e-12, search=SMALL_GRID,
-                  progress=False, **WINDOWS)  # fmt: skip
+    result = tune(
+        fp32_ir,
+        tmp_path / "out",
+        dataset=str(PYDOC_CALIBRATION),
+        max_kl=1e-12,
+        search=SMALL_GRID,
+        progress=False,
+        **WINDOWS,
+    )
     assert result.chosen is None and len(result.evaluated) == len(result.trials)
     assert result.closest.candidate.name == min(independent, key=lambda name: independent[name][1])
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["tuning.json", "tuning.md", "tuning.png"]
@@ -127,11 +161,25 @@ def test_data_aware_candidates_collect_statistics_once_and_reuse_them_across_run
 
     monkeypatch.setattr(compress, "collect_statistics", counted("metric", collect))
     monkeypatch.setattr(data_aware, "input_statistics", counted("inputs", inputs))
-    space = SearchSpace(modes="int4_sym", group_sizes=64, ratios=0.8, all_layers=False, awq=(False, True),
-                        scale_estimation=(False, True))  # fmt: skip
-    options = dict(dataset=str(PYDOC_CALIBRATION), max_perplexity_increase="50%", search=space, exhaustive=True,
-                   calibration_dataset=str(PYDOC_CALIBRATION), num_samples=8, statistics_path=tmp_path / "stats",
-                   progress=False, **WINDOWS)  # fmt: skip
+    space = SearchSpace(
+        modes="int4_sym",
+        group_sizes=64,
+        ratios=0.8,
+        all_layers=False,
+        awq=(False, True),
+        scale_estimation=(False, True),
+    )
+    options = dict(
+        dataset=str(PYDOC_CALIBRATION),
+        max_perplexity_increase="50%",
+        search=space,
+        exhaustive=True,
+        calibration_dataset=str(PYDOC_CALIBRATION),
+        num_samples=8,
+        statistics_path=tmp_path / "stats",
+        progress=False,
+        **WINDOWS,
+    )
     result = tune(fp32_ir, tmp_path / "out", **options)
     assert [t.candidate.name for t in result.trials] == [
         "INT4_SYM,group_size=64,ratio=0.8",
@@ -150,8 +198,16 @@ def test_data_aware_candidates_collect_statistics_once_and_reuse_them_across_run
 
 def test_similarity_budget(fp32_ir, tmp_path):
     space = SearchSpace(modes=("int4_asym", "int8_asym"), group_sizes=-1, ratios=1.0, all_layers=False)
-    result = tune(fp32_ir, tmp_path / "out", dataset=str(PYDOC_CALIBRATION), min_similarity=0.3, search=space,
-                  num_prompts=2, max_new_tokens=6, progress=False)  # fmt: skip
+    result = tune(
+        fp32_ir,
+        tmp_path / "out",
+        dataset=str(PYDOC_CALIBRATION),
+        min_similarity=0.3,
+        search=space,
+        num_prompts=2,
+        max_new_tokens=6,
+        progress=False,
+    )
     assert result.reference.similarity == 1.0
     assert result.chosen.candidate.name == "INT4_ASYM,group_size=-1,ratio=1.0"  # the smaller one; 0.3 is lenient
     assert 0.3 <= result.chosen.scores.similarity <= 1.0 + 1e-9 and result.chosen.scores.perplexity is None
@@ -203,8 +259,16 @@ def test_a_failure_midway_leaves_the_output_and_its_parent_as_they_were(fp32_ir,
 
     monkeypatch.setattr(tuner_module.Tuner, "evaluate", fail)
     with pytest.raises(RuntimeError, match="disk on fire"):
-        tune(fp32_ir, tmp_path / "out", dataset=str(PYDOC_CALIBRATION), max_kl=0.1, search=SMALL_GRID,
-             overwrite=True, progress=False, **WINDOWS)  # fmt: skip
+        tune(
+            fp32_ir,
+            tmp_path / "out",
+            dataset=str(PYDOC_CALIBRATION),
+            max_kl=0.1,
+            search=SMALL_GRID,
+            overwrite=True,
+            progress=False,
+            **WINDOWS,
+        )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary folder left behind
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["mine.txt"]
 
