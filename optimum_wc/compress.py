@@ -25,7 +25,7 @@ from optimum_wc.algorithms.spqr_storage import SpQRStored, index_storage
 from optimum_wc.config.options import OPTIONS, RUN_OPTIONS, args_doc
 from optimum_wc.config.options import signature as options_signature
 from optimum_wc.config.settings import CompressionSettings, bind_options
-from optimum_wc.errors import InvalidArgumentTypeError
+from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError
 from optimum_wc.kernels.packing import StoredWeight, pack, to_storage
 from optimum_wc.openvino.activation_side import OutlierTerm, insert_permutation
 from optimum_wc.openvino.decompression import (
@@ -96,6 +96,7 @@ def compress_weights(model: ov.Model | str | os.PathLike, **options: Any) -> ov.
         )
         raise InvalidArgumentTypeError(msg)
     run = bind_options({k: v for k, v in options.items() if k in RUN_OPTIONS}, RUN_OPTIONS)
+    check_run_options(**vars(run))
     settings = CompressionSettings.from_arguments(**{k: v for k, v in options.items() if k not in RUN_OPTIONS})
     if path is not None:
         return compress_ir(path, settings, **vars(run)).model
@@ -109,31 +110,42 @@ compress_weights.__signature__ = options_signature(
 compress_weights.__doc__ = compress_weights.__doc__.format(options=args_doc(tuple(option.name for option in OPTIONS)))
 
 
-def compress_ir(
-    path: pathlib.Path,
-    settings: CompressionSettings,
-    *,
-    num_workers: int | None = None,
-    progress: bool = True,
-    scratch_dir: str | os.PathLike | None = None,
-) -> CompressionResult:
+def compress_ir(path: pathlib.Path, settings: CompressionSettings, **run: Any) -> CompressionResult:
     """:func:`compress_model` on the IR at ``path``: read memory-mapped (the float weights come from the page
     cache), with the codes in memory-mapped scratch files, and detached from the IR's ``.bin`` at the end, so that
-    the model can be saved over it."""
+    the model can be saved over it. ``run`` takes ``compress_weights``'s run options."""
     check_ir_files(path)
     model = ov.Core().read_model(path)
-    scratch_dir = scratch_dir or tempfile.gettempdir()
-    result = compress_model(model, settings, num_workers=num_workers, progress=progress, scratch_dir=scratch_dir)
+    scratch_dir = run.get("scratch_dir") or tempfile.gettempdir()
+    result = compress_model(model, settings, **{**run, "scratch_dir": scratch_dir})
     detach_from_file(result.model, pathlib.Path(path).with_suffix(".bin"), scratch_dir)
     return result
 
 
-def check_num_workers(num_workers: object) -> None:
+def check_run_options(
+    num_workers: object = None, progress: object = True, scratch_dir: object = None, **others: object
+) -> None:
+    """Refuses bad run options before any work, naming the option; creates a ``scratch_dir`` that does not exist.
+    ``others``: run options that need no check here."""
     if num_workers is not None and (
         isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1
     ):
-        msg = f"`num_workers` must be a positive int or None, got {num_workers!r}."
-        raise InvalidArgumentTypeError(msg)
+        raise InvalidArgumentTypeError(f"`num_workers` must be a positive int or None, got {num_workers!r}.")
+    if not isinstance(progress, bool):
+        raise InvalidArgumentTypeError(f"`progress` must be True or False, got {progress!r}.")
+    if scratch_dir is None:
+        return
+    if not isinstance(scratch_dir, (str, os.PathLike)):
+        raise InvalidArgumentTypeError(
+            f"`scratch_dir` must be a folder path or None, got {type(scratch_dir).__name__}."
+        )
+    folder = pathlib.Path(scratch_dir)
+    if folder.exists() and not folder.is_dir():
+        raise InvalidArgumentError(f"`scratch_dir` {folder} is not a folder.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidArgumentError(f"`scratch_dir` {folder} cannot be created ({exc}).") from exc
 
 
 def compress_model(
@@ -151,7 +163,7 @@ def compress_model(
     system's temporary folder) rather than kept in anonymous memory, and so are the activations that GPTQ and SpQR
     cache between layers and the weights the data-aware algorithms rewrite; the output is the same.
     """
-    check_num_workers(num_workers)
+    check_run_options(num_workers, progress, scratch_dir)
     dedupe_friendly_names(model)
     graph = ModelGraph(model)
     targets = find_weight_targets(graph)

@@ -14,17 +14,6 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
 from tiny_models import ARCHITECTURES, export_cached  # noqa: E402
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
-SHARED = REPO_ROOT.parent / "shared"
-# The first non-empty lines of shared/data/pydoc/calibration.txt (Python 3.11 documentation, PSF licence), kept in
-# the repository so that the calibration tests also run in a checkout without ../shared.
-PYDOC_CALIBRATION = (
-    SHARED / "data" / "pydoc" / "calibration.txt"
-    if (SHARED / "data" / "pydoc" / "calibration.txt").is_file()
-    else pathlib.Path(__file__).parent / "data" / "pydoc_calibration_head.txt"
-)
-
-
 # Tests whose outcome rests on numpy's BLAS products (data-aware parity with nncf, the algorithms' numerics, BLAS
 # threads): marked ``blas``, so that .ci/run runs them again under other OpenBLAS kernels.
 BLAS_SENSITIVE = (

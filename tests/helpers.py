@@ -14,6 +14,14 @@ import openvino as ov
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 EMBEDDED = REPO / "models" / "tiny-llama-pydoc"  # the trained tiny Llama the repository ships
+SHARED = REPO.parent / "shared"
+# The first non-empty lines of shared/data/pydoc/calibration.txt (Python 3.11 documentation, PSF licence), kept in
+# the repository so that the calibration tests also run in a checkout without ../shared.
+PYDOC_CALIBRATION = (
+    SHARED / "data" / "pydoc" / "calibration.txt"
+    if (SHARED / "data" / "pydoc" / "calibration.txt").is_file()
+    else REPO / "tests" / "data" / "pydoc_calibration_head.txt"
+)
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}  # OpenVINO CPU in float32, for comparisons of logits
 HF_SIDE = ("optimum", "transformers", "torch", "datasets", "accelerate", "matplotlib", "nncf", "huggingface_hub")
 EXACT_CPU = {**F32, "DYNAMIC_QUANTIZATION_GROUP_SIZE": "0"}  # and no dynamic quantization of activations

@@ -134,7 +134,7 @@ EMBEDDED = pathlib.Path(__file__).resolve().parent.parent / "models" / "tiny-lla
 
 
 def test_eval_prints_perplexity_and_kl_to_the_reference(tmp_path, capsys):
-    from conftest import PYDOC_CALIBRATION
+    from helpers import PYDOC_CALIBRATION
     from optimum_wc.cli import load_for_evaluation
     from optimum_wc.evaluation import perplexity
 
@@ -183,7 +183,7 @@ def test_eval_refuses_a_reference_with_another_tokenizer(tmp_path, caplog):
 
 
 def test_eval_similarity_scores_each_prompt_against_the_reference(tmp_path, capsys, caplog):
-    from conftest import PYDOC_CALIBRATION
+    from helpers import PYDOC_CALIBRATION
 
     args = [
         "eval",
@@ -208,7 +208,7 @@ def test_eval_similarity_scores_each_prompt_against_the_reference(tmp_path, caps
 
 
 def test_tune_exports_searches_and_saves_the_chosen_model(tmp_path, capsys, caplog):
-    from conftest import PYDOC_CALIBRATION
+    from helpers import PYDOC_CALIBRATION
     from optimum_wc import OVModelForCausalLM
 
     search = ["--search", "modes=int4_sym,int8_asym", "group_sizes=-1", "ratios=1", "all_layers=true"]

@@ -23,7 +23,7 @@ except ModuleNotFoundError as missing:  # optimum-intel, transformers or torch: 
 
 from optimum_wc._utils.atomic import atomic_directory, disk_errors
 from optimum_wc.checkpoints.importer import import_checkpoint, prequantized_spec
-from optimum_wc.compress import check_num_workers, compress_model
+from optimum_wc.compress import check_run_options, compress_model
 from optimum_wc.config.options import RUN_OPTIONS
 from optimum_wc.config.quantization import KNOWN_KEYS, WeightCompressionConfig
 from optimum_wc.config.settings import CompressionSettings, bind_options
@@ -188,7 +188,7 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
             OSError, ValueError: The model cannot be found or exported (from transformers / optimum-intel).
         """
         run = {name: kwargs.pop(name) for name in RUN_OPTIONS if name in kwargs}
-        check_num_workers(run.get("num_workers"))
+        check_run_options(**run)
         _check_no_offload(kwargs)
         config = resolve_quantization_config(load_in_8bit, load_in_4bit, quantization_config)
         if config is not None:

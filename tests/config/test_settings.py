@@ -56,6 +56,9 @@ BAD_ARGUMENTS = [
     ({"mode": "int4_sym", "dataset": [], "ratio": 0.5}, InvalidArgumentError, "`dataset` is empty"),
     ({"mode": "int4_sym", "scale_estimation": True}, UnsupportedArgumentError, "`dataset`"),
     ({"num_workers": 0}, InvalidArgumentTypeError, "`num_workers`"),
+    ({"progress": "yes"}, InvalidArgumentTypeError, "`progress`"),
+    ({"scratch_dir": __file__}, InvalidArgumentError, "is not a folder"),
+    ({"colour": "red"}, InvalidArgumentTypeError, "unexpected keyword argument"),
 ]
 
 
@@ -69,7 +72,7 @@ def test_bad_argument_raises_before_the_model_changes(kwargs, error, text, llama
     model = ov.Core().read_model(llama_model_path)
     before = [(op.get_friendly_name(), op.get_type_name()) for op in model.get_ordered_ops()]
     with pytest.raises(error, match=None) as info:
-        optimum_wc.compress_weights(model, progress=False, **kwargs)
+        optimum_wc.compress_weights(model, **{"progress": False, **kwargs})
     assert text in str(info.value)
     assert isinstance(info.value, OptimumWCError) and isinstance(info.value, (ValueError, TypeError))
     assert [(op.get_friendly_name(), op.get_type_name()) for op in model.get_ordered_ops()] == before

@@ -10,7 +10,7 @@ from optimum.intel import OVModelForCausalLM as IntelCausalLM
 import pytest
 import torch
 
-from conftest import PYDOC_CALIBRATION
+from helpers import PYDOC_CALIBRATION
 import optimum_wc
 from optimum_wc.evaluation import ModelAdapter, adapters, evaluate, last_word, perplexity, register_adapter
 from tiny_models import MAX_POSITIONS, VOCAB_SIZE, build_tiny_model

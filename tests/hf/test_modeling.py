@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import PYDOC_CALIBRATION
-from helpers import F32, REPO, forbid_nncf
+from helpers import F32, PYDOC_CALIBRATION, REPO, forbid_nncf
 import openvino as ov
 import optimum_wc
 from optimum_wc import OVModelForCausalLM, WeightCompressionConfig

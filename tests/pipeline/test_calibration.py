@@ -8,7 +8,7 @@ import datasets
 import pytest
 from transformers import AutoTokenizer
 
-from conftest import PYDOC_CALIBRATION
+from helpers import PYDOC_CALIBRATION
 import optimum_wc
 from optimum_wc.config.datasets import parse_dataset_name
 from optimum_wc.pipeline.calibration import load_texts, token_samples

@@ -13,7 +13,7 @@ from optimum.intel import OVModelForCausalLM as IntelCausalLM
 import pytest
 from transformers import AutoTokenizer
 
-from conftest import PYDOC_CALIBRATION
+from helpers import PYDOC_CALIBRATION
 import openvino as ov
 import optimum_wc
 from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError, UnsupportedModelError
