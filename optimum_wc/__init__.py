@@ -25,8 +25,10 @@ from optimum_wc.errors import (
     NotYetSupportedError,
     OptimumWCError,
     OutputFolderError,
+    ParameterNotSupportedError,
     UnsupportedArgumentError,
     UnsupportedModelError,
+    ValidationError,
 )
 from optimum_wc.pipeline.summary import CompressionSummary
 from optimum_wc.version import __version__
@@ -54,10 +56,12 @@ __all__ = [
     "NotYetSupportedError",
     "OptimumWCError",
     "OutputFolderError",
+    "ParameterNotSupportedError",
     "SensitivityMetric",
     "Subgraph",
     "UnsupportedArgumentError",
     "UnsupportedModelError",
+    "ValidationError",
     "WeightCompressionConfig",
     "__version__",
     "compress_model",

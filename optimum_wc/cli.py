@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import logging
 import pathlib
 import sys
@@ -19,7 +18,7 @@ import time
 from typing import Callable
 
 from optimum_wc._utils.atomic import check_output_folder
-from optimum_wc.config.options import OPTIONS
+from optimum_wc.config.options import OPTIONS, Flag
 from optimum_wc.config.quantization import WeightCompressionConfig
 from optimum_wc.errors import InvalidArgumentError, MissingExtraError, OptimumWCError
 
@@ -93,19 +92,19 @@ def _add_tune(commands: argparse._SubParsersAction) -> None:
     tune.add_argument("--trust-remote-code", action="store_true")
 
 
-def _given(value: object) -> bool:
-    """A flag was passed: its value is not argparse's default (None, or False for a switch); 0 is a value."""
-    return value is not None and value is not False
+def _given(value: object, flag: Flag) -> bool:
+    """A flag was passed: its value is not argparse's default (None, or False for a switch); 0 is a value, and so is
+    the False of ``--no-...``."""
+    return value is not None and not (value is False and flag.arguments.get("action") == "store_true")
 
 
 def config_from_args(args: argparse.Namespace) -> WeightCompressionConfig | None:
     """The compression config the flags ask for (None for fp32/fp16), as optimum-cli builds it."""
     flags = [flag for option in OPTIONS if not option.run for flag in option.flags if flag.dest != "weight_format"]
-    given = [flag for flag in flags if _given(getattr(args, flag.dest))]
-    spqr = {flag.key.split(".", 1)[1]: getattr(args, flag.dest) for flag in given if flag.key.startswith("spqr.")}
+    given = [flag for flag in flags if _given(getattr(args, flag.dest), flag)]
+    spqr = [flag.name for flag in given if flag.key.startswith("spqr.")]
     if spqr and args.weight_format != "spqr":
-        names = ", ".join(flag.name for flag in given if flag.key.startswith("spqr."))
-        raise InvalidArgumentError(f"{names} need --weight-format spqr.")
+        raise InvalidArgumentError(f"{', '.join(spqr)} need --weight-format spqr.")
     if args.weight_format in (None, "fp32", "fp16"):
         if given:
             names = ", ".join(flag.name for flag in given)
@@ -113,16 +112,21 @@ def config_from_args(args: argparse.Namespace) -> WeightCompressionConfig | None
         return None
     if args.weight_format == "int4" and not given:
         return WeightCompressionConfig(bits=4, sym=False, group_size=128, ratio=1.0)
-    values = {flag.key: (flag.to_config or _same)(getattr(args, flag.dest)) for flag in given}
-    values = {key: value for key, value in values.items() if not key.startswith("spqr.")}
+    values: dict[str, object] = {}
+    for flag in sorted(given, key=lambda f: "." in f.key):  # whole values first, then the fields they nest
+        value = (flag.to_config or _same)(getattr(args, flag.dest))
+        head, *path = flag.key.split(".")
+        if not path:
+            values[head] = value
+            continue
+        nested = values.setdefault(head, {})
+        for part in path[:-1]:
+            nested = nested.setdefault(part, {})
+        nested[path[-1]] = value
     values["bits"] = 8 if args.weight_format == "int8" else None if args.weight_format == "spqr" else 4
     values["dtype"] = args.weight_format
-    if spqr:
-        values["spqr"] = spqr
     if args.dataset:
         values["tokenizer"] = args.model
-    if isinstance(values.get("advanced_parameters"), str):
-        values["advanced_parameters"] = _json_argument("--advanced-parameters", values["advanced_parameters"])
     return WeightCompressionConfig(**{k: v for k, v in values.items() if v is not None})
 
 
@@ -133,15 +137,6 @@ def run_options(args: argparse.Namespace) -> dict[str, object]:
 
 def _same(value: object) -> object:
     return value
-
-
-def _json_argument(flag: str, text: str) -> object:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidArgumentError(
-            f'{flag} must be JSON, e.g. \'{{"gptq_params": {{"act_order": true}}}}\': {exc}.'
-        ) from exc
 
 
 def run_export(args: argparse.Namespace) -> pathlib.Path:

@@ -1,7 +1,9 @@
 """Errors raised by optimum-wc.
 
 Every error is a ``ValueError`` (or ``TypeError``) subclass, so code written for ``nncf.compress_weights``
-that catches ``ValueError`` keeps working, and each message names the argument and what is allowed.
+that catches ``ValueError`` keeps working, and each message names the argument and what is allowed. Where
+``nncf.compress_weights`` refuses an argument, the error has the name of nncf's: ``ValidationError``,
+``ParameterNotSupportedError``, ``InvalidGroupSizeError``, ``UnsupportedModelError``.
 """
 
 from __future__ import annotations
@@ -11,16 +13,22 @@ class OptimumWCError(Exception):
     """Base class of every error raised by optimum-wc."""
 
 
-class InvalidArgumentError(OptimumWCError, ValueError):
-    """An argument has a value that is not allowed (nncf raises ``ValidationError`` here)."""
+class ValidationError(OptimumWCError, ValueError):
+    """An argument has a value that is not allowed (nncf's ``ValidationError``)."""
+
+
+InvalidArgumentError = ValidationError  # our first name for it
 
 
 class InvalidArgumentTypeError(OptimumWCError, TypeError):
     """An argument has a type that is not allowed."""
 
 
-class UnsupportedArgumentError(OptimumWCError, ValueError):
-    """An argument combination that nncf refuses too (nncf raises ``ParameterNotSupportedError`` here)."""
+class ParameterNotSupportedError(OptimumWCError, ValueError):
+    """An argument, or a combination of them, that nncf refuses too (nncf's ``ParameterNotSupportedError``)."""
+
+
+UnsupportedArgumentError = ParameterNotSupportedError  # our first name for it
 
 
 class NotYetSupportedError(UnsupportedArgumentError):

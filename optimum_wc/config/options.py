@@ -7,10 +7,18 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 from dataclasses import dataclass
 import inspect
+import json
 from typing import Any, Callable
 
+from optimum_wc.config.advanced import (
+    AdvancedAWQParameters,
+    AdvancedGPTQParameters,
+    AdvancedScaleEstimationParameters,
+)
 from optimum_wc.config.enums import (
     BackupMode,
     CompressionFormat,
@@ -19,6 +27,7 @@ from optimum_wc.config.enums import (
     SensitivityMetric,
 )
 from optimum_wc.config.spqr import PERMUTATION_ORDERS
+from optimum_wc.errors import InvalidArgumentError
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,14 @@ def _scope(patterns: list[str]) -> dict[str, list[str]]:
     return {"patterns": patterns}
 
 
+def _advanced_json(text: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        example = '{"gptq_params": {"act_order": true}}'
+        raise InvalidArgumentError(f"--advanced-parameters must be JSON, e.g. '{example}': {exc}.") from exc
+
+
 def _spqr_flag(name: str, field: str, help: str, **arguments: Any) -> Flag:
     return Flag(name, {"help": help, **arguments}, f"spqr.{field}")
 
@@ -102,6 +119,27 @@ SPQR_FLAGS = (
     ),
 )
 
+
+def _algorithm_flags() -> tuple[Flag, ...]:
+    """A flag per field of the data-aware algorithms' parameters, made from the records themselves:
+    ``--gptq-act-order`` sets ``advanced_parameters.gptq_params.act_order``, ``--no-awq-prefer-data-aware-scaling``
+    clears ``advanced_parameters.awq_params.prefer_data_aware_scaling``."""
+    flags = []
+    for record, prefix, attribute in (
+        (AdvancedAWQParameters, "awq", "awq_params"),
+        (AdvancedScaleEstimationParameters, "scale-estimation", "scale_estimation_params"),
+        (AdvancedGPTQParameters, "gptq", "gptq_params"),
+    ):
+        for field in dataclasses.fields(record):
+            kind = type(field.default)
+            arguments: dict[str, Any] = {"action": argparse.BooleanOptionalAction} if kind is bool else {"type": kind}
+            arguments["help"] = f"advanced_parameters.{attribute}.{field.name} (default {field.default})."
+            name = f"--{prefix}-{field.name.replace('_', '-')}"
+            flags.append(Flag(name, arguments, f"advanced_parameters.{attribute}.{field.name}"))
+    return tuple(flags)
+
+
+ALGORITHM_FLAGS = _algorithm_flags()
 WEIGHT_FORMATS = ("fp32", "fp16", "int8", "int4", "nf4", "spqr")
 
 OPTIONS: tuple[Option, ...] = (
@@ -288,7 +326,9 @@ OPTIONS: tuple[Option, ...] = (
                     "help": 'AdvancedCompressionParameters as JSON, e.g. \'{"gptq_params": {"act_order": true}}\'.',
                 },
                 "advanced_parameters",
+                _advanced_json,
             ),
+            *ALGORITHM_FLAGS,
         ),
     ),
     Option(

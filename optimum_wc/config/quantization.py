@@ -256,6 +256,28 @@ class WeightCompressionConfig:
         return {k: (v.value if isinstance(v, Enum) else v) for k, v in values.items()}
 
     @classmethod
+    def from_optimum_intel(cls, values: dict[str, Any]) -> WeightCompressionConfig:
+        """The config of an ``OVWeightQuantizationConfig``, from its ``to_dict()``: each field takes effect as it does
+        in optimum-intel, or is refused by name, never dropped.
+
+        Its dataset options (``"wikitext2:seq_len=64"``, which optimum-intel keeps apart as ``_dataset_kwargs``)
+        go back into the dataset name; the extra keyword arguments optimum-intel hands on to
+        ``nncf.compress_weights`` (``advanced_parameters``, ``compression_format``, ...) are ours too.
+        """
+        values = dict(values)
+        options = values.pop("_dataset_kwargs", None) or {}
+        if options and isinstance(values.get("dataset"), str):
+            values["dataset"] += ":" + ",".join(f"{key}={value}" for key, value in options.items())
+        unknown = sorted(set(values) - set(KNOWN_KEYS))
+        if unknown:
+            allowed = ", ".join(option.name for option in CONFIGURED)
+            raise InvalidArgumentError(
+                f"The OVWeightQuantizationConfig has field(s) {unknown} that optimum-wc does not take. optimum-intel "
+                f"passes its extra fields on to nncf.compress_weights, whose arguments are: {allowed}."
+            )
+        return cls(**{key: value for key, value in values.items() if value is not None})
+
+    @classmethod
     def from_dict(cls, values: dict[str, Any]) -> WeightCompressionConfig:
         if not isinstance(values, dict):
             raise InvalidArgumentTypeError(f"A quantization config must be a dict, got {type(values).__name__}.")

@@ -25,7 +25,7 @@ from optimum_wc._utils.atomic import atomic_directory, disk_errors
 from optimum_wc.checkpoints.importer import import_checkpoint, prequantized_spec
 from optimum_wc.compress import check_run_options, compress_model
 from optimum_wc.config.options import RUN_OPTIONS
-from optimum_wc.config.quantization import KNOWN_KEYS, WeightCompressionConfig
+from optimum_wc.config.quantization import WeightCompressionConfig
 from optimum_wc.config.settings import CompressionSettings, bind_options
 from optimum_wc.errors import (
     HubUploadError,
@@ -92,8 +92,7 @@ def resolve_quantization_config(
             return WeightCompressionConfig(**FOUR_BIT_DEFAULT)
         return WeightCompressionConfig.from_dict(quantization_config)
     if type(quantization_config).__name__ == "OVWeightQuantizationConfig":
-        values = {k: v for k, v in quantization_config.to_dict().items() if k in KNOWN_KEYS and v is not None}
-        return WeightCompressionConfig(**values)
+        return WeightCompressionConfig.from_optimum_intel(quantization_config.to_dict())
     raise InvalidArgumentTypeError(
         "`quantization_config` must be a WeightCompressionConfig, a dict or an OVWeightQuantizationConfig, "
         f"got {type(quantization_config).__name__}."

@@ -12,7 +12,7 @@ from optimum_wc import AdvancedCompressionParameters, CompressWeightsMode, Ignor
 from optimum_wc.cli import build_parser, config_from_args, run_options
 from optimum_wc.config.advanced import AdvancedGPTQParameters
 from optimum_wc.config.enums import BackupMode, CompressionFormat, GroupSizeFallbackMode, SensitivityMetric
-from optimum_wc.config.options import OPTIONS, RUN_OPTIONS
+from optimum_wc.config.options import ALGORITHM_FLAGS, OPTIONS, RUN_OPTIONS
 from optimum_wc.config.settings import CompressionSettings
 from optimum_wc.errors import InvalidArgumentError, NotYetSupportedError, UnsupportedArgumentError
 
@@ -174,3 +174,24 @@ def _same(ours: object, expected: object) -> bool:
     if isinstance(expected, optimum_wc.SpQRConfig):
         return isinstance(ours, optimum_wc.SpQRConfig) and ours.bits == expected.bits
     return ours == expected
+
+
+@pytest.mark.parametrize("flag", ALGORITHM_FLAGS, ids=lambda flag: flag.name)
+def test_each_algorithm_parameter_has_a_flag_that_reaches_the_core_and_comes_back(flag):
+    _, attribute, field = flag.key.split(".")
+    default = getattr(getattr(AdvancedCompressionParameters(), attribute), field)
+    if isinstance(default, bool):
+        value, flags = not default, [flag.name if not default else flag.name.replace("--", "--no-", 1)]
+    else:
+        value = default * 2 if default else 1
+        flags = [flag.name, str(value)]
+    config = config_from_args(_args(["--weight-format", "int4", *flags]))
+    again = WeightCompressionConfig.from_dict(config.to_dict())
+    for reached in (config, again):
+        assert getattr(getattr(reached.to_compress_kwargs()["advanced_parameters"], attribute), field) == value
+
+
+def test_algorithm_flags_merge_with_the_json_of_advanced_parameters():
+    flags = ["--advanced-parameters", '{"gptq_params": {"block_size": 64}}', "--gptq-act-order"]
+    gptq = config_from_args(_args(["--weight-format", "int4", *flags])).advanced_parameters.gptq_params
+    assert (gptq.block_size, gptq.act_order) == (64, True)
