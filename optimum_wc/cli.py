@@ -1,6 +1,6 @@
 """The ``optimum-wc`` command line, mirroring ``optimum-cli export openvino``.
 
-    optimum-wc export MODEL OUTPUT_DIR --weight-format {fp32,fp16,int8,int4,nf4,spqr} [compression flags] [--overwrite]
+    optimum-wc export MODEL OUTPUT_DIR --weight-format FORMAT [compression flags] [--overwrite]
     optimum-wc eval MODEL [--reference MODEL] --dataset TEXT [--metric {perplexity,similarity}] ...
     optimum-wc tune MODEL OUTPUT_DIR (--max-perplexity-increase 5% | --min-similarity 0.9 | --max-kl X) ...
 
@@ -108,7 +108,7 @@ def config_from_args(args: argparse.Namespace) -> WeightCompressionConfig | None
     if args.weight_format in (None, "fp32", "fp16"):
         if given:
             names = ", ".join(flag.name for flag in given)
-            raise InvalidArgumentError(f"{names} need --weight-format int8, int4, nf4 or spqr.")
+            raise InvalidArgumentError(f"{names} need a --weight-format other than fp32 and fp16.")
         return None
     if args.weight_format == "int4" and not given:
         return WeightCompressionConfig(bits=4, sym=False, group_size=128, ratio=1.0)
@@ -123,7 +123,7 @@ def config_from_args(args: argparse.Namespace) -> WeightCompressionConfig | None
         for part in path[:-1]:
             nested = nested.setdefault(part, {})
         nested[path[-1]] = value
-    values["bits"] = 8 if args.weight_format == "int8" else None if args.weight_format == "spqr" else 4
+    values["bits"] = {"int8": 8, "int4": 4}.get(args.weight_format)  # the other formats imply theirs
     values["dtype"] = args.weight_format
     if args.dataset:
         values["tokenizer"] = args.model

@@ -26,7 +26,7 @@ from optimum_wc.config.options import OPTIONS, RUN_OPTIONS, args_doc
 from optimum_wc.config.options import signature as options_signature
 from optimum_wc.config.settings import CompressionSettings, bind_options
 from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError
-from optimum_wc.kernels.packing import StoredWeight, pack, to_storage
+from optimum_wc.kernels.packing import StoredWeight, pack
 from optimum_wc.openvino.activation_side import OutlierTerm, insert_permutation
 from optimum_wc.openvino.decompression import (
     Hold,
@@ -242,8 +242,10 @@ def _quantize(item: tuple[WeightPlan, np.ndarray | None]) -> StoredWeight | SpQR
     scale, zero_point = weight.parameters or (None, None)
     if weight.permutation is not None:  # stored in the order GPTQ quantized it (layout [out, in], checked there)
         data = data[:, weight.permutation]
-    compressed = kernels.compress(data, target.reduction_axes, mode, precision.group_size, scale, zero_point)
-    return to_storage(compressed, kernels.KERNELS[mode].storage)
+    compressed = kernels.compress(
+        data, target.reduction_axes, mode, precision.group_size, scale, zero_point, precision.codebook
+    )
+    return kernels.store(compressed)
 
 
 def _output_type(target: WeightTarget) -> ov.Type | None:

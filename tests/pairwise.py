@@ -9,7 +9,8 @@ from typing import Any, Callable
 def all_pairs(factors: dict[str, list[Any]], allowed: Callable[[dict], bool] = lambda row: True) -> list[dict]:
     """Returns rows (dicts factor -> value) such that every pair of values of two factors that some allowed row
     can hold appears in at least one row. Greedy: each row starts from the first uncovered pair and takes, factor
-    by factor, the value that covers the most new pairs."""
+    by factor, the value that covers the most new pairs among those ``allowed`` accepts in the row so far (it is
+    called with partial rows, too)."""
     names = list(factors)
     uncovered = {((a, va), (b, vb)) for a, b in combinations(names, 2) for va in factors[a] for vb in factors[b]}
     rows: list[dict] = []
@@ -19,8 +20,9 @@ def all_pairs(factors: dict[str, list[Any]], allowed: Callable[[dict], bool] = l
         for name in names:
             if name in row:
                 continue
+            candidates = [v for v in factors[name] if allowed({**row, name: v})] or factors[name]
             best = max(
-                factors[name],
+                candidates,
                 key=lambda v: sum(
                     ((n, row[n]), (name, v)) in uncovered or ((name, v), (n, row[n])) in uncovered for n in row
                 ),

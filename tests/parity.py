@@ -21,6 +21,9 @@ AUTO_NAME = re.compile(r"^[A-Za-z0-9]+_\d+$")
 # A name OpenVINO made from its process-wide counter (``Transpose_10183``, ``Constant_137822_1_1``), which an export
 # in another process (or later in this one) numbers differently, and names derived from one (``Transpose_10183/scale``)
 COUNTED_NAME = re.compile(r"^(?P<type>[A-Z][A-Za-z0-9]*)_\d+(?P<copies>(?:_\d+)*)(?P<rest>/.*)?$")
+# an unnamed input OpenVINO named after its consumer and its own counter (``w_nncf_codebook/Constant_25479``, the
+# axis of a Gather)
+COUNTED_SUFFIX = re.compile(r"^(?P<head>.+/)(?P<type>[A-Z][A-Za-z0-9]*)_\d+$")
 
 
 @dataclass
@@ -55,6 +58,16 @@ def compress_and_save(xml: pathlib.Path, out_dir: pathlib.Path, library: str, **
     path = out_dir / "openvino_model.xml"
     ov.save_model(model, path, compress_to_fp16=False)
     return path
+
+
+def assert_same_as_nncf(xml: pathlib.Path, tmp_path: pathlib.Path, **kwargs) -> None:
+    """Compresses ``xml`` with both libraries (nncf gets its own enum members) and asserts identical IRs."""
+    from helpers import nncf_kwargs
+
+    reference = compress_and_save(xml, tmp_path / "nncf", "nncf", **nncf_kwargs(kwargs))
+    ours = compress_and_save(xml, tmp_path / "ours", "optimum_wc", **kwargs)
+    report = compare_ir(reference, ours)
+    assert report.identical, report.describe()
 
 
 def undo_int16_scales(model: ov.Model) -> list[str]:
@@ -99,6 +112,9 @@ def _graph_signature(model: ov.Model) -> list[tuple]:
         counted = COUNTED_NAME.match(shown)
         if counted:
             shown = f"{counted['type']}_<N>{counted['copies']}{counted['rest'] or ''}"
+        suffix = COUNTED_SUFFIX.match(shown)
+        if suffix and suffix["type"] == op.get_type_name():
+            shown = f"{suffix['head']}{suffix['type']}_<N>"
         inputs = tuple((index[v.get_node().get_friendly_name()], v.get_index()) for v in op.input_values())
         outputs = tuple((o.get_element_type().get_type_name(), str(o.get_partial_shape())) for o in op.outputs())
         signature.append((op.get_type_name(), shown, inputs, outputs))

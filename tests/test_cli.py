@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import pathlib
 import shutil
@@ -295,3 +296,31 @@ def test_an_ignored_scope_that_matches_nothing_is_refused_as_the_api_refuses_it(
     )
     assert code == 2 and "match no node of the model: patterns '.*no_such_layer.*'" in caplog.text
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--weight-format", "mxfp4"],
+        ["--weight-format", "mxfp4", "--ratio", "0.8", "--backup-precision", "int8_sym"],
+        ["--weight-format", "cb4", "--group-size", "64", "--all-layers"],
+        ["--weight-format", "nf4", "--ratio", "0.6"],
+    ],
+    ids=" ".join,
+)
+def test_new_weight_formats_build_optimum_clis_config(flags):
+    """The config optimum-cli builds from the same flags (through optimum-intel's own function), read field by
+    field, is the config our CLI builds."""
+    from optimum.commands.export.openvino import parse_args_openvino, prepare_wc_config
+    from optimum.intel import OVWeightQuantizationConfig
+    from optimum.intel.openvino.configuration import _DEFAULT_4BIT_WQ_CONFIG
+
+    from optimum_wc import WeightCompressionConfig
+
+    theirs_parser = argparse.ArgumentParser()
+    parse_args_openvino(theirs_parser)
+    theirs_args = theirs_parser.parse_args(["-m", "model", "out", *flags])
+    theirs = OVWeightQuantizationConfig(**prepare_wc_config(theirs_args, _DEFAULT_4BIT_WQ_CONFIG))
+    ours = config_from_args(build_parser().parse_args(["export", "model", "out", *flags]))
+    assert ours == WeightCompressionConfig.from_optimum_intel(theirs)
+    assert ours.mode.value == flags[1]

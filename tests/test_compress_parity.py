@@ -9,7 +9,7 @@ import pytest
 from helpers import nncf_kwargs
 import openvino as ov
 from pairwise import all_pairs, missing_pairs
-from parity import compare_ir, compress_and_save
+from parity import assert_same_as_nncf, compare_ir, compress_and_save
 from tiny_models import ARCHITECTURES
 
 FOUR_BIT_FACTORS = {
@@ -30,13 +30,6 @@ INT8_ROWS = [
 
 def _row_id(row: dict) -> str:
     return "-".join(f"{v}" for v in row.values())
-
-
-def assert_same_as_nncf(xml, tmp_path, **kwargs) -> None:
-    reference = compress_and_save(xml, tmp_path / "nncf", "nncf", **nncf_kwargs(kwargs))
-    ours = compress_and_save(xml, tmp_path / "ours", "optimum_wc", **kwargs)
-    report = compare_ir(reference, ours)
-    assert report.identical, report.describe()
 
 
 def test_pairwise_rows_cover_every_pair():

@@ -26,6 +26,15 @@ CASES = [
     {"mode": "int4_sym", "scale_estimation": True},
     {"mode": "int4_sym", "group_size": 64},
     {"mode": "int4_sym", "lora_correction": True, "gptq": True, "dataset": "items"},
+    {"mode": "mxfp4", "group_size": 64},
+    {"mode": "nvfp4", "group_size": 32},
+    {"mode": "mxfp8_e4m3", "advanced_parameters": {"group_size_fallback_mode": "adjust"}},
+    {"mode": "fp4", "awq": True},
+    {"mode": "fp8_e4m3", "scale_estimation": True, "dataset": "items"},
+    {"mode": "codebook"},
+    {"mode": "codebook", "advanced_parameters": {"codebook": np.array([1.0, 0.5], np.float32)}},
+    {"mode": "codebook", "advanced_parameters": {"codebook": np.array([[0.0, 1.0]], np.float32)}},
+    {"mode": "cb4", "advanced_parameters": {"codebook": np.array([1.0], np.float32)}},
 ]
 
 
@@ -40,6 +49,11 @@ def _arguments(library, case: dict) -> dict:
     for key, enum in enums.items():
         if key in arguments and arguments[key] != "int4":  # no BackupMode is "int4": passed as it is
             arguments[key] = getattr(library, enum)(arguments[key])
+    if "advanced_parameters" in arguments:
+        fields = dict(arguments["advanced_parameters"])
+        if "group_size_fallback_mode" in fields:
+            fields["group_size_fallback_mode"] = library.GroupSizeFallbackMode(fields["group_size_fallback_mode"])
+        arguments["advanced_parameters"] = library.AdvancedCompressionParameters(**fields)
     if "ignored_scope" in arguments:
         arguments["ignored_scope"] = library.IgnoredScope(**arguments["ignored_scope"])
     if arguments.get("dataset") == "items":

@@ -29,7 +29,7 @@ import numpy as np
 
 from optimum_wc.algorithms.activations import InputStatistics, magnitudes_and_samples
 from optimum_wc.config.advanced import AdvancedAWQParameters
-from optimum_wc.kernels.registry import KERNELS
+from optimum_wc.kernels.registry import Kernel, kernel_for
 
 FP16_MAX = 65504.0
 FP16_OVERFLOW_MARGIN = 0.25
@@ -56,8 +56,8 @@ def data_free_scale(weight: np.ndarray) -> np.ndarray:
     return (1 / np.maximum(np.mean(np.abs(weight), axis=-2), eps)).astype(weight.dtype, copy=False)
 
 
-def _fake_quantize_rows(weight: np.ndarray, mode: str) -> np.ndarray:
-    kernel = KERNELS[mode]
+def _fake_quantize_rows(weight: np.ndarray, mode: str | Kernel) -> np.ndarray:
+    kernel = kernel_for(mode)
     scale, zero_point = kernel.parameters(weight, 1, kernel.bits)
     return kernel.quantized_levels(weight, scale, zero_point, kernel.bits) * scale
 
@@ -75,7 +75,7 @@ def data_aware_scale(
     weight: np.ndarray,
     s: np.ndarray,
     x: np.ndarray,
-    mode: str,
+    mode: str | Kernel,
     group_size: int,
     settings: AdvancedAWQParameters = AdvancedAWQParameters(),
     previous: PreviousLayer | None = None,
@@ -121,7 +121,7 @@ def data_aware_scale(
 def data_aware_expert_scales(
     weight: np.ndarray,
     inputs: InputStatistics,
-    mode: str,
+    mode: str | Kernel,
     group_size: int,
     settings: AdvancedAWQParameters = AdvancedAWQParameters(),
     previous: PreviousLayer | None = None,

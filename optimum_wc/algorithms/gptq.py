@@ -36,7 +36,7 @@ from typing import Callable
 import numpy as np
 
 from optimum_wc.config.advanced import AdvancedGPTQParameters
-from optimum_wc.kernels.registry import KERNELS
+from optimum_wc.kernels.registry import Kernel, kernel_for
 
 # (weight slice [out, gs], first column) -> (scale [out, 1], zero point [out, 1] or None)
 GroupParameters = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray | None]]
@@ -131,8 +131,8 @@ class SummedHessian:
         return (self.sum * (2 / max(self.items, 1))).astype(np.float32)
 
 
-def min_max_parameters(mode: str) -> GroupParameters:
-    kernel = KERNELS[mode]
+def min_max_parameters(mode: str | Kernel) -> GroupParameters:
+    kernel = kernel_for(mode)
 
     def parameters(weight: np.ndarray, column: int) -> tuple[np.ndarray, np.ndarray | None]:
         return kernel.parameters(weight, 1, kernel.bits)
@@ -172,7 +172,7 @@ def invert_hessian(hessian: np.ndarray, damp_percent: float, act_order: bool = F
 def gptq_quantize(
     weight: np.ndarray,
     inverse: InverseHessian,
-    mode: str,
+    mode: str | Kernel,
     group_size: int,
     settings: AdvancedGPTQParameters = AdvancedGPTQParameters(),
     group_parameters: GroupParameters | None = None,
@@ -190,7 +190,7 @@ def gptq_quantize(
     groups are those of the permuted ``W``, or, with ``settings.static_groups``, those of the original ``W`` with
     their parameters fixed before the loop.
     """
-    kernel = KERNELS[mode]
+    kernel = kernel_for(mode)
     parts = parts or (slice(0, weight.shape[0]),)
     group_parameters = _per_part(group_parameters, parts) if group_parameters else min_max_parameters(mode)
     w = weight.astype(np.float32, copy=True)
@@ -231,7 +231,7 @@ def gptq_quantize(
 def gptq_quantize_stacked(
     weights: list[np.ndarray],
     inverse: InverseHessian,
-    mode: str,
+    mode: str | Kernel,
     group_size: int,
     settings: AdvancedGPTQParameters = AdvancedGPTQParameters(),
     group_parameters: GroupParameters | None = None,

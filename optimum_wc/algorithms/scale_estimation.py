@@ -21,17 +21,17 @@ import numpy as np
 from optimum_wc.algorithms.activations import InputStatistics, magnitudes_and_samples
 from optimum_wc.config.advanced import AdvancedScaleEstimationParameters
 from optimum_wc.kernels.nncf_paths import openvino_path
-from optimum_wc.kernels.registry import KERNELS
+from optimum_wc.kernels.registry import Kernel, kernel_for
 
 EPS = np.finfo(np.float32).eps
 ZERO_CODE_OFFSET = np.float32(0.001)
 ZERO_TOLERANCE = 1e-8  # np.isclose's default absolute tolerance
 
 
-def c_ordered_like_nncf(size: int, mode: str) -> bool:
+def c_ordered_like_nncf(size: int, mode: str | Kernel) -> bool:
     """Whether nncf's quantized arrays are C-ordered for a weight of ``size`` elements in ``mode``: on its OpenVINO
     path, and on its numpy path for float levels (NF4); its numpy integer path keeps the weight's memory order."""
-    return openvino_path(size) or not KERNELS[mode].integer
+    return openvino_path(size) or not kernel_for(mode).integer
 
 
 @dataclass(frozen=True)
@@ -51,13 +51,13 @@ class _Group:
         weight: np.ndarray,
         s: np.ndarray,
         x: np.ndarray,
-        mode: str,
+        mode: str | Kernel,
         group_size: int,
         penalty: float,
         nncf_size: int,
     ):
         out, channels = weight.shape
-        self.kernel = KERNELS[mode]
+        self.kernel = kernel_for(mode)
         self.w = weight.reshape(out, channels // group_size, group_size)  # [out, G, gs]
         self.abs_w = np.abs(self.w)
         self.x = x.reshape(channels // group_size, group_size, x.shape[-1])  # [G, gs, n]
@@ -108,7 +108,7 @@ def estimate_scale(
     weight: np.ndarray,
     s: np.ndarray,
     x: np.ndarray,
-    mode: str,
+    mode: str | Kernel,
     group_size: int,
     settings: AdvancedScaleEstimationParameters = AdvancedScaleEstimationParameters(),
     nncf_size: int | None = None,
@@ -164,7 +164,11 @@ def estimate_scale(
 
 
 def estimate_expert_scales(
-    weight: np.ndarray, inputs: InputStatistics, mode: str, group_size: int, settings: AdvancedScaleEstimationParameters
+    weight: np.ndarray,
+    inputs: InputStatistics,
+    mode: str | Kernel,
+    group_size: int,
+    settings: AdvancedScaleEstimationParameters,
 ) -> EstimatedParameters:
     """:func:`estimate_scale` of each expert of a 3-D weight ``[experts, out, in]`` (fused MoE experts) with its own
     inputs (``inputs.means`` ``[items, experts, in]``), stacked: what nncf's batched computation gives, expert by
@@ -186,7 +190,9 @@ def estimate_expert_scales(
     return EstimatedParameters(np.stack([f.scale for f in found]), zero_points)
 
 
-def estimated_group_parameters(inputs: InputStatistics, mode: str, settings: AdvancedScaleEstimationParameters):
+def estimated_group_parameters(
+    inputs: InputStatistics, mode: str | Kernel, settings: AdvancedScaleEstimationParameters
+):
     """GPTQ's ``group_parameters`` by scale estimation: ``(weight slice [out, gs], first column) -> (scale, zero
     point)`` of the slice as one group, from the inputs' means over the slice's columns."""
 

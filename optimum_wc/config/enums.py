@@ -20,6 +20,13 @@ class CompressWeightsMode(StrEnum):
     - ``INT4_SYM``: 4-bit symmetric, group-wise; mixed with the backup precision by ``ratio``.
     - ``INT4_ASYM``: 4-bit asymmetric with a zero point, group-wise; mixed with the backup precision by ``ratio``.
     - ``NF4``: 4-bit NormalFloat levels with a group-wise scale; mixed with the backup precision by ``ratio``.
+    - ``INT3_SYM``, ``INT2_SYM``: 3- and 2-bit symmetric, group-wise (stored unsigned, with a zero point of 4 / 2).
+    - ``MXFP4``, ``MXFP8_E4M3``: OCP MX formats, FP4 E2M1 / FP8 E4M3 values sharing a power-of-two (E8M0) scale per
+      group of 32; their default backup is MXFP8_E4M3.
+    - ``FP8_E4M3``, ``FP4``: FP8 E4M3 / FP4 E2M1 values with a float16 scale per group; default backup FP8_E4M3.
+    - ``NVFP4``: FP4 E2M1 values, an FP8 E4M3 scale per group of 16 and a float32 scale per weight.
+    - ``CB4``: indices into a fixed 16-value codebook (stored as FP8 E4M3), an absmax scale per channel by default.
+    - ``CODEBOOK``: the same with the codebook of ``advanced_parameters.codebook`` (u4/u8/u16 indices by its size).
     - ``SPQR``: SpQR (an optimum-wc mode; not in nncf): 3- or 4-bit codes in groups of 16 with quantized statistics
       and 16-bit outliers, fitted on a calibration ``dataset`` (parameters in :class:`~optimum_wc.SpQRConfig`).
     """
@@ -28,7 +35,16 @@ class CompressWeightsMode(StrEnum):
     INT8_ASYM = "int8_asym"
     INT4_SYM = "int4_sym"
     INT4_ASYM = "int4_asym"
+    INT3_SYM = "int3_sym"
+    INT2_SYM = "int2_sym"
     NF4 = "nf4"
+    MXFP4 = "mxfp4"
+    MXFP8_E4M3 = "mxfp8_e4m3"
+    FP8_E4M3 = "fp8_e4m3"
+    FP4 = "fp4"
+    NVFP4 = "nvfp4"
+    CB4 = "cb4"
+    CODEBOOK = "codebook"
     SPQR = "spqr"
 
 
@@ -40,18 +56,29 @@ CODE_BITS: dict[CompressWeightsMode, int] = {
     CompressWeightsMode.INT4_SYM: 4,
     CompressWeightsMode.INT4_ASYM: 4,
     CompressWeightsMode.NF4: 4,
+    CompressWeightsMode.INT3_SYM: 3,
+    CompressWeightsMode.INT2_SYM: 2,
+    CompressWeightsMode.MXFP4: 4,
+    CompressWeightsMode.MXFP8_E4M3: 8,
+    CompressWeightsMode.FP8_E4M3: 8,
+    CompressWeightsMode.FP4: 4,
+    CompressWeightsMode.NVFP4: 4,
+    CompressWeightsMode.CB4: 4,
 }
 
 
 class BackupMode(StrEnum):
     """Precision of the weights that are not in the primary precision (embeddings, the last layer, demoted layers).
 
-    ``NONE`` keeps them in their original floating-point type.
+    ``NONE`` keeps them in their original floating-point type; INT8 is per channel, ``MXFP8_E4M3`` in groups of 32,
+    ``FP8_E4M3`` in groups of the primary ``group_size``.
     """
 
     NONE = "none"
     INT8_SYM = "int8_sym"
     INT8_ASYM = "int8_asym"
+    MXFP8_E4M3 = "mxfp8_e4m3"
+    FP8_E4M3 = "fp8_e4m3"
 
 
 class SensitivityMetric(StrEnum):
@@ -85,21 +112,45 @@ class CompressionFormat(StrEnum):
     FQ_LORA_NLS = "fake_quantize_with_lora_nls"
 
 
+# How nncf 3.4.0 treats each mode.
+INT8_MODES = (CompressWeightsMode.INT8_ASYM, CompressWeightsMode.INT8_SYM)
+DEFAULT_GROUP_SIZE_4BIT = 128
+# modes with a fixed group size: its default, the only value allowed
+FIXED_GROUP_SIZES = {
+    CompressWeightsMode.MXFP4: 32,
+    CompressWeightsMode.MXFP8_E4M3: 32,
+    CompressWeightsMode.NVFP4: 16,
+}
+# float formats, which nncf's data-aware algorithms (AWQ, scale estimation, GPTQ, LoRA correction) refuse
+FLOAT_FORMAT_MODES = (
+    CompressWeightsMode.MXFP4,
+    CompressWeightsMode.MXFP8_E4M3,
+    CompressWeightsMode.FP8_E4M3,
+    CompressWeightsMode.FP4,
+    CompressWeightsMode.NVFP4,
+)
+CODEBOOK_MODES = (CompressWeightsMode.CB4, CompressWeightsMode.CODEBOOK)  # per channel by default
+
+
+def codebook_bits(size: int) -> int:
+    """Bits of the indices into a codebook of ``size`` values (4, 8 or 16, their OpenVINO types')."""
+    return 4 if size <= 16 else 8 if size <= 256 else 16
+
+
+# the backup precision when `backup_mode` is None, if not INT8_ASYM
+DEFAULT_BACKUP_MODES = {
+    CompressWeightsMode.MXFP4: BackupMode.MXFP8_E4M3,
+    CompressWeightsMode.MXFP8_E4M3: BackupMode.MXFP8_E4M3,
+    CompressWeightsMode.FP4: BackupMode.FP8_E4M3,
+    CompressWeightsMode.FP8_E4M3: BackupMode.FP8_E4M3,
+}
+
+
 # Members nncf 3.4.0 has and optimum-wc does not implement yet, by enum: a clear error instead of "unknown".
 NNCF_ONLY_MEMBERS: dict[type[Enum], dict[str, str]] = {
     CompressWeightsMode: {
-        "INT3_SYM": "int3_sym",
-        "INT2_SYM": "int2_sym",
-        "CB4": "cb4",
-        "CODEBOOK": "codebook",
         "ADAPTIVE_CODEBOOK": "adaptive_codebook",
-        "MXFP4": "mxfp4",
-        "MXFP8_E4M3": "mxfp8_e4m3",
-        "FP8_E4M3": "fp8_e4m3",
-        "FP4": "fp4",
-        "NVFP4": "nvfp4",
     },
-    BackupMode: {"MXFP8_E4M3": "mxfp8_e4m3", "FP8_E4M3": "fp8_e4m3"},
 }
 
 E = TypeVar("E", bound=Enum)

@@ -98,4 +98,20 @@ def _algorithm_flags() -> tuple[Flag, ...]:
 
 
 ALGORITHM_FLAGS = _algorithm_flags()
-WEIGHT_FORMATS = ("fp32", "fp16", "int8", "int4", "nf4", "spqr")
+# optimum-cli's, then the other nncf formats (cb4: a clear "not yet supported" rather than an argparse error)
+WEIGHT_FORMATS = (
+    "fp32",
+    "fp16",
+    "int8",
+    "int4",
+    "mxfp4",
+    "nf4",
+    "cb4",
+    "mxfp8_e4m3",
+    "fp8_e4m3",
+    "fp4",
+    "nvfp4",
+    "int3",
+    "int2",
+    "spqr",
+)

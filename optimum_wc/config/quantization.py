@@ -29,6 +29,7 @@ from optimum_wc.config.advanced import (
 )
 from optimum_wc.config.datasets import HUB_DATASETS, parse_dataset_name
 from optimum_wc.config.enums import (
+    CODE_BITS,
     BackupMode,
     CompressionFormat,
     CompressWeightsMode,
@@ -51,27 +52,41 @@ ALIASES = tuple(alias for option in CONFIGURED for alias in option.aliases)
 KNOWN_KEYS = OUR_KEYS + ALIASES + HF_KEYS
 RECORD_KEYS = ("version", "format_version", "library")  # written by to_dict, accepted back
 ENUMS = {"sensitivity_metric": SensitivityMetric, "backup_mode": BackupMode, "compression_format": CompressionFormat}
-UNSUPPORTED_DTYPES = ("mxfp4", "cb4")
+# `dtype` values naming one mode (optimum-intel's nf4, mxfp4 and cb4, and nncf's other formats); int4/int8 follow
+# `sym`
+DTYPE_MODES = {
+    "nf4": CompressWeightsMode.NF4,
+    "mxfp4": CompressWeightsMode.MXFP4,
+    "mxfp8_e4m3": CompressWeightsMode.MXFP8_E4M3,
+    "fp8_e4m3": CompressWeightsMode.FP8_E4M3,
+    "fp4": CompressWeightsMode.FP4,
+    "nvfp4": CompressWeightsMode.NVFP4,
+    "cb4": CompressWeightsMode.CB4,
+    "int3": CompressWeightsMode.INT3_SYM,
+    "int2": CompressWeightsMode.INT2_SYM,
+    "spqr": CompressWeightsMode.SPQR,
+}
+DTYPES = ("int4", "int8", *DTYPE_MODES)
 
 
 def _mode_from_optimum_intel(bits: Any, sym: Any, dtype: Any) -> CompressWeightsMode:
-    if dtype == "spqr":
-        return CompressWeightsMode.SPQR
-    if dtype in UNSUPPORTED_DTYPES:
-        raise NotYetSupportedError(
-            f"`dtype`={dtype!r} is not supported by optimum-wc yet. Supported: int4, int8, nf4, spqr."
-        )
-    if dtype is not None and dtype not in ("int4", "int8", "nf4"):
-        raise InvalidArgumentError(f"`dtype` must be one of int4, int8, nf4, spqr, mxfp4, cb4; got {dtype!r}.")
+    if dtype is not None and dtype not in DTYPES:
+        raise InvalidArgumentError(f"`dtype` must be one of {', '.join(DTYPES)}; got {dtype!r}.")
+    mode = DTYPE_MODES.get(dtype)
+    if mode == CompressWeightsMode.SPQR:
+        return mode
+    if mode is not None:
+        if bits is not None and bits != CODE_BITS[mode]:
+            raise InvalidArgumentError(f"`dtype`={dtype!r} needs `bits`={CODE_BITS[mode]}, got {bits}.")
+        if mode == CompressWeightsMode.INT3_SYM or mode == CompressWeightsMode.INT2_SYM:
+            if sym is False:
+                raise InvalidArgumentError(f"`dtype`={dtype!r} is symmetric only: `sym` must be True or None.")
+        return mode
     if dtype in ("int4", "int8"):
         bits = int(dtype[3])
     bits = 8 if bits is None else bits
     if bits not in (4, 8):
         raise InvalidArgumentError(f"`bits` must be 4 or 8, got {bits!r}.")
-    if dtype == "nf4":
-        if bits != 4:
-            raise InvalidArgumentError(f"`dtype`='nf4' needs `bits`=4, got {bits}.")
-        return CompressWeightsMode.NF4
     return CompressWeightsMode(f"int{bits}_{'sym' if sym else 'asym'}")
 
 
@@ -84,7 +99,7 @@ class WeightCompressionConfig:
 
     Raises:
         InvalidArgumentError: An unknown key (the known ones are listed) or a value ``compress_weights`` refuses.
-        NotYetSupportedError: An optimum-intel option optimum-wc does not implement yet (e.g. ``dtype="mxfp4"``).
+        NotYetSupportedError: An optimum-intel option optimum-wc does not implement yet (e.g. ``lora_correction``).
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -256,15 +271,15 @@ class WeightCompressionConfig:
         return {k: (v.value if isinstance(v, Enum) else v) for k, v in values.items()}
 
     @classmethod
-    def from_optimum_intel(cls, values: dict[str, Any]) -> WeightCompressionConfig:
-        """The config of an ``OVWeightQuantizationConfig``, from its ``to_dict()``: each field takes effect as it does
-        in optimum-intel, or is refused by name, never dropped.
+    def from_optimum_intel(cls, values: Any) -> WeightCompressionConfig:
+        """The config of an ``OVWeightQuantizationConfig`` (the object, or its ``to_dict()``): each field takes effect
+        as it does in optimum-intel, or is refused by name, never dropped.
 
         Its dataset options (``"wikitext2:seq_len=64"``, which optimum-intel keeps apart as ``_dataset_kwargs``)
         go back into the dataset name; the extra keyword arguments optimum-intel hands on to
         ``nncf.compress_weights`` (``advanced_parameters``, ``compression_format``, ...) are ours too.
         """
-        values = dict(values)
+        values = dict(values.to_dict() if hasattr(values, "to_dict") else values)
         options = values.pop("_dataset_kwargs", None) or {}
         if options and isinstance(values.get("dataset"), str):
             values["dataset"] += ":" + ",".join(f"{key}={value}" for key, value in options.items())

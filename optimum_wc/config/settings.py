@@ -9,17 +9,30 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 import inspect
 import logging
-import numbers
 from types import SimpleNamespace
 from typing import Any
 
 from optimum_wc.config.advanced import AdvancedCompressionParameters, coerce_advanced_parameters
+from optimum_wc.config.checks import (
+    check_like_nncf,
+    check_not_yet_supported,
+    check_optional_bool,
+    check_optional_int,
+    check_optional_real,
+    codebook_values,
+)
 from optimum_wc.config.enums import (
     CODE_BITS,
+    CODEBOOK_MODES,
+    DEFAULT_BACKUP_MODES,
+    DEFAULT_GROUP_SIZE_4BIT,
+    FIXED_GROUP_SIZES,
+    INT8_MODES,
     BackupMode,
     CompressionFormat,
     CompressWeightsMode,
     SensitivityMetric,
+    codebook_bits,
     coerce_enum,
 )
 from optimum_wc.config.options import BY_NAME, COMPRESSION_OPTIONS
@@ -29,14 +42,10 @@ from optimum_wc.config.spqr import SpQRConfig
 from optimum_wc.errors import (
     InvalidArgumentError,
     InvalidArgumentTypeError,
-    NotYetSupportedError,
     UnsupportedArgumentError,
 )
 
 logger = logging.getLogger(__name__)
-
-INT8_MODES = (CompressWeightsMode.INT8_ASYM, CompressWeightsMode.INT8_SYM)
-DEFAULT_GROUP_SIZE_4BIT = 128
 
 
 @dataclass(frozen=True)
@@ -45,11 +54,12 @@ class LayerPrecision:
 
     mode: CompressWeightsMode
     group_size: int = -1
-    code_bits: int | None = None  # SPQR: the dense part's bits (the other modes' follow from the mode)
+    code_bits: int | None = None  # SPQR, CODEBOOK: the bits of a code (the other modes' follow from the mode)
+    codebook: Any = field(default=None, compare=False)  # CODEBOOK: the values, a 1-D numpy array
 
     @property
     def bits(self) -> int:
-        return self.code_bits if self.mode == CompressWeightsMode.SPQR else CODE_BITS[self.mode]
+        return self.code_bits if self.code_bits is not None else CODE_BITS[self.mode]
 
     @property
     def label(self) -> str:
@@ -58,24 +68,6 @@ class LayerPrecision:
         if self.group_size == -1:
             return f"{self.mode.value}, per-channel"
         return f"{self.mode.value}, group size {self.group_size}"
-
-
-def _check_optional_bool(value: object, argument: str) -> None:
-    if value is not None and not isinstance(value, bool):
-        msg = f"`{argument}` must be True, False or None, got {type(value).__name__} ({value!r})."
-        raise InvalidArgumentTypeError(msg)
-
-
-def _check_optional_int(value: object, argument: str) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
-        msg = f"`{argument}` must be an int or None, got {type(value).__name__} ({value!r})."
-        raise InvalidArgumentTypeError(msg)
-
-
-def _check_optional_real(value: object, argument: str) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
-        msg = f"`{argument}` must be a float in [0, 1] or None, got {type(value).__name__} ({value!r})."
-        raise InvalidArgumentTypeError(msg)
 
 
 @dataclass(frozen=True)
@@ -101,14 +93,20 @@ class CompressionSettings:
 
     @property
     def primary(self) -> LayerPrecision:
+        if self.mode == CompressWeightsMode.CODEBOOK:
+            codebook = codebook_values(self.advanced_parameters.codebook)
+            return LayerPrecision(self.mode, self.group_size, codebook_bits(codebook.size), codebook)
         return LayerPrecision(self.mode, self.group_size, None if self.spqr is None else self.spqr.bits)
 
     @property
     def backup(self) -> LayerPrecision | None:
-        """Per-channel INT8 precision of the backup weights, or None when they stay in float."""
+        """Precision of the backup weights (INT8 per channel, MXFP8 in groups of 32, FP8 in groups of the primary
+        group size), or None when they stay in float."""
         if self.backup_mode == BackupMode.NONE:
             return None
-        return LayerPrecision(CompressWeightsMode(self.backup_mode.value), -1)
+        mode = CompressWeightsMode(self.backup_mode.value)
+        group_size = {BackupMode.FP8_E4M3: self.group_size}.get(self.backup_mode, FIXED_GROUP_SIZES.get(mode, -1))
+        return LayerPrecision(mode, group_size)
 
     def rt_info(self) -> dict[str, str]:
         """The ``nncf/weight_compression`` entries nncf 3.4.0 writes, keyed by path below that section."""
@@ -144,18 +142,18 @@ class CompressionSettings:
         if a.backup_mode is not None:
             a.backup_mode = coerce_enum(a.backup_mode, BackupMode, "backup_mode")
         a.compression_format = coerce_enum(a.compression_format, CompressionFormat, "compression_format")
-        _check_optional_real(a.ratio, "ratio")
-        _check_optional_int(a.group_size, "group_size")
-        _check_optional_int(a.subset_size, "subset_size")
+        check_optional_real(a.ratio, "ratio")
+        check_optional_int(a.group_size, "group_size")
+        check_optional_int(a.subset_size, "subset_size")
         if a.subset_size is None:
             raise InvalidArgumentTypeError("`subset_size` must be a positive int, got None.")
         for name in ("all_layers", "awq", "scale_estimation", "gptq", "lora_correction"):
-            _check_optional_bool(getattr(a, name), name)
+            check_optional_bool(getattr(a, name), name)
         a.ignored_scope = coerce_ignored_scope(a.ignored_scope)
         a.advanced_parameters = coerce_advanced_parameters(a.advanced_parameters)
 
-        _check_like_nncf(a)
-        _check_not_yet_supported(a)
+        check_like_nncf(a)
+        check_not_yet_supported(a)
         if a.mode == CompressWeightsMode.SPQR:
             a.spqr = _spqr_config(a)
             a.group_size, a.subset_size = a.spqr.group_size, a.spqr.num_samples
@@ -164,7 +162,8 @@ class CompressionSettings:
             raise InvalidArgumentError(msg)
 
         if a.group_size is None:
-            a.group_size = -1 if a.mode in INT8_MODES else DEFAULT_GROUP_SIZE_4BIT
+            per_channel = a.mode in INT8_MODES or a.mode in CODEBOOK_MODES
+            a.group_size = -1 if per_channel else FIXED_GROUP_SIZES.get(a.mode, DEFAULT_GROUP_SIZE_4BIT)
         if a.group_size == 0 or a.group_size < -1:
             msg = f"`group_size`={a.group_size} is invalid: use a positive int or -1 (per output channel)."
             raise InvalidArgumentError(msg)
@@ -181,7 +180,7 @@ class CompressionSettings:
             group_size=int(a.group_size),
             all_layers=a.all_layers or False,
             sensitivity_metric=a.sensitivity_metric,
-            backup_mode=a.backup_mode or BackupMode.INT8_ASYM,
+            backup_mode=a.backup_mode or DEFAULT_BACKUP_MODES.get(a.mode, BackupMode.INT8_ASYM),
             ignored_scope=a.ignored_scope or IgnoredScope(),
             advanced_parameters=a.advanced_parameters or AdvancedCompressionParameters(),
             subset_size=int(a.subset_size),
@@ -247,82 +246,3 @@ def _spqr_config(a: SimpleNamespace) -> SpQRConfig:
             raise InvalidArgumentError(msg)
         updates[field_name] = value
     return SpQRConfig(**{**config.to_dict(), **updates}) if updates else config
-
-
-def _check_like_nncf(a: SimpleNamespace) -> None:
-    """nncf 3.4.0's checks on the OpenVINO path, in its order and with its error classes."""
-    if any((a.scale_estimation, a.gptq, a.lora_correction)) and a.dataset is None:
-        msg = "`scale_estimation`, `gptq` and `lora_correction` need a calibration `dataset`, but dataset is None."
-        raise UnsupportedArgumentError(msg)
-    if a.gptq and a.lora_correction:
-        msg = "`gptq` and `lora_correction` cannot be used together: select one of them."
-        raise UnsupportedArgumentError(msg)
-    if a.compression_format != CompressionFormat.DQ:
-        msg = f"`compression_format`={a.compression_format.name} is not supported for OpenVINO models. Allowed: DQ."
-        raise UnsupportedArgumentError(msg)
-    advanced = a.advanced_parameters
-    if a.mode in INT8_MODES:
-        if (a.ratio and a.ratio != 1) or (a.group_size and a.group_size != -1):
-            msg = (
-                f"`mode`={a.mode.name} quantizes all layers per channel in 8 bit: `ratio` must be None or 1 "
-                f"and `group_size` None or -1, got ratio={a.ratio}, group_size={a.group_size}."
-            )
-            raise UnsupportedArgumentError(msg)
-        if advanced and advanced.statistics_path:
-            msg = f"`mode`={a.mode.name} does not support `advanced_parameters.statistics_path`."
-            raise UnsupportedArgumentError(msg)
-        names = (
-            "all_layers",
-            "sensitivity_metric",
-            "dataset",
-            "awq",
-            "scale_estimation",
-            "gptq",
-            "lora_correction",
-            "backup_mode",
-        )
-        given = [name for name in names if getattr(a, name) is not None]
-        if given:
-            msg = f"`mode`={a.mode.name} does not support the option(s) {', '.join(given)}: leave them as None."
-            raise UnsupportedArgumentError(msg)
-    if a.ratio is not None and not 0 <= a.ratio <= 1:
-        msg = f"`ratio` must be between 0 and 1, got {a.ratio}."
-        raise InvalidArgumentError(msg)
-    sizes = {"subset_size": a.subset_size}
-    if advanced:
-        sizes.update(
-            {
-                "advanced_parameters.awq_params.subset_size": advanced.awq_params.subset_size,
-                "advanced_parameters.scale_estimation_params.subset_size": advanced.scale_estimation_params.subset_size,
-                "advanced_parameters.gptq_params.subset_size": advanced.gptq_params.subset_size,
-                "advanced_parameters.lora_correction_params.subset_size": advanced.lora_correction_params.subset_size,
-                "advanced_parameters.lora_adapter_rank": advanced.lora_adapter_rank,
-                "advanced_parameters.lora_correction_params.adapter_rank": advanced.lora_correction_params.adapter_rank,
-            }
-        )
-    for name, size in sizes.items():
-        if size <= 0:
-            msg = f"`{name}` must be positive, got {size}."
-            raise InvalidArgumentError(msg)
-    metric = a.sensitivity_metric
-    if a.ratio and a.dataset is None and metric not in (None, SensitivityMetric.WEIGHT_QUANTIZATION_ERROR):
-        msg = (
-            f"`sensitivity_metric`={metric.name} needs a calibration `dataset`; without one, "
-            "only WEIGHT_QUANTIZATION_ERROR is allowed."
-        )
-        raise InvalidArgumentError(msg)
-
-
-def _check_not_yet_supported(a: SimpleNamespace) -> None:
-    options = {
-        "lora_correction": bool(a.lora_correction),
-        "advanced_parameters.codebook": a.advanced_parameters is not None
-        and a.advanced_parameters.codebook is not None,
-    }
-    given = [name for name, value in options.items() if value]
-    if given:
-        msg = (
-            f"{', '.join(given)} is not supported by optimum-wc yet; data-free compression, data-aware mixed "
-            "precision, awq, scale_estimation and gptq are. Leave these options unset."
-        )
-        raise NotYetSupportedError(msg)

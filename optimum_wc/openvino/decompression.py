@@ -2,9 +2,13 @@
 
 For a weight constant named ``n`` used on input port ``p``::
 
-    Constant n (u8/i8/u4/i4/nf4, grouped shape) -> Convert(f16)
-        [-> Subtract(Convert(f16) of Constant "n/zero_point"), named "n/zero_point/subtract"]   asymmetric modes
-        -> Multiply(Constant "n/scale", f16), named "n/fq_weights_p"
+    Constant n (u8/i8/u4/i4/nf4/u3/u2/f4e2m1/f8e4m3, grouped shape) -> Convert(f16)
+        [-> Subtract(Convert(f16) of Constant "n/zero_point"), named "n/zero_point/subtract"]   asymmetric modes,
+                                                                                     INT3/INT2 (a scalar i8)
+        -> Multiply(Constant "n/scale", f16), named "n/fq_weights_p"    MX: Convert(f16) of an f8e8m0 scale;
+                NVFP4: Convert(f16) of Multiply(Convert(f32) of an f8e4m3 scale, Constant "n/second_order_scale")
+
+A codebook weight starts with ``Gather(codebook, indices)`` instead of the Convert (:func:`_codebook_lookup`).
         [-> Reshape to the original shape]                                                      group-wise
         [-> Convert(original type), named "n/fq_weights_p/convert"]   when the weight was not f16 and some consumer
                                                                        of it was not a Convert
@@ -42,6 +46,10 @@ STORAGE_TYPES = {
     "i4": ov.Type.i4,
     "nf4": ov.Type.nf4,
     "u3": ov.Type.u3,
+    "u2": ov.Type.u2,
+    "f4e2m1": ov.Type.f4e2m1,
+    "f8e4m3": ov.Type.f8e4m3,
+    "f8e8m0": ov.Type.f8e8m0,
     "u16": ov.Type.u16,
     "i32": ov.Type.i32,
 }
@@ -78,17 +86,46 @@ def build_decompression(
         hold: Called with each new low-bit Constant (codes, zero point), e.g.
             :meth:`~optimum_wc.openvino.scratch.ScratchIR.hold`, which moves them out of anonymous memory.
     """
-    node = opset.convert(packed_constant(stored.codes, name, hold), ov.Type.f16)
+    if stored.codebook is not None:
+        node = _codebook_lookup(stored, name, hold)
+    else:
+        node = opset.convert(packed_constant(stored.codes, name, hold), ov.Type.f16)
     if stored.zero_point is not None:
         zero_point = opset.convert(packed_constant(stored.zero_point, f"{name}/zero_point", hold), ov.Type.f16)
         node = opset.subtract(node, zero_point, name=f"{name}/zero_point/subtract")
-    scale = new_constant(stored.scale, f"{name}/scale")
-    node = opset.multiply(node, scale, name=f"{name}/fq_weights_{port}")
+    node = opset.multiply(node, _scale(stored, name, port), name=f"{name}/fq_weights_{port}")
     if stored.group_size != -1:
         node = opset.reshape(node, output_shape=list(stored.original_shape), special_zero=False)
     if output_type is not None:
         node = opset.convert(node, output_type, name=f"{name}/fq_weights_{port}/convert")
     return node
+
+
+def _codebook_lookup(stored: StoredWeight, name: str, hold: Hold | None) -> ov.Node:
+    """``Gather(codebook, indices)`` in float16: the codebook Constant named ``n`` (converted to f16 unless it is),
+    the indices ``n_nncf_codebook_idxs`` (u4 ones converted to u8), the Gather ``n_nncf_codebook``."""
+    if isinstance(stored.codebook, PackedArray):
+        codebook = packed_constant(stored.codebook, name)
+    else:
+        codebook = new_constant(stored.codebook, name)
+    if codebook.get_output_element_type(0) != ov.Type.f16:
+        codebook = opset.convert(codebook, ov.Type.f16)
+    indices = packed_constant(stored.codes, f"{name}_nncf_codebook_idxs", hold)
+    if stored.codes.storage == "u4":
+        indices = opset.convert(indices, ov.Type.u8)
+    return opset.gather(codebook, indices, 0, name=f"{name}_nncf_codebook")
+
+
+def _scale(stored: StoredWeight, name: str, port: int) -> ov.Node:
+    """The float16 scale: a constant, or a packed E8M0/E4M3 constant converted to float16, NVFP4's multiplied by its
+    float32 global scale first (``n/second_order_scale``, product ``n/dequantized_scale_p``)."""
+    if not isinstance(stored.scale, PackedArray):
+        return new_constant(stored.scale, f"{name}/scale")
+    scale = packed_constant(stored.scale, f"{name}/scale")
+    if stored.global_scale is not None:
+        second = new_constant(stored.global_scale, f"{name}/second_order_scale")
+        scale = opset.multiply(opset.convert(scale, ov.Type.f32), second, name=f"{name}/dequantized_scale_{port}")
+    return opset.convert(scale, ov.Type.f16)
 
 
 def _statistic(statistic: StoredStatistic, name: str, groups_shape: list[int]) -> ov.Node:

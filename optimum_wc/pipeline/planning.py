@@ -24,6 +24,7 @@ from optimum_wc.algorithms.spqr_storage import SpQRStored
 from optimum_wc.config.enums import GroupSizeFallbackMode
 from optimum_wc.config.settings import INT8_MODES, CompressionSettings, LayerPrecision
 from optimum_wc.errors import InvalidArgumentError, InvalidGroupSizeError, NonFiniteWeightError, UnsupportedModelError
+from optimum_wc.kernels.registry import Kernel, kernel_for
 from optimum_wc.openvino.weights import FLOAT_TYPES, WeightTarget
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,14 @@ class Plan:
     @property
     def ratio_defining(self) -> list[WeightPlan]:
         return [w for w in self.weights if w.ratio_defining]
+
+
+def kernel_mode(precision: LayerPrecision) -> str | Kernel:
+    """What the kernels and data-aware algorithms take for ``precision``: its mode's name, or for a CODEBOOK
+    precision the kernel of its codebook."""
+    if precision.codebook is not None:
+        return kernel_for(precision.mode.value, precision.codebook)
+    return precision.mode.value
 
 
 def _supports(element_type: str, precision: LayerPrecision | None) -> bool:

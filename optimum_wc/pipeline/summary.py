@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 import math
 
-from optimum_wc.pipeline.planning import Plan
+from optimum_wc.kernels import stored_bits_per_weight
+from optimum_wc.pipeline.planning import Plan, WeightPlan
 
 FLOAT_LABEL = "float"
 
@@ -21,6 +22,16 @@ class PrecisionRow:
     num_layers: int
     num_ratio_defining_parameters: int
     num_ratio_defining_layers: int
+    stored_bits: float | None = None  # mean bits stored per weight, scales included (None: float, SpQR)
+
+
+def _stored_bits(weight: WeightPlan) -> float | None:
+    precision = weight.precision
+    if precision is None:
+        return None
+    axes = weight.target.reduction_axes
+    group = precision.group_size if precision.group_size != -1 else math.prod(weight.target.shape[a] for a in axes)
+    return stored_bits_per_weight(precision.mode.value, group)
 
 
 @dataclass(frozen=True)
@@ -81,10 +92,13 @@ class CompressionSummary:
     @classmethod
     def from_plan(cls, plan: Plan) -> CompressionSummary:
         groups: dict[tuple[str, int], list[int]] = {}
+        bits: dict[tuple[str, int], float | None] = {}  # stored bits summed over the weights
         for weight in plan.weights:
             precision = weight.precision
             key = (FLOAT_LABEL, 32) if precision is None else (precision.label, precision.bits)
             row = groups.setdefault(key, [0, 0, 0, 0])
+            stored = _stored_bits(weight)
+            bits[key] = None if stored is None else bits.get(key, 0.0) + stored * weight.target.num_elements
             row[0] += weight.target.num_elements
             row[1] += 1
             if weight.ratio_defining:
@@ -95,7 +109,10 @@ class CompressionSummary:
             row = groups.setdefault((FLOAT_LABEL, 32), [0, 0, 0, 0])
             row[0] += sum(t.num_elements for t in skipped)
             row[1] += len(skipped)
-        rows = tuple(PrecisionRow(label, bits, *values) for (label, bits), values in groups.items())
+        rows = tuple(
+            PrecisionRow(*key, *values, None if bits.get(key) is None else bits[key] / max(values[0], 1))
+            for key, values in groups.items()
+        )
         rows = tuple(sorted(rows, key=lambda r: (-r.bits, r.label)))
         ratio = plan.ratio_defining
         stored = StoredFootprint.total(

@@ -7,6 +7,7 @@ import math
 import pathlib
 
 from optimum_wc.config.quantization import WeightCompressionConfig
+from optimum_wc.kernels import stored_bits_per_weight
 from optimum_wc.pipeline.summary import CompressionSummary, StoredFootprint
 from optimum_wc.version import __version__
 
@@ -14,14 +15,28 @@ from optimum_wc.version import __version__
 def _distribution_rows(summary: CompressionSummary | None, records: dict[str, dict]) -> list[str]:
     if summary is not None:
         total = max(summary.total_parameters, 1)
-        return [f"| {r.label} | {r.num_parameters / total:.1%} | {r.num_layers} |" for r in summary.rows]
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        return [
+            f"| {r.label} | {r.num_parameters / total:.1%} | {r.num_layers} | {_bits(r.stored_bits)} |"
+            for r in summary.rows
+        ]
+    counts: dict[str, list] = defaultdict(lambda: [0, 0, 0.0])
     for record in records.values():
         label = record["mode"] + ("" if record["group_size"] == -1 else f", group size {record['group_size']}")
-        counts[label][0] += math.prod(record.get("shape", [0]))
+        elements = math.prod(record.get("shape", [0]))
+        group = record["group_size"] if record["group_size"] != -1 else record.get("shape", [1])[-1]  # [out, in]
+        stored = stored_bits_per_weight(record["mode"], group)
+        counts[label][0] += elements
         counts[label][1] += 1
+        counts[label][2] = None if stored is None or counts[label][2] is None else counts[label][2] + stored * elements
     total = max(sum(c[0] for c in counts.values()), 1)
-    return [f"| {label} | {n / total:.1%} | {layers} |" for label, (n, layers) in sorted(counts.items())]
+    return [
+        f"| {label} | {n / total:.1%} | {layers} | {_bits(None if bits is None else bits / max(n, 1))} |"
+        for label, (n, layers, bits) in sorted(counts.items())
+    ]
+
+
+def _bits(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def write_model_card(
@@ -72,7 +87,14 @@ def write_model_card(
         lines += [f"| {k} | {v} |" for k, v in config.to_dict().items() if v is not None]
         lines += [""]
     if summary is not None or records:
-        lines += ["## Bit-width distribution", "", "| precision | share of weights | layers |", "|---|---:|---:|"]
+        lines += [
+            "## Bit-width distribution",
+            "",
+            "Bits per weight: what the IR stores for each, scales and zero points included.",
+            "",
+            "| precision | share of weights | layers | bits per weight |",
+            "|---|---:|---:|---:|",
+        ]
         lines += _distribution_rows(summary, records) + [""]
     stored = StoredFootprint.from_records(records) if summary is None else summary.stored
     if stored is not None:

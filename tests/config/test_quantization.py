@@ -44,6 +44,26 @@ def test_our_vocabulary_and_theirs_build_equal_configs():
         bits=4, sym=True, group_size=64
     )
     assert WeightCompressionConfig(mode="nf4") == WeightCompressionConfig(bits=4, dtype="nf4")
+
+
+@pytest.mark.parametrize(
+    "dtype, bits, mode",
+    [
+        ("mxfp4", 4, "mxfp4"),
+        ("mxfp4", None, "mxfp4"),
+        ("mxfp8_e4m3", None, "mxfp8_e4m3"),
+        ("fp8_e4m3", 8, "fp8_e4m3"),
+        ("fp4", None, "fp4"),
+        ("nvfp4", 4, "nvfp4"),
+        ("int3", None, "int3_sym"),
+        ("int2", 2, "int2_sym"),
+        ("cb4", 4, "cb4"),
+    ],
+)
+def test_dtype_names_a_mode(dtype, bits, mode):
+    config = WeightCompressionConfig(dtype=dtype, bits=bits)
+    assert config.mode == mode
+    assert WeightCompressionConfig.from_dict(config.to_dict()) == config
     assert WeightCompressionConfig(backup_mode="none", bits=4) == WeightCompressionConfig(
         backup_precision="none", bits=4
     )
@@ -72,8 +92,10 @@ def test_dict_and_json_round_trips_are_lossless(values, tmp_path):
         ({"bits": 4, "colour": "red"}, InvalidArgumentError, "Known keys"),
         ({"bits": 3}, InvalidArgumentError, "`bits`"),
         ({"bits": 8, "dtype": "nf4"}, InvalidArgumentError, "nf4"),
-        ({"bits": 4, "dtype": "mxfp4"}, NotYetSupportedError, "mxfp4"),
-        ({"bits": 4, "dtype": "cb4"}, NotYetSupportedError, "cb4"),
+        ({"bits": 8, "dtype": "mxfp4"}, InvalidArgumentError, "needs `bits`=4"),
+        ({"dtype": "int3", "sym": False}, InvalidArgumentError, "symmetric only"),
+        ({"dtype": "fp5"}, InvalidArgumentError, "`dtype` must be one of"),
+        ({"bits": 8, "dtype": "cb4"}, InvalidArgumentError, "needs `bits`=4"),
         ({"bits": 4, "lora_correction": True, "dataset": "wikitext2"}, NotYetSupportedError, "lora_correction"),
         ({"bits": 4, "lora_correction": True}, UnsupportedArgumentError, "need a calibration `dataset`"),
         ({"bits": 8, "ratio": 0.5}, UnsupportedArgumentError, "`ratio`"),

@@ -20,7 +20,23 @@ BAD_ARGUMENTS = [
     # (kwargs, error class, text the message must contain)
     ({"mode": 4}, InvalidArgumentTypeError, "`mode`"),
     ({"mode": "int5"}, UnsupportedArgumentError, "`mode`"),
-    ({"mode": "mxfp4"}, NotYetSupportedError, "MXFP4"),
+    ({"mode": "adaptive_codebook"}, NotYetSupportedError, "ADAPTIVE_CODEBOOK"),
+    ({"mode": "codebook"}, InvalidArgumentError, "needs its codebook"),
+    (
+        {"mode": "codebook", "advanced_parameters": optimum_wc.AdvancedCompressionParameters(codebook=[1.0, 0.5])},
+        InvalidArgumentError,
+        "must be sorted",
+    ),
+    ({"mode": "mxfp4", "group_size": 64}, InvalidArgumentError, "groups of 32"),
+    ({"mode": "nvfp4", "group_size": 32}, InvalidArgumentError, "groups of 16"),
+    (
+        {
+            "mode": "mxfp8_e4m3",
+            "advanced_parameters": optimum_wc.AdvancedCompressionParameters(group_size_fallback_mode="adjust"),
+        },
+        InvalidArgumentError,
+        "ADJUST",
+    ),
     ({"ratio": "0.5", "mode": "int4_sym"}, InvalidArgumentTypeError, "`ratio`"),
     ({"ratio": True, "mode": "int4_sym"}, InvalidArgumentTypeError, "`ratio`"),
     ({"ratio": 1.5, "mode": "int4_sym"}, InvalidArgumentError, "`ratio`"),
@@ -33,7 +49,6 @@ BAD_ARGUMENTS = [
     ({"subset_size": "10"}, InvalidArgumentTypeError, "`subset_size`"),
     ({"awq": 1, "mode": "int4_sym"}, InvalidArgumentTypeError, "`awq`"),
     ({"backup_mode": "int4"}, UnsupportedArgumentError, "`backup_mode`"),
-    ({"backup_mode": "fp8_e4m3", "mode": "int4_sym"}, NotYetSupportedError, "FP8_E4M3"),
     ({"sensitivity_metric": 3, "mode": "int4_sym"}, InvalidArgumentTypeError, "`sensitivity_metric`"),
     (
         {"sensitivity_metric": "hessian_input_activation", "mode": "int4_sym", "ratio": 0.5},
@@ -55,6 +70,7 @@ BAD_ARGUMENTS = [
     ({"mode": "int4_sym", "gptq": True}, UnsupportedArgumentError, "`dataset`"),
     ({"mode": "int4_sym", "dataset": [], "ratio": 0.5}, InvalidArgumentError, "`dataset` is empty"),
     ({"mode": "int4_sym", "scale_estimation": True}, UnsupportedArgumentError, "`dataset`"),
+    ({"mode": "fp4", "awq": True}, UnsupportedArgumentError, "`mode`=FP4"),
     ({"num_workers": 0}, InvalidArgumentTypeError, "`num_workers`"),
     ({"progress": "yes"}, InvalidArgumentTypeError, "`progress`"),
     ({"scratch_dir": __file__}, InvalidArgumentError, "is not a folder"),

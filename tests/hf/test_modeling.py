@@ -62,16 +62,23 @@ def test_load_in_8bit_and_automatic_int8_for_large_models(checkpoint, monkeypatc
     assert _mode(auto) == "int8_asym"
 
 
-def test_same_ir_and_tokens_as_optimum_intel_with_nncf(checkpoint, tmp_path):
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"bits": 4, "sym": True, "group_size": 64, "ratio": 0.8},
+        {"bits": 4, "dtype": "mxfp4"},
+        {"bits": 4, "dtype": "cb4", "ratio": 0.7},
+    ],
+    ids=["int4", "mxfp4", "cb4"],
+)
+def test_same_ir_and_tokens_as_optimum_intel_with_nncf(options, checkpoint, tmp_path):
     from optimum.intel import OVModelForCausalLM as IntelModel
     from optimum.intel import OVWeightQuantizationConfig
 
     folder = checkpoint("qwen2")
-    options = {"bits": 4, "sym": True, "group_size": 64, "ratio": 0.8}
-    theirs = IntelModel.from_pretrained(
-        folder, export=True, quantization_config=OVWeightQuantizationConfig(**options), ov_config=F32
-    )
-    ours = OVModelForCausalLM.from_pretrained(folder, export=True, quantization_config=options, ov_config=F32)
+    intel_config = OVWeightQuantizationConfig(**options)
+    theirs = IntelModel.from_pretrained(folder, export=True, quantization_config=intel_config, ov_config=F32)
+    ours = OVModelForCausalLM.from_pretrained(folder, export=True, quantization_config=intel_config, ov_config=F32)
     theirs.save_pretrained(tmp_path / "theirs")
     ours.save_pretrained(tmp_path / "ours")
     report = compare_ir(tmp_path / "theirs" / "openvino_model.xml", tmp_path / "ours" / "openvino_model.xml")

@@ -40,6 +40,7 @@ IDENTICAL = [
     ("qwen2", "int4_asym", 32, {"awq": True, "gptq": True, "scale_estimation": True}),
     ("opt", "int4_sym", 128, {"gptq": True}),
     ("gpt2", "nf4", 32, {"gptq": True}),
+    ("llama", "nf4", 64, {"gptq": True, "scale_estimation": True}),  # nncf's GPTQ estimates integer scales only
 ]
 
 

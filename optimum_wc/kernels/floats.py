@@ -1,0 +1,146 @@
+"""Small float formats (FP4 E2M1, FP8 E4M3) with a scale per group, the MX formats' power-of-two scales (E8M0), and
+NVFP4's two scale levels, in float32 as nncf 3.4.0 computes them.
+
+Per group ``W`` of a format whose largest value is ``M`` (6 for E2M1, 448 for E4M3)::
+
+    s = max|W| / M            (|s| < eps  ->  s = eps; nncf's OpenVINO path clamps max|W| before dividing)
+    MX:  s = 2 ** clip(ceil(log2 s), -127, 127)        (stored as E8M0, the exponent biased by 127)
+    q = round_to_format(W / s)                         W ~ q * s
+
+``round_to_format`` is the conversion OpenVINO performs (nncf converts through it): round to nearest, ties to even,
+E2M1 saturating at 6; E4M3 first rounds to float16, then to E4M3, and a value above 464 becomes NaN.
+
+NVFP4 quantizes FP4 with ``group_size`` 16 and ``s`` as above, then quantizes the scales themselves to FP8 E4M3
+with one float32 scale for the whole weight (``global = max|s| / 448``): ``W ~ q * s8 * global``.
+
+Codes are the formats' bit patterns (uint8): E2M1 ``sign << 3 | exponent << 1 | mantissa``, E4M3
+``sign << 7 | exponent << 3 | mantissa``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from optimum_wc.kernels.integer import EPS
+from optimum_wc.kernels.nncf_paths import openvino_log2, openvino_path
+
+Axis = int | tuple[int, ...]
+
+
+def _format_values(exponent_bits: int, mantissa_bits: int, bias: int) -> np.ndarray:
+    """The values of the non-negative codes of a float format, in code order (no inf; NaN left to the caller)."""
+    values = []
+    for exponent in range(2**exponent_bits):
+        for mantissa in range(2**mantissa_bits):
+            fraction = mantissa / 2**mantissa_bits
+            if exponent == 0:
+                values.append(fraction * 2.0 ** (1 - bias))
+            else:
+                values.append((1 + fraction) * 2.0 ** (exponent - bias))
+    return np.array(values, dtype=np.float32)
+
+
+def _signed(positive: np.ndarray) -> np.ndarray:
+    return np.concatenate([positive, -positive]).astype(np.float32)
+
+
+F4E2M1_POSITIVE = _format_values(2, 1, 1)  # 0, 0.5, 1, 1.5, 2, 3, 4, 6
+F4E2M1_VALUES = _signed(F4E2M1_POSITIVE)  # by code
+F8E4M3_POSITIVE = _format_values(4, 3, 7)
+F8E4M3_POSITIVE[-1] = np.nan  # code 0x7F is NaN; E4M3 has no infinity
+F8E4M3_VALUES = _signed(F8E4M3_POSITIVE)
+F4E2M1_MAX = np.float32(6.0)
+F8E4M3_MAX = np.float32(448.0)
+F8E4M3_OVERFLOW = np.float32(464.0)  # halfway to the next step: larger values round past 448 to NaN
+E8M0_BIAS = 127
+
+
+def _round_to_grid(magnitude: np.ndarray, min_exponent: int, mantissa_bits: int) -> np.ndarray:
+    """Rounds non-negative float32 values to the nearest value with ``mantissa_bits`` bits after the leading one,
+    ties to even; below ``2**min_exponent`` the step is that of the smallest normal (subnormals)."""
+    _, exponent = np.frexp(magnitude)  # magnitude = f * 2**exponent, f in [0.5, 1)
+    step = np.ldexp(np.float32(1), np.maximum(exponent - 1, min_exponent) - mantissa_bits).astype(np.float32)
+    return np.rint(magnitude / step) * step
+
+
+def _codes(rounded: np.ndarray, positive: np.ndarray, negative: np.ndarray, sign_bit: int) -> np.ndarray:
+    codes = np.searchsorted(positive[: np.count_nonzero(~np.isnan(positive))], rounded).astype(np.uint8)
+    return codes | (negative.astype(np.uint8) << np.uint8(sign_bit))
+
+
+def to_f4e2m1(values: np.ndarray) -> np.ndarray:
+    """FP4 E2M1 codes of float32 ``values``: nearest, ties to even, saturating at +-6 (the sign of zero is kept)."""
+    magnitude = np.minimum(_round_to_grid(np.abs(values), 0, 1), F4E2M1_MAX)
+    return _codes(magnitude, F4E2M1_POSITIVE, np.signbit(values), 3)
+
+
+def to_f8e4m3(values: np.ndarray) -> np.ndarray:
+    """FP8 E4M3 codes of float32 ``values`` as OpenVINO converts them: rounded to float16 first, then to E4M3
+    (nearest, ties to even); a magnitude above 464 (or NaN) is NaN."""
+    half = np.abs(values.astype(np.float16)).astype(np.float32)
+    magnitude = _round_to_grid(half, -6, 3)
+    codes = _codes(np.minimum(magnitude, F8E4M3_MAX), F8E4M3_POSITIVE, np.signbit(values), 7)
+    overflow = ~(half <= F8E4M3_OVERFLOW)  # NaN too
+    codes[overflow] |= np.uint8(0x7F)
+    return codes
+
+
+CONVERTERS = {"f4e2m1": (to_f4e2m1, F4E2M1_VALUES, F4E2M1_MAX), "f8e4m3": (to_f8e4m3, F8E4M3_VALUES, F8E4M3_MAX)}
+
+
+def absmax_scale(weight: np.ndarray, axis: Axis, maximum: np.float32) -> np.ndarray:
+    """``max|W| / maximum`` per group, clamped to eps as nncf clamps it on the path it takes for ``weight``."""
+    absmax = np.max(np.abs(weight), axis=axis, keepdims=True).astype(np.float32, copy=False)
+    if openvino_path(weight.size):  # clamped, then divided
+        return (np.where(np.abs(absmax) < EPS, EPS, absmax) / maximum).astype(np.float32)
+    scale = (absmax / maximum).astype(np.float32)  # divided, then clamped
+    return np.where(np.abs(scale) < EPS, EPS, scale).astype(np.float32)
+
+
+def e8m0_exponent(scale: np.ndarray, nncf_size: int) -> np.ndarray:
+    """``clip(ceil(log2 scale), -127, 127)`` as int32, with the log2 nncf computes for an array of ``nncf_size``
+    elements: numpy's float32 ``log2``, or OpenVINO's ``log(s) / log(2)`` (registered by the openvino layer), which
+    differ from each other and from the exact value within a few ulps of a power of two."""
+    log2 = openvino_log2()(scale) if openvino_path(nncf_size) else np.log2(scale)
+    return np.clip(np.ceil(log2), -E8M0_BIAS, E8M0_BIAS).astype(np.int32)
+
+
+def float_parameters(fmt: str, mx: bool):
+    """``(weight, axis, bits) -> (scale, None)`` of a float format, with MX's power-of-two rounding when ``mx``."""
+    maximum = CONVERTERS[fmt][2]
+
+    def parameters(weight: np.ndarray, axis: Axis, bits: int) -> tuple[np.ndarray, None]:
+        scale = absmax_scale(weight, axis, maximum)
+        if mx:
+            scale = np.ldexp(np.float32(1), e8m0_exponent(scale, weight.size)).astype(np.float32)
+        return scale, None
+
+    return parameters
+
+
+def float_quantizer(fmt: str):
+    """``(weight, scale, zero_point, bits) -> codes`` of a float format."""
+    convert = CONVERTERS[fmt][0]
+
+    def quantize(weight: np.ndarray, scale: np.ndarray, zero_point: None, bits: int, nncf_size=None) -> np.ndarray:
+        return convert(np.divide(weight, scale, dtype=np.float32))
+
+    return quantize
+
+
+def float_levels(fmt: str):
+    """``(codes, zero_point) -> float32 values`` of a float format."""
+    table = CONVERTERS[fmt][1]
+
+    def levels(codes: np.ndarray, zero_point: None) -> np.ndarray:
+        return table[codes]
+
+    return levels
+
+
+def nvfp4_scales(scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """NVFP4's second level: the FP8 E4M3 values of ``scale`` (float32) and their float32 global scale, whose shape
+    has a 1 for each axis of ``scale``."""
+    axes = tuple(range(scale.ndim))
+    global_scale = absmax_scale(scale, axes, F8E4M3_MAX)
+    return F8E4M3_VALUES[to_f8e4m3(np.divide(scale, global_scale, dtype=np.float32))], global_scale

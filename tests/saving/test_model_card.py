@@ -1,0 +1,46 @@
+"""The model card's bit-width table: the bits per weight it reports are what the IR stores."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import openvino as ov
+from optimum_wc.compress import compress_model
+from optimum_wc.config.settings import CompressionSettings
+from optimum_wc.saving.model_card import write_model_card
+
+pytestmark = pytest.mark.slow  # compresses a tiny exported model
+
+
+def _stored_bytes(model: ov.Model, weight: str) -> int:
+    """Bytes of the constants of one compressed weight: codes, scale, zero point, NVFP4's second-order scale."""
+    names = {weight, f"{weight}/scale", f"{weight}/zero_point", f"{weight}/second_order_scale"}
+    total = 0
+    for op in model.get_ops():
+        if op.get_type_name() == "Constant" and op.get_friendly_name() in names:
+            output = op.output(0)
+            total += math.ceil(output.get_element_type().bitwidth * math.prod(output.get_shape()) / 8)
+    return total
+
+
+@pytest.mark.parametrize(
+    "mode, expected_primary",
+    [("mxfp4", 4 + 8 / 32), ("nvfp4", 4 + 8 / 16), ("fp8_e4m3", 8 + 16 / 128), ("int4_asym", 4 + 20 / 128)],
+)
+def test_bits_per_weight_are_what_the_ir_stores(mode, expected_primary, tiny_ir, tmp_path):
+    model = ov.Core().read_model(tiny_ir("llama"))
+    result = compress_model(model, CompressionSettings.from_arguments(mode=mode), progress=False)
+    rows = {row.label: row for row in result.summary.rows}
+    primary = next(row for label, row in rows.items() if label.startswith(mode))
+    assert primary.stored_bits == pytest.approx(expected_primary)  # from the formats' definitions
+    for row in [r for r in result.summary.rows if r.label != "float"]:  # and from the IR's bytes, weight by weight
+        weights = [w for w in result.plan.weights if w.precision is not None and w.precision.label == row.label]
+        stored = sum(_stored_bytes(model, w.target.constant_name) for w in weights) * 8
+        elements = sum(w.target.num_elements for w in weights)
+        global_scales = 32 * len(weights) if mode == "nvfp4" and row is primary else 0  # not counted in the table
+        np.testing.assert_allclose(row.stored_bits * elements, stored - global_scales, rtol=1e-9, atol=8)
+    card = write_model_card(tmp_path, None, None, result.summary, {}).read_text()
+    assert f"| {primary.label} |" in card and f"| {expected_primary:.2f} |" in card
