@@ -7,6 +7,10 @@ graph up to OpenVINO's auto-generated names, same ``nncf`` rt_info). Configurati
 - each tiny architecture of ``tests/tiny_models.py`` x mode {int4_sym, int4_asym, nf4} x group_size {-1, 32, 64, 128}
   x ratio {1.0, 0.8, 0.5} x all_layers {False, True} x backup_mode {int8_asym, int8_sym, none} (full product);
 - each architecture x {int8_asym, int8_sym} with default options;
+- ``--grid formats``: each architecture x mode {fp8_e4m3, fp4, int3_sym, int2_sym, cb4} x group_size {-1, 32, 128}
+  x ratio {1.0, 0.6} x all_layers x backup_mode {int8_asym, int8_sym, none, fp8_e4m3, mxfp8_e4m3}, and
+  {mxfp4, mxfp8_e4m3, nvfp4} (their fixed group size) x the same ratio, all_layers and backup modes; refusals:
+  mxfp4 with group 64, nvfp4 with group 32, fp4 with awq, codebook without a codebook;
 - invalid combinations both libraries must refuse, on each architecture: for each INT8 mode ratio=0.8,
   group_size=64, all_layers=True, backup_mode=int8_sym; for int4_asym ratio=1.5, group_size=0, group_size=-2,
   subset_size=0. A refusal is any exception; the libraries agree when both raise.
@@ -19,6 +23,7 @@ Run (from the repository root; exports are cached in benchmarks/work/tiny_export
     python benchmarks/parity.py                       # the full grid (~900 configurations)
     python benchmarks/parity.py --limit 10            # the first 10 configurations, a quick check
     python benchmarks/parity.py --archs llama qwen2   # a subset of architectures
+    python benchmarks/parity.py --grid formats        # the other formats (~1450 configurations, parity_formats.*)
 
 Results: ``benchmarks/results/parity.json`` (per-configuration rows + counts) and ``parity.md``.
 """
@@ -59,8 +64,42 @@ FOUR_BIT_GRID = {
     "all_layers": [False, True],
     "backup_mode": ["int8_asym", "int8_sym", "none"],
 }
+# the other nncf formats (``--grid formats``): free group sizes, then the MX/NVFP4 modes with their fixed one
+FORMATS_GRID = {
+    "mode": ["fp8_e4m3", "fp4", "int3_sym", "int2_sym", "cb4"],
+    "group_size": [-1, 32, 128],
+    "ratio": [1.0, 0.6],
+    "all_layers": [False, True],
+    "backup_mode": ["int8_asym", "int8_sym", "none", "fp8_e4m3", "mxfp8_e4m3"],
+}
+FIXED_GROUP_GRID = {
+    "mode": ["mxfp4", "mxfp8_e4m3", "nvfp4"],
+    "ratio": [1.0, 0.6],
+    "all_layers": [False, True],
+    "backup_mode": ["int8_asym", "int8_sym", "none", "fp8_e4m3", "mxfp8_e4m3"],
+}
+INVALID_FORMAT_OPTIONS = [
+    {"mode": "mxfp4", "group_size": 64},
+    {"mode": "nvfp4", "group_size": 32},
+    {"mode": "fp4", "awq": True},
+    {"mode": "codebook"},
+]
 INVALID_INT8_OPTIONS = [{"ratio": 0.8}, {"group_size": 64}, {"all_layers": True}, {"backup_mode": "int8_sym"}]
 INVALID_FOUR_BIT_OPTIONS = [{"ratio": 1.5}, {"group_size": 0}, {"group_size": -2}, {"subset_size": 0}]
+
+
+def _product(grid: dict) -> list[dict]:
+    return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+
+
+def format_configurations(archs: list[str]) -> list[dict]:
+    """The ``formats`` grid: every combination of FORMATS_GRID and FIXED_GROUP_GRID, and refusals."""
+    rows = []
+    for arch in archs:
+        for kwargs in _product(FORMATS_GRID) + _product(FIXED_GROUP_GRID):
+            rows.append({"arch": arch, "expect": "valid", "kwargs": kwargs})
+        rows += [{"arch": arch, "expect": "refused", "kwargs": dict(extra)} for extra in INVALID_FORMAT_OPTIONS]
+    return rows
 
 
 def configurations(archs: list[str]) -> list[dict]:
@@ -84,7 +123,8 @@ def configurations(archs: list[str]) -> list[dict]:
 def nncf_kwargs(kwargs: dict) -> dict:
     """The same arguments with nncf's own enum members."""
     converted = dict(kwargs)
-    converted["mode"] = nncf.CompressWeightsMode(converted["mode"])
+    if "mode" in converted:
+        converted["mode"] = nncf.CompressWeightsMode(converted["mode"])
     if "backup_mode" in converted:
         converted["backup_mode"] = nncf.BackupMode(converted["backup_mode"])
     return converted
@@ -143,12 +183,12 @@ def count(results: list[dict]) -> dict:
     }
 
 
-def write_results(results: list[dict], counts: dict, meta: dict) -> None:
+def write_results(results: list[dict], counts: dict, meta: dict, name: str = "parity") -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {"meta": meta, "counts": counts, "rows": results}
-    (RESULTS / "parity.json").write_text(json.dumps(payload, indent=2) + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
     lines = [
-        "# Parity: optimum-wc vs nncf 3.4.0 (tiny models, full data-free grid)",
+        f"# Parity: optimum-wc vs nncf 3.4.0 (tiny models, full data-free {meta['grid']} grid)",
         "",
         f"Architectures: {', '.join(meta['archs'])}; {meta['seconds']:.0f} s in all"
         + (f"; limited to the first {meta['limit']} configurations" if meta["limit"] else "")
@@ -170,7 +210,7 @@ def write_results(results: list[dict], counts: dict, meta: dict) -> None:
     if refusals:
         lines += ["", "## Refusals (exception classes, nncf / optimum-wc)", ""]
         lines += [f"- {a} / {b}: {n}" for (a, b), n in sorted(refusals.items())]
-    (RESULTS / "parity.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
 
 
 def main() -> int:
@@ -179,12 +219,15 @@ def main() -> int:
         "--archs", nargs="+", choices=sorted(tiny_models.ARCHITECTURES), default=list(tiny_models.ARCHITECTURES)
     )
     parser.add_argument("--limit", type=int, default=0, help="run only the first N configurations")
+    parser.add_argument("--grid", choices=["int", "formats"], default="int", help="INT4/NF4/INT8, or the others")
+    parser.add_argument("--results-name", help="file name of the results (default: parity, parity_formats)")
     args = parser.parse_args()
+    name = args.results_name or ("parity" if args.grid == "int" else "parity_formats")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     nncf.set_log_level(logging.ERROR)
     logging.getLogger("optimum_wc").setLevel(logging.ERROR)
 
-    rows = configurations(args.archs)
+    rows = (configurations if args.grid == "int" else format_configurations)(args.archs)
     rows = rows[: args.limit] if args.limit else rows
     xmls = {arch: tiny_models.export_cached(arch, CACHE) for arch in sorted({r["arch"] for r in rows})}
     log.info("%d configurations on %s", len(rows), ", ".join(xmls))
@@ -205,10 +248,10 @@ def main() -> int:
                     elapsed / i * (len(rows) - i),
                 )
     counts = count(results)
-    meta = {"archs": list(xmls), "limit": args.limit, "seconds": time.perf_counter() - start}
-    write_results(results, counts, meta)
+    meta = {"archs": list(xmls), "limit": args.limit, "seconds": time.perf_counter() - start, "grid": args.grid}
+    write_results(results, counts, meta, name)
     log.info("Counts: %s", counts)
-    log.info("Wrote %s and %s", RESULTS / "parity.json", RESULTS / "parity.md")
+    log.info("Wrote %s and %s", RESULTS / f"{name}.json", RESULTS / f"{name}.md")
     return 1 if counts["different"] or counts["refusal_mismatch"] else 0
 
 

@@ -19,11 +19,13 @@ from tiny_models import ARCHITECTURES, export_cached  # noqa: E402
 BLAS_SENSITIVE = (
     "algorithms/",
     "test_data_aware.py",
+    "test_layerwise_steps.py",
     "test_compress_data_aware.py",
     "test_compress_experts.py",
     "test_layer_inputs.py",
     "test_parallel.py",
     "test_modeling.py::test_text_calibration",
+    "test_compress_parity_formats.py::test_data_aware",
 )
 
 

@@ -156,3 +156,23 @@ def compare_ir(reference_xml: pathlib.Path, candidate_xml: pathlib.Path) -> Pari
         if ref_rt.get(key) != cand_rt.get(key):
             report.rt_info_differences.append(f"rt_info {key}: nncf {ref_rt.get(key)!r} != ours {cand_rt.get(key)!r}")
     return report
+
+
+def _constants(xml) -> dict[str, np.ndarray]:
+    model = ov.Core().read_model(xml)
+    found = {}
+    for op in model.get_ops():
+        if op.get_type_name() == "Constant":
+            real = op.get_output_element_type(0).is_real()
+            found[op.get_friendly_name()] = op.get_data(dtype=np.float32) if real else op.get_data()
+    return found
+
+
+def differing_share(reference, ours) -> dict[str, float]:
+    """Share of differing elements of each named constant (auto-named ones are compared by the graph check)."""
+    a, b = _constants(reference), _constants(ours)
+    shares = {}
+    for name in sorted(set(a) & set(b)):
+        if not name.startswith("Constant_") and a[name].shape == b[name].shape:
+            shares[name] = float(np.mean(a[name] != b[name])) if a[name].size else 0.0
+    return shares

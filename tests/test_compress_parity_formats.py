@@ -122,6 +122,8 @@ DATA_AWARE = [
     {"mode": "codebook", "gptq": True, "group_size": 64, "codebook": "f16-16"},
     {"mode": "codebook", "gptq": True, "scale_estimation": True, "codebook": "f32-40"},  # u8 codes: no SE
     {"mode": "codebook", "awq": True, "scale_estimation": True, "group_size": 32, "codebook": "f32-40"},
+    {"arch": "gpt2", "mode": "int3_sym", "scale_estimation": True, "group_size": 64},  # weights stored [in, out]
+    {"arch": "gpt2", "mode": "int2_sym", "awq": True, "scale_estimation": True},
 ]
 
 
@@ -130,8 +132,8 @@ def test_data_aware_identical_to_nncf(kwargs, tiny_ir, tmp_path):
     from helpers import calibration_items
     import optimum_wc
 
-    xml = tiny_ir("llama")
     kwargs = dict(kwargs)
+    xml = tiny_ir(kwargs.pop("arch", "llama"))
     codebook = _codebooks()[kwargs.pop("codebook")] if "codebook" in kwargs else None
     reference_kwargs = nncf_kwargs(kwargs)
     if "sensitivity_metric" in kwargs:

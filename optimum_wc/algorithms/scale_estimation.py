@@ -31,7 +31,8 @@ ZERO_TOLERANCE = 1e-8  # np.isclose's default absolute tolerance
 def c_ordered_like_nncf(size: int, mode: str | Kernel) -> bool:
     """Whether nncf's quantized arrays are C-ordered for a weight of ``size`` elements in ``mode``: on its OpenVINO
     path, and on its numpy path for float levels (NF4); its numpy integer path keeps the weight's memory order."""
-    return openvino_path(size) or not kernel_for(mode).integer
+    kernel = kernel_for(mode)
+    return (openvino_path(size) and not kernel.always_numpy) or not kernel.integer
 
 
 @dataclass(frozen=True)

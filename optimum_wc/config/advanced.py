@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum
+import numbers
 from typing import Any
 
 from optimum_wc.config.enums import GroupSizeFallbackMode, coerce_enum
@@ -105,9 +106,9 @@ class AdvancedCompressionParameters:
             self.group_size_fallback_mode, GroupSizeFallbackMode, "advanced_parameters.group_size_fallback_mode"
         )
         size = self.min_adjusted_group_size
-        if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-            msg = f"`advanced_parameters.min_adjusted_group_size` must be a positive int, got {size!r}."
-            raise InvalidArgumentError(msg)
+        if not isinstance(size, numbers.Real):  # any number, as nncf compares it (0 or less: no minimum)
+            msg = f"`advanced_parameters.min_adjusted_group_size` must be a number, got {size!r}."
+            raise InvalidArgumentTypeError(msg)
 
     def to_dict(self) -> dict[str, Any]:
         """Nested dict with enums as their values, in field order (the text nncf stores in rt_info)."""

@@ -39,11 +39,22 @@ def codebook_scale(weight: np.ndarray, axis: Axis, codebook: np.ndarray) -> np.n
 
 
 def codebook_indices(weight: np.ndarray, scale: np.ndarray, codebook: np.ndarray) -> np.ndarray:
-    """Indices of the nearest codebook values of ``weight / scale`` (a value on a midpoint takes the lower one)."""
+    """Indices of the nearest codebook values of ``weight / scale`` (a value on a midpoint takes the lower one),
+    compared in the dtype numpy's ``searchsorted`` would use; up to 16 values by counting the midpoints below each
+    weight (vectorised comparisons, several times faster than a binary search per element)."""
     midpoints = 0.5 * (codebook[1:] + codebook[:-1])
     normalized = np.divide(weight, scale.astype(np.float32), dtype=np.float32)
     storage, _ = index_storage(codebook.size)
-    return np.searchsorted(midpoints, normalized).astype(np.uint16 if storage == "u16" else np.uint8)
+    if storage != "u4":
+        return np.searchsorted(midpoints, normalized).astype(np.uint16 if storage == "u16" else np.uint8)
+    common = np.result_type(midpoints.dtype, np.float32)
+    normalized = normalized.astype(common, copy=False)
+    indices = np.zeros(normalized.shape, dtype=np.uint8)
+    above = np.empty(normalized.shape, dtype=bool)
+    for midpoint in midpoints.astype(common):
+        np.greater(normalized, midpoint, out=above)
+        indices += above
+    return indices
 
 
 def codebook_parameters(codebook: np.ndarray):

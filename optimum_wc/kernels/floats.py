@@ -51,38 +51,40 @@ F8E4M3_POSITIVE[-1] = np.nan  # code 0x7F is NaN; E4M3 has no infinity
 F8E4M3_VALUES = _signed(F8E4M3_POSITIVE)
 F4E2M1_MAX = np.float32(6.0)
 F8E4M3_MAX = np.float32(448.0)
-F8E4M3_OVERFLOW = np.float32(464.0)  # halfway to the next step: larger values round past 448 to NaN
 E8M0_BIAS = 127
 
 
-def _round_to_grid(magnitude: np.ndarray, min_exponent: int, mantissa_bits: int) -> np.ndarray:
-    """Rounds non-negative float32 values to the nearest value with ``mantissa_bits`` bits after the leading one,
-    ties to even; below ``2**min_exponent`` the step is that of the smallest normal (subnormals)."""
-    _, exponent = np.frexp(magnitude)  # magnitude = f * 2**exponent, f in [0.5, 1)
-    step = np.ldexp(np.float32(1), np.maximum(exponent - 1, min_exponent) - mantissa_bits).astype(np.float32)
-    return np.rint(magnitude / step) * step
-
-
-def _codes(rounded: np.ndarray, positive: np.ndarray, negative: np.ndarray, sign_bit: int) -> np.ndarray:
-    codes = np.searchsorted(positive[: np.count_nonzero(~np.isnan(positive))], rounded).astype(np.uint8)
-    return codes | (negative.astype(np.uint8) << np.uint8(sign_bit))
+# E2M1 decision boundaries between neighbouring magnitudes, and whether a value exactly on one goes up (to the even
+# code): 0 | 0.5 | 1 | 1.5 | 2 | 3 | 4 | 6
+F4E2M1_BOUNDARIES = ((0.25, False), (0.75, True), (1.25, False), (1.75, True), (2.5, False), (3.5, True), (5.0, False))
 
 
 def to_f4e2m1(values: np.ndarray) -> np.ndarray:
-    """FP4 E2M1 codes of float32 ``values``: nearest, ties to even, saturating at +-6 (the sign of zero is kept)."""
-    magnitude = np.minimum(_round_to_grid(np.abs(values), 0, 1), F4E2M1_MAX)
-    return _codes(magnitude, F4E2M1_POSITIVE, np.signbit(values), 3)
+    """FP4 E2M1 codes of float32 ``values``: nearest, ties to even, saturating at +-6 (the sign of zero is kept).
+    The magnitude's code is the number of boundaries it passes (seven vectorised comparisons)."""
+    magnitude = np.abs(values)
+    codes = np.signbit(values).astype(np.uint8) << np.uint8(3)
+    above = np.empty(values.shape, dtype=bool)
+    for boundary, tie_up in F4E2M1_BOUNDARIES:
+        (np.greater_equal if tie_up else np.greater)(magnitude, np.float32(boundary), out=above)
+        codes += above
+    return codes
 
 
 def to_f8e4m3(values: np.ndarray) -> np.ndarray:
     """FP8 E4M3 codes of float32 ``values`` as OpenVINO converts them: rounded to float16 first, then to E4M3
-    (nearest, ties to even); a magnitude above 464 (or NaN) is NaN."""
-    half = np.abs(values.astype(np.float16)).astype(np.float32)
-    magnitude = _round_to_grid(half, -6, 3)
-    codes = _codes(np.minimum(magnitude, F8E4M3_MAX), F8E4M3_POSITIVE, np.signbit(values), 7)
-    overflow = ~(half <= F8E4M3_OVERFLOW)  # NaN too
-    codes[overflow] |= np.uint8(0x7F)
-    return codes
+    (nearest, ties to even); a magnitude above 464 (or NaN) is NaN.
+
+    On the float16 bits: a normal E4M3 value drops 7 of float16's 10 mantissa bits (rounded to even; a carry moves
+    into the exponent) and rebiases the exponent from 15 to 7; below 2**-6 it is a multiple of 2**-9."""
+    half = values.astype(np.float16)
+    bits = half.view(np.uint16)
+    magnitude_bits = (bits & np.uint16(0x7FFF)).astype(np.int32)
+    rounded = (magnitude_bits + 0x3F + ((magnitude_bits >> 7) & 1)) >> 7  # E5M3 with float16's exponent bias
+    normal = np.minimum(rounded - (8 << 3), 0x7F)  # E4M3: bias 7; 0x7F (NaN) past 448
+    subnormal = np.rint(np.abs(half).astype(np.float32) * np.float32(2**9)).astype(np.int32)
+    codes = np.where(magnitude_bits >= (9 << 10), normal, subnormal).astype(np.uint8)  # float16 exponent 9: 2**-6
+    return codes | ((bits >> np.uint16(15)).astype(np.uint8) << np.uint8(7))
 
 
 CONVERTERS = {"f4e2m1": (to_f4e2m1, F4E2M1_VALUES, F4E2M1_MAX), "f8e4m3": (to_f8e4m3, F8E4M3_VALUES, F8E4M3_MAX)}

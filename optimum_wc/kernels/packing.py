@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from optimum_wc.kernels.floats import to_f8e4m3
+from optimum_wc.kernels.floats import E8M0_BIAS, to_f8e4m3
 from optimum_wc.kernels.records import CompressedWeight
 
 
@@ -88,9 +88,6 @@ class StoredWeight:
     original_shape: tuple[int, ...]
     global_scale: np.ndarray | None = None  # float32
     codebook: np.ndarray | PackedArray | None = None  # codebook modes: in its own dtype, or packed (CB4's FP8)
-
-
-E8M0_BIAS = 127
 
 
 def _stored_scale(scale: np.ndarray, storage: str) -> np.ndarray | PackedArray:

@@ -129,12 +129,14 @@ def _channels(weight: WeightPlan) -> int:
 
 
 def _apply_group_size_fallback(plan: Plan, chosen: list[WeightPlan], settings: CompressionSettings) -> dict[int, int]:
-    """Returns the group size of each ratio-defining weight (by id), dropping those the fallback mode excludes."""
+    """Returns the group size of each ratio-defining weight (by id), dropping those the fallback mode excludes, and
+    logs what nncf logs (a warning for IGNORE, notes for ADJUST) with the layers and sizes."""
     group_size = settings.group_size
     sizes = {id(w): group_size for w in chosen}
     fallback = settings.advanced_parameters.group_size_fallback_mode
     if group_size == -1 or fallback == GroupSizeFallbackMode.ERROR:
         return sizes
+    ignored, adjusted, to_backup = [], [], []
     for weight in list(chosen):
         channels = _channels(weight)
         if channels % group_size == 0:
@@ -144,19 +146,38 @@ def _apply_group_size_fallback(plan: Plan, chosen: list[WeightPlan], settings: C
         if fallback == GroupSizeFallbackMode.IGNORE:
             plan.weights.remove(weight)
             plan.skipped.append(weight.target)
-            logger.warning(
-                "%s: group size %d does not divide %d channels; kept in float.",
-                weight.target.op_name,
-                group_size,
-                channels,
-            )
+            ignored.append(f"{weight.target.op_name} ({channels} channels)")
             continue
-        adjusted = channels & -channels  # largest power of two dividing the channel count
-        if adjusted >= settings.advanced_parameters.min_adjusted_group_size:
+        size = channels & -channels  # largest power of two dividing the channel count
+        if size >= settings.advanced_parameters.min_adjusted_group_size:
             chosen.append(weight)
-            sizes[id(weight)] = adjusted
-            logger.info("%s: group size adjusted from %d to %d.", weight.target.op_name, group_size, adjusted)
+            sizes[id(weight)] = size
+            adjusted.append(f"{weight.target.op_name} ({channels} channels): {size}")
+        else:
+            to_backup.append(f"{weight.target.op_name} ({channels} channels; {size} < min_adjusted_group_size)")
     chosen.sort(key=lambda w: plan.weights.index(w))
+    if ignored:
+        logger.warning(
+            "Group-wise quantization with group size %d cannot be applied to %d layer(s); they are kept in their "
+            "original precision (group_size_fallback_mode=IGNORE; ADJUST would use a smaller group size):\n\t%s",
+            group_size,
+            len(ignored),
+            "\n\t".join(ignored),
+        )
+    if adjusted:
+        logger.info(
+            "Group size %d does not divide the channels of %d layer(s); adjusted group sizes are used:\n\t%s",
+            group_size,
+            len(adjusted),
+            "\n\t".join(adjusted),
+        )
+    if to_backup:
+        logger.info(
+            "No valid adjusted group size for %d layer(s); they are compressed in the %s backup mode:\n\t%s",
+            len(to_backup),
+            settings.backup_mode.value,
+            "\n\t".join(to_backup),
+        )
     return sizes
 
 

@@ -18,7 +18,7 @@ import threading
 
 import pytest
 
-from hub_server import fake_hub
+from hub_http import fake_hub
 from optimum_wc import OVModelForCausalLM
 from tiny_models import build_tiny_model
 
