@@ -154,3 +154,35 @@ def test_each_value_goes_to_the_nearest_value_of_the_format(mode):
     # FP8 rounds through float16 first (OpenVINO's conversion): a tie may then break off by half a float16 step
     slack = 2.0**-10 if kernel.storage == "f8e4m3" else 1e-6  # twice a half float16 step, relative
     assert np.all(distance <= nearest + slack * np.abs(normalized) + 1e-12)
+
+
+@pytest.mark.parametrize("fmt", ["f4e2m1", "f8e4m3"])
+def test_conversion_of_a_transposed_array_is_that_of_its_copy(fmt):
+    """Weights stored transposed reach the kernels as non-contiguous arrays (tiny values included)."""
+    values = np.random.default_rng(4).standard_normal((300, 200)).astype(np.float32) * 40
+    values[::3, ::5] *= 1e-4
+    convert = CONVERTERS[fmt][0]
+    assert np.array_equal(convert(values.T), convert(np.ascontiguousarray(values.T)))
+
+
+def test_e8m0_exponent_on_openvinos_path_is_openvinos_ceiling():
+    """OpenVINO is asked only near integers of log2: the exponents equal the ceiling of OpenVINO's log2 of every
+    scale, for every float32 within 200 ulps of each power of two (subnormals included) and random scales."""
+    from optimum_wc.openvino.log2 import openvino_log2
+
+    base = np.ldexp(np.float32(1), np.arange(-149, 128)).astype(np.float32)
+    bits = base.view(np.int32)[:, None] + np.arange(-200, 201, dtype=np.int32)[None, :]
+    near = bits.reshape(-1).view(np.float32)
+    random = np.exp(np.random.default_rng(6).uniform(-80, 80, 200_000)).astype(np.float32)
+    scale = np.concatenate([near[(near > 0) & np.isfinite(near)], random])
+    expected = np.clip(np.ceil(openvino_log2(scale)), -127, 127)
+    assert np.array_equal(e8m0_exponent(scale, OPENVINO_PATH_MIN_SIZE), expected)
+
+
+@pytest.mark.parametrize("group", [2, 16, 32, 64, 48])
+def test_absmax_of_groups_is_numpys(group):
+    from optimum_wc.kernels.floats import group_absmax
+
+    weight = np.random.default_rng(group).standard_normal((40, 6, group)).astype(np.float32)
+    weight[3, 2] = 0.0
+    assert np.array_equal(group_absmax(weight, 2), np.max(np.abs(weight), axis=2, keepdims=True))
