@@ -85,6 +85,17 @@ CONFIGS: dict[str, tuple[str, dict, float | None]] = {
     "awq": ("INT4_SYM g128 AWQ", {"mode": "int4_sym", **DATA_AWARE, "awq": True}, None),
     "awq_se": ("INT4_SYM g128 AWQ+SE", {"mode": "int4_sym", **DATA_AWARE, "awq": True, "scale_estimation": True}, 3.0),
     "gptq": ("INT4_SYM g128 GPTQ", {"mode": "int4_sym", **DATA_AWARE, "gptq": True}, 5.0),
+    "lora": ("INT4_SYM g128 LoRA correction", {"mode": "int4_sym", **DATA_AWARE, "lora_correction": True}, None),
+    "awq_se_lora": (
+        "INT4_SYM g128 AWQ+SE+LoRA correction",
+        {"mode": "int4_sym", **DATA_AWARE, "awq": True, "scale_estimation": True, "lora_correction": True},
+        None,
+    ),
+    "int2_sym_lora": (
+        "INT2_SYM g128 LoRA correction",
+        {"mode": "int2_sym", **DATA_AWARE, "lora_correction": True},
+        None,
+    ),
     "awq_gptq_se": (
         "INT4_SYM g128 AWQ+GPTQ+SE",
         {"mode": "int4_sym", **DATA_AWARE, "awq": True, "gptq": True, "scale_estimation": True},

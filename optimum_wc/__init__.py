@@ -1,7 +1,14 @@
 """optimum-wc: NNCF-compatible weight compression for OpenVINO models, with our own numpy kernels."""
 
 from optimum_wc.compress import CompressionResult, compress_model, compress_weights
-from optimum_wc.config.advanced import AdvancedCompressionParameters
+from optimum_wc.config.advanced import (
+    AdvancedAdaptiveCodebookParameters,
+    AdvancedAWQParameters,
+    AdvancedCompressionParameters,
+    AdvancedGPTQParameters,
+    AdvancedLoraCorrectionParameters,
+    AdvancedScaleEstimationParameters,
+)
 from optimum_wc.config.enums import (
     BackupMode,
     CompressionFormat,
@@ -16,6 +23,7 @@ from optimum_wc.config.spqr import SpQRConfig
 from optimum_wc.errors import (
     CorruptModelError,
     HubUploadError,
+    InternalError,
     InvalidArgumentError,
     InvalidArgumentTypeError,
     InvalidGroupSizeError,
@@ -35,7 +43,12 @@ from optimum_wc.version import __version__
 
 __all__ = [
     "SpQRConfig",
+    "AdvancedAWQParameters",
+    "AdvancedAdaptiveCodebookParameters",
     "AdvancedCompressionParameters",
+    "AdvancedGPTQParameters",
+    "AdvancedLoraCorrectionParameters",
+    "AdvancedScaleEstimationParameters",
     "BackupMode",
     "CompressWeightsMode",
     "CompressionFormat",
@@ -48,6 +61,7 @@ __all__ = [
     "IgnoredScope",
     "InvalidArgumentError",
     "InvalidArgumentTypeError",
+    "InternalError",
     "InvalidGroupSizeError",
     "LayerPrecision",
     "MissingExtraError",

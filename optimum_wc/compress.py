@@ -28,6 +28,7 @@ from optimum_wc.config.settings import CompressionSettings, bind_options
 from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError
 from optimum_wc.kernels.packing import StoredWeight, pack
 from optimum_wc.openvino.activation_side import OutlierTerm, insert_permutation
+from optimum_wc.openvino.adapters import insert_adapters
 from optimum_wc.openvino.decompression import (
     Hold,
     build_decompression,
@@ -82,7 +83,8 @@ def compress_weights(model: ov.Model | str | os.PathLike, **options: Any) -> ov.
         Raises:
             InvalidArgumentTypeError: ``model`` is not an ``openvino.Model``, or an argument has the wrong type.
             InvalidArgumentError, UnsupportedArgumentError: An argument value or combination that nncf refuses too.
-            NotYetSupportedError: ``lora_correction`` or a codebook.
+            InternalError, UnsupportedModelError: ``lora_correction`` on weights it cannot correct (nncf fails on
+                them once it meets them).
             InvalidGroupSizeError: ``group_size`` does not divide the input channels of some layers (all are listed).
             NonFiniteWeightError: A weight holds NaN or Inf (all such weights are listed).
     """
@@ -187,7 +189,7 @@ def compress_model(
         workers=workers,
     )
     summary = CompressionSummary.from_plan(plan)
-    on_activations = any(w.spqr is not None or w.permutation is not None for w in plan.weights)
+    on_activations = any(w.spqr is not None or w.permutation is not None or w.adapters for w in plan.weights)
     context = _GraphContext(graph.by_name) if on_activations else None
 
     scratch = ScratchIR(scratch_dir, on_mapped=context.remap if context is not None else None) if large else None
@@ -288,6 +290,8 @@ def _rewrite(weight: WeightPlan, stored: StoredWeight, hold: Hold | None, contex
         insert_permutation(
             context.ops[target.op_name], target.port, permutation, target.constant_name, shared=context.gathers
         )
+    if weight.adapters is not None:
+        insert_adapters(context.ops[target.op_name], weight.adapters, hold)
 
 
 def _rewrite_spqr(weight: WeightPlan, stored: SpQRStored, hold: Hold | None, context: _GraphContext) -> None:

@@ -35,6 +35,11 @@ class NotYetSupportedError(UnsupportedArgumentError):
     """An nncf option that optimum-wc does not implement yet."""
 
 
+class InternalError(OptimumWCError, ValueError):
+    """A combination nncf accepts at first and fails on once it meets it, with its ``InternalError``; refused here
+    before any work."""
+
+
 class InvalidGroupSizeError(OptimumWCError, ValueError):
     """The group size does not divide the input-channel count of one or more layers."""
 

@@ -21,7 +21,6 @@ from optimum_wc.config.enums import (
 from optimum_wc.errors import (
     InvalidArgumentError,
     InvalidArgumentTypeError,
-    NotYetSupportedError,
     UnsupportedArgumentError,
 )
 
@@ -148,14 +147,3 @@ def _checked_codebook(codebook: Any) -> np.ndarray:
     if problem:
         raise InvalidArgumentError(f"`advanced_parameters.codebook` {problem}.")
     return values
-
-
-def check_not_yet_supported(a: SimpleNamespace) -> None:
-    options = {"lora_correction": bool(a.lora_correction)}
-    given = [name for name, value in options.items() if value]
-    if given:
-        msg = (
-            f"{', '.join(given)} is not supported by optimum-wc yet; data-free compression, data-aware mixed "
-            "precision, awq, scale_estimation and gptq are. Leave these options unset."
-        )
-        raise NotYetSupportedError(msg)

@@ -12,6 +12,7 @@ from typing import Any, Callable
 from optimum_wc.config.advanced import (
     AdvancedAWQParameters,
     AdvancedGPTQParameters,
+    AdvancedLoraCorrectionParameters,
     AdvancedScaleEstimationParameters,
 )
 from optimum_wc.config.spqr import PERMUTATION_ORDERS
@@ -87,6 +88,7 @@ def _algorithm_flags() -> tuple[Flag, ...]:
         (AdvancedAWQParameters, "awq", "awq_params"),
         (AdvancedScaleEstimationParameters, "scale-estimation", "scale_estimation_params"),
         (AdvancedGPTQParameters, "gptq", "gptq_params"),
+        (AdvancedLoraCorrectionParameters, "lora", "lora_correction_params"),
     ):
         for field in dataclasses.fields(record):
             kind = type(field.default)

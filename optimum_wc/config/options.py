@@ -193,12 +193,13 @@ OPTIONS: tuple[Option, ...] = (
         "lora_correction",
         None,
         "bool | None",
-        "Low-rank correction adapters (not supported yet).",
+        "LoRA correction: low-rank adapters fitted to the quantization error of the 4-bit layers (needs a "
+        "``dataset`` and the ``lora`` extra).",
         "lora_correction",
         flags=(
             Flag(
                 "--lora-correction",
-                {"action": "store_true", "help": "Low-rank correction adapters (not supported yet)."},
+                {"action": "store_true", "help": "LoRA correction adapters (needs --dataset)."},
                 "lora_correction",
             ),
         ),

@@ -99,7 +99,7 @@ class WeightCompressionConfig:
 
     Raises:
         InvalidArgumentError: An unknown key (the known ones are listed) or a value ``compress_weights`` refuses.
-        NotYetSupportedError: An optimum-intel option optimum-wc does not implement yet (e.g. ``lora_correction``).
+        NotYetSupportedError: An optimum-intel option optimum-wc does not implement yet (e.g. ``processor``).
     """
 
     def __init__(self, **kwargs: Any) -> None:

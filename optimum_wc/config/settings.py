@@ -15,7 +15,6 @@ from typing import Any
 from optimum_wc.config.advanced import AdvancedCompressionParameters, coerce_advanced_parameters
 from optimum_wc.config.checks import (
     check_like_nncf,
-    check_not_yet_supported,
     check_optional_bool,
     check_optional_int,
     check_optional_real,
@@ -153,7 +152,6 @@ class CompressionSettings:
         a.advanced_parameters = coerce_advanced_parameters(a.advanced_parameters)
 
         check_like_nncf(a)
-        check_not_yet_supported(a)
         if a.mode == CompressWeightsMode.SPQR:
             a.spqr = _spqr_config(a)
             a.group_size, a.subset_size = a.spqr.group_size, a.spqr.num_samples

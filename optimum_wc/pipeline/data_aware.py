@@ -37,6 +37,7 @@ from optimum_wc.openvino.scratch import ScratchIR
 from optimum_wc.openvino.statistics import activation_channel_axis, input_statistics
 from optimum_wc.openvino.statistics_cache import cached
 from optimum_wc.pipeline.calibration import inference_items
+from optimum_wc.pipeline.correction import check_correction, corrected, fit_adapters
 from optimum_wc.pipeline.layerwise_steps import LayerwiseSteps
 from optimum_wc.pipeline.orientation import constant_values, oriented, to_stored_layout
 from optimum_wc.pipeline.planning import Plan, WeightPlan, kernel_mode
@@ -45,7 +46,13 @@ logger = logging.getLogger(__name__)
 
 
 def needs_data_aware(settings: CompressionSettings) -> bool:
-    return settings.awq or settings.scale_estimation or settings.gptq or settings.mode == CompressWeightsMode.SPQR
+    return (
+        settings.awq
+        or settings.scale_estimation
+        or settings.gptq
+        or settings.lora_correction
+        or settings.mode == CompressWeightsMode.SPQR
+    )
 
 
 class DataAwareCompression(LayerwiseSteps):
@@ -94,8 +101,11 @@ class DataAwareCompression(LayerwiseSteps):
             self.spqr()
             return
         awq_data_aware = settings.awq and advanced.awq_params.prefer_data_aware_scaling
+        if settings.lora_correction:
+            check_correction(self.plan, self.graph)
         stats = None
-        if settings.dataset is not None and (awq_data_aware or (settings.scale_estimation and not settings.gptq)):
+        statistics_users = (settings.scale_estimation or settings.lora_correction) and not settings.gptq
+        if settings.dataset is not None and (awq_data_aware or statistics_users):
             stats = self._input_statistics(
                 [w.target for w in self.matmuls + self.experts], self.items(settings.subset_size)
             )
@@ -104,8 +114,12 @@ class DataAwareCompression(LayerwiseSteps):
             self.graph = ModelGraph(self.model)
         if settings.gptq:
             self.gptq()
-        elif settings.scale_estimation:
+            return
+        if settings.scale_estimation:
             self.scale_estimation(stats)
+        if settings.lora_correction:
+            params = advanced.lora_correction_params
+            fit_adapters(corrected(self.plan), stats, params, self.workers, self.progress)
 
     def _input_statistics(self, targets: list, items: list[Any]) -> dict[str, InputStatistics]:
         """Per-target input means, from ``statistics_path`` when a previous run saved them there."""

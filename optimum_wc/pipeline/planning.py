@@ -19,6 +19,7 @@ from typing import Callable, TypeVar
 import numpy as np
 
 from optimum_wc._utils.parallel import ordered_map
+from optimum_wc.algorithms.lora import StoredAdapters
 from optimum_wc.algorithms.mixed_precision import SENSITIVITIES, Sensitivity, select_primary
 from optimum_wc.algorithms.spqr_storage import SpQRStored
 from optimum_wc.config.enums import GroupSizeFallbackMode
@@ -48,6 +49,8 @@ class WeightPlan:
     # the input-channel order of the stored weight (GPTQ act order): its columns are stored in this order, and the
     # activation is gathered in it at run time
     permutation: np.ndarray | None = None
+    # LoRA correction's adapters, added to the MatMul's output
+    adapters: StoredAdapters | None = None
 
 
 @dataclass

@@ -14,7 +14,7 @@ from optimum_wc.config.advanced import AdvancedGPTQParameters
 from optimum_wc.config.enums import BackupMode, CompressionFormat, GroupSizeFallbackMode, SensitivityMetric
 from optimum_wc.config.options import ALGORITHM_FLAGS, OPTIONS, RUN_OPTIONS
 from optimum_wc.config.settings import CompressionSettings
-from optimum_wc.errors import InvalidArgumentError, NotYetSupportedError, UnsupportedArgumentError
+from optimum_wc.errors import InvalidArgumentError, UnsupportedArgumentError
 
 DATA = {"dataset": "wikitext2"}
 # option -> (other arguments it needs, a value other than its default, the flags that give that value)
@@ -46,6 +46,11 @@ SAMPLES = {
         ["--weight-format", "int4", "--dataset", "wikitext2", "--scale-estimation"],
     ),
     "gptq": ({"mode": "int4_asym", **DATA}, True, ["--weight-format", "int4", "--dataset", "wikitext2", "--gptq"]),
+    "lora_correction": (
+        {"mode": "int4_asym", **DATA},
+        True,
+        ["--weight-format", "int4", "--dataset", "wikitext2", "--lora-correction"],
+    ),
     "backup_mode": (
         {"mode": "int4_asym"},
         BackupMode.INT8_SYM,
@@ -71,12 +76,6 @@ SAMPLES = {
 }
 # options whose every non-default value the core refuses today: the refusal shows the value reached it
 REFUSED = {
-    "lora_correction": (
-        {"mode": "int4_asym", **DATA},
-        True,
-        NotYetSupportedError,
-        ["--weight-format", "int4", "--dataset", "wikitext2", "--lora-correction"],
-    ),
     "compression_format": (
         {"mode": "int4_asym"},
         CompressionFormat.FQ,

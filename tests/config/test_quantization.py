@@ -96,7 +96,6 @@ def test_dict_and_json_round_trips_are_lossless(values, tmp_path):
         ({"dtype": "int3", "sym": False}, InvalidArgumentError, "symmetric only"),
         ({"dtype": "fp5"}, InvalidArgumentError, "`dtype` must be one of"),
         ({"bits": 8, "dtype": "cb4"}, InvalidArgumentError, "needs `bits`=4"),
-        ({"bits": 4, "lora_correction": True, "dataset": "wikitext2"}, NotYetSupportedError, "lora_correction"),
         ({"bits": 4, "lora_correction": True}, UnsupportedArgumentError, "need a calibration `dataset`"),
         ({"bits": 8, "ratio": 0.5}, UnsupportedArgumentError, "`ratio`"),
         ({"bits": 4, "ratio": 2.0}, InvalidArgumentError, "`ratio`"),

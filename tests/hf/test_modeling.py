@@ -68,14 +68,18 @@ def test_load_in_8bit_and_automatic_int8_for_large_models(checkpoint, monkeypatc
         {"bits": 4, "sym": True, "group_size": 64, "ratio": 0.8},
         {"bits": 4, "dtype": "mxfp4"},
         {"bits": 4, "dtype": "cb4", "ratio": 0.7},
+        {"bits": 4, "sym": True, "group_size": 32, "lora_correction": True, "dataset": "pydoc", "num_samples": 6},
     ],
-    ids=["int4", "mxfp4", "cb4"],
+    ids=["int4", "mxfp4", "cb4", "lora"],
 )
 def test_same_ir_and_tokens_as_optimum_intel_with_nncf(options, checkpoint, tmp_path):
     from optimum.intel import OVModelForCausalLM as IntelModel
     from optimum.intel import OVWeightQuantizationConfig
 
     folder = checkpoint("qwen2")
+    if options.get("dataset") == "pydoc":  # text, as optimum-intel takes it offline, for a model with a tokenizer
+        options = {**options, "dataset": [line for line in PYDOC_CALIBRATION.read_text().splitlines() if line][:6]}
+        folder = DEFAULT_MODEL
     intel_config = OVWeightQuantizationConfig(**options)
     theirs = IntelModel.from_pretrained(folder, export=True, quantization_config=intel_config, ov_config=F32)
     ours = OVModelForCausalLM.from_pretrained(folder, export=True, quantization_config=intel_config, ov_config=F32)

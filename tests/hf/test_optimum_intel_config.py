@@ -31,7 +31,7 @@ FIELDS = {
     "dtype": ({"bits": 4, "dtype": "nf4"}, None),
     "gptq": ({"bits": 4, "gptq": True, **DATA}, None),
     "processor": ({"bits": 4, "processor": "some/processor", **DATA, "awq": True}, NotYetSupportedError),
-    "lora_correction": ({"bits": 4, "lora_correction": True, **DATA}, NotYetSupportedError),
+    "lora_correction": ({"bits": 4, "lora_correction": True, **DATA}, None),
     "backup_precision": ({"bits": 4, "backup_precision": "int8_sym"}, None),
     "statistics_path": ({"bits": 4, "statistics_path": "stats", **DATA, "awq": True}, None),
     "group_size_fallback": ({"bits": 4, "group_size_fallback": "adjust"}, None),
