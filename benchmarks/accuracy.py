@@ -80,6 +80,16 @@ CONFIGS: dict[str, tuple[str, dict, float | None]] = {
     "mxfp4": ("MXFP4 (g32, backup MXFP8_E4M3)", {"mode": "mxfp4"}, None),
     "nvfp4": ("NVFP4 (g16)", {"mode": "nvfp4"}, None),
     "cb4": ("CB4 per-channel", {"mode": "cb4"}, None),
+    "adaptive_codebook": (
+        "ADAPTIVE_CODEBOOK per-channel (FP8 codebook per layer)",
+        {"mode": "adaptive_codebook", "subset_size": 128},
+        None,
+    ),
+    "adaptive_codebook_across": (
+        "ADAPTIVE_CODEBOOK per-channel, across blocks",
+        {"mode": "adaptive_codebook", "subset_size": 128, "adaptive_across_blocks": True},
+        None,
+    ),
     "int3_sym_g128": ("INT3_SYM g128", {"mode": "int3_sym"}, None),
     "int2_sym_g128": ("INT2_SYM g128", {"mode": "int2_sym"}, None),
     "awq": ("INT4_SYM g128 AWQ", {"mode": "int4_sym", **DATA_AWARE, "awq": True}, None),
@@ -263,6 +273,12 @@ def worker(library: str, config_name: str, out_dir: pathlib.Path) -> None:
 
         kwargs["advanced_parameters"] = AdvancedCompressionParameters(gptq_params=AdvancedGPTQParameters(**ours))
     patterns = kwargs.pop("ignored_patterns", None)
+    across = kwargs.pop("adaptive_across_blocks", False)
+    if across:  # each library's own parameter records
+        lib = __import__("nncf" if library == "nncf" else "optimum_wc")
+        records = lib.quantization.advanced_parameters if library == "nncf" else lib
+        adaptive = records.AdvancedAdaptiveCodebookParameters(across_blocks=True)
+        kwargs["advanced_parameters"] = lib.AdvancedCompressionParameters(adaptive_codebook_params=adaptive)
     if library == "nncf":
         import nncf
 

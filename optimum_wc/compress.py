@@ -48,7 +48,7 @@ from optimum_wc.openvino.statistics_cache import cached
 from optimum_wc.openvino.weights import WeightTarget, find_weight_targets
 from optimum_wc.pipeline.calibration import inference_items
 from optimum_wc.pipeline.data_aware import apply_data_aware
-from optimum_wc.pipeline.planning import ActivationStats, Plan, WeightPlan, make_plan
+from optimum_wc.pipeline.planning import ActivationStats, Plan, WeightPlan, kernel_mode, make_plan
 from optimum_wc.pipeline.rt_info import write_rt_info
 from optimum_wc.pipeline.summary import CompressionSummary
 
@@ -240,12 +240,11 @@ def _quantize(item: tuple[WeightPlan, np.ndarray | None]) -> StoredWeight | SpQR
     if weight.spqr is not None:
         return weight.spqr
     target, precision = weight.target, weight.precision
-    mode = precision.mode.value
     scale, zero_point = weight.parameters or (None, None)
     if weight.permutation is not None:  # stored in the order GPTQ quantized it (layout [out, in], checked there)
         data = data[:, weight.permutation]
     compressed = kernels.compress(
-        data, target.reduction_axes, mode, precision.group_size, scale, zero_point, precision.codebook
+        data, target.reduction_axes, kernel_mode(precision), precision.group_size, scale, zero_point
     )
     return kernels.store(compressed)
 

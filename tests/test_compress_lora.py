@@ -94,9 +94,11 @@ def test_refused_before_any_work(kwargs, theirs, ours, tiny_ir, monkeypatch):
     xml = tiny_ir("llama")
     with pytest.raises(theirs):
         nncf.compress_weights(
-            ov.Core().read_model(xml), dataset=nncf.Dataset(calibration_items()), lora_correction=True,
+            ov.Core().read_model(xml),
+            dataset=nncf.Dataset(calibration_items()),
+            lora_correction=True,
             **nncf_kwargs(kwargs),
-        )  # fmt: skip
+        )
     _forbid_statistics(monkeypatch)
     with pytest.raises(ours):
         optimum_wc.compress_weights(
@@ -142,12 +144,23 @@ def test_unsupported_models_are_refused(transpose_a, experts, monkeypatch):
     model, items = _matmul_model(transpose_a, experts)
     with pytest.raises(nncf.UnsupportedModelError if transpose_a else ValueError):
         nncf.compress_weights(
-            model.clone(), mode=nncf.CompressWeightsMode.INT4_ASYM, group_size=32, ratio=1.0, all_layers=True,
-            dataset=nncf.Dataset(items), lora_correction=True,
-        )  # fmt: skip
+            model.clone(),
+            mode=nncf.CompressWeightsMode.INT4_ASYM,
+            group_size=32,
+            ratio=1.0,
+            all_layers=True,
+            dataset=nncf.Dataset(items),
+            lora_correction=True,
+        )
     _forbid_statistics(monkeypatch)
     with pytest.raises(optimum_wc.UnsupportedModelError):
         optimum_wc.compress_weights(
-            model, mode="int4_asym", group_size=32, ratio=1.0, all_layers=True, dataset=items, lora_correction=True,
+            model,
+            mode="int4_asym",
+            group_size=32,
+            ratio=1.0,
+            all_layers=True,
+            dataset=items,
+            lora_correction=True,
             progress=False,
-        )  # fmt: skip
+        )

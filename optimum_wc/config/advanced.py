@@ -67,11 +67,33 @@ class AdvancedLoraCorrectionParameters:
     use_int8_adapters: bool = True
 
 
+# the element types an adaptive codebook may be stored in (nncf's TensorDataType values)
+ADAPTIVE_VALUE_TYPES = ("f8e4m3", "float16", "float32")
+
+
 @dataclass
 class AdvancedAdaptiveCodebookParameters:
+    """ADAPTIVE_CODEBOOK's options: the codebook's element type (``value_type``, one of
+    :data:`ADAPTIVE_VALUE_TYPES`, or nncf's ``TensorDataType`` member), one codebook per family of same-named layers
+    (``across_blocks``) rather than per layer, and the number of values (``num_elements``)."""
+
     value_type: str = "f8e4m3"
     across_blocks: bool = False
     num_elements: int = 16
+
+    def __post_init__(self) -> None:
+        if isinstance(self.value_type, Enum):
+            self.value_type = self.value_type.value
+        if self.value_type not in ADAPTIVE_VALUE_TYPES:
+            msg = (
+                f"`advanced_parameters.adaptive_codebook_params.value_type` must be one of "
+                f"{', '.join(ADAPTIVE_VALUE_TYPES)}, got {self.value_type!r}."
+            )
+            raise InvalidArgumentError(msg)
+        count = self.num_elements
+        if isinstance(count, bool) or not isinstance(count, int) or count < 2:
+            msg = f"`advanced_parameters.adaptive_codebook_params.num_elements` must be an int >= 2, got {count!r}."
+            raise InvalidArgumentError(msg)
 
 
 @dataclass

@@ -37,6 +37,21 @@ def check_optional_int(value: object, argument: str) -> None:
         raise InvalidArgumentTypeError(msg)
 
 
+def _check_adaptive(a: SimpleNamespace) -> None:
+    """nncf's rule for ``across_blocks`` (which nncf checks only with a codebook given, and fails on later
+    without one), and the calibration data that the estimation needs (nncf fails without it)."""
+    if a.advanced_parameters and a.advanced_parameters.adaptive_codebook_params.across_blocks:
+        if a.group_size and a.group_size != -1:
+            msg = (
+                "`advanced_parameters.adaptive_codebook_params.across_blocks`=True needs `group_size` -1 "
+                f"(per channel) or None, got {a.group_size}."
+            )
+            raise InvalidArgumentError(msg)
+    if a.dataset is None:
+        msg = "`mode`=ADAPTIVE_CODEBOOK estimates codebooks from a calibration `dataset`, but dataset is None."
+        raise UnsupportedArgumentError(msg)
+
+
 def check_optional_real(value: object, argument: str) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
         msg = f"`{argument}` must be a float in [0, 1] or None, got {type(value).__name__} ({value!r})."
@@ -99,7 +114,16 @@ def check_like_nncf(a: SimpleNamespace) -> None:
             }
         )
     if advanced and advanced.codebook is not None:
-        _checked_codebook(advanced.codebook)
+        values = _checked_codebook(advanced.codebook)
+        params = advanced.adaptive_codebook_params
+        if a.mode == CompressWeightsMode.ADAPTIVE_CODEBOOK and params.num_elements != values.size:
+            msg = (
+                "`advanced_parameters.adaptive_codebook_params.num_elements` must equal the size of the codebook "
+                f"given: expected {values.size}, got {params.num_elements}."
+            )
+            raise InvalidArgumentError(msg)
+    if a.mode == CompressWeightsMode.ADAPTIVE_CODEBOOK:
+        _check_adaptive(a)
     for name, size in sizes.items():
         if size <= 0:
             msg = f"`{name}` must be positive, got {size}."

@@ -27,6 +27,9 @@ class CompressWeightsMode(StrEnum):
     - ``NVFP4``: FP4 E2M1 values, an FP8 E4M3 scale per group of 16 and a float32 scale per weight.
     - ``CB4``: indices into a fixed 16-value codebook (stored as FP8 E4M3), an absmax scale per channel by default.
     - ``CODEBOOK``: the same with the codebook of ``advanced_parameters.codebook`` (u4/u8/u16 indices by its size).
+    - ``ADAPTIVE_CODEBOOK``: a codebook per layer (or per family of layers), fitted by weighted k-means on a
+      calibration ``dataset``, starting from ``advanced_parameters.codebook`` or CB4's
+      (``advanced_parameters.adaptive_codebook_params``).
     - ``SPQR``: SpQR (an optimum-wc mode; not in nncf): 3- or 4-bit codes in groups of 16 with quantized statistics
       and 16-bit outliers, fitted on a calibration ``dataset`` (parameters in :class:`~optimum_wc.SpQRConfig`).
     """
@@ -45,6 +48,7 @@ class CompressWeightsMode(StrEnum):
     NVFP4 = "nvfp4"
     CB4 = "cb4"
     CODEBOOK = "codebook"
+    ADAPTIVE_CODEBOOK = "adaptive_codebook"
     SPQR = "spqr"
 
 
@@ -129,7 +133,11 @@ FLOAT_FORMAT_MODES = (
     CompressWeightsMode.FP4,
     CompressWeightsMode.NVFP4,
 )
-CODEBOOK_MODES = (CompressWeightsMode.CB4, CompressWeightsMode.CODEBOOK)  # per channel by default
+CODEBOOK_MODES = (  # per channel by default
+    CompressWeightsMode.CB4,
+    CompressWeightsMode.CODEBOOK,
+    CompressWeightsMode.ADAPTIVE_CODEBOOK,
+)
 
 
 def codebook_bits(size: int) -> int:
@@ -147,11 +155,7 @@ DEFAULT_BACKUP_MODES = {
 
 
 # Members nncf 3.4.0 has and optimum-wc does not implement yet, by enum: a clear error instead of "unknown".
-NNCF_ONLY_MEMBERS: dict[type[Enum], dict[str, str]] = {
-    CompressWeightsMode: {
-        "ADAPTIVE_CODEBOOK": "adaptive_codebook",
-    },
-}
+NNCF_ONLY_MEMBERS: dict[type[Enum], dict[str, str]] = {}
 
 E = TypeVar("E", bound=Enum)
 

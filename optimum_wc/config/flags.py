@@ -10,6 +10,8 @@ import json
 from typing import Any, Callable
 
 from optimum_wc.config.advanced import (
+    ADAPTIVE_VALUE_TYPES,
+    AdvancedAdaptiveCodebookParameters,
     AdvancedAWQParameters,
     AdvancedGPTQParameters,
     AdvancedLoraCorrectionParameters,
@@ -79,6 +81,9 @@ SPQR_FLAGS = (
 )
 
 
+FIELD_CHOICES = {"value_type": ADAPTIVE_VALUE_TYPES}  # the string fields' allowed values
+
+
 def _algorithm_flags() -> tuple[Flag, ...]:
     """A flag per field of the data-aware algorithms' parameters, made from the records themselves:
     ``--gptq-act-order`` sets ``advanced_parameters.gptq_params.act_order``, ``--no-awq-prefer-data-aware-scaling``
@@ -89,10 +94,13 @@ def _algorithm_flags() -> tuple[Flag, ...]:
         (AdvancedScaleEstimationParameters, "scale-estimation", "scale_estimation_params"),
         (AdvancedGPTQParameters, "gptq", "gptq_params"),
         (AdvancedLoraCorrectionParameters, "lora", "lora_correction_params"),
+        (AdvancedAdaptiveCodebookParameters, "adaptive-codebook", "adaptive_codebook_params"),
     ):
         for field in dataclasses.fields(record):
             kind = type(field.default)
             arguments: dict[str, Any] = {"action": argparse.BooleanOptionalAction} if kind is bool else {"type": kind}
+            if field.name in FIELD_CHOICES:
+                arguments["choices"] = FIELD_CHOICES[field.name]
             arguments["help"] = f"advanced_parameters.{attribute}.{field.name} (default {field.default})."
             name = f"--{prefix}-{field.name.replace('_', '-')}"
             flags.append(Flag(name, arguments, f"advanced_parameters.{attribute}.{field.name}"))
@@ -115,5 +123,6 @@ WEIGHT_FORMATS = (
     "nvfp4",
     "int3",
     "int2",
+    "adaptive_codebook",
     "spqr",
 )

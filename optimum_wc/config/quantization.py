@@ -64,6 +64,7 @@ DTYPE_MODES = {
     "cb4": CompressWeightsMode.CB4,
     "int3": CompressWeightsMode.INT3_SYM,
     "int2": CompressWeightsMode.INT2_SYM,
+    "adaptive_codebook": CompressWeightsMode.ADAPTIVE_CODEBOOK,
     "spqr": CompressWeightsMode.SPQR,
 }
 DTYPES = ("int4", "int8", *DTYPE_MODES)

@@ -7,6 +7,7 @@ both libraries refuse the same inputs; every error is raised here, before the mo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import functools
 import inspect
 import logging
 from types import SimpleNamespace
@@ -46,6 +47,8 @@ from optimum_wc.errors import (
 
 logger = logging.getLogger(__name__)
 
+ADAPTIVE = CompressWeightsMode.ADAPTIVE_CODEBOOK
+
 
 @dataclass(frozen=True)
 class LayerPrecision:
@@ -55,6 +58,8 @@ class LayerPrecision:
     group_size: int = -1
     code_bits: int | None = None  # SPQR, CODEBOOK: the bits of a code (the other modes' follow from the mode)
     codebook: Any = field(default=None, compare=False)  # CODEBOOK: the values, a 1-D numpy array
+    # the codebook's element type in the IR when it is not its numpy dtype's (an adaptive codebook's f8e4m3)
+    codebook_storage: str | None = field(default=None, compare=False)
 
     @property
     def bits(self) -> int:
@@ -90,11 +95,15 @@ class CompressionSettings:
     spqr: SpQRConfig | None = None  # mode SPQR only
     dataset: Any = field(default=None, compare=False)
 
-    @property
+    @functools.cached_property
     def primary(self) -> LayerPrecision:
-        if self.mode == CompressWeightsMode.CODEBOOK:
-            codebook = codebook_values(self.advanced_parameters.codebook)
+        """The precision of the ratio-defining weights (the codebook converted to numpy once)."""
+        codebook = self.advanced_parameters.codebook
+        if self.mode == CompressWeightsMode.CODEBOOK or (self.mode == ADAPTIVE and codebook is not None):
+            codebook = codebook_values(codebook)
             return LayerPrecision(self.mode, self.group_size, codebook_bits(codebook.size), codebook)
+        if self.mode == ADAPTIVE:  # starts from CB4's 16 values
+            return LayerPrecision(self.mode, self.group_size, codebook_bits(16))
         return LayerPrecision(self.mode, self.group_size, None if self.spqr is None else self.spqr.bits)
 
     @property

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from optimum_wc.config.enums import codebook_bits
 from optimum_wc.kernels.integer import EPS
 
 Axis = int | tuple[int, ...]
@@ -24,12 +25,9 @@ CB4_LEVELS = np.array(
 
 
 def index_storage(size: int) -> tuple[str, int]:
-    """The element type of the indices into a codebook of ``size`` values, and its bits."""
-    if size <= 16:
-        return "u4", 4
-    if size <= 256:
-        return "u8", 8
-    return "u16", 16
+    """The element type of the indices into a codebook of ``size`` values, and its bits (the config's rule)."""
+    bits = codebook_bits(size)
+    return f"u{bits}", bits
 
 
 def codebook_scale(weight: np.ndarray, axis: Axis, codebook: np.ndarray) -> np.ndarray:

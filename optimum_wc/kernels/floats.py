@@ -19,6 +19,8 @@ Codes are the formats' bit patterns (uint8): E2M1 ``sign << 3 | exponent << 1 | 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from optimum_wc.kernels.integer import EPS
@@ -73,12 +75,15 @@ def to_f4e2m1(values: np.ndarray) -> np.ndarray:
 
 def to_f8e4m3(values: np.ndarray) -> np.ndarray:
     """FP8 E4M3 codes of float32 ``values`` as OpenVINO converts them: rounded to float16 first, then to E4M3
-    (nearest, ties to even); a magnitude above 464 (or NaN) is NaN.
+    (nearest, ties to even); a magnitude above 464 (or NaN) is NaN. The second step is a lookup in a table of the
+    codes of all 65536 float16 values (:func:`_half_to_f8e4m3`)."""
+    return _F16_TO_F8E4M3[values.astype(np.float16).view(np.uint16)]
 
-    On the float16 bits: a normal E4M3 value drops 7 of float16's 10 mantissa bits (rounded to even; a carry moves
-    into the exponent) and rebiases the exponent from 15 to 7; below 2**-6 it is a multiple of 2**-9 (few weights,
-    computed apart)."""
-    half = values.astype(np.float16)
+
+def _half_to_f8e4m3(half: np.ndarray) -> np.ndarray:
+    """FP8 E4M3 codes of float16 ``half``, on its bits: a normal E4M3 value drops 7 of float16's 10 mantissa bits
+    (rounded to even; a carry moves into the exponent) and rebiases the exponent from 15 to 7; below 2**-6 it is a
+    multiple of 2**-9."""
     bits = half.view(np.uint16)
     magnitude = bits & np.uint16(0x7FFF)
     rounded = (magnitude + np.uint16(0x3F) + ((magnitude >> np.uint16(7)) & np.uint16(1))) >> np.uint16(7)
@@ -89,6 +94,9 @@ def to_f8e4m3(values: np.ndarray) -> np.ndarray:
         codes[small] = np.rint(np.abs(half[small]).astype(np.float32) * np.float32(2**9)).astype(np.uint8)
     codes |= (bits >> np.uint16(15)).astype(np.uint8) << np.uint8(7)
     return codes
+
+
+_F16_TO_F8E4M3 = _half_to_f8e4m3(np.arange(1 << 16, dtype=np.uint16).view(np.float16))
 
 
 CONVERTERS = {"f4e2m1": (to_f4e2m1, F4E2M1_VALUES, F4E2M1_MAX), "f8e4m3": (to_f8e4m3, F8E4M3_VALUES, F8E4M3_MAX)}
@@ -117,25 +125,44 @@ def absmax_scale(weight: np.ndarray, axis: Axis, maximum: np.float32) -> np.ndar
     return np.where(np.abs(scale) < EPS, EPS, scale).astype(np.float32)
 
 
-# OpenVINO's log(s) / log(2) is within a few float32 ulps of the exact value (observed: 2e-5 at most, near 127);
-# its ceiling can differ from the exact one only where the exact log2 lies this close to an integer
-NEAR_INTEGER = 1e-3
+# The ceiling of OpenVINO's log(s) / log(2) differs from the exact one only for float32 values within a few dozen
+# ulps of a power of two (tests/kernels/test_floats.py checks every power, up to 20000 ulps away); within this
+# many, the ceiling is OpenVINO's, looked up in a table made once
+NEAR_POWER_ULPS = 512
+
+
+@functools.cache
+def _openvino_ceilings() -> np.ndarray:
+    """``[256, 2 * NEAR_POWER_ULPS + 1]`` int32: the clipped ceiling of OpenVINO's log2 of the float32 whose bits are
+    ``(e << 23) + offset``, at ``[e, offset + NEAR_POWER_ULPS]`` (positive finite values; the rows' ends past them
+    are never looked up)."""
+    offsets = np.arange(-NEAR_POWER_ULPS, NEAR_POWER_ULPS + 1, dtype=np.int64)
+    bits = (np.arange(256, dtype=np.int64)[:, None] << 23) + offsets[None, :]
+    values = np.clip(bits, 1, 0x7F7FFFFF).astype(np.uint32).view(np.float32)
+    log2 = np.nan_to_num(openvino_log2()(values), nan=-np.inf)
+    return np.clip(np.ceil(log2), -E8M0_BIAS, E8M0_BIAS).astype(np.int32)
 
 
 def e8m0_exponent(scale: np.ndarray, nncf_size: int) -> np.ndarray:
-    """``clip(ceil(log2 scale), -127, 127)`` as int32, with the log2 nncf computes for an array of ``nncf_size``
-    elements: numpy's float32 ``log2``, or OpenVINO's ``log(s) / log(2)`` (registered by the openvino layer), which
-    differ from each other and from the exact value within a few ulps of a power of two. OpenVINO is asked only for
-    the scales whose exact log2 is within :data:`NEAR_INTEGER` of an integer; elsewhere every one of them has the
-    exact ceiling."""
+    """``clip(ceil(log2 scale), -127, 127)`` as int32 for positive float32 ``scale``, with the log2 nncf computes for
+    an array of ``nncf_size`` elements: numpy's float32 ``log2``, or OpenVINO's ``log(s) / log(2)`` (registered by the
+    openvino layer), which differ from each other and from the exact value near powers of two. For the OpenVINO
+    path, the exact ceiling, but OpenVINO's (from a table) within :data:`NEAR_POWER_ULPS` of a power of two, and
+    OpenVINO's own for subnormal values."""
     if not openvino_path(nncf_size):
-        log2 = np.log2(scale)
-    else:
-        log2 = np.log2(scale.astype(np.float64))
-        near = np.abs(log2 - np.rint(log2)) < NEAR_INTEGER
-        if near.any():
-            log2[near] = openvino_log2()(scale[near])
-    return np.clip(np.ceil(log2), -E8M0_BIAS, E8M0_BIAS).astype(np.int32)
+        return np.clip(np.ceil(np.log2(scale)), -E8M0_BIAS, E8M0_BIAS).astype(np.int32)
+    exponent = np.clip(np.ceil(np.log2(scale.astype(np.float64))), -E8M0_BIAS, E8M0_BIAS).astype(np.int32)
+    bits = np.ascontiguousarray(scale, dtype=np.float32).view(np.uint32)
+    mantissa = bits & np.uint32(0x7FFFFF)
+    near = (mantissa <= NEAR_POWER_ULPS) | (mantissa >= (1 << 23) - NEAR_POWER_ULPS)
+    if near.any():
+        close = bits[near].astype(np.int64)
+        power = (close + NEAR_POWER_ULPS) >> 23  # the exponent field of the nearest power of two
+        exponent[near] = _openvino_ceilings()[power, close - (power << 23) + NEAR_POWER_ULPS]
+    subnormal = bits < np.uint32(1 << 23)  # below the eps clamp of every scale: asked of OpenVINO itself
+    if subnormal.any():
+        exponent[subnormal] = np.clip(np.ceil(openvino_log2()(scale[subnormal])), -E8M0_BIAS, E8M0_BIAS)
+    return exponent
 
 
 def float_parameters(fmt: str, mx: bool):

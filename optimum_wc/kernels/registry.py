@@ -305,11 +305,11 @@ def store(compressed: CompressedWeight) -> StoredWeight:
 SCALE_BITS = {"f16": 16, "f8e8m0": 8, "f8e4m3": 8}
 
 
-def stored_bits_per_weight(mode: str, group_elements: int) -> float | None:
+def stored_bits_per_weight(mode: str | Kernel, group_elements: int) -> float | None:
     """Bits the IR stores per weight in ``mode`` with a scale (and zero point) per ``group_elements`` weights: the
     code, plus the scale's and zero point's share (NVFP4's one float32 per weight is left out). None for a mode
     without a kernel (SpQR counts its own)."""
-    kernel = KERNELS.get(mode)
+    kernel = mode if isinstance(mode, Kernel) else KERNELS.get(mode)
     if kernel is None:
         return None
     per_group = SCALE_BITS[kernel.scale_storage] + (kernel.bits if kernel.has_zero_point else 0)

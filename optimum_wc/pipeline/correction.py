@@ -14,9 +14,9 @@ from optimum_wc.algorithms.activations import InputStatistics
 from optimum_wc.algorithms.lora import least_squares, low_rank_adapters, store_adapters
 from optimum_wc.config.advanced import AdvancedLoraCorrectionParameters
 from optimum_wc.config.enums import CompressWeightsMode
-from optimum_wc.errors import InternalError, ParameterNotSupportedError, UnsupportedModelError
+from optimum_wc.errors import InternalError, UnsupportedModelError
 from optimum_wc.openvino.graph import ModelGraph
-from optimum_wc.pipeline.planning import Plan, WeightPlan, kernel_mode
+from optimum_wc.pipeline.planning import Plan, WeightPlan, check_2d_matmuls, kernel_mode
 
 # the modes whose dequantization nncf's LoRA correction knows; another mode of at most 4 bits is refused
 CORRECTED_MODES = frozenset(
@@ -44,20 +44,12 @@ def check_correction(plan: Plan, graph: ModelGraph) -> None:
             msg = f"LoRA correction does not support MatMuls with transposed activations: {weight.target.op_name}."
             raise UnsupportedModelError(msg)
     for weight in corrected(plan):
-        target, mode = weight.target, weight.precision.mode
+        mode = weight.precision.mode
         if mode not in CORRECTED_MODES:
             allowed = ", ".join(m.name for m in sorted(CORRECTED_MODES, key=lambda m: m.value))
             msg = f"`mode`={mode.name} cannot be used with `lora_correction`; it supports {allowed}."
             raise InternalError(msg)
-        if target.kind != "matmul":
-            msg = (
-                f"`lora_correction` needs the inputs of every weight of at most 4 bits, and {target.op_name} "
-                f"({target.kind}) has none; leave `all_layers` unset or ignore that layer."
-            )
-            raise ParameterNotSupportedError(msg)
-        if len(target.shape) != 2:
-            msg = f"`lora_correction` supports 2-D MatMul weights only; {target.op_name} has shape {target.shape}."
-            raise UnsupportedModelError(msg)
+    check_2d_matmuls(corrected(plan), "`lora_correction`")
 
 
 def fit_adapters(

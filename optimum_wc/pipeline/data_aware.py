@@ -37,6 +37,7 @@ from optimum_wc.openvino.scratch import ScratchIR
 from optimum_wc.openvino.statistics import activation_channel_axis, input_statistics
 from optimum_wc.openvino.statistics_cache import cached
 from optimum_wc.pipeline.calibration import inference_items
+from optimum_wc.pipeline.codebooks import check_estimation, estimate_codebooks
 from optimum_wc.pipeline.correction import check_correction, corrected, fit_adapters
 from optimum_wc.pipeline.layerwise_steps import LayerwiseSteps
 from optimum_wc.pipeline.orientation import constant_values, oriented, to_stored_layout
@@ -51,7 +52,7 @@ def needs_data_aware(settings: CompressionSettings) -> bool:
         or settings.scale_estimation
         or settings.gptq
         or settings.lora_correction
-        or settings.mode == CompressWeightsMode.SPQR
+        or settings.mode in (CompressWeightsMode.SPQR, CompressWeightsMode.ADAPTIVE_CODEBOOK)
     )
 
 
@@ -101,17 +102,22 @@ class DataAwareCompression(LayerwiseSteps):
             self.spqr()
             return
         awq_data_aware = settings.awq and advanced.awq_params.prefer_data_aware_scaling
+        adaptive = settings.mode == CompressWeightsMode.ADAPTIVE_CODEBOOK
+        if adaptive:
+            check_estimation(self.plan, advanced.adaptive_codebook_params)
         if settings.lora_correction:
             check_correction(self.plan, self.graph)
         stats = None
         statistics_users = (settings.scale_estimation or settings.lora_correction) and not settings.gptq
-        if settings.dataset is not None and (awq_data_aware or statistics_users):
+        if settings.dataset is not None and (awq_data_aware or statistics_users or adaptive):
             stats = self._input_statistics(
                 [w.target for w in self.matmuls + self.experts], self.items(settings.subset_size)
             )
         if settings.awq:
             self.awq(stats if awq_data_aware else None)
             self.graph = ModelGraph(self.model)
+        if adaptive:
+            estimate_codebooks(self.plan, stats, advanced.adaptive_codebook_params, self.workers, self.progress)
         if settings.gptq:
             self.gptq()
             return

@@ -203,6 +203,13 @@ class LayerwiseSteps:
                 for e in range(inputs.experts)
             ]
             return [stack_experts([results[i] for results in per_expert]) for i in range(len(data))]
+        if not _one_codebook(batch):  # adaptive codebooks: each weight quantized with its own
+            return [
+                self._gptq_quantize(
+                    [w], inverse, kernel_mode(p.precision), group_size, settings, inputs.means, inputs.tokens
+                )[0]
+                for w, p in zip(data, batch)
+            ]
         return self._gptq_quantize(data, inverse, mode, group_size, settings, inputs.means, inputs.tokens)
 
     def _gptq_quantize(
@@ -231,3 +238,13 @@ class LayerwiseSteps:
         self._replace_weight(weight.target.constant, result.weight)  # original order: later layers see it quantized
         weight.parameters = (result.scale, result.zero_point)
         weight.permutation = result.order
+
+
+def _one_codebook(batch: list[WeightPlan]) -> bool:
+    """Whether the weights of a batch share their codebook (or have none), so that their rows can be stacked."""
+    first = batch[0].precision.codebook
+    return all(
+        (w.precision.codebook is None) == (first is None)
+        and (first is None or np.array_equal(np.asarray(w.precision.codebook), np.asarray(first)))
+        for w in batch
+    )

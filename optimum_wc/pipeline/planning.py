@@ -22,10 +22,17 @@ from optimum_wc._utils.parallel import ordered_map
 from optimum_wc.algorithms.lora import StoredAdapters
 from optimum_wc.algorithms.mixed_precision import SENSITIVITIES, Sensitivity, select_primary
 from optimum_wc.algorithms.spqr_storage import SpQRStored
-from optimum_wc.config.enums import GroupSizeFallbackMode
+from optimum_wc.config.enums import CompressWeightsMode, GroupSizeFallbackMode
 from optimum_wc.config.settings import INT8_MODES, CompressionSettings, LayerPrecision
-from optimum_wc.errors import InvalidArgumentError, InvalidGroupSizeError, NonFiniteWeightError, UnsupportedModelError
-from optimum_wc.kernels.registry import Kernel, kernel_for
+from optimum_wc.errors import (
+    InvalidArgumentError,
+    InvalidGroupSizeError,
+    NonFiniteWeightError,
+    ParameterNotSupportedError,
+    UnsupportedModelError,
+)
+from optimum_wc.kernels.codebook import CB4_LEVELS
+from optimum_wc.kernels.registry import Kernel, codebook_kernel
 from optimum_wc.openvino.weights import FLOAT_TYPES, WeightTarget
 
 logger = logging.getLogger(__name__)
@@ -69,11 +76,29 @@ class Plan:
         return [w for w in self.weights if w.ratio_defining]
 
 
+def check_2d_matmuls(weights: list[WeightPlan], feature: str) -> None:
+    """``feature`` fits each of ``weights`` to the inputs of its MatMul: refuses, before any work, a weight without
+    them (an embedding, e.g. with ``all_layers``) or with fused experts, which nncf fails on once it meets them."""
+    for weight in weights:
+        target = weight.target
+        if target.kind != "matmul":
+            msg = (
+                f"{feature} needs the inputs of every weight it applies to, and {target.op_name} ({target.kind}) has "
+                "none; leave `all_layers` unset or ignore that layer."
+            )
+            raise ParameterNotSupportedError(msg)
+        if len(target.shape) != 2:
+            msg = f"{feature} supports 2-D MatMul weights only; {target.op_name} has shape {target.shape}."
+            raise UnsupportedModelError(msg)
+
+
 def kernel_mode(precision: LayerPrecision) -> str | Kernel:
-    """What the kernels and data-aware algorithms take for ``precision``: its mode's name, or for a CODEBOOK
-    precision the kernel of its codebook."""
+    """What the kernels and data-aware algorithms take for ``precision``: its mode's name, or for a precision with a
+    codebook (CODEBOOK, ADAPTIVE_CODEBOOK) the kernel of its codebook."""
     if precision.codebook is not None:
-        return kernel_for(precision.mode.value, precision.codebook)
+        return codebook_kernel(np.asarray(precision.codebook), precision.codebook_storage)
+    if precision.mode == CompressWeightsMode.ADAPTIVE_CODEBOOK:  # nncf's starting codebook, kept in float32
+        return codebook_kernel(CB4_LEVELS)
     return precision.mode.value
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import math
 
 from optimum_wc.kernels import stored_bits_per_weight
-from optimum_wc.pipeline.planning import Plan, WeightPlan
+from optimum_wc.pipeline.planning import Plan, WeightPlan, kernel_mode
 
 FLOAT_LABEL = "float"
 
@@ -31,7 +31,7 @@ def _stored_bits(weight: WeightPlan) -> float | None:
         return None
     axes = weight.target.reduction_axes
     group = precision.group_size if precision.group_size != -1 else math.prod(weight.target.shape[a] for a in axes)
-    return stored_bits_per_weight(precision.mode.value, group)
+    return stored_bits_per_weight(kernel_mode(precision), group)
 
 
 @dataclass(frozen=True)

@@ -181,6 +181,9 @@ def test_each_algorithm_parameter_has_a_flag_that_reaches_the_core_and_comes_bac
     default = getattr(getattr(AdvancedCompressionParameters(), attribute), field)
     if isinstance(default, bool):
         value, flags = not default, [flag.name if not default else flag.name.replace("--", "--no-", 1)]
+    elif isinstance(default, str):  # one of its choices
+        value = next(choice for choice in flag.arguments["choices"] if choice != default)
+        flags = [flag.name, value]
     else:
         value = default * 2 if default else 1
         flags = [flag.name, str(value)]

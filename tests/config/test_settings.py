@@ -11,7 +11,6 @@ from optimum_wc import CompressionSettings, CompressWeightsMode
 from optimum_wc.errors import (
     InvalidArgumentError,
     InvalidArgumentTypeError,
-    NotYetSupportedError,
     OptimumWCError,
     UnsupportedArgumentError,
 )
@@ -20,7 +19,7 @@ BAD_ARGUMENTS = [
     # (kwargs, error class, text the message must contain)
     ({"mode": 4}, InvalidArgumentTypeError, "`mode`"),
     ({"mode": "int5"}, UnsupportedArgumentError, "`mode`"),
-    ({"mode": "adaptive_codebook"}, NotYetSupportedError, "ADAPTIVE_CODEBOOK"),
+    ({"mode": "adaptive_codebook"}, UnsupportedArgumentError, "ADAPTIVE_CODEBOOK estimates codebooks"),
     ({"mode": "codebook"}, InvalidArgumentError, "needs its codebook"),
     (
         {"mode": "codebook", "advanced_parameters": optimum_wc.AdvancedCompressionParameters(codebook=[1.0, 0.5])},

@@ -16,8 +16,10 @@ pytestmark = pytest.mark.slow  # compresses a tiny exported model
 
 
 def _stored_bytes(model: ov.Model, weight: str) -> int:
-    """Bytes of the constants of one compressed weight: codes, scale, zero point, NVFP4's second-order scale."""
+    """Bytes of the constants of one compressed weight: codes (or a codebook and its indices), scale, zero point,
+    NVFP4's second-order scale."""
     names = {weight, f"{weight}/scale", f"{weight}/zero_point", f"{weight}/second_order_scale"}
+    names.add(f"{weight}_nncf_codebook_idxs")
     total = 0
     for op in model.get_ops():
         if op.get_type_name() == "Constant" and op.get_friendly_name() in names:
@@ -28,19 +30,27 @@ def _stored_bytes(model: ov.Model, weight: str) -> int:
 
 @pytest.mark.parametrize(
     "mode, expected_primary",
-    [("mxfp4", 4 + 8 / 32), ("nvfp4", 4 + 8 / 16), ("fp8_e4m3", 8 + 16 / 128), ("int4_asym", 4 + 20 / 128)],
+    [
+        ("mxfp4", 4 + 8 / 32),
+        ("nvfp4", 4 + 8 / 16),
+        ("fp8_e4m3", 8 + 16 / 128),
+        ("int4_asym", 4 + 20 / 128),
+        ("cb4", None),  # per channel: 16 bits of scale per row, over inputs of 128 or 256
+    ],
 )
 def test_bits_per_weight_are_what_the_ir_stores(mode, expected_primary, tiny_ir, tmp_path):
     model = ov.Core().read_model(tiny_ir("llama"))
     result = compress_model(model, CompressionSettings.from_arguments(mode=mode), progress=False)
     rows = {row.label: row for row in result.summary.rows}
     primary = next(row for label, row in rows.items() if label.startswith(mode))
-    assert primary.stored_bits == pytest.approx(expected_primary)  # from the formats' definitions
+    if expected_primary is not None:
+        assert primary.stored_bits == pytest.approx(expected_primary)  # from the formats' definitions
     for row in [r for r in result.summary.rows if r.label != "float"]:  # and from the IR's bytes, weight by weight
         weights = [w for w in result.plan.weights if w.precision is not None and w.precision.label == row.label]
         stored = sum(_stored_bytes(model, w.target.constant_name) for w in weights) * 8
         elements = sum(w.target.num_elements for w in weights)
-        global_scales = 32 * len(weights) if mode == "nvfp4" and row is primary else 0  # not counted in the table
-        np.testing.assert_allclose(row.stored_bits * elements, stored - global_scales, rtol=1e-9, atol=8)
+        # not counted in the table: NVFP4's global scale, the 16 FP8 values of a codebook (per weight)
+        uncounted = {"nvfp4": 32, "cb4": 16 * 8}.get(mode, 0) * len(weights) if row is primary else 0
+        np.testing.assert_allclose(row.stored_bits * elements, stored - uncounted, rtol=1e-9, atol=8)
     card = write_model_card(tmp_path, None, None, result.summary, {}).read_text()
-    assert f"| {primary.label} |" in card and f"| {expected_primary:.2f} |" in card
+    assert f"| {primary.label} |" in card and f"| {primary.stored_bits:.2f} |" in card
