@@ -7,6 +7,9 @@ then 128 single-token steps; latency = median step), the models alternating for 
 INT4_ASYM g128 in the same run; absolute figures depend on this shared machine's load.
 
 Run: ``python benchmarks/format_runtime.py [--repeats 3]``. Results: ``benchmarks/results/format_runtime.{json,md}``.
+``--data-aware`` measures instead the configurations that need calibration data (ADAPTIVE_CODEBOOK, INT4 with LoRA
+correction; calibrated on 16 random-token sequences of 128 tokens) against the same reference, into
+``format_runtime_data_aware.{json,md}``.
 """
 
 from __future__ import annotations
@@ -37,18 +40,41 @@ MODELS = {
     "int3_sym": ("INT3_SYM g128", {"mode": "int3_sym"}),
     "int2_sym": ("INT2_SYM g128", {"mode": "int2_sym"}),
 }
+REFERENCE = "int4_asym_g128"
+DATA_AWARE_MODELS = {
+    REFERENCE: MODELS[REFERENCE],
+    "adaptive_codebook": ("ADAPTIVE_CODEBOOK per-channel", {"mode": "adaptive_codebook"}),
+    "int4_asym_lora": ("INT4_ASYM g128 + LoRA correction", {"mode": "int4_asym", "lora_correction": True}),
+}
 
 
-def compress_all(fp32) -> dict:
+def calibration_items() -> list[dict]:
+    """Seeded random token sequences (spqr_runtime.py's) for the data-aware configurations."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    return [
+        {
+            "input_ids": ids,
+            "attention_mask": np.ones_like(ids),
+            "position_ids": np.arange(128)[None],
+            "beam_idx": np.zeros(1, dtype=np.int32),
+        }
+        for ids in rng.integers(3, 32000, size=(16, 1, 128))
+    ]
+
+
+def compress_all(fp32, models: dict) -> dict:
     import openvino as ov
     import optimum_wc
 
     facts = {}
-    for name, (_, kwargs) in MODELS.items():
+    for name, (_, kwargs) in models.items():
         xml = WORK / name / "openvino_model.xml"
         if not xml.is_file():
             model = ov.Core().read_model(fp32 / "openvino_model.xml")
-            optimum_wc.compress_weights(model, progress=False, **kwargs)
+            data = {"dataset": calibration_items()} if name in DATA_AWARE_MODELS and name != REFERENCE else {}
+            optimum_wc.compress_weights(model, progress=False, **kwargs, **data)
             xml.parent.mkdir(parents=True, exist_ok=True)
             ov.save_model(model, xml, compress_to_fp16=False)
         facts[name] = {"bin_bytes": xml.with_suffix(".bin").stat().st_size}
@@ -71,18 +97,21 @@ def measure(name: str) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--data-aware", action="store_true", help="the calibrated configurations (see above)")
     args = parser.parse_args()
+    models = DATA_AWARE_MODELS if args.data_aware else MODELS
+    result_name = "format_runtime_data_aware" if args.data_aware else "format_runtime"
     sys.path.insert(0, str(spqr_runtime.ROOT))
     WORK.mkdir(parents=True, exist_ok=True)
-    facts = compress_all(spqr_runtime.build_fp32())
-    runs: dict[str, list[dict]] = {name: [] for name in MODELS}
+    facts = compress_all(spqr_runtime.build_fp32(), models)
+    runs: dict[str, list[dict]] = {name: [] for name in models}
     start = time.perf_counter()
     for _ in range(args.repeats):
-        for name in MODELS:  # alternating, so that machine noise hits all alike
+        for name in models:  # alternating, so that machine noise hits all alike
             runs[name].append(measure(name))
     keys = ("step_seconds", "prefill_seconds", "long_prefill_seconds", "peak_rss", "rss_anon")
-    medians = {name: {key: statistics.median(r[key] for r in runs[name]) for key in keys} for name in MODELS}
-    base = medians["int4_asym_g128"]
+    medians = {name: {key: statistics.median(r[key] for r in runs[name]) for key in keys} for name in models}
+    base = medians[REFERENCE]
     import openvino
 
     payload = {
@@ -95,17 +124,18 @@ def main() -> int:
         },
         "rows": [
             {"model": name, "label": label, "arguments": kwargs, **facts[name], **medians[name], "runs": runs[name]}
-            for name, (label, kwargs) in MODELS.items()
+            for name, (label, kwargs) in models.items()
         ],
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "format_runtime.json").write_text(json.dumps(payload, indent=2) + "\n")
+    (RESULTS / f"{result_name}.json").write_text(json.dumps(payload, indent=2) + "\n")
     prefill, long_prefill = spqr_runtime.PREFILL, spqr_runtime.LONG_PREFILL
     lines = [
         "# nncf's formats at run time: next-token latency and memory vs INT4_ASYM g128",
         "",
         f"Random-weight Llama, 270M parameters, OpenVINO {openvino.__version__} CPU plugin with default settings, "
-        f"{os.cpu_count()} CPUs; each model compressed data-free by optimum-wc with its mode's defaults. Latency: "
+        f"{os.cpu_count()} CPUs; each model compressed by optimum-wc with its mode's defaults"
+        f"{' (calibrated on random tokens)' if args.data_aware else ', data-free'}. Latency: "
         f"median of {spqr_runtime.STEPS} single-token steps after a {prefill}-token prefill, median over "
         f"{args.repeats} fresh processes (models alternating). Ratios are to INT4_ASYM g128 in the same run.",
         "",
@@ -113,7 +143,7 @@ def main() -> int:
         "| Peak RSS / INT4 | Anonymous RSS / INT4 |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, (label, _) in MODELS.items():
+    for name, (label, _) in models.items():
         row = medians[name]
         lines.append(
             f"| {label} | {facts[name]['bin_bytes'] / MB:.1f} | {row['step_seconds'] / base['step_seconds']:.2f} | "
@@ -122,7 +152,7 @@ def main() -> int:
             f"{row['peak_rss'] / base['peak_rss']:.2f} | {row['rss_anon'] / base['rss_anon']:.2f} |"
         )
     lines += ["", f"INT4_ASYM g128 itself: {base['step_seconds'] * 1e3:.1f} ms per token."]
-    (RESULTS / "format_runtime.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{result_name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

@@ -26,8 +26,8 @@ BLAS_SENSITIVE = (
     "test_parallel.py",
     "test_modeling.py::test_text_calibration",
     "test_compress_parity_formats.py::test_data_aware",
-    "test_compress_lora.py::test_identical",
-    "test_compress_adaptive_codebook.py::test_identical",
+    "test_compress_lora.py::test_identical_to_nncf[",  # the pairwise rows run under the machine's kernel only
+    "test_compress_adaptive_codebook.py::test_identical_to_nncf[",
 )
 
 

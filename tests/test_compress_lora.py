@@ -10,19 +10,60 @@ import pytest
 import openvino as ov
 from openvino import opset13 as opset
 import optimum_wc
+from pairwise import all_pairs, missing_pairs
 from parity import compare_ir, compress_and_save
+from tiny_models import ARCHITECTURES
 
+# pairwise over the options nncf takes with LoRA correction ("lora": its parameters, "ignored": a pattern)
+FACTORS = {
+    "arch": sorted(ARCHITECTURES),
+    "mode": ["int4_sym", "int4_asym", "int3_sym", "int2_sym", "nf4"],
+    "group_size": [-1, 32, 128],
+    "ratio": [1.0, 0.6],
+    "backup_mode": ["int8_asym", "none", "int8_sym", "fp8_e4m3"],
+    "awq": [False, True],
+    "scale_estimation": [False, True],
+    "ignored": [None, ".*(mlp|fc[12]).*"],  # the MLPs (opt's are fc1 and fc2)
+    "adapter_rank": [8, 4],
+    "num_iterations": [3, 0, 1],
+    "apply_regularization": [True, False],
+    "use_int8_adapters": [True, False],
+    "subset_size": [128, 3],
+}
+LORA_FIELDS = ("adapter_rank", "num_iterations", "apply_regularization", "use_int8_adapters", "subset_size")
+ROWS = all_pairs(FACTORS)
+
+
+def _case(row: dict) -> dict:
+    """A row as a case of ``_pair``."""
+    case = {k: v for k, v in row.items() if k not in LORA_FIELDS and v is not None and v is not False}
+    case["lora"] = {k: row[k] for k in LORA_FIELDS}
+    return case
+
+
+def test_rows_cover_every_pair():
+    assert missing_pairs(FACTORS, ROWS) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("row", ROWS, ids=lambda row: "-".join(str(v) for v in row.values()))
+def test_identical_to_nncf_pairwise(row, tiny_ir, tmp_path):
+    from helpers import calibration_items
+
+    case = _case(row)
+    xml = tiny_ir(case.pop("arch"))
+    theirs, ours = _pair(case)
+    reference = compress_and_save(xml, tmp_path / "nncf", "nncf", dataset=nncf.Dataset(calibration_items()), **theirs)
+    candidate = compress_and_save(xml, tmp_path / "ours", "optimum_wc", dataset=calibration_items(), **ours)
+    report = compare_ir(reference, candidate)
+    assert report.identical, report.describe()
+
+
+# beyond the pairwise rows: f16 weights, the ADJUST fallback, a codebook whose u8 indices get no adapters
 CASES = [
-    {"mode": "int4_asym", "group_size": 32},
-    {"mode": "nf4"},
     {"arch": "llama-fp16", "mode": "int4_sym", "ratio": 0.6, "awq": True, "scale_estimation": True},
-    {"arch": "gpt2", "mode": "int4_asym", "group_size": 32, "lora": {"use_int8_adapters": False}},  # [in, out]
-    {"arch": "qwen2", "mode": "int3_sym", "group_size": 64, "lora": {"apply_regularization": False, "adapter_rank": 4}},
-    {"arch": "opt", "mode": "int2_sym", "lora": {"num_iterations": 0}},
-    {"mode": "int4_asym", "ratio": 0.5, "backup_mode": "fp8_e4m3", "lora": {"subset_size": 3, "adapter_rank": 16}},
     {"mode": "int4_sym", "group_size": 96, "fallback": "adjust", "lora": {"num_iterations": 1}},
-    {"mode": "int4_asym", "ratio": 0.7, "backup_mode": "none", "ignored": ".*mlp.down_proj.*"},
-    {"mode": "codebook", "codebook": np.linspace(-1, 1, 40, dtype=np.float32)},  # u8 indices: no adapters
+    {"mode": "codebook", "codebook": np.linspace(-1, 1, 40, dtype=np.float32)},
 ]
 
 

@@ -45,6 +45,16 @@ def check_estimation(plan: Plan, params: AdvancedAdaptiveCodebookParameters) -> 
                 f"{target.constant_name} is stored [in, out]."
             )
             raise UnsupportedModelError(msg)
+    if params.across_blocks:
+        for family in _families(plan, estimated(plan)):
+            inputs = {w.target.shape[1] for w in family}
+            if len(inputs) > 1:  # nncf stacks their rows and fails
+                names = ", ".join(w.target.constant_name for w in family)
+                msg = (
+                    "`adaptive_codebook_params.across_blocks` fits one codebook to the weights whose names differ "
+                    f"only in digits, and needs their input sizes equal; {names} have {sorted(inputs)}."
+                )
+                raise UnsupportedModelError(msg)
 
 
 def estimate_codebooks(
