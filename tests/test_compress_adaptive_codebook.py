@@ -173,3 +173,30 @@ def test_refused_before_any_work(kwargs, theirs, ours, tiny_ir, monkeypatch):
 def test_unknown_value_types_are_named(value):
     with pytest.raises(optimum_wc.InvalidArgumentError, match="value_type"):
         optimum_wc.AdvancedAdaptiveCodebookParameters(value_type=value)
+
+
+def test_a_weight_of_one_value_is_named(tiny_ir):
+    """nncf's histogram has no bin for a weight whose normalized values are all equal (an all-zero weight) and
+    fails with an IndexError; here the error names the weight."""
+    from helpers import calibration_items
+
+    def zeroed() -> tuple[ov.Model, str]:
+        model = ov.Core().read_model(tiny_ir("llama"))
+        matmul = next(op for op in model.get_ordered_ops() if op.get_type_name() == "MatMul")
+        constant = matmul.input_value(1).get_node()
+        while constant.get_type_name() != "Constant":
+            constant = constant.input_value(0).get_node()
+        zero = ov.op.Constant(np.zeros(constant.get_output_shape(0), dtype=constant.get_data().dtype))
+        zero.set_friendly_name(constant.get_friendly_name())
+        for target in constant.output(0).get_target_inputs():
+            target.replace_source_output(zero.output(0))
+        return model, constant.get_friendly_name()
+
+    model, name = zeroed()
+    with pytest.raises(IndexError):
+        nncf.compress_weights(
+            model, mode=nncf.CompressWeightsMode.ADAPTIVE_CODEBOOK, dataset=nncf.Dataset(calibration_items())
+        )
+    model, name = zeroed()
+    with pytest.raises(optimum_wc.UnsupportedModelError, match=f"{name}.*one value.*ignored_scope"):
+        optimum_wc.compress_weights(model, mode="adaptive_codebook", dataset=calibration_items(), progress=False)

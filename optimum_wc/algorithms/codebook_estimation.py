@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from optimum_wc.algorithms.activations import InputStatistics, magnitudes_and_samples
+from optimum_wc.errors import UnsupportedModelError
 from optimum_wc.kernels import compress, decompress
 from optimum_wc.kernels.floats import F8E4M3_VALUES, to_f8e4m3
 from optimum_wc.kernels.groups import group_weight
@@ -105,6 +106,9 @@ def weighted_kmeans(values: np.ndarray, weights: np.ndarray, count: int, interva
     """The candidate codebooks of flattened float32 ``values``: every :data:`SAVE_EVERY`-th iteration's centroids
     and the last ones (the best of the fit is the last)."""
     low, high = values.min(), values.max()
+    if low == high:  # nncf's histogram has no bin then and fails with an IndexError
+        msg = f"every normalized value is {low.item()}, and a codebook cannot be fitted to one value"
+        raise UnsupportedModelError(msg)
     fixed = [0, count // 2 - 1, count - 1] if low < 0.0 else [0, count - 1]
     bins = histogram(values, weights, intervals)
     start = initial_centroids(bins.centres, bins.weights, count)
@@ -152,6 +156,14 @@ def best_codebook(
     return best
 
 
+def _seed(candidates: list[np.ndarray], start: np.ndarray, count: int) -> None:
+    """Puts nncf's two fixed candidates in place of the fit's first two: the configured codebook (when it has
+    ``count`` values) and the integers."""
+    if count == start.size:
+        candidates[0] = start.astype(np.float16)
+    candidates[1] = integer_codebook(count)
+
+
 @dataclass(frozen=True)
 class CodebookTask:
     """What the estimation of one codebook needs of a weight: the float weight in its stored layout, its input
@@ -194,9 +206,7 @@ def layer_codebook(
     importance = np.ones_like(grouped) * s
     normalized = grouped / _signed_scale(grouped, group_axes, np.max(np.abs(start)))
     candidates = weighted_kmeans(normalized.flatten(), importance.flatten(), count, HISTOGRAM_BINS)
-    if count == start.size:
-        candidates[0] = start.astype(np.float16)
-    candidates[1] = integer_codebook(count)
+    _seed(candidates, start, count)
     weight = grouped.reshape(shape)
     outputs = weight @ x
 
@@ -232,9 +242,7 @@ def family_codebook(
         normalized.append(weight / np.where(np.abs(scale) < EPS, EPS, scale))
     values = np.concatenate(normalized, axis=0).flatten()
     candidates = weighted_kmeans(values, np.concatenate(importances, axis=0).flatten(), count, FAMILY_HISTOGRAM_BINS)
-    if count == start.size:
-        candidates[0] = start.astype(np.float16)
-    candidates[1] = integer_codebook(count)
+    _seed(candidates, start, count)
     weights = [np.mean(np.abs(x)).item() for x in inputs]
 
     def error(codebook: np.ndarray) -> float:

@@ -36,8 +36,9 @@ def estimated(plan: Plan) -> list[WeightPlan]:
 
 def check_estimation(plan: Plan, params: AdvancedAdaptiveCodebookParameters) -> None:
     """Refuses, before any work, the weights nncf's estimation fails on once it meets them."""
-    check_2d_matmuls(estimated(plan), "ADAPTIVE_CODEBOOK")
-    for weight in estimated(plan):
+    targets = estimated(plan)
+    check_2d_matmuls(targets, "ADAPTIVE_CODEBOOK")
+    for weight in targets:
         target = weight.target
         if params.across_blocks and target.reduction_axes[0] != 1:
             msg = (
@@ -46,7 +47,7 @@ def check_estimation(plan: Plan, params: AdvancedAdaptiveCodebookParameters) -> 
             )
             raise UnsupportedModelError(msg)
     if params.across_blocks:
-        for family in _families(plan, estimated(plan)):
+        for family in _families(plan, targets):
             inputs = {w.target.shape[1] for w in family}
             if len(inputs) > 1:  # nncf stacks their rows and fails
                 names = ", ".join(w.target.constant_name for w in family)
@@ -78,9 +79,14 @@ def estimate_codebooks(
 
     def estimate(item: tuple[list[WeightPlan], list[CodebookTask]]) -> np.ndarray:
         family, work = item
-        if params.across_blocks:
-            return family_codebook(work, start, params.num_elements, convert)
-        return layer_codebook(work[0], family[0].precision.group_size, start, params.num_elements, convert)
+        try:
+            if params.across_blocks:
+                return family_codebook(work, start, params.num_elements, convert)
+            return layer_codebook(work[0], family[0].precision.group_size, start, params.num_elements, convert)
+        except UnsupportedModelError as error:
+            names = ", ".join(w.target.constant_name for w in family)
+            msg = f"ADAPTIVE_CODEBOOK on {names}: {error}. Leave it out with `ignored_scope`."
+            raise UnsupportedModelError(msg) from error
 
     work = ((family, tasks(family)) for family in families)
     for (family, _), codebook in tqdm(

@@ -43,13 +43,14 @@ def check_correction(plan: Plan, graph: ModelGraph) -> None:
         if op.get_type_name() == "MatMul" and op.get_attributes().get("transpose_a"):
             msg = f"LoRA correction does not support MatMuls with transposed activations: {weight.target.op_name}."
             raise UnsupportedModelError(msg)
-    for weight in corrected(plan):
+    targets = corrected(plan)
+    for weight in targets:
         mode = weight.precision.mode
         if mode not in CORRECTED_MODES:
             allowed = ", ".join(m.name for m in sorted(CORRECTED_MODES, key=lambda m: m.value))
             msg = f"`mode`={mode.name} cannot be used with `lora_correction`; it supports {allowed}."
             raise InternalError(msg)
-    check_2d_matmuls(corrected(plan), "`lora_correction`")
+    check_2d_matmuls(targets, "`lora_correction`")
 
 
 def fit_adapters(
