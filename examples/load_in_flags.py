@@ -1,4 +1,5 @@
-"""The seed-style flags: load_in_8bit (INT8_ASYM) and load_in_4bit (INT4_ASYM, group 128, ratio 1.0).
+"""The seed-style flags: load_in_8bit (INT8_ASYM) and load_in_4bit (optimum-intel's 4-bit default for the model:
+its tuned config if it has one, else INT4_ASYM, group 128, ratio 1.0).
 
 python examples/load_in_flags.py [MODEL]
 """

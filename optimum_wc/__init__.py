@@ -81,14 +81,23 @@ __all__ = [
     "compress_model",
     "compress_weights",
     "OVModelForCausalLM",
+    "OVQuantizer",
+    "OVConfig",
+    "OVWeightQuantizationConfig",
 ]
 
 
 def __getattr__(name: str):
-    # The Hugging Face model class imports optimum-intel (and with it torch): only on first use, and only with the
-    # `hf` extra installed (modeling.py says which).
+    # The Hugging Face classes import optimum-intel (and with it torch): only on first use, and only with the `hf`
+    # extra installed (modeling.py says which).
     if name == "OVModelForCausalLM":
         from optimum_wc.hf.modeling import OVModelForCausalLM
 
         return OVModelForCausalLM
+    if name in ("OVQuantizer", "OVConfig"):
+        from optimum_wc.hf import quantizer
+
+        return getattr(quantizer, name)
+    if name == "OVWeightQuantizationConfig":  # optimum-intel's name: ours takes its vocabulary
+        return WeightCompressionConfig
     raise AttributeError(f"module 'optimum_wc' has no attribute {name!r}")

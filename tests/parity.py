@@ -1,8 +1,9 @@
 """Side-by-side runs of nncf and optimum-wc on one IR, and the comparison of what they write.
 
 "Byte-identical" means: the same ``.bin`` bytes; the same graph (op types, friendly names, connections, element
-types, shapes) once OpenVINO's auto-generated ``<Type>_<N>`` names are set aside and the counter in names made from
-one (``Transpose_10183/scale``: an exported weight's own auto name) is ignored; the same ``nncf`` rt_info.
+types, shapes) once OpenVINO's auto-generated ``<Type>_<N>`` names (and their ``_compressed`` copies at an f16
+save) are set aside and the counter in names made from one (``Transpose_10183/scale``: an exported weight's own auto
+name) is ignored; the same ``nncf`` rt_info.
 Used by the parity tests and by ``benchmarks/parity.py``.
 """
 
@@ -17,7 +18,7 @@ import openvino.opset13 as opset
 
 import openvino as ov
 
-AUTO_NAME = re.compile(r"^[A-Za-z0-9]+_\d+$")
+AUTO_NAME = re.compile(r"^[A-Za-z0-9]+_\d+(_compressed)?$")  # and its f16 copy at save
 # A name OpenVINO made from its process-wide counter (``Transpose_10183``, ``Constant_137822_1_1``), which an export
 # in another process (or later in this one) numbers differently, and names derived from one (``Transpose_10183/scale``)
 COUNTED_NAME = re.compile(r"^(?P<type>[A-Z][A-Za-z0-9]*)_\d+(?P<copies>(?:_\d+)*)(?P<rest>/.*)?$")
@@ -138,8 +139,10 @@ def _rt_info_entries(model: ov.Model, root: str) -> dict[str, str]:
     return entries
 
 
-def compare_ir(reference_xml: pathlib.Path, candidate_xml: pathlib.Path) -> ParityReport:
-    """Compares two saved IRs (the reference is nncf's)."""
+def compare_ir(
+    reference_xml: pathlib.Path, candidate_xml: pathlib.Path, rt_roots: tuple[str, ...] = ("nncf",)
+) -> ParityReport:
+    """Compares two saved IRs (the reference is nncf's), and their rt_info under ``rt_roots``."""
     core = ov.Core()
     reference, candidate = core.read_model(reference_xml), core.read_model(candidate_xml)
     report = ParityReport(
@@ -151,7 +154,10 @@ def compare_ir(reference_xml: pathlib.Path, candidate_xml: pathlib.Path) -> Pari
     for i, (a, b) in enumerate(zip(ref_sig, cand_sig)):
         if a != b:
             report.graph_differences.append(f"op {i}: nncf {a} != ours {b}")
-    ref_rt, cand_rt = _rt_info_entries(reference, "nncf"), _rt_info_entries(candidate, "nncf")
+    ref_rt, cand_rt = {}, {}
+    for root in rt_roots:
+        ref_rt.update(_rt_info_entries(reference, root))
+        cand_rt.update(_rt_info_entries(candidate, root))
     for key in sorted(set(ref_rt) | set(cand_rt)):
         if ref_rt.get(key) != cand_rt.get(key):
             report.rt_info_differences.append(f"rt_info {key}: nncf {ref_rt.get(key)!r} != ours {cand_rt.get(key)!r}")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from optimum_wc.errors import InvalidArgumentError
 
-HUB_DATASETS = ("wikitext2", "c4", "c4-new")
+HUB_DATASETS = ("wikitext2", "c4", "c4-new", "gsm8k")  # optimum-intel's recipes over Hub datasets
+GENERATED = "auto"  # text the model generates itself (nncf's recipe, which optimum-intel uses)
+DATASET_NAMES = (GENERATED, *HUB_DATASETS)
 
 
 def parse_dataset_name(name: str) -> tuple[str, int | None]:

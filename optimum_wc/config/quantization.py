@@ -27,7 +27,7 @@ from optimum_wc.config.advanced import (
     changed_fields,
     coerce_advanced_parameters,
 )
-from optimum_wc.config.datasets import HUB_DATASETS, parse_dataset_name
+from optimum_wc.config.datasets import DATASET_NAMES, parse_dataset_name
 from optimum_wc.config.enums import (
     CODE_BITS,
     BackupMode,
@@ -214,9 +214,9 @@ class WeightCompressionConfig:
             )
         if isinstance(self.dataset, str) and not pathlib.Path(self.dataset).exists():
             name, _ = parse_dataset_name(self.dataset)
-            if name not in HUB_DATASETS:
+            if name not in DATASET_NAMES:
                 raise InvalidArgumentError(
-                    f"`dataset`={self.dataset!r} is neither an existing path nor one of {', '.join(HUB_DATASETS)}."
+                    f"`dataset`={self.dataset!r} is neither an existing path nor one of {', '.join(DATASET_NAMES)}."
                 )
         settings = CompressionSettings.from_arguments(**self.to_compress_kwargs())
         self.spqr = settings.spqr  # with group_size and num_samples folded in

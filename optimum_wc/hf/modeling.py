@@ -24,6 +24,7 @@ except ModuleNotFoundError as missing:  # optimum-intel, transformers or torch: 
 from optimum_wc._utils.atomic import atomic_directory, disk_errors
 from optimum_wc.checkpoints.importer import import_checkpoint, prequantized_spec
 from optimum_wc.compress import check_run_options, compress_model
+from optimum_wc.config.datasets import GENERATED, HUB_DATASETS, parse_dataset_name
 from optimum_wc.config.options import RUN_OPTIONS
 from optimum_wc.config.quantization import WeightCompressionConfig
 from optimum_wc.config.settings import CompressionSettings, bind_options
@@ -35,9 +36,11 @@ from optimum_wc.errors import (
     OptimumWCError,
     UnsupportedModelError,
 )
+from optimum_wc.hf.defaults import default_config, recommend, with_default_ignored_scope
 from optimum_wc.hf.exporting import check_checkpoint_files, convert_tokenizer, export_folders_the_next_run_can_repair
+from optimum_wc.hf.generated import generated_texts
 from optimum_wc.openvino.ir_files import check_ir_files
-from optimum_wc.pipeline.calibration import check_token_samples, token_samples
+from optimum_wc.pipeline.calibration import check_token_samples, hub_dataset, token_samples
 from optimum_wc.pipeline.rt_info import imported_origin
 from optimum_wc.pipeline.summary import CompressionSummary
 from optimum_wc.saving.folder import (
@@ -56,23 +59,25 @@ logger = logging.getLogger(__name__)
 # accelerate's placement options: OpenVINO's exporter refuses models whose modules accelerate offloads (its input
 # check and TorchScript tracing fail), and OpenVINO models are placed with ``device``; refused up front, not ignored.
 OFFLOAD_ARGUMENTS = ("device_map", "max_memory", "offload_folder", "offload_state_dict", "offload_buffers")
-FOUR_BIT_DEFAULT = {
-    "bits": 4,
-    "sym": False,
-    "group_size": 128,
-    "ratio": 1.0,
-}  # optimum-intel's fallback for {"bits": 4}
 
 
 def resolve_quantization_config(
-    load_in_8bit: bool | None, load_in_4bit: bool | None, quantization_config: object
+    model_id: str, load_in_8bit: bool | None, load_in_4bit: bool | None, quantization_config: object
 ) -> WeightCompressionConfig | None:
     """The config that ``from_pretrained``'s arguments ask for, or None for none.
 
-    ``load_in_8bit`` is INT8_ASYM; ``load_in_4bit`` and the dict ``{"bits": 4}`` are optimum-intel's 4-bit fallback
-    (asymmetric, group 128, ratio 1.0); dicts in either vocabulary and optimum-intel's ``OVWeightQuantizationConfig``
-    are accepted.
+    ``load_in_8bit`` is INT8_ASYM. ``load_in_4bit`` and the dicts ``{"bits": 4}`` and ``{"bits": 8}`` are
+    optimum-intel's default for ``model_id`` (its tuned entry for the model, else INT4_ASYM group 128 / INT8_ASYM);
+    dicts in either vocabulary and optimum-intel's ``OVWeightQuantizationConfig`` are accepted. The weights
+    optimum-intel always leaves out of some models are added to the config's ignored scope.
     """
+    config = _resolve(model_id, load_in_8bit, load_in_4bit, quantization_config)
+    return None if config is None else with_default_ignored_scope(model_id, config)
+
+
+def _resolve(
+    model_id: str, load_in_8bit: bool | None, load_in_4bit: bool | None, quantization_config: object
+) -> WeightCompressionConfig | None:
     for name, value in (("load_in_8bit", load_in_8bit), ("load_in_4bit", load_in_4bit)):
         if value is not None and not isinstance(value, bool):
             raise InvalidArgumentTypeError(f"`{name}` must be True, False or None, got {value!r}.")
@@ -84,15 +89,21 @@ def resolve_quantization_config(
     if load_in_8bit:
         return WeightCompressionConfig(bits=8)
     if load_in_4bit:
-        return WeightCompressionConfig(**FOUR_BIT_DEFAULT)
-    if quantization_config is None or isinstance(quantization_config, WeightCompressionConfig):
-        return quantization_config
-    if isinstance(quantization_config, dict):
-        if quantization_config == {"bits": 4}:
-            return WeightCompressionConfig(**FOUR_BIT_DEFAULT)
-        return WeightCompressionConfig.from_dict(quantization_config)
-    if type(quantization_config).__name__ == "OVWeightQuantizationConfig":
-        return WeightCompressionConfig.from_optimum_intel(quantization_config.to_dict())
+        return default_config(model_id, 4)
+    if quantization_config is None:
+        return None
+    if isinstance(quantization_config, dict) and quantization_config in ({"bits": 4}, {"bits": 8}):
+        return default_config(model_id, quantization_config["bits"])
+    config = None
+    if isinstance(quantization_config, WeightCompressionConfig):
+        config = quantization_config
+    elif isinstance(quantization_config, dict):
+        config = WeightCompressionConfig.from_dict(quantization_config)
+    elif type(quantization_config).__name__ == "OVWeightQuantizationConfig":
+        config = WeightCompressionConfig.from_optimum_intel(quantization_config.to_dict())
+    if config is not None:
+        recommend(model_id, config)
+        return config
     raise InvalidArgumentTypeError(
         "`quantization_config` must be a WeightCompressionConfig, a dict or an OVWeightQuantizationConfig, "
         f"got {type(quantization_config).__name__}."
@@ -171,8 +182,11 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
             model_id: A Hub id, or a local folder with a Transformers checkpoint or a saved OpenVINO model.
             export: Convert a Transformers checkpoint to OpenVINO IR (forced when the folder has no IR).
             load_in_8bit: INT8_ASYM per channel.
-            load_in_4bit: optimum-intel's 4-bit default: INT4_ASYM, group 128, ratio 1.0.
-            quantization_config: A :class:`WeightCompressionConfig` or a dict in our or optimum-intel's vocabulary.
+            load_in_4bit: optimum-intel's 4-bit default: its tuned config for the model if it has one, else
+                INT4_ASYM, group 128, ratio 1.0 (the same as ``quantization_config={"bits": 4}``).
+            quantization_config: A :class:`WeightCompressionConfig`, an ``OVWeightQuantizationConfig``, or a dict in
+                our or optimum-intel's vocabulary; ``{"bits": 4}`` and ``{"bits": 8}`` are optimum-intel's defaults
+                for the model.
             compile: Compile the model for inference now (otherwise at first use).
             **kwargs: ``compress_weights``'s run options (``num_workers``, ``progress``, ``scratch_dir``), which
                 change how the compression runs, not its result; the others go to optimum-intel (``device``,
@@ -189,9 +203,6 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
         run = {name: kwargs.pop(name) for name in RUN_OPTIONS if name in kwargs}
         check_run_options(**run)
         _check_no_offload(kwargs)
-        config = resolve_quantization_config(load_in_8bit, load_in_4bit, quantization_config)
-        if config is not None:
-            CompressionSettings.from_arguments(**config.to_compress_kwargs())  # refuse bad settings before exporting
         path = pathlib.Path(str(model_id))
         if path.exists() and not path.is_dir():
             raise InvalidArgumentError(f"`model_id` {model_id!r} is a file; pass the folder that holds the model.")
@@ -200,6 +211,11 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
             check_ir_files(ir_xml)  # a damaged file is named before OpenVINO reads it
         if path.is_dir():
             check_checkpoint_files(path / kwargs.get("subfolder", ""))
+        config = resolve_quantization_config(str(model_id), load_in_8bit, load_in_4bit, quantization_config)
+        if config is not None:
+            CompressionSettings.from_arguments(**config.to_compress_kwargs())  # refuse bad settings before exporting
+            if isinstance(config.dataset, str) and parse_dataset_name(config.dataset)[0] in HUB_DATASETS:
+                hub_dataset(config.dataset)  # offline: refused before the export, not after
         prequantized = _prequantized_checkpoint(model_id, export, kwargs)
         if prequantized is not None:
             if config is not None or load_in_8bit or load_in_4bit:
@@ -245,16 +261,24 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
             model.compile()
         return model
 
-    def compress(self, config: WeightCompressionConfig, **run: Any) -> CompressionSummary:
-        """Compresses the model's weights in place with optimum-wc and records what was done; ``run`` takes
-        ``compress_weights``'s run options (``num_workers``, ``progress``, ``scratch_dir``)."""
+    def compress(self, config: WeightCompressionConfig, dataset: Any = None, **run: Any) -> CompressionSummary:
+        """Compresses the model's weights in place with optimum-wc and records what was done.
+
+        Args:
+            config: What to do; its ``dataset`` (text) is tokenized into calibration inputs, unless ``dataset``
+                is given.
+            dataset: Calibration inputs ready for the model (an ``nncf.Dataset`` or an iterable of input dicts).
+            **run: ``compress_weights``'s run options (``num_workers``, ``progress``, ``scratch_dir``).
+        """
         if is_compressed(self.model):
             raise UnsupportedModelError(
                 "The model's weights are already compressed (its rt_info has an nncf section); "
                 "load the original checkpoint to compress it differently."
             )
         options = config.to_compress_kwargs()
-        if config.dataset is not None:
+        if dataset is not None:
+            options["dataset"] = dataset
+        elif config.dataset is not None:
             options["dataset"] = self._calibration_inputs(config)
         settings = CompressionSettings.from_arguments(**options)
         result = compress_model(self.model, settings, **vars(bind_options(run, RUN_OPTIONS)))
@@ -276,7 +300,8 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
                 f"quantization config ({type(exc).__name__}: {exc})."
             ) from exc
         count = config.spqr.num_samples if config.spqr is not None else config.num_samples or 128
-        samples = token_samples(config.dataset, tokenizer, count)
+        dataset = generated_texts(self, tokenizer, count) if config.dataset == GENERATED else config.dataset
+        samples = token_samples(dataset, tokenizer, count)
         check_token_samples(samples, self.config)
         return [self.prepare_inputs(**sample) for sample in samples]
 
@@ -303,12 +328,14 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
         save_directory: str | os.PathLike,
         push_to_hub: bool = False,
         compress_to_fp16: bool = False,
+        convert_tokenizer: bool = True,
         **kwargs: Any,
     ):
         """Saves the model, its configs, tokenizer files, per-weight record and model card; atomically.
 
         Everything is written into a staging folder that replaces ``save_directory`` at the end, so a failure
-        midway leaves any previous save intact. ``compress_to_fp16`` stores the remaining float weights as f16.
+        midway leaves any previous save intact. ``compress_to_fp16`` stores the remaining float weights as f16;
+        ``convert_tokenizer=False`` writes no OpenVINO tokenizer models that the source folder lacks.
         """
         push_options = {"repository_id", "private", "token"}
         unknown = sorted(set(kwargs) - push_options) if push_to_hub else sorted(kwargs)
@@ -320,7 +347,7 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
             super().save_pretrained(staging)
             if compress_to_fp16:
                 ov.save_model(self.model, staging / "openvino_model.xml", compress_to_fp16=True)
-            self._save_extras(staging)
+            self._save_extras(staging, convert_tokenizer)
         if push_to_hub:
             return self.push_to_hub(str(save_directory), **kwargs)
         return None
@@ -357,7 +384,7 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
             ) from exc
         return str(commit)
 
-    def _save_extras(self, folder: pathlib.Path) -> None:
+    def _save_extras(self, folder: pathlib.Path, convert: bool = True) -> None:
         source = pathlib.Path(str(self.model_save_dir)) if self.model_save_dir is not None else None
-        copy_tokenizer(source, folder, convert_tokenizer)
+        copy_tokenizer(source, folder, convert_tokenizer if convert else None, warn=convert)
         write_records(folder, self.model, self._wc_config, self._wc_summary, self.config, self._wc_origin)

@@ -5,8 +5,10 @@ matched by shape) or any iterable of model inputs; the first ``subset_size`` ite
 
 ``WeightCompressionConfig(dataset=...)`` takes text, as optimum-intel does: a list of strings (the first
 ``num_samples``, tokenized as they are), a ``datasets.Dataset`` with a ``text`` column, a path to local text, JSON,
-JSON-lines, CSV or parquet files (read with ``datasets.load_dataset``), or the names ``wikitext2``, ``c4`` and
-``c4-new`` (optimum-intel's Hub recipes: random 32-token windows, seed 0; ``name:seq_len=N`` sets the length).
+JSON-lines, CSV or parquet files (read with ``datasets.load_dataset``), or optimum-intel's names: ``wikitext2``,
+``c4`` and ``c4-new`` (random 32-token windows, seed 0), ``gsm8k`` (question and answer pairs, shuffled with seed
+42, cut at 256 tokens), where ``name:seq_len=N`` sets the length, and ``auto`` (text the model writes itself: the
+model class generates it).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from optimum_wc.config.datasets import HUB_DATASETS, parse_dataset_name
+from optimum_wc.config.datasets import DATASET_NAMES, HUB_DATASETS, parse_dataset_name
 from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError
 
 
@@ -85,7 +87,7 @@ def load_texts(source: object, num_samples: int) -> list[str]:
     else:
         msg = (
             f"`dataset`={source!r} is not a list of strings, a datasets.Dataset, an existing path, or one of "
-            f"{', '.join(HUB_DATASETS)}."
+            f"{', '.join(DATASET_NAMES)}."
         )
         raise InvalidArgumentError(msg)
     chosen = [text for text in texts if text and text.strip()][:num_samples]
@@ -111,6 +113,8 @@ def _local_texts(path: pathlib.Path) -> list[str]:
 
 def token_samples(source: object, tokenizer: Any, num_samples: int) -> list[dict[str, Any]]:
     """Tokenized calibration samples (``input_ids``, ``attention_mask``), one per text or Hub window."""
+    if isinstance(source, str) and parse_dataset_name(source)[0] == "gsm8k":
+        return _question_answers(source, tokenizer, num_samples)
     if isinstance(source, str) and parse_dataset_name(source)[0] in HUB_DATASETS:
         return _hub_windows(source, tokenizer, num_samples)
     return [tokenizer(text, return_tensors="pt") for text in load_texts(source, num_samples)]
@@ -158,24 +162,45 @@ def check_token_samples(samples: list[dict[str, Any]], model_config: Any) -> Non
             raise InvalidArgumentError(msg)
 
 
-def _hub_windows(name: str, tokenizer: Any, num_samples: int) -> list[dict[str, Any]]:
-    """optimum-intel's recipes for its named datasets: random windows from wikitext-2 or one C4 shard."""
+def hub_dataset(name: str) -> Any:
+    """The Hub dataset behind one of :data:`HUB_DATASETS` (``datasets`` caches it on disk; called before an export
+    to fail early when the Hub cannot be reached).
+
+    Raises:
+        InvalidArgumentError: The download failed; the message says what to pass instead.
+    """
     import datasets
 
-    base, seq_len = parse_dataset_name(name)
-    seq_len = seq_len or 32
+    base, _ = parse_dataset_name(name)
     try:
         if base == "wikitext2":
-            data = datasets.load_dataset("Salesforce/wikitext", "wikitext-2-raw-v1", split="train")
-        else:
-            shard = {"train": "en/c4-train.00000-of-01024.json.gz"}
-            data = datasets.load_dataset("allenai/c4", split="train", data_files=shard)
+            return datasets.load_dataset("Salesforce/wikitext", "wikitext-2-raw-v1", split="train")
+        if base == "gsm8k":
+            return datasets.load_dataset("openai/gsm8k", name="main", split="train")
+        shard = {"train": "en/c4-train.00000-of-01024.json.gz"}
+        return datasets.load_dataset("allenai/c4", split="train", data_files=shard)
     except Exception as exc:
         msg = (
             f"`dataset`={name!r} must be downloaded from the Hugging Face Hub, which failed ({type(exc).__name__}). "
             "Pass local data instead: a list of strings, a datasets.Dataset, or a path to .txt/.json/.parquet files."
         )
         raise InvalidArgumentError(msg) from exc
+
+
+def _question_answers(name: str, tokenizer: Any, num_samples: int) -> list[dict[str, Any]]:
+    """optimum-intel's gsm8k recipe: ``num_samples`` rows of the shuffled training split (seed 42), each
+    ``"Question: ...\nAnswer: ..."``, tokenized and cut at ``seq_len`` tokens (256 by default)."""
+    _, seq_len = parse_dataset_name(name)
+    rows = hub_dataset(name).shuffle(seed=42).take(num_samples)
+    texts = [f"Question: {question}\nAnswer: {answer}" for question, answer in zip(rows["question"], rows["answer"])]
+    return [tokenizer(text, return_tensors="pt", truncation=True, max_length=seq_len or 256) for text in texts]
+
+
+def _hub_windows(name: str, tokenizer: Any, num_samples: int) -> list[dict[str, Any]]:
+    """optimum-intel's recipes for its named datasets: random windows from wikitext-2 or one C4 shard."""
+    base, seq_len = parse_dataset_name(name)
+    seq_len = seq_len or 32
+    data = hub_dataset(name)
     rng = random.Random(0)
     samples = []
     if base == "wikitext2":

@@ -81,16 +81,21 @@ def saved_config(folder: pathlib.Path) -> WeightCompressionConfig | None:
 
 
 def copy_tokenizer(
-    source: pathlib.Path | None, folder: pathlib.Path, convert: Callable[[pathlib.Path], None] | None
+    source: pathlib.Path | None,
+    folder: pathlib.Path,
+    convert: Callable[[pathlib.Path], None] | None,
+    warn: bool = True,
 ) -> None:
     """Copies the tokenizer files of ``source``; ``convert`` writes the OpenVINO tokenizer models when the source
-    has a Hugging Face tokenizer but not those (None: they are not written, and a warning says so)."""
+    has a Hugging Face tokenizer but not those (None: they are not written, and unless ``warn`` is False a warning
+    says so)."""
     for name in TOKENIZER_FILES:
         if source is not None and (source / name).is_file() and not (folder / name).exists():
             shutil.copy2(source / name, folder / name)
     if (folder / "tokenizer_config.json").is_file() and not (folder / "openvino_tokenizer.xml").exists():
         if convert is None:
-            logger.warning("OpenVINO tokenizer models were not written: converting them needs optimum-wc[hf].")
+            if warn:
+                logger.warning("OpenVINO tokenizer models were not written: converting them needs optimum-wc[hf].")
         else:
             convert(folder)
 

@@ -68,9 +68,9 @@ def test_each_field_takes_effect_as_in_optimum_intel_or_is_refused_by_name(field
     if error is not None:
         name = field if field in arguments else "colour"
         with pytest.raises(error, match=name):
-            resolve_quantization_config(None, None, theirs)
+            resolve_quantization_config("not-a-listed-model", None, None, theirs)
         return
-    config = resolve_quantization_config(None, None, theirs)
+    config = resolve_quantization_config("not-a-listed-model", None, None, theirs)
     ours = config.to_compress_kwargs()
     theirs_resolved = CompressionSettings.from_arguments(**theirs.to_nncf_dict(), dataset=ours["dataset"])
     assert CompressionSettings.from_arguments(**ours) == theirs_resolved  # what nncf's arguments resolve to

@@ -1,0 +1,92 @@
+"""optimum-intel's tuned configs for popular models, found as optimum-intel finds them.
+
+optimum-intel keeps a table of 4-bit (and a few 8-bit) weight compression configs per model id and applies an entry
+when the user asks for no more than a bit width: ``quantization_config={"bits": 4}`` or ``{"bits": 8}`` in Python,
+``--weight-format int4``/``int8`` with no other compression flag on the command line. The id is looked up as given,
+then as the ``_name_or_path`` in a local folder's ``config.json``, then by the folder's name alone
+(``.../Llama-2-7b-hf``). Without an entry, 4 bits is its generic default (INT4_ASYM, group 128, ratio 1.0) and 8 bits
+is INT8_ASYM. Separately, a few model ids get weights left out whatever the config (its default ignored scopes).
+
+The table and the lookup are optimum-intel's own, read from the installed package, so that an entry it adds or
+changes applies here too.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from optimum_wc.config.quantization import WeightCompressionConfig
+from optimum_wc.config.scope import IgnoredScope
+from optimum_wc.errors import NotYetSupportedError
+
+logger = logging.getLogger(__name__)
+
+GENERIC = {4: {"bits": 4, "sym": False, "group_size": 128, "ratio": 1.0}, 8: {"bits": 8}}  # without an entry
+PER_SUBMODEL_KEYS = ("quantization_configs", "quantization_config1", "quantization_config2")
+MODEL_NAME = "model"  # the name of a causal LM's one OpenVINO model in optimum-intel's per-model tables
+
+
+def table_entry(model_id: str, bits: int) -> dict[str, Any] | None:
+    """optimum-intel's tuned config for ``model_id`` (a Hub id or a local folder) at ``bits`` (4 or 8), if any."""
+    from optimum.intel.openvino.configuration import get_default_quantization_config
+
+    return get_default_quantization_config(str(model_id), weight_format=f"int{bits}")
+
+
+def default_config(model_id: str, bits: int) -> WeightCompressionConfig:
+    """What optimum-intel compresses ``model_id`` with when asked for ``bits`` alone: its table entry, else its
+    generic default.
+
+    Raises:
+        NotYetSupportedError: The entry configures several OpenVINO models of a pipeline (vision-language models,
+            gpt-oss' two passes), which the causal LM classes do not compress yet.
+    """
+    entry = table_entry(model_id, bits)
+    if entry is None:
+        return WeightCompressionConfig(**GENERIC[bits])
+    logger.info("Applying optimum-intel's default %d-bit quantization config for %s: %s", bits, model_id, entry)
+    nested = [key for key in PER_SUBMODEL_KEYS if key in entry]
+    if nested:
+        msg = (
+            f"optimum-intel's default {bits}-bit config for {model_id} is one config per OpenVINO model "
+            f"({', '.join(nested)}), which optimum-wc does not apply yet; pass a `quantization_config` with the "
+            "settings to use."
+        )
+        raise NotYetSupportedError(msg)
+    return WeightCompressionConfig(**{key: value for key, value in entry.items() if value is not None})
+
+
+def recommend(model_id: str, config: WeightCompressionConfig) -> None:
+    """Logs optimum-intel's tuned config for an INT4/INT8 model given a config of its own, as optimum-intel does."""
+    if config.spqr is not None or not config.mode.value.startswith(("int4", "int8")):
+        return
+    entry = table_entry(model_id, config.bits)
+    if entry is not None:
+        logger.info("For the given model, optimum-intel recommends the quantization_config %s", entry)
+
+
+def with_default_ignored_scope(model_id: str, config: WeightCompressionConfig) -> WeightCompressionConfig:
+    """``config`` with the weights optimum-intel always leaves out of ``model_id`` added to its ignored scope (its
+    default ignored scopes, looked up by the id and a local folder's ``_name_or_path``, not by folder name)."""
+    from optimum.intel.openvino.configuration import _DEFAULT_IGNORED_SCOPE_CONFIGS, _get_model_id_candidates
+
+    for candidate in _get_model_id_candidates(str(model_id)):
+        scope = _DEFAULT_IGNORED_SCOPE_CONFIGS.get(candidate, {}).get(MODEL_NAME)
+        if scope:
+            merged = WeightCompressionConfig.from_dict(config.to_dict())
+            merged.ignored_scope = merge_scopes(config.ignored_scope, scope)
+            return merged
+    return config
+
+
+def merge_scopes(scope: IgnoredScope | None, extra: dict[str, Any]) -> IgnoredScope:
+    """The union of ``scope`` and optimum-intel's ``extra`` scope: each list joined (the config's entries first),
+    and ``validate`` as the extra scope sets it (optimum-intel's default scopes name layers some exports lack)."""
+    fields: dict[str, Any] = {}
+    for key in ("names", "patterns", "types"):
+        mine = list(getattr(scope, key, None) or [])
+        fields[key] = mine + [item for item in extra.get(key, []) if item not in mine]
+    fields["subgraphs"] = list(getattr(scope, "subgraphs", None) or [])
+    fields["validate"] = extra.get("validate", True if scope is None else scope.validate)
+    return IgnoredScope(**fields)

@@ -1,0 +1,170 @@
+"""``OVQuantizer`` and ``OVConfig``: optimum-intel's quantizer API for weight compression, with optimum-wc's core.
+
+``OVQuantizer.from_pretrained(model).quantize(ov_config=OVConfig(quantization_config=...), calibration_dataset=...,
+save_directory=...)`` compresses a causal LM's weights in place as optimum-intel's does (the same arguments, the
+same defaults: 8-bit weights when no config is given), and saves it. What optimum-intel's quantizer does beyond
+weight compression (static quantization of activations, mixed and per-model configs, other model families) is
+refused by name before any work.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from optimum_wc.config.options import BY_NAME, RUN_OPTIONS
+from optimum_wc.config.quantization import WeightCompressionConfig
+from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError, NotYetSupportedError
+from optimum_wc.hf.modeling import OVModelForCausalLM
+
+logger = logging.getLogger(__name__)
+
+WEIGHT_CONFIGS = ("OVWeightQuantizationConfig", "WeightCompressionConfig")
+
+
+class OVConfig:
+    """optimum-intel's ``OVConfig`` as far as weight compression goes: a holder of the ``quantization_config``
+    (a :class:`WeightCompressionConfig`, an optimum-intel ``OVWeightQuantizationConfig``, or a dict of either's keys).
+    """
+
+    def __init__(self, quantization_config: Any = None, dtype: str | None = None, **kwargs: Any) -> None:
+        self.quantization_config = quantization_config
+        self.dtype = dtype
+
+
+class OVQuantizer:
+    """Compresses the weights of an ``OVModelForCausalLM`` (ours, or optimum-intel's) with optimum-wc."""
+
+    def __init__(self, model: Any, task: str | None = None, seed: int = 42, trust_remote_code: bool = False, **kwargs):
+        from optimum.intel import OVModelForCausalLM as IntelCausalLM
+
+        if not isinstance(model, IntelCausalLM):
+            raise NotYetSupportedError(
+                f"OVQuantizer takes an OVModelForCausalLM; got {type(model).__name__}. optimum-wc's quantizer "
+                "compresses causal LMs only for now."
+            )
+        if not isinstance(model, OVModelForCausalLM):  # optimum-intel's own class: our compression on top
+            model.__class__ = type(f"OptimumWC{type(model).__name__}", (OVModelForCausalLM, type(model)), {})
+        self.model = model
+        self.seed = seed
+        self.trust_remote_code = trust_remote_code
+
+    @classmethod
+    def from_pretrained(cls, model: Any, trust_remote_code: bool = False, **kwargs: Any) -> OVQuantizer:
+        return cls(model, trust_remote_code=trust_remote_code, **kwargs)
+
+    def quantize(
+        self,
+        calibration_dataset: Any = None,
+        save_directory: str | os.PathLike | None = None,
+        ov_config: OVConfig | None = None,
+        batch_size: int = 1,
+        data_collator: Any = None,
+        remove_unused_columns: bool = False,
+        immediate_save: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        """Compresses the model's weights in place, then saves it to ``save_directory`` if given.
+
+        Args:
+            calibration_dataset: Model inputs (an ``nncf.Dataset`` or a list of input dicts), used instead of the
+                config's ``dataset``; ignored for 8-bit weights, as in optimum-intel.
+            save_directory: Where to save the compressed model (``save_pretrained``).
+            ov_config: An ``OVConfig`` (ours or optimum-intel's); without one, INT8_ASYM weights.
+            batch_size, data_collator, remove_unused_columns: optimum-intel's options for building inputs from a
+                ``datasets.Dataset``, which weight compression does not take; only their defaults are accepted.
+            immediate_save: Needs ``save_directory``; the model is saved there in either case.
+            **kwargs: ``compress_weights`` arguments that override the config's (as optimum-intel hands them to
+                nncf), and the run options ``num_workers``, ``progress``, ``scratch_dir``.
+
+        Raises:
+            NotYetSupportedError: Static or mixed quantization of activations, or a per-model config.
+            InvalidArgumentError: A calibration dataset that is not model inputs, or options that need one.
+        """
+        if immediate_save and save_directory is None:
+            raise InvalidArgumentError("`immediate_save=True` needs a `save_directory`.")
+        if (batch_size, data_collator, remove_unused_columns) != (1, None, False):
+            raise InvalidArgumentError(
+                "`batch_size`, `data_collator` and `remove_unused_columns` build calibration inputs from a "
+                "datasets.Dataset, which weight compression does not take: pass an nncf.Dataset of model inputs, or "
+                "text as the config's `dataset`."
+            )
+        config = self._config(ov_config, calibration_dataset)
+        run = {name: kwargs.pop(name) for name in RUN_OPTIONS if name in kwargs}
+        config = _with_overrides(config, kwargs)
+        dataset = None if config.bits == 8 and config.spqr is None else _model_inputs(calibration_dataset)
+        if dataset is not None and config.dataset is not None:
+            logger.info("Both the config's `dataset` and `calibration_dataset` were given: using calibration_dataset.")
+        if dataset is None and config.statistics_path is not None and config.dataset is None:
+            config = _with_overrides(config, {"advanced_parameters": _without_statistics_path(config)})
+        self.model.compress(config, dataset, **run)
+        if save_directory is not None:
+            self.model.save_pretrained(save_directory)
+
+    def _config(self, ov_config: Any, calibration_dataset: Any) -> WeightCompressionConfig:
+        """The weight compression config that ``ov_config`` holds (optimum-intel's defaults when it holds none)."""
+        if ov_config is not None and type(ov_config).__name__ != "OVConfig":
+            raise InvalidArgumentTypeError(f"`ov_config` must be an OVConfig, got {type(ov_config).__name__}.")
+        wanted = None if ov_config is None else ov_config.quantization_config
+        if wanted is None:
+            if calibration_dataset is not None:
+                raise NotYetSupportedError(
+                    "A `calibration_dataset` without a `quantization_config` asks optimum-intel for static "
+                    "quantization of activations, which optimum-wc does not do; pass "
+                    "OVConfig(quantization_config=OVWeightQuantizationConfig(...)) to compress the weights."
+                )
+            logger.warning("`quantization_config` was not provided: compressing the weights to 8 bits.")
+            return WeightCompressionConfig(bits=8)
+        kind = type(wanted).__name__
+        if not isinstance(wanted, dict) and kind not in WEIGHT_CONFIGS:
+            raise NotYetSupportedError(
+                f"optimum-wc compresses weights only; {kind} (static, mixed or per-model quantization) is not "
+                "supported. Use an OVWeightQuantizationConfig."
+            )
+        if isinstance(wanted, dict) and not {"quantization_configs", "full_quantization_config"}.isdisjoint(wanted):
+            raise NotYetSupportedError("Per-model and mixed quantization configs are not supported by optimum-wc.")
+        if isinstance(wanted, WeightCompressionConfig):
+            return wanted
+        if isinstance(wanted, dict):  # read as it is, as optimum-intel does here: no per-model default
+            return WeightCompressionConfig.from_dict(wanted)
+        return WeightCompressionConfig.from_optimum_intel(wanted)
+
+
+def _with_overrides(config: WeightCompressionConfig, overrides: dict[str, Any]) -> WeightCompressionConfig:
+    """``config`` with ``compress_weights`` arguments replaced (optimum-intel lets quantize()'s kwargs win)."""
+    unknown = sorted(name for name in overrides if name not in BY_NAME or name == "dataset")
+    if unknown:
+        allowed = ", ".join(name for name in BY_NAME if name != "dataset")
+        raise InvalidArgumentError(f"quantize() got unknown argument(s) {unknown}; it takes {allowed}.")
+    if not overrides:
+        return config
+    logger.warning("quantize() arguments override the config's: %s", sorted(overrides))
+    values = {**config.to_compress_kwargs(), **overrides}
+    values.pop("dataset")
+    merged = WeightCompressionConfig.from_compress_kwargs(**values)
+    merged.dataset, merged.tokenizer, merged.dq_group_size = config.dataset, config.tokenizer, config.dq_group_size
+    return merged
+
+
+def _without_statistics_path(config: WeightCompressionConfig) -> Any:
+    """The config's advanced parameters without a statistics path, which optimum-intel drops when no calibration
+    data is given rather than fail."""
+    import dataclasses
+
+    return dataclasses.replace(config.advanced_parameters, statistics_path=None)
+
+
+def _model_inputs(dataset: Any) -> Any:
+    """``dataset`` if it holds model inputs (an nncf.Dataset, or a list of input dicts), None if absent."""
+    if dataset is None or hasattr(dataset, "get_inference_data"):
+        return dataset
+    if hasattr(dataset, "column_names") or isinstance(dataset, (str, bytes)):
+        raise InvalidArgumentError(
+            f"`calibration_dataset` must be model inputs (an nncf.Dataset or a list of input dicts); got "
+            f"{type(dataset).__name__}. Text goes in the config's `dataset` (a list of strings, a file or a name)."
+        )
+    items = list(dataset)
+    if not all(isinstance(item, dict) for item in items):
+        raise InvalidArgumentError("`calibration_dataset` as a list must hold model input dicts.")
+    return items
