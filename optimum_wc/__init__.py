@@ -98,6 +98,8 @@ def __getattr__(name: str):
         from optimum_wc.hf import quantizer
 
         return getattr(quantizer, name)
-    if name == "OVWeightQuantizationConfig":  # optimum-intel's name: ours takes its vocabulary
-        return WeightCompressionConfig
+    if name == "OVWeightQuantizationConfig":  # optimum-intel's name and argument order for our config
+        from optimum_wc.config.quantization import OVWeightQuantizationConfig
+
+        return OVWeightQuantizationConfig
     raise AttributeError(f"module 'optimum_wc' has no attribute {name!r}")

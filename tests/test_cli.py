@@ -7,6 +7,7 @@ import logging
 import pathlib
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -104,6 +105,9 @@ def test_console_script_is_installed():
     assert exe is not None
     out = subprocess.run([exe, "export", "--help"], capture_output=True, text=True, check=True)
     assert "--weight-format" in out.stdout
+    module = [sys.executable, "-m", "optimum_wc.cli", "export", "openvino", "--help"]
+    out = subprocess.run(module, capture_output=True, text=True, check=True)
+    assert "--disable-stateful" in out.stdout and "--weight-format" in out.stdout
 
 
 def test_data_aware_flags_reach_the_core(tmp_path):

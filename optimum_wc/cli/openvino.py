@@ -20,6 +20,7 @@ from typing import Any
 from optimum_wc._utils.atomic import atomic_directory, check_output_folder
 from optimum_wc.cli.export import add_compression_flags, config_from_args, run_options
 from optimum_wc.errors import InvalidArgumentError, NotYetSupportedError
+from optimum_wc.pipeline.calibration import check_hub_dataset
 
 logger = logging.getLogger("optimum_wc.cli")
 
@@ -76,8 +77,9 @@ def run_export_openvino(args: argparse.Namespace) -> pathlib.Path:
     check_output_folder(output)
     if output.is_dir() and any(output.iterdir()) and not args.overwrite:
         raise InvalidArgumentError(f"OUTPUT {output} is not empty; pass --overwrite to replace it.")
-    if args.task == "auto":
-        _check_inferred_task(args)
+    task = _inferred_task(args) if args.task == "auto" else args.task
+    if config is not None:
+        check_hub_dataset(config.to_compress_kwargs()["dataset"])  # offline: refused before the export
     start = time.perf_counter()
     if args.weight_format in ("fp16", "fp32"):  # nothing to compress: optimum-intel's export is the output
         with atomic_directory(output) as staging:
@@ -88,13 +90,12 @@ def run_export_openvino(args: argparse.Namespace) -> pathlib.Path:
 
     with tempfile.TemporaryDirectory(prefix="optimum-wc-export-") as staging:
         _export(args, pathlib.Path(staging), config)
-        loading: dict[str, Any] = {"use_cache": args.task.endswith("-with-past")} if args.task != "auto" else {}
         model = OVModelForCausalLM.from_pretrained(
             staging,
             quantization_config=config,
             compile=False,
             trust_remote_code=args.trust_remote_code,
-            **loading,
+            use_cache=task.endswith("-with-past"),
             **(args.model_kwargs or {} if config is not None else {}),  # optimum-cli loads with them to compress
             **run_options(args),
         )
@@ -114,7 +115,7 @@ def _save_as_optimum_cli(model: Any) -> None:
     model._pkv_precision = ov.Type.f32
 
 
-def _check_inferred_task(args: argparse.Namespace) -> None:
+def _inferred_task(args: argparse.Namespace) -> str:
     """The task optimum-intel infers for ``--task auto``, refused unless it is a causal LM's."""
     from optimum.exporters.openvino.__main__ import infer_task
 
@@ -130,6 +131,7 @@ def _check_inferred_task(args: argparse.Namespace) -> None:
         raise InvalidArgumentError(f"--task could not be inferred ({exc}); pass --task text-generation-with-past.")
     if task.replace("-with-past", "") != "text-generation":
         raise NotYetSupportedError(f"{args.model} is a {task} model; optimum-wc exports causal LMs only.")
+    return task
 
 
 def _export(args: argparse.Namespace, folder: pathlib.Path, config: Any) -> None:

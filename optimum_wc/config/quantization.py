@@ -46,7 +46,7 @@ from optimum_wc.version import __version__
 
 CONFIG_FORMAT_VERSION = 1
 CONFIGURED = tuple(option for option in OPTIONS if not option.run)  # the options a config holds
-HF_KEYS = ("tokenizer", "dq_group_size", "processor", "quant_method")  # the Hugging Face side's own keys
+HF_KEYS = ("tokenizer", "dq_group_size", "processor", "quant_method", "weight_only")  # the Hugging Face side's
 OUR_KEYS = tuple(option.config_key for option in CONFIGURED) + ("tokenizer", "dq_group_size")  # what to_dict writes
 ALIASES = tuple(alias for option in CONFIGURED for alias in option.aliases)
 KNOWN_KEYS = OUR_KEYS + ALIASES + HF_KEYS
@@ -140,6 +140,10 @@ class WeightCompressionConfig:
             self.awq = True
         if kwargs.get("processor"):
             raise NotYetSupportedError("`processor` is not supported by optimum-wc yet.")
+        if kwargs.get("weight_only") is False:  # optimum-intel's marker of a config that quantizes activations
+            raise NotYetSupportedError(
+                "`weight_only=False` (quantization of activations) is not supported by optimum-wc."
+            )
         self.advanced_parameters = self._advanced(kwargs)
         self.spqr = self._spqr(kwargs)
         self._validate()
@@ -232,6 +236,12 @@ class WeightCompressionConfig:
         return None if self.advanced_parameters is None else self.advanced_parameters.group_size_fallback_mode
 
     @property
+    def takes_data(self) -> bool:
+        """Whether calibration data reaches the compression: not for 8-bit integer weights, whose data optimum-intel
+        drops before it calls nncf."""
+        return self.mode not in (CompressWeightsMode.INT8_SYM, CompressWeightsMode.INT8_ASYM)
+
+    @property
     def bits(self) -> int:
         if self.spqr is not None:
             return self.spqr.bits
@@ -243,9 +253,19 @@ class WeightCompressionConfig:
 
     def to_compress_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of ``compress_weights``, as optimum-intel builds them for nncf (``dataset`` is
-        the config's text: the model class tokenizes it into model inputs)."""
+        the config's text: the model class tokenizes it into model inputs).
+
+        As optimum-intel does before calling nncf, 8-bit integer weights get no dataset (nncf takes none for them),
+        and a statistics path without a dataset is dropped.
+        """
         kwargs = {option.name: getattr(self, option.config_key) for option in CONFIGURED}
-        return {name: BY_NAME[name].default if value is None else value for name, value in kwargs.items()}
+        kwargs = {name: BY_NAME[name].default if value is None else value for name, value in kwargs.items()}
+        if not self.takes_data:
+            kwargs["dataset"] = None
+        advanced = kwargs["advanced_parameters"]
+        if kwargs["dataset"] is None and advanced is not None and advanced.statistics_path is not None:
+            kwargs["advanced_parameters"] = dataclasses.replace(advanced, statistics_path=None)
+        return kwargs
 
     @classmethod
     def from_compress_kwargs(cls, **kwargs: Any) -> WeightCompressionConfig:
@@ -314,3 +334,42 @@ class WeightCompressionConfig:
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items() if v is not None and k in OUR_KEYS)
         return f"WeightCompressionConfig({fields})"
+
+
+class OVWeightQuantizationConfig(WeightCompressionConfig):
+    """optimum-intel's name for the config, taking its arguments in its positional order too
+    (``OVWeightQuantizationConfig(4, True, 64)``)."""
+
+    POSITIONAL = (
+        "bits",
+        "sym",
+        "group_size",
+        "tokenizer",
+        "dataset",
+        "ratio",
+        "all_layers",
+        "sensitivity_metric",
+        "ignored_scope",
+        "num_samples",
+        "quant_method",
+        "scale_estimation",
+        "dtype",
+        "gptq",
+        "processor",
+        "lora_correction",
+        "backup_precision",
+        "statistics_path",
+        "group_size_fallback",
+        "dq_group_size",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if len(args) > len(self.POSITIONAL):
+            raise InvalidArgumentTypeError(
+                f"OVWeightQuantizationConfig takes at most {len(self.POSITIONAL)} positional arguments."
+            )
+        for name, value in zip(self.POSITIONAL, args):
+            if name in kwargs:
+                raise InvalidArgumentTypeError(f"OVWeightQuantizationConfig got `{name}` twice.")
+            kwargs[name] = value
+        super().__init__(**kwargs)

@@ -1,4 +1,5 @@
-"""optimum-intel's tuned configs for popular models, found as optimum-intel finds them.
+"""What ``from_pretrained``'s compression arguments ask for, with optimum-intel's tuned configs for popular models,
+found as optimum-intel finds them.
 
 optimum-intel keeps a table of 4-bit (and a few 8-bit) weight compression configs per model id and applies an entry
 when the user asks for no more than a bit width: ``quantization_config={"bits": 4}`` or ``{"bits": 8}`` in Python,
@@ -18,7 +19,7 @@ from typing import Any
 
 from optimum_wc.config.quantization import WeightCompressionConfig
 from optimum_wc.config.scope import IgnoredScope
-from optimum_wc.errors import NotYetSupportedError
+from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError, NotYetSupportedError
 
 logger = logging.getLogger(__name__)
 
@@ -90,3 +91,52 @@ def merge_scopes(scope: IgnoredScope | None, extra: dict[str, Any]) -> IgnoredSc
     fields["subgraphs"] = list(getattr(scope, "subgraphs", None) or [])
     fields["validate"] = extra.get("validate", True if scope is None else scope.validate)
     return IgnoredScope(**fields)
+
+
+def resolve_quantization_config(
+    model_id: str, load_in_8bit: bool | None, load_in_4bit: bool | None, quantization_config: object
+) -> WeightCompressionConfig | None:
+    """The config that ``from_pretrained``'s arguments ask for, or None for none.
+
+    ``load_in_8bit`` is INT8_ASYM. ``load_in_4bit`` and the dicts ``{"bits": 4}`` and ``{"bits": 8}`` are
+    optimum-intel's default for ``model_id`` (its tuned entry for the model, else INT4_ASYM group 128 / INT8_ASYM);
+    dicts in either vocabulary and optimum-intel's ``OVWeightQuantizationConfig`` are accepted. The weights
+    optimum-intel always leaves out of some models are added to the config's ignored scope.
+    """
+    config = _resolve(model_id, load_in_8bit, load_in_4bit, quantization_config)
+    return None if config is None else with_default_ignored_scope(model_id, config)
+
+
+def _resolve(
+    model_id: str, load_in_8bit: bool | None, load_in_4bit: bool | None, quantization_config: object
+) -> WeightCompressionConfig | None:
+    for name, value in (("load_in_8bit", load_in_8bit), ("load_in_4bit", load_in_4bit)):
+        if value is not None and not isinstance(value, bool):
+            raise InvalidArgumentTypeError(f"`{name}` must be True, False or None, got {value!r}.")
+    asked = [name for name, value in (("load_in_8bit", load_in_8bit), ("load_in_4bit", load_in_4bit)) if value]
+    if quantization_config is not None and quantization_config != {}:
+        asked.append("quantization_config")
+    if len(asked) > 1:
+        raise InvalidArgumentError(f"Pass only one of {', '.join(asked)}.")
+    if load_in_8bit:
+        return WeightCompressionConfig(bits=8)
+    if load_in_4bit:
+        return default_config(model_id, 4)
+    if quantization_config is None or quantization_config == {}:  # an empty dict asks for nothing, as there
+        return None
+    if isinstance(quantization_config, dict) and quantization_config in ({"bits": 4}, {"bits": 8}):
+        return default_config(model_id, quantization_config["bits"])
+    config = None
+    if isinstance(quantization_config, WeightCompressionConfig):
+        config = quantization_config
+    elif isinstance(quantization_config, dict):
+        config = WeightCompressionConfig.from_dict(quantization_config)
+    elif type(quantization_config).__name__ == "OVWeightQuantizationConfig":
+        config = WeightCompressionConfig.from_optimum_intel(quantization_config.to_dict())
+    if config is not None:
+        recommend(model_id, config)
+        return config
+    raise InvalidArgumentTypeError(
+        "`quantization_config` must be a WeightCompressionConfig, a dict or an OVWeightQuantizationConfig, "
+        f"got {type(quantization_config).__name__}."
+    )

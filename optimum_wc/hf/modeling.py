@@ -24,7 +24,7 @@ except ModuleNotFoundError as missing:  # optimum-intel, transformers or torch: 
 from optimum_wc._utils.atomic import atomic_directory, disk_errors
 from optimum_wc.checkpoints.importer import import_checkpoint, prequantized_spec
 from optimum_wc.compress import check_run_options, compress_model
-from optimum_wc.config.datasets import GENERATED, HUB_DATASETS, parse_dataset_name
+from optimum_wc.config.datasets import GENERATED, parse_dataset_name
 from optimum_wc.config.options import RUN_OPTIONS
 from optimum_wc.config.quantization import WeightCompressionConfig
 from optimum_wc.config.settings import CompressionSettings, bind_options
@@ -36,11 +36,11 @@ from optimum_wc.errors import (
     OptimumWCError,
     UnsupportedModelError,
 )
-from optimum_wc.hf.defaults import default_config, recommend, with_default_ignored_scope
+from optimum_wc.hf.defaults import resolve_quantization_config
 from optimum_wc.hf.exporting import check_checkpoint_files, convert_tokenizer, export_folders_the_next_run_can_repair
 from optimum_wc.hf.generated import generated_texts
 from optimum_wc.openvino.ir_files import check_ir_files
-from optimum_wc.pipeline.calibration import check_token_samples, hub_dataset, token_samples
+from optimum_wc.pipeline.calibration import SEED, check_hub_dataset, check_token_samples, token_samples
 from optimum_wc.pipeline.rt_info import imported_origin
 from optimum_wc.pipeline.summary import CompressionSummary
 from optimum_wc.saving.folder import (
@@ -59,55 +59,6 @@ logger = logging.getLogger(__name__)
 # accelerate's placement options: OpenVINO's exporter refuses models whose modules accelerate offloads (its input
 # check and TorchScript tracing fail), and OpenVINO models are placed with ``device``; refused up front, not ignored.
 OFFLOAD_ARGUMENTS = ("device_map", "max_memory", "offload_folder", "offload_state_dict", "offload_buffers")
-
-
-def resolve_quantization_config(
-    model_id: str, load_in_8bit: bool | None, load_in_4bit: bool | None, quantization_config: object
-) -> WeightCompressionConfig | None:
-    """The config that ``from_pretrained``'s arguments ask for, or None for none.
-
-    ``load_in_8bit`` is INT8_ASYM. ``load_in_4bit`` and the dicts ``{"bits": 4}`` and ``{"bits": 8}`` are
-    optimum-intel's default for ``model_id`` (its tuned entry for the model, else INT4_ASYM group 128 / INT8_ASYM);
-    dicts in either vocabulary and optimum-intel's ``OVWeightQuantizationConfig`` are accepted. The weights
-    optimum-intel always leaves out of some models are added to the config's ignored scope.
-    """
-    config = _resolve(model_id, load_in_8bit, load_in_4bit, quantization_config)
-    return None if config is None else with_default_ignored_scope(model_id, config)
-
-
-def _resolve(
-    model_id: str, load_in_8bit: bool | None, load_in_4bit: bool | None, quantization_config: object
-) -> WeightCompressionConfig | None:
-    for name, value in (("load_in_8bit", load_in_8bit), ("load_in_4bit", load_in_4bit)):
-        if value is not None and not isinstance(value, bool):
-            raise InvalidArgumentTypeError(f"`{name}` must be True, False or None, got {value!r}.")
-    asked = [name for name, value in (("load_in_8bit", load_in_8bit), ("load_in_4bit", load_in_4bit)) if value]
-    if quantization_config is not None:
-        asked.append("quantization_config")
-    if len(asked) > 1:
-        raise InvalidArgumentError(f"Pass only one of {', '.join(asked)}.")
-    if load_in_8bit:
-        return WeightCompressionConfig(bits=8)
-    if load_in_4bit:
-        return default_config(model_id, 4)
-    if quantization_config is None:
-        return None
-    if isinstance(quantization_config, dict) and quantization_config in ({"bits": 4}, {"bits": 8}):
-        return default_config(model_id, quantization_config["bits"])
-    config = None
-    if isinstance(quantization_config, WeightCompressionConfig):
-        config = quantization_config
-    elif isinstance(quantization_config, dict):
-        config = WeightCompressionConfig.from_dict(quantization_config)
-    elif type(quantization_config).__name__ == "OVWeightQuantizationConfig":
-        config = WeightCompressionConfig.from_optimum_intel(quantization_config.to_dict())
-    if config is not None:
-        recommend(model_id, config)
-        return config
-    raise InvalidArgumentTypeError(
-        "`quantization_config` must be a WeightCompressionConfig, a dict or an OVWeightQuantizationConfig, "
-        f"got {type(quantization_config).__name__}."
-    )
 
 
 def _check_no_offload(kwargs: dict) -> None:
@@ -214,8 +165,7 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
         config = resolve_quantization_config(str(model_id), load_in_8bit, load_in_4bit, quantization_config)
         if config is not None:
             CompressionSettings.from_arguments(**config.to_compress_kwargs())  # refuse bad settings before exporting
-            if isinstance(config.dataset, str) and parse_dataset_name(config.dataset)[0] in HUB_DATASETS:
-                hub_dataset(config.dataset)  # offline: refused before the export, not after
+            check_hub_dataset(config.to_compress_kwargs()["dataset"])  # offline: refused before the export
         prequantized = _prequantized_checkpoint(model_id, export, kwargs)
         if prequantized is not None:
             if config is not None or load_in_8bit or load_in_4bit:
@@ -254,20 +204,30 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
         ):
             config = WeightCompressionConfig(bits=8)
         if config is not None:
-            model.compress(config, **run)
+            model.compress(config, trust_remote_code=kwargs.get("trust_remote_code", False), **run)
         else:
             model._restore_saved_config()
         if compile:
             model.compile()
         return model
 
-    def compress(self, config: WeightCompressionConfig, dataset: Any = None, **run: Any) -> CompressionSummary:
+    def compress(
+        self,
+        config: WeightCompressionConfig,
+        dataset: Any = None,
+        *,
+        seed: int = SEED,
+        trust_remote_code: bool = False,
+        **run: Any,
+    ) -> CompressionSummary:
         """Compresses the model's weights in place with optimum-wc and records what was done.
 
         Args:
             config: What to do; its ``dataset`` (text) is tokenized into calibration inputs, unless ``dataset``
-                is given.
+                is given (8-bit integer weights take none, as in optimum-intel).
             dataset: Calibration inputs ready for the model (an ``nncf.Dataset`` or an iterable of input dicts).
+            seed: optimum-intel's quantizer seed, which draws the samples of a Hub dataset.
+            trust_remote_code: Whether the tokenizer may run its repository's code.
             **run: ``compress_weights``'s run options (``num_workers``, ``progress``, ``scratch_dir``).
         """
         if is_compressed(self.model):
@@ -277,9 +237,9 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
             )
         options = config.to_compress_kwargs()
         if dataset is not None:
-            options["dataset"] = dataset
-        elif config.dataset is not None:
-            options["dataset"] = self._calibration_inputs(config)
+            options["dataset"], options["advanced_parameters"] = dataset, config.advanced_parameters
+        elif options["dataset"] is not None:
+            options["dataset"] = self._calibration_inputs(config, seed, trust_remote_code)
         settings = CompressionSettings.from_arguments(**options)
         result = compress_model(self.model, settings, **vars(bind_options(run, RUN_OPTIONS)))
         set_runtime_options(self.model, config.dq_group_size)
@@ -287,21 +247,23 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
         self._wc_config, self._wc_summary = config, result.summary
         return result.summary
 
-    def _calibration_inputs(self, config: WeightCompressionConfig) -> list[dict]:
+    def _calibration_inputs(self, config: WeightCompressionConfig, seed: int, trust_remote_code: bool) -> list[dict]:
         """Tokenizes the config's calibration texts into this model's inputs (optimum-intel's recipe)."""
         from transformers import AutoTokenizer
 
         source = config.tokenizer or getattr(self.config, "_name_or_path", None) or str(self.model_save_dir)
         try:
-            tokenizer = AutoTokenizer.from_pretrained(source)
+            tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
         except Exception as exc:
             raise InvalidArgumentError(
                 f"Cannot load a tokenizer from {source!r} for the calibration `dataset`; pass `tokenizer=` in the "
                 f"quantization config ({type(exc).__name__}: {exc})."
             ) from exc
         count = config.spqr.num_samples if config.spqr is not None else config.num_samples or 128
-        dataset = generated_texts(self, tokenizer, count) if config.dataset == GENERATED else config.dataset
-        samples = token_samples(dataset, tokenizer, count)
+        dataset = config.dataset
+        if isinstance(dataset, str) and parse_dataset_name(dataset)[0] == GENERATED:  # its seq_len unused there too
+            dataset = generated_texts(self, tokenizer, count)
+        samples = token_samples(dataset, tokenizer, count, seed)
         check_token_samples(samples, self.config)
         return [self.prepare_inputs(**sample) for sample in samples]
 

@@ -21,6 +21,7 @@ from optimum_wc.hf.modeling import OVModelForCausalLM
 logger = logging.getLogger(__name__)
 
 WEIGHT_CONFIGS = ("OVWeightQuantizationConfig", "WeightCompressionConfig")
+TOKENIZER_KEYS = {"input_ids", "attention_mask", "token_type_ids", "labels"}  # what a tokenizer gives, not a model
 
 
 class OVConfig:
@@ -92,13 +93,16 @@ class OVQuantizer:
             )
         config = self._config(ov_config, calibration_dataset)
         run = {name: kwargs.pop(name) for name in RUN_OPTIONS if name in kwargs}
-        config = _with_overrides(config, kwargs)
-        dataset = None if config.bits == 8 and config.spqr is None else _model_inputs(calibration_dataset)
+        overridden = _with_overrides(config, kwargs)
+        dataset = _model_inputs(calibration_dataset)
         if dataset is not None and config.dataset is not None:
             logger.info("Both the config's `dataset` and `calibration_dataset` were given: using calibration_dataset.")
-        if dataset is None and config.statistics_path is not None and config.dataset is None:
-            config = _with_overrides(config, {"advanced_parameters": _without_statistics_path(config)})
-        self.model.compress(config, dataset, **run)
+        if dataset is None and config.to_compress_kwargs()["dataset"] is not None:
+            # the samples come from the config as it is; quantize()'s arguments reach nncf's call only
+            dataset = self.model._calibration_inputs(config, self.seed, self.trust_remote_code)
+        if not overridden.takes_data:  # 8-bit integer weights: no data, as in optimum-intel
+            dataset = None
+        self.model.compress(overridden, dataset, **run)
         if save_directory is not None:
             self.model.save_pretrained(save_directory)
 
@@ -147,14 +151,6 @@ def _with_overrides(config: WeightCompressionConfig, overrides: dict[str, Any]) 
     return merged
 
 
-def _without_statistics_path(config: WeightCompressionConfig) -> Any:
-    """The config's advanced parameters without a statistics path, which optimum-intel drops when no calibration
-    data is given rather than fail."""
-    import dataclasses
-
-    return dataclasses.replace(config.advanced_parameters, statistics_path=None)
-
-
 def _model_inputs(dataset: Any) -> Any:
     """``dataset`` if it holds model inputs (an nncf.Dataset, or a list of input dicts), None if absent."""
     if dataset is None or hasattr(dataset, "get_inference_data"):
@@ -167,4 +163,10 @@ def _model_inputs(dataset: Any) -> Any:
     items = list(dataset)
     if not all(isinstance(item, dict) for item in items):
         raise InvalidArgumentError("`calibration_dataset` as a list must hold model input dicts.")
+    if all(set(item) <= TOKENIZER_KEYS for item in items):
+        raise NotYetSupportedError(
+            "`calibration_dataset` holds tokenized text (input_ids, attention_mask), which optimum-intel runs through "
+            "the model to collect its inputs; optimum-wc takes the model inputs themselves (an nncf.Dataset, or "
+            "dicts from the model's prepare_inputs), or text as the config's `dataset`."
+        )
     return items

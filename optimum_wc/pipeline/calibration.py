@@ -69,11 +69,13 @@ def inference_items(dataset: object, subset_size: int) -> list[Any]:
     return chosen
 
 
+SEED = 42  # optimum-intel's default quantizer seed
 LOCAL_BUILDERS = {".txt": "text", ".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}
 
 
 def load_texts(source: object, num_samples: int) -> list[str]:
-    """The first ``num_samples`` non-empty texts of a list, a ``datasets.Dataset`` or local files."""
+    """The first ``num_samples`` texts of a list (as they are, empty ones too, as optimum-intel takes them), or the
+    first non-empty ones of a ``datasets.Dataset`` or local files."""
     if isinstance(source, list):
         if not all(isinstance(text, str) for text in source):
             raise InvalidArgumentTypeError("A `dataset` list must hold strings only.")
@@ -90,7 +92,10 @@ def load_texts(source: object, num_samples: int) -> list[str]:
             f"{', '.join(DATASET_NAMES)}."
         )
         raise InvalidArgumentError(msg)
-    chosen = [text for text in texts if text and text.strip()][:num_samples]
+    if isinstance(source, list):
+        chosen = source[:num_samples]
+    else:
+        chosen = [text for text in texts if text and text.strip()][:num_samples]
     if not chosen:
         raise InvalidArgumentError("`dataset` is empty: it holds no non-empty text.")
     return chosen
@@ -111,12 +116,13 @@ def _local_texts(path: pathlib.Path) -> list[str]:
     return data["text"]
 
 
-def token_samples(source: object, tokenizer: Any, num_samples: int) -> list[dict[str, Any]]:
-    """Tokenized calibration samples (``input_ids``, ``attention_mask``), one per text or Hub window."""
+def token_samples(source: object, tokenizer: Any, num_samples: int, seed: int = SEED) -> list[dict[str, Any]]:
+    """Tokenized calibration samples (``input_ids``, ``attention_mask``), one per text or Hub window; ``seed`` is
+    optimum-intel's quantizer seed, which draws the Hub samples."""
     if isinstance(source, str) and parse_dataset_name(source)[0] == "gsm8k":
-        return _question_answers(source, tokenizer, num_samples)
+        return _question_answers(source, tokenizer, num_samples, seed)
     if isinstance(source, str) and parse_dataset_name(source)[0] in HUB_DATASETS:
-        return _hub_windows(source, tokenizer, num_samples)
+        return _hub_windows(source, tokenizer, num_samples, seed)
     return [tokenizer(text, return_tensors="pt") for text in load_texts(source, num_samples)]
 
 
@@ -187,21 +193,28 @@ def hub_dataset(name: str) -> Any:
         raise InvalidArgumentError(msg) from exc
 
 
-def _question_answers(name: str, tokenizer: Any, num_samples: int) -> list[dict[str, Any]]:
-    """optimum-intel's gsm8k recipe: ``num_samples`` rows of the shuffled training split (seed 42), each
+def check_hub_dataset(dataset: object) -> None:
+    """Downloads (or finds cached) the Hub dataset that ``dataset`` names, if it names one: called before an export,
+    so that a Hub that cannot be reached fails the run before any work rather than after."""
+    if isinstance(dataset, str) and parse_dataset_name(dataset)[0] in HUB_DATASETS:
+        hub_dataset(dataset)
+
+
+def _question_answers(name: str, tokenizer: Any, num_samples: int, seed: int) -> list[dict[str, Any]]:
+    """optimum-intel's gsm8k recipe: ``num_samples`` rows of the shuffled training split (``seed``), each
     ``"Question: ...\nAnswer: ..."``, tokenized and cut at ``seq_len`` tokens (256 by default)."""
     _, seq_len = parse_dataset_name(name)
-    rows = hub_dataset(name).shuffle(seed=42).take(num_samples)
+    rows = hub_dataset(name).shuffle(seed=seed).take(num_samples)
     texts = [f"Question: {question}\nAnswer: {answer}" for question, answer in zip(rows["question"], rows["answer"])]
     return [tokenizer(text, return_tensors="pt", truncation=True, max_length=seq_len or 256) for text in texts]
 
 
-def _hub_windows(name: str, tokenizer: Any, num_samples: int) -> list[dict[str, Any]]:
+def _hub_windows(name: str, tokenizer: Any, num_samples: int, seed: int) -> list[dict[str, Any]]:
     """optimum-intel's recipes for its named datasets: random windows from wikitext-2 or one C4 shard."""
     base, seq_len = parse_dataset_name(name)
     seq_len = seq_len or 32
     data = hub_dataset(name)
-    rng = random.Random(0)
+    rng = random.Random(seed - SEED)  # optimum-intel seeds Python's generator with the quantizer's seed - 42
     samples = []
     if base == "wikitext2":
         text = "".join(" \n" if line == "" else line for line in data["text"][: num_samples * seq_len // 4])

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.slow  # exports tiny checkpoints with optimum-cli and w
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("cli-openvino") / "llama"
+    """A tiny Llama in a folder named after an id of optimum-intel's per-model table (Llama-2-7b: INT4_SYM, group
+    128, ratio 0.6 for a bare --weight-format int4)."""
+    folder = tmp_path_factory.mktemp("cli-openvino") / "Llama-2-7b-hf"
     build_tiny_model("llama").save_pretrained(folder)
     return folder
 
@@ -26,11 +28,12 @@ def checkpoint(tmp_path_factory):
 @pytest.mark.parametrize(
     "flags",
     [
-        ["--task", "text-generation-with-past", "--weight-format", "int4", "--sym", "--group-size", "32"],
+        ["--task", "text-generation-with-past", "--weight-format", "int4"],
         ["--task", "text-generation-with-past", "--weight-format", "int8", "--disable-stateful"],
-        ["--task", "text-generation", "--weight-format", "fp16", "--disable-convert-tokenizer"],
+        ["--task", "text-generation", "--weight-format", "int4", "--sym", "--group-size", "32", "--ratio", "0.9"]
+        + ["--disable-convert-tokenizer"],
     ],
-    ids=["int4-sym-g32", "int8-stateless", "fp16-no-past"],
+    ids=["int4-per-model-default", "int8-stateless", "int4-flags-no-past"],
 )
 def test_the_same_model_as_optimum_cli(flags, checkpoint, tmp_path, monkeypatch):
     theirs, ours = tmp_path / "theirs", tmp_path / "ours"
@@ -51,19 +54,61 @@ def test_the_same_model_as_optimum_cli(flags, checkpoint, tmp_path, monkeypatch)
         (["--task", "feature-extraction", "--weight-format", "int8"], "causal LMs only"),
         (["--weight-format", "int8"], "--task could not be inferred"),  # a local folder, as optimum-cli says
         (["--task", "text-generation", "--weight-format", "int8", "--ratio", "0.5"], "ratio"),
+        (["--task", "text-generation", "--weight-format", "int4", "--dataset", "gsm8k", "--awq"], "Hugging Face Hub"),
     ],
-    ids=["quant-mode", "library", "task", "auto-task-local", "int8-ratio"],
+    ids=["quant-mode", "library", "task", "auto-task-local", "int8-ratio", "hub-dataset-offline"],
 )
 def test_beyond_weight_compression_of_causal_lms_is_refused_before_export(
     flags, text, checkpoint, tmp_path, monkeypatch, caplog
 ):
+    import datasets
     from optimum.exporters.openvino import __main__ as exporter
 
     def no_export(*args, **kwargs):
         raise AssertionError("exported before the refusal")
 
+    def offline(*args, **kwargs):
+        raise ConnectionError("no network")
+
     monkeypatch.setattr(exporter, "main_export", no_export)
+    monkeypatch.setattr(datasets, "load_dataset", offline)
     caplog.set_level(logging.ERROR)
     assert main(["export", "openvino", "-m", str(checkpoint), *flags, str(tmp_path / "out")]) == 2
     assert text in caplog.text
     assert not (tmp_path / "out").exists()
+
+
+def test_float_formats_write_optimum_intels_export_as_it_is(checkpoint, tmp_path, monkeypatch):
+    """fp16/fp32: nothing to compress, so the folder is what optimum-intel's exporter writes, with the OVConfig
+    optimum-cli gives it, moved into place whole."""
+    from optimum.exporters.openvino import __main__ as exporter
+
+    calls = []
+
+    def fake_export(**kwargs):
+        calls.append(kwargs)
+        (kwargs["output"] / "openvino_model.xml").write_text("exported")
+
+    monkeypatch.setattr(exporter, "main_export", fake_export)
+    out = tmp_path / "out"
+    flags = ["--task", "text-generation", "--weight-format", "fp16", "--disable-stateful", "--variant", "fp16"]
+    flags += ["--library", "transformers", "--pad-token-id", "7", "--cache_dir", str(tmp_path / "cache")]
+    flags += ["--model-kwargs", '{"use_cache": false}', "--trust-remote-code"]
+    assert main(["export", "openvino", "-m", str(checkpoint), *flags, str(out)]) == 0
+    (call,) = calls
+    assert call["ov_config"].dtype == "fp16" and call["ov_config"].quantization_config is None
+    passed = {key: call[key] for key in ("task", "stateful", "variant", "convert_tokenizer", "library_name")}
+    assert passed == {
+        "task": "text-generation",
+        "stateful": False,
+        "variant": "fp16",
+        "convert_tokenizer": True,
+        "library_name": "transformers",
+    }
+    assert (call["pad_token_id"], call["cache_dir"], call["model_kwargs"]) == (
+        7,
+        str(tmp_path / "cache"),
+        {"use_cache": False},
+    )
+    assert call["trust_remote_code"] is True and call["model_name_or_path"] == str(checkpoint)
+    assert sorted(p.name for p in out.iterdir()) == ["openvino_model.xml"]

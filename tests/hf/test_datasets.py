@@ -42,7 +42,15 @@ def fp32_ir(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize("dataset", ["wikitext2", "c4:seq_len=24", "gsm8k:seq_len=48", "auto"])
+def _lines(count: int) -> list[str]:
+    return [line for line in PYDOC_CALIBRATION.read_text().splitlines() if line.strip()][:count]
+
+
+@pytest.mark.parametrize(
+    "dataset",
+    ["wikitext2", "c4:seq_len=24", "gsm8k:seq_len=48", "auto:seq_len=16", [" \n", *_lines(4), "\t \n"]],
+    ids=["wikitext2", "c4", "gsm8k", "auto", "list-with-blank-texts"],
+)
 def test_the_same_model_as_optimum_intel(dataset, fp32_ir, tmp_path, monkeypatch):
     import datasets
     from optimum.intel import OVModelForCausalLM as IntelModel
@@ -82,3 +90,27 @@ def test_a_model_that_only_repeats_itself_is_named_not_looped_on():
 def test_names_outside_optimum_intels_are_refused_with_the_list():
     with pytest.raises(InvalidArgumentError, match="auto, wikitext2, c4, c4-new, gsm8k"):
         WeightCompressionConfig(bits=4, dataset="wikitext103")
+
+
+def test_the_quantizers_seed_and_arguments_draw_the_samples_as_optimum_intels(fp32_ir, tmp_path, monkeypatch):
+    """The seed picks the Hub samples (optimum-intel fails on seeds below 42: numpy's seed of seed - 42); an argument
+    of quantize() (subset_size) reaches nncf's call, not the drawing of the samples from the config."""
+    import datasets
+    from optimum.intel import OVConfig as IntelOVConfig
+    from optimum.intel import OVModelForCausalLM as IntelModel
+    from optimum.intel import OVQuantizer as IntelQuantizer
+    from optimum.intel import OVWeightQuantizationConfig
+
+    import optimum_wc
+
+    monkeypatch.setattr(datasets, "load_dataset", _stand_in)
+    options = {"bits": 4, "sym": True, "ratio": 0.8, "awq": True, "num_samples": 8, "dataset": "wikitext2"}
+    options["tokenizer"] = str(fp32_ir)
+    theirs = IntelModel.from_pretrained(fp32_ir, compile=False, ov_config=F32)
+    config = IntelOVConfig(quantization_config=OVWeightQuantizationConfig(**options))
+    IntelQuantizer(theirs, seed=50).quantize(ov_config=config, save_directory=tmp_path / "theirs", subset_size=5)
+    ours = OVModelForCausalLM.from_pretrained(fp32_ir, compile=False, ov_config=F32)
+    config = optimum_wc.OVConfig(quantization_config=optimum_wc.OVWeightQuantizationConfig(**options))
+    optimum_wc.OVQuantizer(ours, seed=50).quantize(ov_config=config, save_directory=tmp_path / "ours", subset_size=5)
+    report = compare_ir(tmp_path / "theirs" / "openvino_model.xml", tmp_path / "ours" / "openvino_model.xml")
+    assert report.identical, report.describe()

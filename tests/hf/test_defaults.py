@@ -7,12 +7,10 @@ import json
 import logging
 import pathlib
 import shutil
-import subprocess
 
 import pytest
 
-from helpers import F32, forbid_nncf
-import optimum_wc
+from helpers import F32
 from optimum_wc import OVModelForCausalLM, WeightCompressionConfig
 from optimum_wc.cli import build_parser, config_from_args
 from optimum_wc.config.datasets import DATASET_NAMES
@@ -123,17 +121,19 @@ def test_entries_we_cannot_apply_fail_before_the_export(model_id, tmp_path, monk
 
 
 @pytest.fixture(scope="module")
-def named_checkpoint(tmp_path_factory):
-    """``named_checkpoint(model_id, by)`` -> a tiny Llama that carries ``model_id``: as its folder's name
-    (``by="folder"``) or as ``_name_or_path`` in its config.json (``by="config"``)."""
+def named_ir(tmp_path_factory):
+    """``named_ir(model_id, by)`` -> a tiny Llama's FP32 IR folder (exported once) that carries ``model_id``: as the
+    folder's name (``by="folder"``) or as ``_name_or_path`` in its config.json (``by="config"``)."""
+    from optimum.intel import OVModelForCausalLM as IntelModel
+
     root = tmp_path_factory.mktemp("named")
-    base = root / "base"
-    build_tiny_model("llama").save_pretrained(base)
+    build_tiny_model("llama").save_pretrained(root / "checkpoint")
+    IntelModel.from_pretrained(root / "checkpoint", export=True, compile=False).save_pretrained(root / "base")
 
     def get(model_id: str, by: str) -> pathlib.Path:
-        folder = root / by / (model_id.split("/")[1] if by == "folder" else "checkpoint")
+        folder = root / by / (model_id.split("/")[1] if by == "folder" else "ir")
         shutil.rmtree(folder, ignore_errors=True)
-        shutil.copytree(base, folder)
+        shutil.copytree(root / "base", folder)
         if by == "config":
             config = json.loads((folder / "config.json").read_text())
             (folder / "config.json").write_text(json.dumps({**config, "_name_or_path": model_id}))
@@ -151,26 +151,15 @@ def named_checkpoint(tmp_path_factory):
         ("Qwen/Qwen2.5-Coder-3B-Instruct", "folder", 8),  # dq_group_size in the runtime options
     ],
 )
-def test_the_same_model_as_optimum_intel(model_id, by, bits, named_checkpoint, tmp_path):
+def test_the_same_model_as_optimum_intel(model_id, by, bits, named_ir, tmp_path):
+    """(optimum-cli's bare --weight-format int4 on a table id: tests/cli/test_openvino.py.)"""
     from optimum.intel import OVModelForCausalLM as IntelModel
 
-    folder = named_checkpoint(model_id, by)
-    theirs = IntelModel.from_pretrained(folder, export=True, quantization_config={"bits": bits}, ov_config=F32)
+    folder = named_ir(model_id, by)
+    theirs = IntelModel.from_pretrained(folder, quantization_config={"bits": bits}, ov_config=F32)
     theirs.save_pretrained(tmp_path / "theirs")
-    ours = OVModelForCausalLM.from_pretrained(folder, export=True, quantization_config={"bits": bits}, ov_config=F32)
+    ours = OVModelForCausalLM.from_pretrained(folder, quantization_config={"bits": bits}, ov_config=F32)
     ours.save_pretrained(tmp_path / "ours")
     report = compare_ir(tmp_path / "theirs" / "openvino_model.xml", tmp_path / "ours" / "openvino_model.xml", ROOTS)
     assert report.identical, report.describe()
     assert ours.quantization_config == default_config(str(folder), bits)
-
-
-@pytest.mark.slow
-def test_the_same_model_as_optimum_cli(named_checkpoint, tmp_path, monkeypatch):
-    folder = named_checkpoint("meta-llama/Llama-2-7b-hf", "folder")
-    command = ["optimum-cli", "export", "openvino", "-m", str(folder), "--task", "text-generation-with-past"]
-    command += ["--weight-format", "int4"]
-    subprocess.run([*command, str(tmp_path / "theirs")], check=True, capture_output=True)
-    forbid_nncf(monkeypatch)
-    assert optimum_wc.cli.main(["export", str(folder), str(tmp_path / "ours"), "--weight-format", "int4"]) == 0
-    report = compare_ir(tmp_path / "theirs" / "openvino_model.xml", tmp_path / "ours" / "openvino_model.xml", ROOTS)
-    assert report.identical, report.describe()

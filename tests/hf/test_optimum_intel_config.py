@@ -78,3 +78,23 @@ def test_each_field_takes_effect_as_in_optimum_intel_or_is_refused_by_name(field
         assert getattr(config, field) == arguments[field]
     if field == "dataset":  # optimum-intel keeps the options apart; our config keeps them in the name
         assert parse_dataset_name(ours["dataset"]) == ("wikitext2", 64) and theirs._dataset_kwargs == {"seq_len": 64}
+
+
+def test_optimum_intels_quieter_rules_hold():
+    """An empty dict asks for nothing; 8-bit weights ignore a dataset and a statistics path without data is dropped
+    (optimum-intel does both before it calls nncf); its positional argument order and `weight_only` marker."""
+    from optimum.intel import OVWeightQuantizationConfig as Theirs
+
+    import optimum_wc
+
+    assert resolve_quantization_config("not-a-listed-model", None, None, {}) is None
+    eight = optimum_wc.WeightCompressionConfig(bits=8, dataset="wikitext2", statistics_path="stats", weight_only=True)
+    kwargs = eight.to_compress_kwargs()
+    assert kwargs["dataset"] is None and kwargs["advanced_parameters"].statistics_path is None
+    assert eight.dataset == "wikitext2" and eight.statistics_path == "stats"  # kept in the saved config
+    ours = optimum_wc.OVWeightQuantizationConfig(4, True, 64)
+    assert CompressionSettings.from_arguments(**ours.to_compress_kwargs()) == CompressionSettings.from_arguments(
+        **Theirs(4, True, 64).to_nncf_dict()
+    )
+    with pytest.raises(NotYetSupportedError, match="weight_only"):
+        optimum_wc.WeightCompressionConfig(bits=8, weight_only=False)

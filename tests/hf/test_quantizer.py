@@ -92,12 +92,22 @@ def test_optimum_intels_own_model_and_config_objects_are_taken(fp32_ir, tmp_path
         ({"immediate_save": True}, InvalidArgumentError, "save_directory"),
         ({"calibration_dataset": "inputs"}, NotYetSupportedError, "static quantization"),
         ({"config": {"bits": 4}, "calibration_dataset": ["some text"]}, InvalidArgumentError, "input dicts"),
+        ({"config": {"bits": 4}, "calibration_dataset": "tokens"}, NotYetSupportedError, "tokenized text"),
         ({"config": {"bits": 4}, "batch_size": 4}, InvalidArgumentError, "batch_size"),
         ({"config": {"bits": 4}, "colour": "red"}, InvalidArgumentError, "colour"),
         ({"config": "static"}, NotYetSupportedError, "OVQuantizationConfig"),
         ({"ov_config": {"bits": 4}}, optimum_wc.InvalidArgumentTypeError, "OVConfig"),
     ],
-    ids=["immediate-save", "static", "text-inputs", "batch-size", "unknown-kwarg", "static-config", "not-ovconfig"],
+    ids=[
+        "immediate-save",
+        "static",
+        "text-inputs",
+        "tokenized-inputs",
+        "batch-size",
+        "unknown-kwarg",
+        "static-config",
+        "not-ovconfig",
+    ],
 )
 def test_beyond_weight_compression_is_refused_before_any_work(kwargs, error, text, fp32_ir, monkeypatch):
     from optimum.intel import OVQuantizationConfig
@@ -113,6 +123,8 @@ def test_beyond_weight_compression_is_refused_before_any_work(kwargs, error, tex
         wanted = OVQuantizationConfig()
     if kwargs.get("calibration_dataset") == "inputs":
         kwargs["calibration_dataset"] = _items(model)
+    if kwargs.get("calibration_dataset") == "tokens":
+        kwargs["calibration_dataset"] = [{"input_ids": [[5, 6, 7]], "attention_mask": [[1, 1, 1]]}]
     if "ov_config" not in kwargs and wanted is not None:
         kwargs["ov_config"] = optimum_wc.OVConfig(quantization_config=wanted)
     with pytest.raises(error, match=text):

@@ -51,7 +51,8 @@ def test_seq_len_option_and_bad_names():
     with pytest.raises(optimum_wc.InvalidArgumentError, match="neither an existing path"):
         optimum_wc.WeightCompressionConfig(bits=4, ratio=0.5, dataset="no-such-dataset")
     with pytest.raises(optimum_wc.InvalidArgumentError, match="empty"):
-        load_texts(["", "  "], 4)
+        load_texts([], 4)
+    assert load_texts(["", "  ", "a"], 2) == ["", "  "]  # a list as given, as optimum-intel tokenizes it
 
 
 def test_hub_dataset_without_network_says_how_to_pass_local_data(monkeypatch):
