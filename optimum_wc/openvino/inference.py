@@ -17,6 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 import openvino as ov
+from optimum_wc.openvino.items import RESET_STATE_KEY, continues_state
 
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
 EXTRA_REQUESTS = 2
@@ -40,11 +41,18 @@ def _positional(item: Any, dtypes: list[np.dtype] | None) -> list[np.ndarray] | 
     return arrays if all(a.flags.writeable for a in arrays) else None
 
 
+def _without_reset_key(item: Any) -> Any:
+    if isinstance(item, dict) and RESET_STATE_KEY in item:
+        return {key: value for key, value in item.items() if key != RESET_STATE_KEY}
+    return item
+
+
 def infer_in_order(model: ov.Model, items: list[Any], handle: Callable[[int, list[np.ndarray]], None]) -> None:
     """Infers ``model`` on each item in float32 and calls ``handle(index, outputs)`` in item order.
 
-    The state of a stateful model is reset before every item. The outputs given to ``handle`` are views of the
-    request's tensors, valid during the call only.
+    The state of a stateful model is reset before every item, except an item whose nncf reset key is false: it
+    carries on the state of the item before, so then all items run one after another on one request. The outputs
+    given to ``handle`` are views of the request's tensors, valid during the call only.
 
     Args:
         model: The model to run; its outputs, in order, are what ``handle`` gets.
@@ -53,9 +61,12 @@ def infer_in_order(model: ov.Model, items: list[Any], handle: Callable[[int, lis
     """
     compiled = ov.Core().compile_model(model, "CPU", {**F32, "PERFORMANCE_HINT": "THROUGHPUT"})
     optimal = compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")
-    count = max(1, min(len(items), optimal + min(optimal, EXTRA_REQUESTS)))
-    requests = [compiled.create_infer_request() for _ in range(count)]
     stateful = len(model.get_sinks()) > 0
+    resets = [stateful and not continues_state(item) for item in items]
+    items = [_without_reset_key(item) for item in items]
+    in_sequence = stateful and not all(resets)
+    count = 1 if in_sequence else max(1, min(len(items), optimal + min(optimal, EXTRA_REQUESTS)))
+    requests = [compiled.create_infer_request() for _ in range(count)]
     dtypes = _input_dtypes(compiled)
     held: list[list[np.ndarray]] = [[] for _ in range(count)]
     outputs = len(model.outputs)
@@ -69,7 +80,7 @@ def infer_in_order(model: ov.Model, items: list[Any], handle: Callable[[int, lis
         if index >= count:
             finish(index - count)
         request = requests[index % count]
-        if stateful:
+        if resets[index]:
             request.reset_state()
         arrays = _positional(item, dtypes)
         if arrays is None:

@@ -13,6 +13,14 @@ from optimum_wc.errors import InvalidArgumentError
 from optimum_wc.openvino.graph import ModelGraph
 
 NUMERIC_KINDS = "biuf"  # bool, int, unsigned, float: what OpenVINO converts to an input's type
+# nncf's dataset key (``nncf.definitions.NNCF_DATASET_RESET_STATE_KEY``): in a dict item, whether the state of a
+# stateful model is reset before it (True) or carried on from the item before (False); without it, always reset.
+RESET_STATE_KEY = "nncf_reset_state"
+
+
+def continues_state(item: Any) -> bool:
+    """Whether ``item`` carries on the state the item before it left (its reset key is present and false)."""
+    return isinstance(item, dict) and RESET_STATE_KEY in item and not item[RESET_STATE_KEY]
 
 
 def _vocabulary(graph: ModelGraph, parameter: ov.Node) -> int | None:
@@ -36,13 +44,18 @@ def _vocabulary(graph: ModelGraph, parameter: ov.Node) -> int | None:
 def check_calibration_items(model: ov.Model, graph: ModelGraph, items: list[Any]) -> None:
     """Raises :class:`~optimum_wc.errors.InvalidArgumentError` naming the item and the input, for an item that
     lacks a model input or has one the model does not take, a value whose rank or type the input cannot take,
-    token ids outside the vocabulary, or an attention mask of another length than the ids (the state is reset
-    before every item, so the mask covers the item's tokens only)."""
+    token ids outside the vocabulary, an attention mask of another length than the ids in an item that starts
+    from a reset state (its mask covers its own tokens only), or a state reset asked of a model without state."""
     parameters = model.get_parameters()
     names = [sorted(p.output(0).get_names()) or [p.get_friendly_name()] for p in parameters]
     stateful = len(model.get_sinks()) > 0
     vocabulary = {i: _vocabulary(graph, p) for i, p in enumerate(parameters) if "input_ids" in names[i]}
     for index, item in enumerate(items):
+        if not stateful and isinstance(item, dict) and item.get(RESET_STATE_KEY):
+            raise InvalidArgumentError(
+                f"`dataset` item {index} asks for a state reset ({RESET_STATE_KEY!r}: True), but the model has no "
+                "state; leave the key out, or give it the stateful model."
+            )
         values = _by_position(item, names, index)
         if values is None:
             continue
@@ -52,6 +65,7 @@ def check_calibration_items(model: ov.Model, graph: ModelGraph, items: list[Any]
         mask = next((v for p, v in enumerate(values) if "attention_mask" in names[p]), None)
         if (
             stateful
+            and not continues_state(item)
             and ids is not None
             and mask is not None
             and np.ndim(mask)
@@ -59,7 +73,7 @@ def check_calibration_items(model: ov.Model, graph: ModelGraph, items: list[Any]
         ):
             raise InvalidArgumentError(
                 f"`dataset` item {index}: `attention_mask` covers {np.shape(mask)[-1]} tokens, `input_ids` has "
-                f"{np.shape(ids)[-1]}; the state is reset before each item, so they must be equal."
+                f"{np.shape(ids)[-1]}; the state is reset before the item, so they must be equal."
             )
 
 
@@ -67,7 +81,7 @@ def _by_position(item: Any, names: list[list[str]], index: int) -> list[Any] | N
     """The item's values in input order; None for a form left to OpenVINO (a single array for a single input)."""
     if isinstance(item, dict):
         known = {name for group in names for name in group}
-        unknown = sorted(str(key) for key in item if key not in known)
+        unknown = sorted(str(key) for key in item if key not in known and key != RESET_STATE_KEY)
         if unknown:
             raise InvalidArgumentError(
                 f"`dataset` item {index} has {unknown}, which the model does not take; its inputs are "

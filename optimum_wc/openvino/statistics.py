@@ -73,7 +73,6 @@ def run_points(
     """
     clone = model.clone()
     ops = {op.get_friendly_name(): op for op in clone.get_ops()}
-    own_results = list(clone.get_results())
     spans = []
     extra: list[ov.Output] = []
     for point in points:
@@ -84,15 +83,21 @@ def run_points(
         outputs = probe(activation)
         spans.append((len(extra), len(outputs)))
         extra.extend(outputs)
-    clone.add_outputs(extra)
-    for result in own_results:  # only the probes are outputs: the head never runs
-        clone.remove_result(result)
+    # A new model over the clone's parameters and state updates, with only the probes as results (the head never
+    # runs), built as nncf builds its statistics model: OpenVINO's CPU plugin computes the attention of a one-token
+    # item of a stateful model differently for it than for the same model extended by ``add_outputs``.
+    probes = ov.Model(
+        results=[opset.result(output) for output in extra],
+        sinks=clone.get_sinks(),
+        parameters=clone.get_parameters(),
+        name=clone.friendly_name,
+    )
 
     def handle(index: int, values: list[np.ndarray]) -> None:
         for point, (start, count) in zip(points, spans):
             consume(point, values[start : start + count])
 
-    infer_in_order(clone, items, handle)
+    infer_in_order(probes, items, handle)
 
 
 def collect_statistics(

@@ -48,3 +48,24 @@ def test_a_wrong_item_is_named_before_any_work(kind, text, options, tiny_ir):
     with pytest.raises(optimum_wc.InvalidArgumentError, match=text):
         optimum_wc.compress_weights(model, mode="int4_sym", dataset=_bad(kind), progress=False, **options)
     assert not model.has_rt_info(["nncf", "weight_compression"])
+
+
+def _stateless_model() -> ov.Model:
+    from openvino import opset13 as opset
+
+    x = opset.parameter([1, -1, 64], np.float32, name="x")
+    weight = np.random.default_rng(0).standard_normal((32, 64)).astype(np.float32)
+    return ov.Model([opset.result(opset.matmul(x, opset.constant(weight), False, True))], [x])
+
+
+def test_nncfs_reset_key_is_taken_and_a_reset_of_a_model_without_state_is_refused():
+    rng = np.random.default_rng(1)
+    items = [{"x": rng.standard_normal((1, 5, 64)).astype(np.float32), "nncf_reset_state": False} for _ in range(3)]
+    model = optimum_wc.compress_weights(_stateless_model(), mode="int4_sym", group_size=16, awq=True, dataset=items)
+    assert model.has_rt_info(["nncf", "weight_compression"])  # the key is no model input: it is left out
+
+    items[1]["nncf_reset_state"] = True
+    model = _stateless_model()
+    with pytest.raises(optimum_wc.InvalidArgumentError, match=r"item 1 asks for a state reset .* has no state"):
+        optimum_wc.compress_weights(model, mode="int4_sym", group_size=16, awq=True, dataset=items)
+    assert not model.has_rt_info(["nncf", "weight_compression"])

@@ -42,12 +42,15 @@ IDENTICAL = [
 ]
 
 
-def _run_both(xml, tmp_path, mode, group_size, options, items=8):
+def _run_both(xml, tmp_path, mode, group_size, options, items=8, first_length=None):
     options = dict(options)
     with_data = options.pop("dataset", True)
 
     def dataset():
-        return {"dataset": nncf.Dataset(calibration_items(items))} if with_data else {}
+        chosen = calibration_items(items)
+        if first_length is not None:
+            chosen[0] = {key: v if key == "beam_idx" else v[:, :first_length] for key, v in chosen[0].items()}
+        return {"dataset": nncf.Dataset(chosen)} if with_data else {}
 
     reference = compress_and_save(
         xml,
@@ -73,6 +76,52 @@ def _ids(case):
 def test_identical_to_nncf(case, tiny_ir, tmp_path):
     arch, mode, group_size, options = case
     reference, ours = _run_both(tiny_ir(arch), tmp_path, mode, group_size, options)
+    report = compare_ir(reference, ours)
+    assert report.identical, report.describe()
+
+
+@pytest.mark.parametrize("options", [{"awq": True, "scale_estimation": True}, {"gptq": True}], ids=["awq+se", "gptq"])
+def test_identical_to_nncf_with_an_item_of_one_token(options, tiny_ir, tmp_path):
+    """An item of one token takes OpenVINO's path for one-token attention, which depends on how the model is built."""
+    reference, ours = _run_both(tiny_ir("llama"), tmp_path, "int4_sym", 16, options, items=6, first_length=1)
+    report = compare_ir(reference, ours)
+    assert report.identical, report.describe()
+
+
+def _continued_items(first_reset: bool) -> list[dict]:
+    """Three sequences, each a prompt then two single tokens that carry on its state (nncf's reset key False)."""
+    rng = np.random.default_rng(3)
+    items = []
+    for _ in range(3):
+        ids = rng.integers(3, 500, size=(1, 12))
+        start = int(rng.integers(3, 8))
+        for end in (start, start + 1, start + 2):
+            begin = 0 if end == start else end - 1
+            items.append(
+                {
+                    "input_ids": ids[:, begin:end],
+                    "attention_mask": np.ones((1, end), dtype=np.int64),
+                    "position_ids": np.arange(begin, end)[None],
+                    "beam_idx": np.zeros(1, dtype=np.int32),
+                    "nncf_reset_state": first_reset and end == start,
+                }
+            )
+    return items
+
+
+@pytest.mark.parametrize(
+    "options, first_reset",
+    [({"awq": True, "scale_estimation": True}, True), ({"awq": True, "gptq": True}, False)],
+    ids=["awq+se", "awq+gptq"],  # nncf's GPTQ refuses a reset ("Cannot reset state of a stateless model")
+)
+def test_identical_to_nncf_with_items_that_carry_on_the_state(options, first_reset, tiny_ir, tmp_path):
+    xml = tiny_ir("llama")
+    common = {"group_size": 16, "ratio": 0.8, **options}
+    items = _continued_items(first_reset)
+    reference = compress_and_save(
+        xml, tmp_path / "nncf", "nncf", mode=nncf.CompressWeightsMode.INT4_SYM, dataset=nncf.Dataset(items), **common
+    )
+    ours = compress_and_save(xml, tmp_path / "ours", "optimum_wc", mode="int4_sym", dataset=items, **common)
     report = compare_ir(reference, ours)
     assert report.identical, report.describe()
 
