@@ -76,6 +76,7 @@ def config_from_args(args: argparse.Namespace) -> WeightCompressionConfig | None
     if args.dataset:
         values["tokenizer"] = args.model
     config = WeightCompressionConfig(**{k: v for k, v in values.items() if v is not None})
+    config.checked_settings()  # e.g. --scale-estimation without --dataset: nncf's error before the export
     return _with_default_scope(args.model, config)
 
 

@@ -51,6 +51,7 @@ OUR_KEYS = tuple(option.config_key for option in CONFIGURED) + ("tokenizer", "dq
 ALIASES = tuple(alias for option in CONFIGURED for alias in option.aliases)
 KNOWN_KEYS = OUR_KEYS + ALIASES + HF_KEYS
 RECORD_KEYS = ("version", "format_version", "library")  # written by to_dict, accepted back
+DATA_TO_COME = object()  # stands for calibration data given later (to OVQuantizer), in the checks at construction
 ENUMS = {"sensitivity_metric": SensitivityMetric, "backup_mode": BackupMode, "compression_format": CompressionFormat}
 # `dtype` values naming one mode (optimum-intel's nf4, mxfp4 and cb4, and nncf's other formats); int4/int8 follow
 # `sym`
@@ -222,8 +223,16 @@ class WeightCompressionConfig:
                 raise InvalidArgumentError(
                     f"`dataset`={self.dataset!r} is neither an existing path nor one of {', '.join(DATASET_NAMES)}."
                 )
-        settings = CompressionSettings.from_arguments(**self.to_compress_kwargs())
-        self.spqr = settings.spqr  # with group_size and num_samples folded in
+        kwargs = self.to_compress_kwargs()
+        if kwargs["dataset"] is None and self.takes_data:
+            # optimum-intel's config takes data-aware options without a dataset: OVQuantizer may bring the data
+            kwargs["dataset"] = DATA_TO_COME
+        self.spqr = CompressionSettings.from_arguments(**kwargs).spqr  # with group_size and num_samples folded in
+
+    def checked_settings(self) -> CompressionSettings:
+        """nncf's checks on this config with its own dataset (text, or none): where an option needs calibration
+        data that the config does not name, nncf's error, before any work."""
+        return CompressionSettings.from_arguments(**self.to_compress_kwargs())
 
     @property
     def statistics_path(self) -> str | None:

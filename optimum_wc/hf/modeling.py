@@ -164,7 +164,7 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
             check_checkpoint_files(path / kwargs.get("subfolder", ""))
         config = resolve_quantization_config(str(model_id), load_in_8bit, load_in_4bit, quantization_config)
         if config is not None:
-            CompressionSettings.from_arguments(**config.to_compress_kwargs())  # refuse bad settings before exporting
+            config.checked_settings()  # refuse bad settings, and data-aware options without data, before exporting
             check_hub_dataset(config.to_compress_kwargs()["dataset"])  # offline: refused before the export
         prequantized = _prequantized_checkpoint(model_id, export, kwargs)
         if prequantized is not None:

@@ -16,12 +16,13 @@ from typing import Any
 from optimum_wc.config.options import BY_NAME, RUN_OPTIONS
 from optimum_wc.config.quantization import WeightCompressionConfig
 from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError, NotYetSupportedError
+from optimum_wc.hf.collection import collected_inputs
 from optimum_wc.hf.modeling import OVModelForCausalLM
 
 logger = logging.getLogger(__name__)
 
 WEIGHT_CONFIGS = ("OVWeightQuantizationConfig", "WeightCompressionConfig")
-TOKENIZER_KEYS = {"input_ids", "attention_mask", "token_type_ids", "labels"}  # what a tokenizer gives, not a model
+TOKENIZER_KEYS = {"input_ids", "attention_mask", "token_type_ids", "labels"}  # what a tokenizer gives
 
 
 class OVConfig:
@@ -29,7 +30,20 @@ class OVConfig:
     (a :class:`WeightCompressionConfig`, an optimum-intel ``OVWeightQuantizationConfig``, or a dict of either's keys).
     """
 
-    def __init__(self, quantization_config: Any = None, dtype: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        input_info: Any = None,
+        save_onnx_model: bool = False,
+        quantization_config: Any = None,
+        dtype: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if input_info is not None and (isinstance(input_info, dict) or hasattr(input_info, "to_dict")):
+            raise InvalidArgumentError(
+                f"OVConfig's first argument is `input_info`, as in optimum-intel; got a {type(input_info).__name__}. "
+                "Pass the config as OVConfig(quantization_config=...)."
+            )
+        self.input_info, self.save_onnx_model = input_info, save_onnx_model
         self.quantization_config = quantization_config
         self.dtype = dtype
 
@@ -69,12 +83,15 @@ class OVQuantizer:
         """Compresses the model's weights in place, then saves it to ``save_directory`` if given.
 
         Args:
-            calibration_dataset: Model inputs (an ``nncf.Dataset`` or a list of input dicts), used instead of the
-                config's ``dataset``; ignored for 8-bit weights, as in optimum-intel.
+            calibration_dataset: Used instead of the config's ``dataset``, ignored for 8-bit weights, as in
+                optimum-intel: model inputs (an ``nncf.Dataset``, or a list of dicts of every model input), or
+                tokenized text (a ``datasets.Dataset`` or a list of dicts of ``input_ids`` and ``attention_mask``)
+                from which the model's inputs are recorded as optimum-intel records them.
             save_directory: Where to save the compressed model (``save_pretrained``).
             ov_config: An ``OVConfig`` (ours or optimum-intel's); without one, INT8_ASYM weights.
-            batch_size, data_collator, remove_unused_columns: optimum-intel's options for building inputs from a
-                ``datasets.Dataset``, which weight compression does not take; only their defaults are accepted.
+            batch_size, data_collator: How tokenized text is batched (one row per batch, transformers' default
+                collator); remove_unused_columns: deprecated in optimum-intel, whose recording drops the columns
+                that the model does not take in either case.
             immediate_save: Needs ``save_directory``; the model is saved there in either case.
             **kwargs: ``compress_weights`` arguments that override the config's (as optimum-intel hands them to
                 nncf), and the run options ``num_workers``, ``progress``, ``scratch_dir``.
@@ -85,23 +102,23 @@ class OVQuantizer:
         """
         if immediate_save and save_directory is None:
             raise InvalidArgumentError("`immediate_save=True` needs a `save_directory`.")
-        if (batch_size, data_collator, remove_unused_columns) != (1, None, False):
-            raise InvalidArgumentError(
-                "`batch_size`, `data_collator` and `remove_unused_columns` build calibration inputs from a "
-                "datasets.Dataset, which weight compression does not take: pass an nncf.Dataset of model inputs, or "
-                "text as the config's `dataset`."
-            )
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise InvalidArgumentError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
         config = self._config(ov_config, calibration_dataset)
         run = {name: kwargs.pop(name) for name in RUN_OPTIONS if name in kwargs}
         overridden = _with_overrides(config, kwargs)
-        dataset = _model_inputs(calibration_dataset)
-        if dataset is not None and config.dataset is not None:
+        dataset, tokenized = _calibration(calibration_dataset)
+        if calibration_dataset is not None and config.dataset is not None:
             logger.info("Both the config's `dataset` and `calibration_dataset` were given: using calibration_dataset.")
-        if dataset is None and config.to_compress_kwargs()["dataset"] is not None:
+        if not overridden.takes_data:  # 8-bit integer weights: no data, as in optimum-intel
+            dataset = tokenized = None
+        if tokenized is not None:
+            dataset = collected_inputs(
+                self.model, tokenized, config.num_samples, self.seed, batch_size=batch_size, data_collator=data_collator
+            )
+        elif dataset is None and overridden.takes_data and config.to_compress_kwargs()["dataset"] is not None:
             # the samples come from the config as it is; quantize()'s arguments reach nncf's call only
             dataset = self.model._calibration_inputs(config, self.seed, self.trust_remote_code)
-        if not overridden.takes_data:  # 8-bit integer weights: no data, as in optimum-intel
-            dataset = None
         self.model.compress(overridden, dataset, **run)
         if save_directory is not None:
             self.model.save_pretrained(save_directory)
@@ -151,22 +168,21 @@ def _with_overrides(config: WeightCompressionConfig, overrides: dict[str, Any]) 
     return merged
 
 
-def _model_inputs(dataset: Any) -> Any:
-    """``dataset`` if it holds model inputs (an nncf.Dataset, or a list of input dicts), None if absent."""
+def _calibration(dataset: Any) -> tuple[Any, Any]:
+    """``(model inputs, tokenized text)``, one of them ``dataset`` and the other None: model inputs are an
+    nncf.Dataset or a list of dicts of more than a tokenizer gives; tokenized text is a ``datasets.Dataset`` or a
+    list of dicts of a tokenizer's keys."""
     if dataset is None or hasattr(dataset, "get_inference_data"):
-        return dataset
-    if hasattr(dataset, "column_names") or isinstance(dataset, (str, bytes)):
+        return dataset, None
+    if hasattr(dataset, "column_names"):
+        return None, dataset
+    items = None if isinstance(dataset, (str, bytes, dict)) else list(dataset)
+    if items is None or not items or not all(isinstance(item, dict) for item in items):
         raise InvalidArgumentError(
-            f"`calibration_dataset` must be model inputs (an nncf.Dataset or a list of input dicts); got "
-            f"{type(dataset).__name__}. Text goes in the config's `dataset` (a list of strings, a file or a name)."
+            "`calibration_dataset` must be an nncf.Dataset, a datasets.Dataset of tokenized text, or a non-empty "
+            f"list of input dicts (model inputs or tokenized text); got {type(dataset).__name__}. Text goes in the "
+            "config's `dataset` (a list of strings, a file or a name)."
         )
-    items = list(dataset)
-    if not all(isinstance(item, dict) for item in items):
-        raise InvalidArgumentError("`calibration_dataset` as a list must hold model input dicts.")
     if all(set(item) <= TOKENIZER_KEYS for item in items):
-        raise NotYetSupportedError(
-            "`calibration_dataset` holds tokenized text (input_ids, attention_mask), which optimum-intel runs through "
-            "the model to collect its inputs; optimum-wc takes the model inputs themselves (an nncf.Dataset, or "
-            "dicts from the model's prepare_inputs), or text as the config's `dataset`."
-        )
-    return items
+        return None, items
+    return items, None

@@ -96,7 +96,6 @@ def test_dict_and_json_round_trips_are_lossless(values, tmp_path):
         ({"dtype": "int3", "sym": False}, InvalidArgumentError, "symmetric only"),
         ({"dtype": "fp5"}, InvalidArgumentError, "`dtype` must be one of"),
         ({"bits": 8, "dtype": "cb4"}, InvalidArgumentError, "needs `bits`=4"),
-        ({"bits": 4, "lora_correction": True}, UnsupportedArgumentError, "need a calibration `dataset`"),
         ({"bits": 8, "ratio": 0.5}, UnsupportedArgumentError, "`ratio`"),
         ({"bits": 4, "ratio": 2.0}, InvalidArgumentError, "`ratio`"),
         ({"bits": 4, "group_size": 0}, InvalidArgumentError, "`group_size`"),
@@ -111,3 +110,16 @@ def test_dict_and_json_round_trips_are_lossless(values, tmp_path):
 def test_invalid_configs_fail_at_construction(values, error, text):
     with pytest.raises(error, match=text):
         WeightCompressionConfig(**values)
+
+
+def test_data_aware_options_wait_for_their_data_as_in_optimum_intel():
+    """optimum-intel's config takes them without a dataset (OVQuantizer may bring the data); compressing with the
+    config alone meets nncf's error, before any work."""
+    from optimum.intel import OVWeightQuantizationConfig
+
+    for values in ({"bits": 4, "lora_correction": True}, {"bits": 4, "scale_estimation": True}):
+        OVWeightQuantizationConfig(**values)
+        config = WeightCompressionConfig(**values)
+        with pytest.raises(UnsupportedArgumentError, match="need a calibration `dataset`"):
+            config.checked_settings()
+        WeightCompressionConfig(**values, dataset="wikitext2").checked_settings()

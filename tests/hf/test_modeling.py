@@ -166,6 +166,11 @@ def test_pipeline_and_generate_with_the_embedded_model():
         ({"quantization_config": {"bits": 8, "ratio": 0.5}}, optimum_wc.UnsupportedArgumentError, "`ratio`"),
         ({"load_in_4bit": "yes"}, optimum_wc.InvalidArgumentTypeError, "load_in_4bit"),
         ({"quantization_config": {"mode": "adaptive_codebook"}}, optimum_wc.UnsupportedArgumentError, "dataset"),
+        (
+            {"quantization_config": {"bits": 4, "scale_estimation": True}},
+            optimum_wc.UnsupportedArgumentError,
+            "dataset",
+        ),
         ({"load_in_4bit": True, "device_map": "auto"}, InvalidArgumentError, "`device_map`.*memory-mapped"),
         (
             {"offload_folder": "offload", "max_memory": {"cpu": "1GiB"}},
