@@ -81,6 +81,7 @@ __all__ = [
     "compress_model",
     "compress_weights",
     "OVModelForCausalLM",
+    "OVModelForFeatureExtraction",
     "OVQuantizer",
     "OVConfig",
     "OVWeightQuantizationConfig",
@@ -94,6 +95,10 @@ def __getattr__(name: str):
         from optimum_wc.hf.modeling import OVModelForCausalLM
 
         return OVModelForCausalLM
+    if name == "OVModelForFeatureExtraction":
+        from optimum_wc.hf.feature_extraction import OVModelForFeatureExtraction
+
+        return OVModelForFeatureExtraction
     if name in ("OVQuantizer", "OVConfig"):
         from optimum_wc.hf import quantizer
 

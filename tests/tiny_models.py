@@ -138,6 +138,32 @@ def build_tiny_model(arch: str) -> torch.nn.Module:
     return model.eval()
 
 
+BERT_WORDS = ["the", "a", "model", "weights", "compress", "open", "vino", "text", "embedding", "small", "is", "of"]
+
+
+def save_tiny_bert(folder: pathlib.Path) -> pathlib.Path:
+    """A seeded random BERT encoder (hidden 128, so that group 128 divides every layer) with a word-piece tokenizer,
+    saved as a checkpoint in ``folder``, for feature extraction."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *BERT_WORDS, *"abcdefghijklmnopqrstuvwxyz"]
+    (folder / "vocab.txt").write_text("\n".join(vocab))
+    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=256,
+        max_position_embeddings=64,
+    )
+    torch.manual_seed(SEED)
+    BertModel(config).eval().save_pretrained(folder)
+    return folder
+
+
 def export_tiny_model(arch: str, out_dir: pathlib.Path) -> pathlib.Path:
     """Export the tiny ``arch`` model to OpenVINO IR in ``out_dir`` without weight compression.
 

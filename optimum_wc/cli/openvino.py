@@ -1,10 +1,11 @@
-"""``optimum-wc export openvino -m MODEL [options] OUTPUT``: optimum-cli's command line, for causal LMs.
+"""``optimum-wc export openvino -m MODEL [options] OUTPUT``: optimum-cli's command line, for causal LMs and
+feature extractors.
 
 The export is optimum-intel's own (``main_export``, with the options optimum-cli hands it: task, library, cache
 folder, pad token, variant, stateful, tokenizer conversion, model kwargs); the weights are then compressed by
 optimum-wc with the config optimum-cli would build from the same flags (optimum-intel's per-model defaults
 included), and the folder is written atomically. Options outside weight compression (``--quant-mode``,
-``--smooth-quant-alpha``) and models other than causal LMs are refused before any export.
+``--smooth-quant-alpha``) and the other tasks are refused before any export.
 """
 
 from __future__ import annotations
@@ -24,7 +25,12 @@ from optimum_wc.pipeline.calibration import check_hub_dataset
 
 logger = logging.getLogger("optimum_wc.cli")
 
-CAUSAL_TASKS = ("text-generation", "text-generation-with-past")
+# the tasks exported here, and the optimum_wc class that compresses and saves each
+MODEL_CLASSES = {
+    "text-generation": "OVModelForCausalLM",
+    "text-generation-with-past": "OVModelForCausalLM",
+    "feature-extraction": "OVModelForFeatureExtraction",
+}
 LIBRARIES = ("transformers", "diffusers", "timm", "sentence_transformers", "open_clip", "kokoro")  # optimum-cli's
 ACTIVATION_FLAGS = {"quant_mode": "--quant-mode", "smooth_quant_alpha": "--smooth-quant-alpha"}
 
@@ -32,12 +38,13 @@ ACTIVATION_FLAGS = {"quant_mode": "--quant-mode", "smooth_quant_alpha": "--smoot
 def build_openvino_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="optimum-wc export openvino",
-        description="Export a causal LM to OpenVINO IR with optimum-intel's exporter and compress its weights with "
+        description="Export a causal LM or a feature extractor to OpenVINO IR with optimum-intel's exporter and "
+        "compress its weights with "
         "optimum-wc: the options of `optimum-cli export openvino` that concern export and weight compression.",
     )
     parser.add_argument("-m", "--model", required=True, help="Model id on the Hub or path on disk.")
     parser.add_argument("output", type=pathlib.Path, help="Folder to write; must be empty unless --overwrite.")
-    parser.add_argument("--task", default="auto", help="text-generation or text-generation-with-past (default: auto).")
+    parser.add_argument("--task", default="auto", help=f"One of {', '.join(MODEL_CLASSES)} (default: auto).")
     parser.add_argument("--framework", choices=["pt"], default="pt", help="The framework of the model (pt only).")
     parser.add_argument("--trust-remote-code", action="store_true", help="Run the model repository's own code.")
     parser.add_argument("--library", choices=LIBRARIES, default=None, help="transformers (the others: not yet).")
@@ -55,7 +62,7 @@ def build_openvino_parser() -> argparse.ArgumentParser:
 
 
 def check_openvino_args(args: argparse.Namespace) -> None:
-    """Refuses, before any export, what optimum-cli does beyond weight compression of causal LMs."""
+    """Refuses, before any export, what optimum-cli does beyond weight compression of the tasks here."""
     given = [flag for dest, flag in ACTIVATION_FLAGS.items() if getattr(args, dest) is not None]
     if given:
         raise NotYetSupportedError(
@@ -63,11 +70,9 @@ def check_openvino_args(args: argparse.Namespace) -> None:
             "what optimum-wc does; use --weight-format."
         )
     if args.library not in (None, "transformers"):
-        raise NotYetSupportedError(f"--library {args.library}: optimum-wc exports transformers causal LMs only.")
-    if args.task != "auto" and args.task not in CAUSAL_TASKS:
-        raise NotYetSupportedError(
-            f"--task {args.task}: optimum-wc exports causal LMs only ({', '.join(CAUSAL_TASKS)})."
-        )
+        raise NotYetSupportedError(f"--library {args.library}: optimum-wc exports transformers models only.")
+    if args.task != "auto" and args.task not in MODEL_CLASSES:
+        raise NotYetSupportedError(f"--task {args.task}: optimum-wc exports {', '.join(MODEL_CLASSES)} only.")
 
 
 def run_export_openvino(args: argparse.Namespace) -> pathlib.Path:
@@ -86,20 +91,21 @@ def run_export_openvino(args: argparse.Namespace) -> pathlib.Path:
             _export(args, staging, None)
         logger.info("Wrote %s in %.1f s.", output, time.perf_counter() - start)
         return output
-    from optimum_wc.hf.modeling import OVModelForCausalLM
+    import optimum_wc
 
+    causal = task.startswith("text-generation")
     with tempfile.TemporaryDirectory(prefix="optimum-wc-export-") as staging:
         _export(args, pathlib.Path(staging), config)
-        model = OVModelForCausalLM.from_pretrained(
+        model = getattr(optimum_wc, MODEL_CLASSES[task]).from_pretrained(
             staging,
             quantization_config=config,
             compile=False,
             trust_remote_code=args.trust_remote_code,
-            use_cache=task.endswith("-with-past"),
+            **({"use_cache": task.endswith("-with-past")} if causal else {}),
             **(args.model_kwargs or {} if config is not None else {}),  # optimum-cli loads with them to compress
             **run_options(args),
         )
-        if config is not None:
+        if config is not None and causal:
             _save_as_optimum_cli(model)
         model.save_pretrained(output, convert_tokenizer=not args.disable_convert_tokenizer)
     logger.info("Wrote %s in %.1f s.", output, time.perf_counter() - start)
@@ -116,7 +122,7 @@ def _save_as_optimum_cli(model: Any) -> None:
 
 
 def _inferred_task(args: argparse.Namespace) -> str:
-    """The task optimum-intel infers for ``--task auto``, refused unless it is a causal LM's."""
+    """The task optimum-intel infers for ``--task auto``, refused unless it is one of :data:`MODEL_CLASSES`."""
     from optimum.exporters.openvino.__main__ import infer_task
 
     try:
@@ -129,8 +135,8 @@ def _inferred_task(args: argparse.Namespace) -> str:
         )
     except (RuntimeError, KeyError) as exc:
         raise InvalidArgumentError(f"--task could not be inferred ({exc}); pass --task text-generation-with-past.")
-    if task.replace("-with-past", "") != "text-generation":
-        raise NotYetSupportedError(f"{args.model} is a {task} model; optimum-wc exports causal LMs only.")
+    if task not in MODEL_CLASSES:
+        raise NotYetSupportedError(f"{args.model} is a {task} model; optimum-wc exports {', '.join(MODEL_CLASSES)}.")
     return task
 
 
@@ -146,7 +152,7 @@ def _export(args: argparse.Namespace, folder: pathlib.Path, config: Any) -> None
     elif config is not None:
         ov_config = OVConfig(quantization_config={"bits": 8 if config.bits == 8 else 4, "weight_only": True})
     original = exporter._apply_model_size_based_quantization
-    exporter._apply_model_size_based_quantization = lambda *a, **k: None  # OVModelForCausalLM applies it, with ours
+    exporter._apply_model_size_based_quantization = lambda *a, **k: None  # our model class applies it, with ours
     try:
         exporter.main_export(
             model_name_or_path=args.model,

@@ -1,19 +1,16 @@
 """``OVModelForCausalLM``: optimum-intel's causal LM, with weights compressed by optimum-wc (never by nncf).
 
-``from_pretrained`` asks optimum-intel to export or load the model with its own compression switched off, then
-compresses the IR with :func:`optimum_wc.compress_model`. Intercepting here, rather than in optimum-intel's internal
-hooks, also covers the model types for which optimum-intel swaps in a class of its own (phi3, gpt_bigcode, ...):
-the returned object is then of a class that derives from both ours and theirs.
+The shared machinery (export with optimum-intel's compression off, our core, atomic save, reload, push) is
+:func:`~optimum_wc.hf.compressed.compressed_model`; a causal LM adds calibration text turned into its inputs and
+the import of GPTQ/AWQ checkpoints.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import pathlib
 from typing import Any
 
-import openvino as ov
 from optimum_wc.errors import MissingExtraError
 
 try:
@@ -21,62 +18,16 @@ try:
 except ModuleNotFoundError as missing:  # optimum-intel, transformers or torch: the `hf` extra
     raise MissingExtraError("OVModelForCausalLM", "hf", missing.name) from missing
 
-from optimum_wc._utils.atomic import atomic_directory, disk_errors
 from optimum_wc.checkpoints.importer import import_checkpoint, prequantized_spec
-from optimum_wc.compress import check_run_options, compress_model
 from optimum_wc.config.datasets import GENERATED, parse_dataset_name
-from optimum_wc.config.options import RUN_OPTIONS
 from optimum_wc.config.quantization import WeightCompressionConfig
-from optimum_wc.config.settings import CompressionSettings, bind_options
-from optimum_wc.errors import (
-    HubUploadError,
-    InvalidArgumentError,
-    InvalidArgumentTypeError,
-    ModelNotFoundError,
-    OptimumWCError,
-    UnsupportedModelError,
-)
-from optimum_wc.hf.defaults import resolve_quantization_config
-from optimum_wc.hf.exporting import check_checkpoint_files, convert_tokenizer, export_folders_the_next_run_can_repair
+from optimum_wc.errors import InvalidArgumentError, OptimumWCError
+from optimum_wc.hf.compressed import compressed_model
 from optimum_wc.hf.generated import generated_texts
-from optimum_wc.openvino.ir_files import check_ir_files
-from optimum_wc.pipeline.calibration import SEED, check_hub_dataset, check_token_samples, token_samples
+from optimum_wc.pipeline.calibration import check_token_samples, token_samples
 from optimum_wc.pipeline.rt_info import imported_origin
-from optimum_wc.pipeline.summary import CompressionSummary
-from optimum_wc.saving.folder import (
-    AUTO_INT8_MIN_WEIGHTS,
-    copy_tokenizer,
-    float_weight_elements,
-    is_compressed,
-    saved_config,
-    set_runtime_options,
-    write_records,
-)
-from optimum_wc.version import __version__
 
-logger = logging.getLogger(__name__)
-
-# accelerate's placement options: OpenVINO's exporter refuses models whose modules accelerate offloads (its input
-# check and TorchScript tracing fail), and OpenVINO models are placed with ``device``; refused up front, not ignored.
-OFFLOAD_ARGUMENTS = ("device_map", "max_memory", "offload_folder", "offload_state_dict", "offload_buffers")
-
-
-def _check_no_offload(kwargs: dict) -> None:
-    given = [name for name in OFFLOAD_ARGUMENTS if name in kwargs]
-    if given:
-        raise InvalidArgumentError(
-            f"{', '.join(f'`{name}`' for name in given)}: accelerate's placement and disk offload are not available "
-            "here. OpenVINO's exporter cannot trace a model whose modules accelerate offloads, and it does not need "
-            "to: transformers reads safetensors checkpoints memory-mapped, so export holds little of the checkpoint "
-            "in anonymous memory (benchmarks/results/export_memory.md). Drop these arguments; choose where the "
-            "OpenVINO model runs with `device=` (e.g. 'CPU', 'GPU')."
-        )
-
-
-def _is_lookup_failure(exc: BaseException) -> bool:
-    """Whether ``exc`` says that a model could not be fetched (rather than that it could not be exported)."""
-    module = type(exc).__module__
-    return isinstance(exc, OSError) or module.startswith(("httpx", "httpcore", "huggingface_hub", "requests"))
+__all__ = ["OVModelForCausalLM"]
 
 
 def _prequantized_checkpoint(
@@ -105,147 +56,32 @@ def _prequantized_checkpoint(
         return None  # the usual path below reports what is wrong with the id
 
 
-class OVModelForCausalLM(_OptimumIntelCausalLM):
+class OVModelForCausalLM(compressed_model(_OptimumIntelCausalLM)):
     """optimum-intel's ``OVModelForCausalLM`` whose weights are compressed by optimum-wc.
 
     Everything optimum-intel's class does (generate, pipelines, reshape, compile) works unchanged.
     """
 
-    _wc_config: WeightCompressionConfig | None = None
-    _wc_summary: CompressionSummary | None = None
-    _wc_origin: dict[str, str] | None = None  # where an imported GPTQ/AWQ model's quantization came from
+    class_name = "OVModelForCausalLM"
 
     @classmethod
-    def from_pretrained(
-        cls,
-        model_id: str | os.PathLike,
-        export: bool = False,
-        *,
-        load_in_8bit: bool | None = None,
-        load_in_4bit: bool | None = None,
-        quantization_config: WeightCompressionConfig | dict | None = None,
-        compile: bool = True,
-        **kwargs: Any,
-    ) -> OVModelForCausalLM:
-        """Exports (``export=True``) or loads a causal LM, then compresses its weights with optimum-wc.
-
-        Args:
-            model_id: A Hub id, or a local folder with a Transformers checkpoint or a saved OpenVINO model.
-            export: Convert a Transformers checkpoint to OpenVINO IR (forced when the folder has no IR).
-            load_in_8bit: INT8_ASYM per channel.
-            load_in_4bit: optimum-intel's 4-bit default: its tuned config for the model if it has one, else
-                INT4_ASYM, group 128, ratio 1.0 (the same as ``quantization_config={"bits": 4}``).
-            quantization_config: A :class:`WeightCompressionConfig`, an ``OVWeightQuantizationConfig``, or a dict in
-                our or optimum-intel's vocabulary; ``{"bits": 4}`` and ``{"bits": 8}`` are optimum-intel's defaults
-                for the model.
-            compile: Compile the model for inference now (otherwise at first use).
-            **kwargs: ``compress_weights``'s run options (``num_workers``, ``progress``, ``scratch_dir``), which
-                change how the compression runs, not its result; the others go to optimum-intel (``device``,
-                ``ov_config``, ``local_files_only``, ``tokenizer``...).
-
-        With none of the three, a model of 1e9 or more weight elements is compressed to INT8_ASYM, as optimum-intel
-        does. A model that was saved compressed is loaded as it is, with its ``quantization_config`` restored.
-
-        Raises:
-            InvalidArgumentError: Conflicting or invalid compression arguments (checked before any work).
-            UnsupportedModelError: Compression is asked of a model whose weights are already compressed.
-            OSError, ValueError: The model cannot be found or exported (from transformers / optimum-intel).
-        """
-        run = {name: kwargs.pop(name) for name in RUN_OPTIONS if name in kwargs}
-        check_run_options(**run)
-        _check_no_offload(kwargs)
-        path = pathlib.Path(str(model_id))
-        if path.exists() and not path.is_dir():
-            raise InvalidArgumentError(f"`model_id` {model_id!r} is a file; pass the folder that holds the model.")
-        ir_xml = path / kwargs.get("subfolder", "") / (kwargs.get("file_name") or "openvino_model.xml")
-        if path.is_dir() and (ir_xml.exists() or ir_xml.with_suffix(".bin").exists()):
-            check_ir_files(ir_xml)  # a damaged file is named before OpenVINO reads it
-        if path.is_dir():
-            check_checkpoint_files(path / kwargs.get("subfolder", ""))
-        config = resolve_quantization_config(str(model_id), load_in_8bit, load_in_4bit, quantization_config)
-        if config is not None:
-            config.checked_settings()  # refuse bad settings, and data-aware options without data, before exporting
-            check_hub_dataset(config.to_compress_kwargs()["dataset"])  # offline: refused before the export
+    def _import_model(cls, model_id: str | os.PathLike, export: bool, compression_asked: bool, kwargs: dict) -> Any:
+        """A GPTQ/AWQ checkpoint, imported with its own codes into an exported skeleton; None for others."""
         prequantized = _prequantized_checkpoint(model_id, export, kwargs)
-        if prequantized is not None:
-            if config is not None or load_in_8bit or load_in_4bit:
-                raise InvalidArgumentError(
-                    f"`model_id` {model_id!r} is already quantized ({prequantized[1].label}); it is imported with its "
-                    "own codes and scales: drop `quantization_config`, `load_in_8bit` and `load_in_4bit`."
-                )
-
-            def export_float(skeleton: pathlib.Path) -> Any:
-                return cls.from_pretrained(skeleton, export=True, load_in_8bit=False, compile=False, **kwargs)
-
-            model = import_checkpoint(prequantized[0], prequantized[1], str(model_id), export_float)
-            if not isinstance(model, cls):
-                model.__class__ = type(f"OptimumWC{type(model).__name__}", (cls, type(model)), {})
-            model._wc_origin = imported_origin(model.model)
-            if compile:
-                model.compile()
-            return model
-        try:
-            with export_folders_the_next_run_can_repair():
-                model = super().from_pretrained(model_id, export=export, load_in_8bit=False, compile=False, **kwargs)
-        except Exception as exc:
-            if path.is_dir() or not _is_lookup_failure(exc):
-                raise
-            raise ModelNotFoundError(
-                f"Cannot find model {str(model_id)!r}: it is not a local folder, and the Hugging Face Hub could not "
-                f"serve it ({type(exc).__name__}: {exc}). Check the id, the network, or pass a local folder."
-            ) from exc
-        if not isinstance(model, cls):  # optimum-intel chose a class of its own for this model type
-            model.__class__ = type(f"OptimumWC{type(model).__name__}", (cls, type(model)), {})
-        nothing_asked = config is None and load_in_8bit is None and load_in_4bit is None
-        if (
-            nothing_asked
-            and not is_compressed(model.model)
-            and float_weight_elements(model.model) >= AUTO_INT8_MIN_WEIGHTS
-        ):
-            config = WeightCompressionConfig(bits=8)
-        if config is not None:
-            model.compress(config, trust_remote_code=kwargs.get("trust_remote_code", False), **run)
-        else:
-            model._restore_saved_config()
-        if compile:
-            model.compile()
-        return model
-
-    def compress(
-        self,
-        config: WeightCompressionConfig,
-        dataset: Any = None,
-        *,
-        seed: int = SEED,
-        trust_remote_code: bool = False,
-        **run: Any,
-    ) -> CompressionSummary:
-        """Compresses the model's weights in place with optimum-wc and records what was done.
-
-        Args:
-            config: What to do; its ``dataset`` (text) is tokenized into calibration inputs, unless ``dataset``
-                is given (8-bit integer weights take none, as in optimum-intel).
-            dataset: Calibration inputs ready for the model (an ``nncf.Dataset`` or an iterable of input dicts).
-            seed: optimum-intel's quantizer seed, which draws the samples of a Hub dataset.
-            trust_remote_code: Whether the tokenizer may run its repository's code.
-            **run: ``compress_weights``'s run options (``num_workers``, ``progress``, ``scratch_dir``).
-        """
-        if is_compressed(self.model):
-            raise UnsupportedModelError(
-                "The model's weights are already compressed (its rt_info has an nncf section); "
-                "load the original checkpoint to compress it differently."
+        if prequantized is None:
+            return None
+        if compression_asked:
+            raise InvalidArgumentError(
+                f"`model_id` {model_id!r} is already quantized ({prequantized[1].label}); it is imported with its "
+                "own codes and scales: drop `quantization_config`, `load_in_8bit` and `load_in_4bit`."
             )
-        options = config.to_compress_kwargs()
-        if dataset is not None:
-            options["dataset"], options["advanced_parameters"] = dataset, config.advanced_parameters
-        elif options["dataset"] is not None:
-            options["dataset"] = self._calibration_inputs(config, seed, trust_remote_code)
-        settings = CompressionSettings.from_arguments(**options)
-        result = compress_model(self.model, settings, **vars(bind_options(run, RUN_OPTIONS)))
-        set_runtime_options(self.model, config.dq_group_size)
-        self.request = None
-        self._wc_config, self._wc_summary = config, result.summary
-        return result.summary
+
+        def export_float(skeleton: pathlib.Path) -> Any:
+            return cls.from_pretrained(skeleton, export=True, load_in_8bit=False, compile=False, **kwargs)
+
+        model = cls._adopt(import_checkpoint(prequantized[0], prequantized[1], str(model_id), export_float))
+        model._wc_origin = imported_origin(model.model)
+        return model
 
     def _calibration_inputs(self, config: WeightCompressionConfig, seed: int, trust_remote_code: bool) -> list[dict]:
         """Tokenizes the config's calibration texts into this model's inputs (optimum-intel's recipe)."""
@@ -266,87 +102,3 @@ class OVModelForCausalLM(_OptimumIntelCausalLM):
         samples = token_samples(dataset, tokenizer, count, seed)
         check_token_samples(samples, self.config)
         return [self.prepare_inputs(**sample) for sample in samples]
-
-    @property
-    def quantization_config(self) -> WeightCompressionConfig | None:
-        """The config the weights were compressed with (restored from ``openvino_config.json`` on reload)."""
-        return self._wc_config
-
-    @property
-    def compression_summary(self) -> CompressionSummary | None:
-        return self._wc_summary
-
-    @property
-    def quantization_origin(self) -> dict[str, str] | None:
-        """For a model imported from a GPTQ/AWQ checkpoint: its method, bits, group size, format and source."""
-        return self._wc_origin
-
-    def _restore_saved_config(self) -> None:
-        self._wc_origin = imported_origin(self.model)
-        self._wc_config = saved_config(pathlib.Path(str(self.model_save_dir)))
-
-    def save_pretrained(
-        self,
-        save_directory: str | os.PathLike,
-        push_to_hub: bool = False,
-        compress_to_fp16: bool = False,
-        convert_tokenizer: bool = True,
-        **kwargs: Any,
-    ):
-        """Saves the model, its configs, tokenizer files, per-weight record and model card; atomically.
-
-        Everything is written into a staging folder that replaces ``save_directory`` at the end, so a failure
-        midway leaves any previous save intact. ``compress_to_fp16`` stores the remaining float weights as f16;
-        ``convert_tokenizer=False`` writes no OpenVINO tokenizer models that the source folder lacks.
-        """
-        push_options = {"repository_id", "private", "token"}
-        unknown = sorted(set(kwargs) - push_options) if push_to_hub else sorted(kwargs)
-        if unknown:
-            raise InvalidArgumentTypeError(f"save_pretrained() got unexpected keyword argument(s) {unknown}.")
-        if push_to_hub and not kwargs.get("repository_id"):
-            raise InvalidArgumentError("`push_to_hub=True` needs `repository_id` (e.g. 'user/model-int4').")
-        with atomic_directory(save_directory) as staging, disk_errors(staging):
-            super().save_pretrained(staging)
-            if compress_to_fp16:
-                ov.save_model(self.model, staging / "openvino_model.xml", compress_to_fp16=True)
-            self._save_extras(staging, convert_tokenizer)
-        if push_to_hub:
-            return self.push_to_hub(str(save_directory), **kwargs)
-        return None
-
-    def push_to_hub(
-        self,
-        save_directory: str,
-        repository_id: str,
-        private: bool | None = None,
-        token: bool | str | None = None,
-    ) -> str:
-        """Uploads a saved folder (subfolders and model card included) to the Hub in one commit.
-
-        Same signature as optimum's ``push_to_hub``; unlike it, the folder's layout is kept. Returns the commit URL.
-        """
-        from huggingface_hub import HfApi
-
-        folder = pathlib.Path(save_directory)
-        if not (folder / "openvino_model.xml").is_file():
-            raise InvalidArgumentError(f"`save_directory` {folder} holds no saved model; call save_pretrained first.")
-        api = HfApi(token=token, user_agent=f"optimum-wc/{__version__}")
-        try:
-            api.create_repo(repo_id=repository_id, private=private, exist_ok=True, token=token)
-            commit = api.upload_folder(
-                repo_id=repository_id,
-                folder_path=folder,
-                token=token,
-                commit_message="Upload model compressed with optimum-wc",
-            )
-        except Exception as exc:  # noqa: BLE001 - httpx, huggingface_hub and OS errors alike, named in one class
-            raise HubUploadError(
-                f"Uploading {folder} to the Hub repository {repository_id!r} failed ({type(exc).__name__}: {exc}). "
-                "The saved folder is unchanged; push it again once the Hub can be reached."
-            ) from exc
-        return str(commit)
-
-    def _save_extras(self, folder: pathlib.Path, convert: bool = True) -> None:
-        source = pathlib.Path(str(self.model_save_dir)) if self.model_save_dir is not None else None
-        copy_tokenizer(source, folder, convert_tokenizer if convert else None, warn=convert)
-        write_records(folder, self.model, self._wc_config, self._wc_summary, self.config, self._wc_origin)

@@ -59,9 +59,7 @@ class OVQuantizer:
                 f"OVQuantizer takes an OVModelForCausalLM; got {type(model).__name__}. optimum-wc's quantizer "
                 "compresses causal LMs only for now."
             )
-        if not isinstance(model, OVModelForCausalLM):  # optimum-intel's own class: our compression on top
-            model.__class__ = type(f"OptimumWC{type(model).__name__}", (OVModelForCausalLM, type(model)), {})
-        self.model = model
+        self.model = OVModelForCausalLM._adopt(model)  # optimum-intel's own class: our compression on top
         self.seed = seed
         self.trust_remote_code = trust_remote_code
 

@@ -107,9 +107,11 @@ def write_records(
     summary: CompressionSummary | None,
     base_model: object,
     origin: dict[str, str] | None,
+    model_class: str = "OVModelForCausalLM",
 ) -> None:
     """Writes ``openvino_config.json``, ``compressed_weights.json`` (what was done to each weight) and the model
-    card; ``base_model`` is the Hugging Face config (or any object) whose ``_name_or_path`` names the base model."""
+    card; ``base_model`` is the Hugging Face config (or any object) whose ``_name_or_path`` names the base model,
+    ``model_class`` the optimum_wc class that loads the folder."""
     info = {"library": "optimum-wc", "version": __version__, "quantization_config": None}
     if config is not None:
         info["quantization_config"] = config.to_dict()
@@ -118,4 +120,4 @@ def write_records(
     records = read_layer_records(model)
     if records:
         (folder / LAYERS_FILE).write_text(json.dumps(records, indent=2, sort_keys=True))
-    write_model_card(folder, base_model, config, summary, records, origin)
+    write_model_card(folder, base_model, config, summary, records, origin, model_class)

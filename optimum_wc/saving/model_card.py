@@ -46,6 +46,7 @@ def write_model_card(
     summary: CompressionSummary | None,
     records: dict[str, dict],
     origin: dict[str, str] | None = None,
+    model_class: str = "OVModelForCausalLM",
 ) -> pathlib.Path:
     """Writes ``folder/README.md``: base model, compression config (or, for an imported GPTQ/AWQ checkpoint, where
     its quantization came from), bit-width distribution, size, versions."""
@@ -115,9 +116,9 @@ def write_model_card(
         "## Usage",
         "",
         "```python",
-        "from optimum_wc import OVModelForCausalLM",
+        f"from optimum_wc import {model_class}",
         "",
-        'model = OVModelForCausalLM.from_pretrained("path/to/this/folder")',
+        f'model = {model_class}.from_pretrained("path/to/this/folder")',
         "```",
         "",
     ]

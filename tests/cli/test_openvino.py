@@ -1,5 +1,5 @@
-"""``optimum-wc export openvino``: optimum-cli's command line gives optimum-cli's model, and what it does beyond weight
-compression of causal LMs is refused before any export."""
+"""``optimum-wc export openvino``: optimum-cli's command line gives optimum-cli's model (causal LMs, feature
+extractors), and what it does beyond their weight compression is refused before any export."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from helpers import forbid_nncf
 from optimum_wc.cli import main
 from parity import compare_ir
-from tiny_models import build_tiny_model
+from tiny_models import build_tiny_model, save_tiny_bert
 
 pytestmark = pytest.mark.slow  # exports tiny checkpoints with optimum-cli and with us
 
@@ -25,6 +25,17 @@ def checkpoint(tmp_path_factory):
     return folder
 
 
+def _same_ir_as_optimum_cli(checkpoint, flags, tmp_path, monkeypatch):
+    """Exports with optimum-cli (a subprocess, with nncf) and with us (nncf forbidden); asserts the same IR."""
+    theirs, ours = tmp_path / "theirs", tmp_path / "ours"
+    subprocess.run(["optimum-cli", "export", "openvino", "-m", str(checkpoint), *flags, str(theirs)], check=True)
+    forbid_nncf(monkeypatch)
+    assert main(["export", "openvino", "-m", str(checkpoint), *flags, str(ours)]) == 0
+    report = compare_ir(theirs / "openvino_model.xml", ours / "openvino_model.xml", ("nncf", "runtime_options"))
+    assert report.identical, report.describe()
+    return theirs, ours
+
+
 @pytest.mark.parametrize(
     "flags",
     [
@@ -36,14 +47,20 @@ def checkpoint(tmp_path_factory):
     ids=["int4-per-model-default", "int8-stateless", "int4-flags-no-past"],
 )
 def test_the_same_model_as_optimum_cli(flags, checkpoint, tmp_path, monkeypatch):
-    theirs, ours = tmp_path / "theirs", tmp_path / "ours"
-    subprocess.run(["optimum-cli", "export", "openvino", "-m", str(checkpoint), *flags, str(theirs)], check=True)
-    forbid_nncf(monkeypatch)
-    assert main(["export", "openvino", "-m", str(checkpoint), *flags, str(ours)]) == 0
-    report = compare_ir(theirs / "openvino_model.xml", ours / "openvino_model.xml", ("nncf", "runtime_options"))
-    assert report.identical, report.describe()
+    theirs, ours = _same_ir_as_optimum_cli(checkpoint, flags, tmp_path, monkeypatch)
     for name in ("openvino_tokenizer.xml", "openvino_detokenizer.xml", "config.json", "generation_config.json"):
         assert (theirs / name).is_file() == (ours / name).is_file(), name
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--weight-format", "int8"], ["--weight-format", "int4", "--sym", "--group-size", "32", "--ratio", "0.8"]],
+    ids=["int8", "int4-flags"],
+)
+def test_the_same_feature_extractor_as_optimum_cli(flags, tmp_path, monkeypatch):
+    checkpoint = save_tiny_bert(tmp_path / "tiny-bert")
+    _, ours = _same_ir_as_optimum_cli(checkpoint, ["--task", "feature-extraction", *flags], tmp_path, monkeypatch)
+    assert "OVModelForFeatureExtraction" in (ours / "README.md").read_text()
 
 
 @pytest.mark.parametrize(
@@ -51,7 +68,7 @@ def test_the_same_model_as_optimum_cli(flags, checkpoint, tmp_path, monkeypatch)
     [
         (["--task", "text-generation-with-past", "--quant-mode", "int8", "--dataset", "wikitext2"], "--quant-mode"),
         (["--task", "text-generation-with-past", "--weight-format", "int8", "--library", "diffusers"], "diffusers"),
-        (["--task", "feature-extraction", "--weight-format", "int8"], "causal LMs only"),
+        (["--task", "text2text-generation", "--weight-format", "int8"], "feature-extraction only"),
         (["--weight-format", "int8"], "--task could not be inferred"),  # a local folder, as optimum-cli says
         (["--task", "text-generation", "--weight-format", "int8", "--ratio", "0.5"], "ratio"),
         (["--task", "text-generation", "--weight-format", "int4", "--dataset", "gsm8k", "--awq"], "Hugging Face Hub"),

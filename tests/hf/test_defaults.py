@@ -16,8 +16,7 @@ from optimum_wc.cli import build_parser, config_from_args
 from optimum_wc.config.datasets import DATASET_NAMES
 from optimum_wc.config.settings import CompressionSettings
 from optimum_wc.errors import InvalidArgumentError, NotYetSupportedError
-from optimum_wc.hf.defaults import GENERIC, default_config, with_default_ignored_scope
-from optimum_wc.hf.modeling import resolve_quantization_config
+from optimum_wc.hf.defaults import GENERIC, default_config, resolve_quantization_config, with_default_ignored_scope
 from parity import compare_ir
 from tiny_models import build_tiny_model
 

@@ -57,7 +57,7 @@ def test_load_in_8bit_and_automatic_int8_for_large_models(checkpoint, monkeypatc
     assert _mode(model) == "int8_asym"
     plain = OVModelForCausalLM.from_pretrained(checkpoint("gpt2"), export=True, compile=False)
     assert not plain.model.has_rt_info(["nncf"]) and plain.quantization_config is None
-    monkeypatch.setattr("optimum_wc.hf.modeling.AUTO_INT8_MIN_WEIGHTS", 1000)  # as if the model had 1e9 weights
+    monkeypatch.setattr("optimum_wc.hf.compressed.AUTO_INT8_MIN_WEIGHTS", 1000)  # as if the model had 1e9 weights
     auto = OVModelForCausalLM.from_pretrained(checkpoint("gpt2"), export=True, compile=False)
     assert _mode(auto) == "int8_asym"
 
@@ -310,7 +310,7 @@ def test_bad_calibration_data_fails_before_any_weight_is_touched(dataset, tokeni
     """The tiny checkpoint has a 512-token vocabulary; the embedded model's tokenizer has 8192 tokens."""
     import datasets
 
-    from optimum_wc.hf import modeling
+    from optimum_wc.hf import compressed
     from tiny_models import MAX_POSITIONS
 
     class ByteTokenizer:
@@ -323,7 +323,7 @@ def test_bad_calibration_data_fails_before_any_weight_is_touched(dataset, tokeni
     def touched(*args, **kwargs):
         raise AssertionError("compression started")
 
-    monkeypatch.setattr(modeling, "compress_model", touched)
+    monkeypatch.setattr(compressed, "compress_model", touched)
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True, raising=False)
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     if tokenizer == "tiny":

@@ -11,7 +11,7 @@ import pytest
 from optimum_wc.config.datasets import parse_dataset_name
 from optimum_wc.config.settings import CompressionSettings
 from optimum_wc.errors import InvalidArgumentError, NotYetSupportedError
-from optimum_wc.hf.modeling import resolve_quantization_config
+from optimum_wc.hf.defaults import resolve_quantization_config
 
 DATA = {"dataset": "wikitext2"}
 # field -> (the config's arguments, None or the error ours raises for them)

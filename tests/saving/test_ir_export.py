@@ -86,16 +86,16 @@ def test_an_already_compressed_ir_is_refused_as_the_hugging_face_path_refuses_it
 
 def test_from_pretrained_hands_the_run_options_to_the_core(float_ir, tmp_path, monkeypatch):
     from optimum_wc import OVModelForCausalLM
-    from optimum_wc.hf import modeling
+    from optimum_wc.hf import compressed
 
     seen = {}
-    compress_model = modeling.compress_model
+    compress_model = compressed.compress_model
 
     def recording(model, settings, **run):
         seen.update(run)
         return compress_model(model, settings, **run)
 
-    monkeypatch.setattr(modeling, "compress_model", recording)
+    monkeypatch.setattr(compressed, "compress_model", recording)
     run = {"num_workers": 1, "progress": False, "scratch_dir": str(tmp_path / "scratch")}
     OVModelForCausalLM.from_pretrained(str(float_ir), load_in_4bit=True, compile=False, **run)
     assert seen == run and (tmp_path / "scratch").is_dir()

@@ -1,0 +1,323 @@
+"""What every optimum-wc model class adds to its optimum-intel class: weights compressed by optimum-wc, never nncf.
+
+``from_pretrained`` checks the compression arguments, asks optimum-intel to export or load the model with its own
+compression switched off, then compresses the IR with :func:`optimum_wc.compress.compress_model`. Intercepting
+here, rather than in optimum-intel's internal hooks, also covers the model types for which optimum-intel swaps in
+a class of its own: the returned object is then of a class that derives from both ours and theirs.
+``save_pretrained`` writes atomically and adds the per-weight record and the model card. A model class derives
+from :func:`compressed_model` of an optimum-intel class and fills in its hooks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pathlib
+from typing import Any
+
+import openvino as ov
+from optimum_wc._utils.atomic import atomic_directory, disk_errors
+from optimum_wc.compress import check_run_options, compress_model
+from optimum_wc.config.options import RUN_OPTIONS
+from optimum_wc.config.quantization import WeightCompressionConfig
+from optimum_wc.config.settings import CompressionSettings, bind_options
+from optimum_wc.errors import (
+    HubUploadError,
+    InvalidArgumentError,
+    InvalidArgumentTypeError,
+    ModelNotFoundError,
+    UnsupportedModelError,
+)
+from optimum_wc.hf.defaults import resolve_quantization_config
+from optimum_wc.hf.exporting import check_checkpoint_files, convert_tokenizer, export_folders_the_next_run_can_repair
+from optimum_wc.openvino.ir_files import check_ir_files
+from optimum_wc.pipeline.calibration import SEED, check_hub_dataset
+from optimum_wc.pipeline.rt_info import imported_origin
+from optimum_wc.pipeline.summary import CompressionSummary
+from optimum_wc.saving.folder import (
+    AUTO_INT8_MIN_WEIGHTS,
+    copy_tokenizer,
+    float_weight_elements,
+    is_compressed,
+    saved_config,
+    set_runtime_options,
+    write_records,
+)
+from optimum_wc.version import __version__
+
+logger = logging.getLogger(__name__)
+
+# accelerate's placement options: OpenVINO's exporter refuses models whose modules accelerate offloads (its input
+# check and TorchScript tracing fail), and OpenVINO models are placed with ``device``; refused up front, not ignored.
+OFFLOAD_ARGUMENTS = ("device_map", "max_memory", "offload_folder", "offload_state_dict", "offload_buffers")
+
+
+def _check_no_offload(kwargs: dict) -> None:
+    given = [name for name in OFFLOAD_ARGUMENTS if name in kwargs]
+    if given:
+        raise InvalidArgumentError(
+            f"{', '.join(f'`{name}`' for name in given)}: accelerate's placement and disk offload are not available "
+            "here. OpenVINO's exporter cannot trace a model whose modules accelerate offloads, and it does not need "
+            "to: transformers reads safetensors checkpoints memory-mapped, so export holds little of the checkpoint "
+            "in anonymous memory (benchmarks/results/export_memory.md). Drop these arguments; choose where the "
+            "OpenVINO model runs with `device=` (e.g. 'CPU', 'GPU')."
+        )
+
+
+def _is_lookup_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` says that a model could not be fetched (rather than that it could not be exported)."""
+    module = type(exc).__module__
+    return isinstance(exc, OSError) or module.startswith(("httpx", "httpcore", "huggingface_hub", "requests"))
+
+
+def compressed_model(intel_class: type) -> type:
+    """A subclass of optimum-intel's ``intel_class`` (an ``OVModelFor...``) whose weights optimum-wc compresses.
+
+    A model class derives from the result and fills in its hooks: :meth:`_check_config` (refusals of its own,
+    before any work), :meth:`_import_model` (a checkpoint that is imported rather than exported),
+    :meth:`_calibration_inputs` (the config's text turned into model inputs). A subclass rather than a mixin: an
+    instance of optimum-intel's class can then take ours as its class (a mixin base would change the layout).
+    """
+
+    class CompressedModel(intel_class):
+        """``intel_class`` with the optimum-wc side: see :func:`compressed_model`."""
+
+        class_name = "CompressedModel"  # the optimum_wc class that loads the saved model (named in its model card)
+        _wc_config: WeightCompressionConfig | None = None
+        _wc_summary: CompressionSummary | None = None
+        _wc_origin: dict[str, str] | None = None  # where an imported GPTQ/AWQ model's quantization came from
+
+        @classmethod
+        def from_pretrained(
+            cls,
+            model_id: str | os.PathLike,
+            export: bool = False,
+            *,
+            load_in_8bit: bool | None = None,
+            load_in_4bit: bool | None = None,
+            quantization_config: WeightCompressionConfig | dict | None = None,
+            compile: bool = True,
+            **kwargs: Any,
+        ):
+            """Exports (``export=True``) or loads the model, then compresses its weights with optimum-wc.
+
+            Args:
+                model_id: A Hub id, or a local folder with a Transformers checkpoint or a saved OpenVINO model.
+                export: Convert a Transformers checkpoint to OpenVINO IR (forced when the folder has no IR).
+                load_in_8bit: INT8_ASYM per channel.
+                load_in_4bit: optimum-intel's 4-bit default: its tuned config for the model if it has one, else
+                    INT4_ASYM, group 128, ratio 1.0 (the same as ``quantization_config={"bits": 4}``).
+                quantization_config: A :class:`WeightCompressionConfig`, an ``OVWeightQuantizationConfig``, or a dict in
+                    our or optimum-intel's vocabulary; ``{"bits": 4}`` and ``{"bits": 8}`` are optimum-intel's defaults
+                    for the model.
+                compile: Compile the model for inference now (otherwise at first use).
+                **kwargs: ``compress_weights``'s run options (``num_workers``, ``progress``, ``scratch_dir``), which
+                    change how the compression runs, not its result; the others go to optimum-intel (``device``,
+                    ``ov_config``, ``local_files_only``, ``tokenizer``...).
+
+            With none of the three, a model of 1e9 or more weight elements is compressed to INT8_ASYM, as optimum-intel
+            does. A model that was saved compressed is loaded as it is, with its ``quantization_config`` restored.
+
+            Raises:
+                InvalidArgumentError: Conflicting or invalid compression arguments (checked before any work).
+                UnsupportedModelError: Compression is asked of a model whose weights are already compressed.
+                OSError, ValueError: The model cannot be found or exported (from transformers / optimum-intel).
+            """
+            run = {name: kwargs.pop(name) for name in RUN_OPTIONS if name in kwargs}
+            check_run_options(**run)
+            _check_no_offload(kwargs)
+            path = pathlib.Path(str(model_id))
+            if path.exists() and not path.is_dir():
+                raise InvalidArgumentError(f"`model_id` {model_id!r} is a file; pass the folder that holds the model.")
+            ir_xml = path / kwargs.get("subfolder", "") / (kwargs.get("file_name") or "openvino_model.xml")
+            if path.is_dir() and (ir_xml.exists() or ir_xml.with_suffix(".bin").exists()):
+                check_ir_files(ir_xml)  # a damaged file is named before OpenVINO reads it
+            if path.is_dir():
+                check_checkpoint_files(path / kwargs.get("subfolder", ""))
+            config = resolve_quantization_config(str(model_id), load_in_8bit, load_in_4bit, quantization_config)
+            if config is not None:
+                cls._check_config(config)
+                config.checked_settings()  # refuse bad settings, and data-aware options without data, before exporting
+                check_hub_dataset(config.to_compress_kwargs()["dataset"])  # offline: refused before the export
+            imported = cls._import_model(
+                model_id, export, config is not None or bool(load_in_8bit or load_in_4bit), kwargs
+            )
+            if imported is not None:
+                if compile:
+                    imported.compile()
+                return imported
+            try:
+                with export_folders_the_next_run_can_repair():
+                    model = super().from_pretrained(
+                        model_id, export=export, load_in_8bit=False, compile=False, **kwargs
+                    )
+            except Exception as exc:
+                if path.is_dir() or not _is_lookup_failure(exc):
+                    raise
+                raise ModelNotFoundError(
+                    f"Cannot find model {str(model_id)!r}: it is not a local folder, and the Hugging Face Hub could "
+                    f"not serve it ({type(exc).__name__}: {exc}). Check the id, the network, or pass a local folder."
+                ) from exc
+            model = cls._adopt(model)
+            nothing_asked = config is None and load_in_8bit is None and load_in_4bit is None
+            if (
+                nothing_asked
+                and not is_compressed(model.model)
+                and float_weight_elements(model.model) >= AUTO_INT8_MIN_WEIGHTS
+            ):
+                config = WeightCompressionConfig(bits=8)
+            if config is not None:
+                model.compress(config, trust_remote_code=kwargs.get("trust_remote_code", False), **run)
+            else:
+                model._restore_saved_config()
+            if compile:
+                model.compile()
+            return model
+
+        @classmethod
+        def _adopt(cls, model: Any) -> Any:
+            """``model`` as a ``cls``: of ``cls`` itself if optimum-intel gave its base class, else of a class that
+            derives from ``cls`` and the subclass optimum-intel chose (ours first, so ours wins)."""
+            if not isinstance(model, cls):
+                chosen = type(model)
+                model.__class__ = (
+                    cls if issubclass(cls, chosen) else type(f"OptimumWC{chosen.__name__}", (cls, chosen), {})
+                )
+            return model
+
+        @classmethod
+        def _check_config(cls, config: WeightCompressionConfig) -> None:
+            """Refusals of this model class, before any work (none by default)."""
+
+        @classmethod
+        def _import_model(cls, model_id: str | os.PathLike, export: bool, compression_asked: bool, kwargs: dict) -> Any:
+            """A model imported rather than exported (a GPTQ/AWQ checkpoint), or None (the default)."""
+            return None
+
+        def _calibration_inputs(self, config: WeightCompressionConfig, seed: int, trust_remote_code: bool) -> list:
+            raise NotImplementedError(f"{type(self).__name__} does not turn calibration text into model inputs.")
+
+        def compress(
+            self,
+            config: WeightCompressionConfig,
+            dataset: Any = None,
+            *,
+            seed: int = SEED,
+            trust_remote_code: bool = False,
+            **run: Any,
+        ) -> CompressionSummary:
+            """Compresses the model's weights in place with optimum-wc and records what was done.
+
+            Args:
+                config: What to do; its ``dataset`` (text) is tokenized into calibration inputs, unless ``dataset``
+                    is given (8-bit integer weights take none, as in optimum-intel).
+                dataset: Calibration inputs ready for the model (an ``nncf.Dataset`` or an iterable of input dicts).
+                seed: optimum-intel's quantizer seed, which draws the samples of a Hub dataset.
+                trust_remote_code: Whether the tokenizer may run its repository's code.
+                **run: ``compress_weights``'s run options (``num_workers``, ``progress``, ``scratch_dir``).
+            """
+            if is_compressed(self.model):
+                raise UnsupportedModelError(
+                    "The model's weights are already compressed (its rt_info has an nncf section); "
+                    "load the original checkpoint to compress it differently."
+                )
+            options = config.to_compress_kwargs()
+            if dataset is not None:
+                options["dataset"], options["advanced_parameters"] = dataset, config.advanced_parameters
+            elif options["dataset"] is not None:
+                options["dataset"] = self._calibration_inputs(config, seed, trust_remote_code)
+            settings = CompressionSettings.from_arguments(**options)
+            result = compress_model(self.model, settings, **vars(bind_options(run, RUN_OPTIONS)))
+            set_runtime_options(self.model, config.dq_group_size)
+            self.request = None
+            self._wc_config, self._wc_summary = config, result.summary
+            return result.summary
+
+        @property
+        def quantization_config(self) -> WeightCompressionConfig | None:
+            """The config the weights were compressed with (restored from ``openvino_config.json`` on reload)."""
+            return self._wc_config
+
+        @property
+        def compression_summary(self) -> CompressionSummary | None:
+            return self._wc_summary
+
+        @property
+        def quantization_origin(self) -> dict[str, str] | None:
+            """For a model imported from a GPTQ/AWQ checkpoint: its method, bits, group size, format and source."""
+            return self._wc_origin
+
+        def _restore_saved_config(self) -> None:
+            self._wc_origin = imported_origin(self.model)
+            self._wc_config = saved_config(pathlib.Path(str(self.model_save_dir)))
+
+        def save_pretrained(
+            self,
+            save_directory: str | os.PathLike,
+            push_to_hub: bool = False,
+            compress_to_fp16: bool = False,
+            convert_tokenizer: bool = True,
+            **kwargs: Any,
+        ):
+            """Saves the model, its configs, tokenizer files, per-weight record and model card; atomically.
+
+            Everything is written into a staging folder that replaces ``save_directory`` at the end, so a failure
+            midway leaves any previous save intact. ``compress_to_fp16`` stores the remaining float weights as f16;
+            ``convert_tokenizer=False`` writes no OpenVINO tokenizer models that the source folder lacks.
+            """
+            push_options = {"repository_id", "private", "token"}
+            unknown = sorted(set(kwargs) - push_options) if push_to_hub else sorted(kwargs)
+            if unknown:
+                raise InvalidArgumentTypeError(f"save_pretrained() got unexpected keyword argument(s) {unknown}.")
+            if push_to_hub and not kwargs.get("repository_id"):
+                raise InvalidArgumentError("`push_to_hub=True` needs `repository_id` (e.g. 'user/model-int4').")
+            with atomic_directory(save_directory) as staging, disk_errors(staging):
+                super().save_pretrained(staging)
+                if compress_to_fp16:
+                    ov.save_model(self.model, staging / "openvino_model.xml", compress_to_fp16=True)
+                self._save_extras(staging, convert_tokenizer)
+            if push_to_hub:
+                return self.push_to_hub(str(save_directory), **kwargs)
+            return None
+
+        def push_to_hub(
+            self,
+            save_directory: str,
+            repository_id: str,
+            private: bool | None = None,
+            token: bool | str | None = None,
+        ) -> str:
+            """Uploads a saved folder (subfolders and model card included) to the Hub in one commit.
+
+            Same signature as optimum's ``push_to_hub``; unlike it, the folder's layout is kept. Returns the commit URL.
+            """
+            from huggingface_hub import HfApi
+
+            folder = pathlib.Path(save_directory)
+            if not (folder / "openvino_model.xml").is_file():
+                raise InvalidArgumentError(
+                    f"`save_directory` {folder} holds no saved model; call save_pretrained first."
+                )
+            api = HfApi(token=token, user_agent=f"optimum-wc/{__version__}")
+            try:
+                api.create_repo(repo_id=repository_id, private=private, exist_ok=True, token=token)
+                commit = api.upload_folder(
+                    repo_id=repository_id,
+                    folder_path=folder,
+                    token=token,
+                    commit_message="Upload model compressed with optimum-wc",
+                )
+            except Exception as exc:  # noqa: BLE001 - httpx, huggingface_hub and OS errors alike, named in one class
+                raise HubUploadError(
+                    f"Uploading {folder} to the Hub repository {repository_id!r} failed ({type(exc).__name__}: {exc}). "
+                    "The saved folder is unchanged; push it again once the Hub can be reached."
+                ) from exc
+            return str(commit)
+
+        def _save_extras(self, folder: pathlib.Path, convert: bool = True) -> None:
+            source = pathlib.Path(str(self.model_save_dir)) if self.model_save_dir is not None else None
+            copy_tokenizer(source, folder, convert_tokenizer if convert else None, warn=convert)
+            records = (self.model, self._wc_config, self._wc_summary, self.config, self._wc_origin)
+            write_records(folder, *records, model_class=self.class_name)
+
+    return CompressedModel
