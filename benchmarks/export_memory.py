@@ -75,8 +75,9 @@ convert._save_model = staged("save float IR", convert._save_model)
 read = modeling_decoder.OVModelForCausalLM._from_pretrained.__func__
 modeling_decoder.OVModelForCausalLM._from_pretrained = classmethod(staged("read IR", read))
 if library == "optimum_wc":
+    import optimum_wc.hf.compressed as compressed
     import optimum_wc.hf.modeling as ours
-    ours.compress_model = staged("compress", ours.compress_model)
+    compressed.compress_model = staged("compress", compressed.compress_model)
     model_class, kwargs = ours.OVModelForCausalLM, {"quantization_config": {"bits": 4, "sym": False, "group_size": 128}}
 else:
     from nncf.quantization.algorithms.weight_compression.algorithm import WeightCompression

@@ -61,8 +61,8 @@ def test_export_killed_during_compression_writes_nothing(tmp_path, input_digest)
     _run_until(
         "COMPRESSING",
         f"""
-        import optimum_wc.hf.modeling as modeling
-        modeling.compress_model = {_pause("COMPRESSING")}
+        import optimum_wc.hf.compressed as compressed
+        compressed.compress_model = {_pause("COMPRESSING")}
         from optimum_wc.cli import main
         main(["export", {str(EMBEDDED)!r}, {str(tmp_path / "out")!r}, "--weight-format", "int4"])
     """,
@@ -252,8 +252,9 @@ def test_the_float_ir_a_killed_export_leaves_is_removed_by_the_next_export(tmp_p
     pid = _run_until(
         "COMPRESSING",
         f"""
+        import optimum_wc.hf.compressed as compressed
         import optimum_wc.hf.modeling as modeling
-        modeling.compress_model = {_pause("COMPRESSING")}
+        compressed.compress_model = {_pause("COMPRESSING")}
         modeling.OVModelForCausalLM.from_pretrained({str(EMBEDDED)!r}, export=True, load_in_8bit=True, compile=False)
     """,
     )
