@@ -16,6 +16,7 @@ from optimum_wc.config.enums import (
     GroupSizeFallbackMode,
     SensitivityMetric,
 )
+from optimum_wc.config.pipeline import PipelineCompressionConfig
 from optimum_wc.config.quantization import WeightCompressionConfig
 from optimum_wc.config.scope import IgnoredScope, Subgraph
 from optimum_wc.config.settings import CompressionSettings, LayerPrecision
@@ -82,29 +83,33 @@ __all__ = [
     "compress_weights",
     "OVModelForCausalLM",
     "OVModelForFeatureExtraction",
+    "OVModelForSeq2SeqLM",
+    "OVModelForVisualCausalLM",
     "OVQuantizer",
     "OVConfig",
     "OVWeightQuantizationConfig",
+    "OVPipelineQuantizationConfig",
+    "PipelineCompressionConfig",
 ]
 
 
+# The Hugging Face classes import optimum-intel (and with it torch): only on first use, and only with the `hf` extra
+# installed (each module says which). Name -> the module that defines it.
+LAZY = {
+    "OVModelForCausalLM": "optimum_wc.hf.modeling",
+    "OVModelForFeatureExtraction": "optimum_wc.hf.feature_extraction",
+    "OVModelForSeq2SeqLM": "optimum_wc.hf.seq2seq",
+    "OVModelForVisualCausalLM": "optimum_wc.hf.visual_language",
+    "OVQuantizer": "optimum_wc.hf.quantizer",
+    "OVConfig": "optimum_wc.hf.quantizer",
+    "OVWeightQuantizationConfig": "optimum_wc.config.quantization",  # optimum-intel's name and argument order
+    "OVPipelineQuantizationConfig": "optimum_wc.config.pipeline",
+}
+
+
 def __getattr__(name: str):
-    # The Hugging Face classes import optimum-intel (and with it torch): only on first use, and only with the `hf`
-    # extra installed (modeling.py says which).
-    if name == "OVModelForCausalLM":
-        from optimum_wc.hf.modeling import OVModelForCausalLM
+    if name not in LAZY:
+        raise AttributeError(f"module 'optimum_wc' has no attribute {name!r}")
+    import importlib
 
-        return OVModelForCausalLM
-    if name == "OVModelForFeatureExtraction":
-        from optimum_wc.hf.feature_extraction import OVModelForFeatureExtraction
-
-        return OVModelForFeatureExtraction
-    if name in ("OVQuantizer", "OVConfig"):
-        from optimum_wc.hf import quantizer
-
-        return getattr(quantizer, name)
-    if name == "OVWeightQuantizationConfig":  # optimum-intel's name and argument order for our config
-        from optimum_wc.config.quantization import OVWeightQuantizationConfig
-
-        return OVWeightQuantizationConfig
-    raise AttributeError(f"module 'optimum_wc' has no attribute {name!r}")
+    return getattr(importlib.import_module(LAZY[name]), name)

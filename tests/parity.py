@@ -9,6 +9,7 @@ Used by the parity tests and by ``benchmarks/parity.py``.
 
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass, field
 import pathlib
 import re
@@ -104,7 +105,10 @@ def undo_int16_scales(model: ov.Model) -> list[str]:
 
 
 def _graph_signature(model: ov.Model) -> list[tuple]:
-    ops = model.get_ordered_ops()
+    return _graph_signature_of(model.get_ordered_ops())
+
+
+def _graph_signature_of(ops: list) -> list[tuple]:
     index = {op.get_friendly_name(): i for i, op in enumerate(ops)}
     signature = []
     for op in ops:
@@ -162,6 +166,27 @@ def compare_ir(
         if ref_rt.get(key) != cand_rt.get(key):
             report.rt_info_differences.append(f"rt_info {key}: nncf {ref_rt.get(key)!r} != ours {cand_rt.get(key)!r}")
     return report
+
+
+def same_graph_in_any_order(reference_xml: pathlib.Path, candidate_xml: pathlib.Path) -> list[str]:
+    """The differences between two saved IRs taken as sets: each op with its type, name, producers (by name) and
+    outputs, and each Constant's bytes, whatever the order the IR lists them in (for exports that order the same
+    graph differently from run to run). Empty when they are the same graph with the same weights."""
+
+    def described(xml: pathlib.Path) -> collections.Counter:
+        ops = ov.Core().read_model(xml).get_ordered_ops()
+        signature = _graph_signature_of(ops)
+        names = [entry[1] for entry in signature]
+        rows = []
+        for op, (kind, name, inputs, outputs) in zip(ops, signature):
+            data = op.get_data().tobytes() if kind == "Constant" else b""
+            rows.append((kind, name, tuple((names[i], port) for i, port in inputs), outputs, hash(data)))
+        return collections.Counter(rows)
+
+    reference, candidate = described(reference_xml), described(candidate_xml)
+    return [f"nncf only: {row[:2]}" for row in reference - candidate] + [
+        f"ours only: {row[:2]}" for row in candidate - reference
+    ]
 
 
 def _constants(xml) -> dict[str, np.ndarray]:

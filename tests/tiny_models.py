@@ -141,18 +141,25 @@ def build_tiny_model(arch: str) -> torch.nn.Module:
 BERT_WORDS = ["the", "a", "model", "weights", "compress", "open", "vino", "text", "embedding", "small", "is", "of"]
 
 
-def save_tiny_bert(folder: pathlib.Path) -> pathlib.Path:
-    """A seeded random BERT encoder (hidden 128, so that group 128 divides every layer) with a word-piece tokenizer,
-    saved as a checkpoint in ``folder``, for feature extraction."""
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+def _save_word_piece_tokenizer(folder: pathlib.Path) -> int:
+    """A word-piece tokenizer over :data:`BERT_WORDS` and the letters, saved in ``folder``; returns its size."""
+    from transformers import BertTokenizerFast
 
-    folder = pathlib.Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *BERT_WORDS, *"abcdefghijklmnopqrstuvwxyz"]
     (folder / "vocab.txt").write_text("\n".join(vocab))
     BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
+    return len(vocab)
+
+
+def save_tiny_bert(folder: pathlib.Path) -> pathlib.Path:
+    """A seeded random BERT encoder (hidden 128, so that group 128 divides every layer) with a word-piece tokenizer,
+    saved as a checkpoint in ``folder``, for feature extraction."""
+    from transformers import BertConfig, BertModel
+
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     config = BertConfig(
-        vocab_size=len(vocab),
+        vocab_size=_save_word_piece_tokenizer(folder),
         hidden_size=128,
         num_hidden_layers=2,
         num_attention_heads=2,
@@ -161,6 +168,77 @@ def save_tiny_bert(folder: pathlib.Path) -> pathlib.Path:
     )
     torch.manual_seed(SEED)
     BertModel(config).eval().save_pretrained(folder)
+    return folder
+
+
+def save_tiny_t5(folder: pathlib.Path) -> pathlib.Path:
+    """A seeded random T5 encoder-decoder (d_model 128, feed-forward 256) with the word-piece tokenizer ([PAD] starts
+    decoding, [SEP] ends it), saved as a checkpoint in ``folder``, for text2text generation."""
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = T5Config(
+        vocab_size=_save_word_piece_tokenizer(folder),
+        d_model=128,
+        d_kv=64,
+        d_ff=256,
+        num_layers=2,
+        num_decoder_layers=2,
+        num_heads=2,
+        pad_token_id=0,
+        eos_token_id=3,
+        decoder_start_token_id=0,
+    )
+    torch.manual_seed(SEED)
+    T5ForConditionalGeneration(config).eval().save_pretrained(folder)
+    return folder
+
+
+def save_tiny_llava(folder: pathlib.Path) -> pathlib.Path:
+    """A seeded random LLaVA (a CLIP vision tower on 32x32 images in 8x8 patches, a Llama of hidden 128) with the
+    word-piece tokenizer plus an ``<image>`` token and a processor, saved as a checkpoint in ``folder``."""
+    from transformers import (
+        BertTokenizerFast,
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
+
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    _save_word_piece_tokenizer(folder)
+    tokenizer = BertTokenizerFast.from_pretrained(folder)
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<image>"]})
+    vision = CLIPVisionConfig(
+        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=8
+    )
+    text = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=HIDDEN_SIZE,
+        intermediate_size=FFN_SIZE,
+        num_hidden_layers=NUM_LAYERS,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=MAX_POSITIONS,
+    )
+    image_token = tokenizer.convert_tokens_to_ids("<image>")
+    config = LlavaConfig(vision_config=vision, text_config=text, image_token_index=image_token, image_seq_length=16)
+    torch.manual_seed(SEED)
+    LlavaForConditionalGeneration(config).eval().save_pretrained(folder)
+    images = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    processor = LlavaProcessor(
+        image_processor=images,
+        tokenizer=tokenizer,
+        patch_size=8,
+        vision_feature_select_strategy="default",
+        image_token="<image>",
+        num_additional_image_tokens=1,
+    )
+    processor.save_pretrained(folder)
     return folder
 
 

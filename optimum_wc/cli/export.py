@@ -14,7 +14,7 @@ from typing import Callable
 from optimum_wc._utils.atomic import check_output_folder
 from optimum_wc.config.options import OPTIONS, Flag
 from optimum_wc.config.quantization import WeightCompressionConfig
-from optimum_wc.errors import InvalidArgumentError
+from optimum_wc.errors import InvalidArgumentError, NotYetSupportedError
 
 logger = logging.getLogger("optimum_wc.cli")
 
@@ -91,6 +91,11 @@ def _model_default(args: argparse.Namespace) -> WeightCompressionConfig:
     else:  # the `hf` extra brings optimum-intel and its table
         logger.info("optimum-intel is not installed: its per-model defaults are not consulted.")
         config = WeightCompressionConfig(**GENERIC[bits])
+    if not isinstance(config, WeightCompressionConfig):
+        raise NotYetSupportedError(
+            f"optimum-intel's default int{bits} config for {args.model} is one config per OpenVINO model of a "
+            "pipeline; `optimum-wc export` compresses one IR: give the compression flags to use."
+        )
     values = config.to_dict()
     if args.quantization_statistics_path is not None:
         values["statistics_path"] = args.quantization_statistics_path

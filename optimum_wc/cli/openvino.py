@@ -30,6 +30,9 @@ MODEL_CLASSES = {
     "text-generation": "OVModelForCausalLM",
     "text-generation-with-past": "OVModelForCausalLM",
     "feature-extraction": "OVModelForFeatureExtraction",
+    "text2text-generation": "OVModelForSeq2SeqLM",
+    "text2text-generation-with-past": "OVModelForSeq2SeqLM",
+    "image-text-to-text": "OVModelForVisualCausalLM",
 }
 LIBRARIES = ("transformers", "diffusers", "timm", "sentence_transformers", "open_clip", "kokoro")  # optimum-cli's
 ACTIVATION_FLAGS = {"quant_mode": "--quant-mode", "smooth_quant_alpha": "--smooth-quant-alpha"}
@@ -38,7 +41,8 @@ ACTIVATION_FLAGS = {"quant_mode": "--quant-mode", "smooth_quant_alpha": "--smoot
 def build_openvino_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="optimum-wc export openvino",
-        description="Export a causal LM or a feature extractor to OpenVINO IR with optimum-intel's exporter and "
+        description="Export a causal LM, a feature extractor, a seq2seq or a vision-language model to OpenVINO IR with "
+        "optimum-intel's exporter and "
         "compress its weights with "
         "optimum-wc: the options of `optimum-cli export openvino` that concern export and weight compression.",
     )

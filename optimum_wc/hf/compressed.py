@@ -19,6 +19,7 @@ import openvino as ov
 from optimum_wc._utils.atomic import atomic_directory, disk_errors
 from optimum_wc.compress import check_run_options, compress_model
 from optimum_wc.config.options import RUN_OPTIONS
+from optimum_wc.config.pipeline import PipelineCompressionConfig, check_model_names, each_config
 from optimum_wc.config.quantization import WeightCompressionConfig
 from optimum_wc.config.settings import CompressionSettings, bind_options
 from optimum_wc.errors import (
@@ -26,9 +27,10 @@ from optimum_wc.errors import (
     InvalidArgumentError,
     InvalidArgumentTypeError,
     ModelNotFoundError,
+    NotYetSupportedError,
     UnsupportedModelError,
 )
-from optimum_wc.hf.defaults import resolve_quantization_config
+from optimum_wc.hf.defaults import resolve_quantization_config, with_default_ignored_scope
 from optimum_wc.hf.exporting import check_checkpoint_files, convert_tokenizer, export_folders_the_next_run_can_repair
 from optimum_wc.openvino.ir_files import check_ir_files
 from optimum_wc.pipeline.calibration import SEED, check_hub_dataset
@@ -70,6 +72,15 @@ def _is_lookup_failure(exc: BaseException) -> bool:
     return isinstance(exc, OSError) or module.startswith(("httpx", "httpcore", "huggingface_hub", "requests"))
 
 
+def _model_names(intel_class: type) -> list[str]:
+    """The names of the OpenVINO models of ``intel_class`` and of every subclass optimum-intel may return in its place
+    (a LLaVA for a visual causal LM), known before the export."""
+    names = dict.fromkeys(intel_class._all_ov_model_paths)
+    for subclass in intel_class.__subclasses__():
+        names.update(dict.fromkeys(_model_names(subclass)))
+    return list(names)
+
+
 def compressed_model(intel_class: type) -> type:
     """A subclass of optimum-intel's ``intel_class`` (an ``OVModelFor...``) whose weights optimum-wc compresses.
 
@@ -83,6 +94,7 @@ def compressed_model(intel_class: type) -> type:
         """``intel_class`` with the optimum-wc side: see :func:`compressed_model`."""
 
         class_name = "CompressedModel"  # the optimum_wc class that loads the saved model (named in its model card)
+        calibrates = False  # whether _calibration_inputs turns a config's text into inputs for the model
         _wc_config: WeightCompressionConfig | None = None
         _wc_summary: CompressionSummary | None = None
         _wc_origin: dict[str, str] | None = None  # where an imported GPTQ/AWQ model's quantization came from
@@ -138,7 +150,8 @@ def compressed_model(intel_class: type) -> type:
             if config is not None:
                 cls._check_config(config)
                 config.checked_settings()  # refuse bad settings, and data-aware options without data, before exporting
-                check_hub_dataset(config.to_compress_kwargs()["dataset"])  # offline: refused before the export
+                for each in each_config(config):
+                    check_hub_dataset(each.to_compress_kwargs()["dataset"])  # offline: refused before the export
             imported = cls._import_model(
                 model_id, export, config is not None or bool(load_in_8bit or load_in_4bit), kwargs
             )
@@ -160,14 +173,16 @@ def compressed_model(intel_class: type) -> type:
                 ) from exc
             model = cls._adopt(model)
             nothing_asked = config is None and load_in_8bit is None and load_in_4bit is None
+            models = model._wc_models()
             if (
                 nothing_asked
-                and not is_compressed(model.model)
-                and float_weight_elements(model.model) >= AUTO_INT8_MIN_WEIGHTS
+                and not any(is_compressed(each) for each in models.values())
+                and sum(float_weight_elements(each) for each in models.values()) >= AUTO_INT8_MIN_WEIGHTS
             ):
                 config = WeightCompressionConfig(bits=8)
             if config is not None:
-                model.compress(config, trust_remote_code=kwargs.get("trust_remote_code", False), **run)
+                trust = kwargs.get("trust_remote_code", False)
+                model.compress(config, trust_remote_code=trust, model_id=str(model_id), **run)
             else:
                 model._restore_saved_config()
             if compile:
@@ -186,8 +201,29 @@ def compressed_model(intel_class: type) -> type:
             return model
 
         @classmethod
-        def _check_config(cls, config: WeightCompressionConfig) -> None:
-            """Refusals of this model class, before any work (none by default)."""
+        def _check_config(cls, config: WeightCompressionConfig | PipelineCompressionConfig) -> None:
+            """Refusals of this model class, before any work: a per-model config naming a model this class does
+            not have, and calibration text where the class does not turn it into inputs yet."""
+            if isinstance(config, PipelineCompressionConfig):
+                check_model_names(config, _model_names(intel_class), cls.class_name)
+            if not cls.calibrates and any(each.dataset is not None and each.takes_data for each in each_config(config)):
+                raise NotYetSupportedError(
+                    f"{cls.class_name} does not take a calibration `dataset` yet (data-aware compression of its "
+                    "OpenVINO models); drop `dataset` for data-free compression."
+                )
+
+        def _wc_models(self) -> dict[str, ov.Model]:
+            """The OpenVINO models this model is made of, by optimum-intel's names for them."""
+            return dict(self.ov_models)
+
+        def _model_configs(
+            self, config: WeightCompressionConfig | PipelineCompressionConfig
+        ) -> dict[str, WeightCompressionConfig]:
+            """The config of each OpenVINO model to compress: by default, a plain config applies to every one."""
+            if isinstance(config, PipelineCompressionConfig):
+                chosen = {name: config.for_model(name) for name in self._wc_models()}
+                return {name: each for name, each in chosen.items() if each is not None}
+            return {name: config for name in self._wc_models()}
 
         @classmethod
         def _import_model(cls, model_id: str | os.PathLike, export: bool, compression_asked: bool, kwargs: dict) -> Any:
@@ -195,43 +231,64 @@ def compressed_model(intel_class: type) -> type:
             return None
 
         def _calibration_inputs(self, config: WeightCompressionConfig, seed: int, trust_remote_code: bool) -> list:
+            """The config's calibration text as inputs for the model (classes with ``calibrates``)."""
             raise NotImplementedError(f"{type(self).__name__} does not turn calibration text into model inputs.")
 
         def compress(
             self,
-            config: WeightCompressionConfig,
+            config: WeightCompressionConfig | PipelineCompressionConfig,
             dataset: Any = None,
             *,
             seed: int = SEED,
             trust_remote_code: bool = False,
+            model_id: str | None = None,
             **run: Any,
         ) -> CompressionSummary:
             """Compresses the model's weights in place with optimum-wc and records what was done.
 
             Args:
-                config: What to do; its ``dataset`` (text) is tokenized into calibration inputs, unless ``dataset``
-                    is given (8-bit integer weights take none, as in optimum-intel).
+                config: What to do: one config, or one per OpenVINO model (a :class:`PipelineCompressionConfig`);
+                    its ``dataset`` (text) is tokenized into calibration inputs, unless ``dataset`` is given (8-bit
+                    integer weights take none, as in optimum-intel).
                 dataset: Calibration inputs ready for the model (an ``nncf.Dataset`` or an iterable of input dicts).
                 seed: optimum-intel's quantizer seed, which draws the samples of a Hub dataset.
                 trust_remote_code: Whether the tokenizer may run its repository's code.
+                model_id: The id or folder the model came from, under which optimum-intel's default ignored scopes
+                    are looked up, as its ``from_pretrained`` does (None: none are added, as its quantizer does).
                 **run: ``compress_weights``'s run options (``num_workers``, ``progress``, ``scratch_dir``).
+
+            Returns the summary of what was done, over every OpenVINO model compressed.
             """
-            if is_compressed(self.model):
+            models = self._wc_models()
+            if any(is_compressed(each) for each in models.values()):
                 raise UnsupportedModelError(
                     "The model's weights are already compressed (its rt_info has an nncf section); "
                     "load the original checkpoint to compress it differently."
                 )
-            options = config.to_compress_kwargs()
-            if dataset is not None:
-                options["dataset"], options["advanced_parameters"] = dataset, config.advanced_parameters
-            elif options["dataset"] is not None:
-                options["dataset"] = self._calibration_inputs(config, seed, trust_remote_code)
-            settings = CompressionSettings.from_arguments(**options)
-            result = compress_model(self.model, settings, **vars(bind_options(run, RUN_OPTIONS)))
-            set_runtime_options(self.model, config.dq_group_size)
-            self.request = None
-            self._wc_config, self._wc_summary = config, result.summary
-            return result.summary
+            self._check_config(config)
+            configs = self._model_configs(config)
+            if model_id is not None:
+                configs = {name: with_default_ignored_scope(model_id, each, name) for name, each in configs.items()}
+            fed = [name for name, each in configs.items() if each.takes_data]  # the models `dataset` would calibrate
+            if dataset is not None and len(fed) > 1:
+                raise NotYetSupportedError(
+                    f"`dataset` would calibrate {fed}: give calibration data for one OpenVINO model at a time."
+                )
+            summaries = []
+            for name, each in configs.items():
+                options = each.to_compress_kwargs()
+                if dataset is not None and name in fed:
+                    options["dataset"], options["advanced_parameters"] = dataset, each.advanced_parameters
+                elif options["dataset"] is not None:
+                    options["dataset"] = self._calibration_inputs(each, seed, trust_remote_code)
+                settings = CompressionSettings.from_arguments(**options)
+                result = compress_model(models[name], settings, **vars(bind_options(run, RUN_OPTIONS)))
+                set_runtime_options(models[name], each.dq_group_size)
+                summaries.append(result.summary)
+            self.clear_requests()
+            summary = summaries[0] if len(summaries) == 1 else CompressionSummary.combined(summaries)
+            self._wc_config, self._wc_summary = config, summary
+            return summary
 
         @property
         def quantization_config(self) -> WeightCompressionConfig | None:
@@ -248,7 +305,8 @@ def compressed_model(intel_class: type) -> type:
             return self._wc_origin
 
         def _restore_saved_config(self) -> None:
-            self._wc_origin = imported_origin(self.model)
+            models = self._wc_models()
+            self._wc_origin = imported_origin(models["model"]) if "model" in models else None
             self._wc_config = saved_config(pathlib.Path(str(self.model_save_dir)))
 
         def save_pretrained(
@@ -274,7 +332,8 @@ def compressed_model(intel_class: type) -> type:
             with atomic_directory(save_directory) as staging, disk_errors(staging):
                 super().save_pretrained(staging)
                 if compress_to_fp16:
-                    ov.save_model(self.model, staging / "openvino_model.xml", compress_to_fp16=True)
+                    for name, model in self._wc_models().items():
+                        ov.save_model(model, staging / self._ov_model_paths[name], compress_to_fp16=True)
                 self._save_extras(staging, convert_tokenizer)
             if push_to_hub:
                 return self.push_to_hub(str(save_directory), **kwargs)
@@ -294,7 +353,7 @@ def compressed_model(intel_class: type) -> type:
             from huggingface_hub import HfApi
 
             folder = pathlib.Path(save_directory)
-            if not (folder / "openvino_model.xml").is_file():
+            if not all((folder / path).is_file() for path in self._ov_model_paths.values()):
                 raise InvalidArgumentError(
                     f"`save_directory` {folder} holds no saved model; call save_pretrained first."
                 )
@@ -317,7 +376,9 @@ def compressed_model(intel_class: type) -> type:
         def _save_extras(self, folder: pathlib.Path, convert: bool = True) -> None:
             source = pathlib.Path(str(self.model_save_dir)) if self.model_save_dir is not None else None
             copy_tokenizer(source, folder, convert_tokenizer if convert else None, warn=convert)
-            records = (self.model, self._wc_config, self._wc_summary, self.config, self._wc_origin)
+            models = self._wc_models()
+            models = models["model"] if list(models) == ["model"] else models  # one model: its records, unnested
+            records = (models, self._wc_config, self._wc_summary, self.config, self._wc_origin)
             write_records(folder, *records, model_class=self.class_name)
 
     return CompressedModel

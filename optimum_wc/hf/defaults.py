@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from optimum_wc.config.pipeline import PipelineCompressionConfig, is_pipeline_dict
 from optimum_wc.config.quantization import WeightCompressionConfig
 from optimum_wc.config.scope import IgnoredScope
 from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError, NotYetSupportedError
@@ -24,7 +25,7 @@ from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError, No
 logger = logging.getLogger(__name__)
 
 GENERIC = {4: {"bits": 4, "sym": False, "group_size": 128, "ratio": 1.0}, 8: {"bits": 8}}  # without an entry
-PER_SUBMODEL_KEYS = ("quantization_configs", "quantization_config1", "quantization_config2")
+TWO_PASS_KEYS = ("quantization_config1", "quantization_config2")  # gpt-oss: a second config for what the first left
 MODEL_NAME = "model"  # the name of a causal LM's one OpenVINO model in optimum-intel's per-model tables
 
 
@@ -35,23 +36,24 @@ def table_entry(model_id: str, bits: int) -> dict[str, Any] | None:
     return get_default_quantization_config(str(model_id), weight_format=f"int{bits}")
 
 
-def default_config(model_id: str, bits: int) -> WeightCompressionConfig:
-    """What optimum-intel compresses ``model_id`` with when asked for ``bits`` alone: its table entry, else its
-    generic default.
+def default_config(model_id: str, bits: int) -> WeightCompressionConfig | PipelineCompressionConfig:
+    """What optimum-intel compresses ``model_id`` with when asked for ``bits`` alone: its table entry (one config, or
+    one per OpenVINO model), else its generic default.
 
     Raises:
-        NotYetSupportedError: The entry configures several OpenVINO models of a pipeline (vision-language models,
-            gpt-oss' two passes), which the causal LM classes do not compress yet.
+        NotYetSupportedError: The entry is gpt-oss' two passes over one model, which optimum-wc does not chain yet.
     """
     entry = table_entry(model_id, bits)
     if entry is None:
         return WeightCompressionConfig(**GENERIC[bits])
     logger.info("Applying optimum-intel's default %d-bit quantization config for %s: %s", bits, model_id, entry)
-    nested = [key for key in PER_SUBMODEL_KEYS if key in entry]
+    if is_pipeline_dict(entry):
+        return PipelineCompressionConfig.from_dict(entry)
+    nested = [key for key in TWO_PASS_KEYS if key in entry]
     if nested:
         msg = (
-            f"optimum-intel's default {bits}-bit config for {model_id} is one config per OpenVINO model "
-            f"({', '.join(nested)}), which optimum-wc does not apply yet; pass a `quantization_config` with the "
+            f"optimum-intel's default {bits}-bit config for {model_id} is one config per pass over the model "
+            f"({', '.join(nested)}), which optimum-wc does not chain yet; pass a `quantization_config` with the "
             "settings to use."
         )
         raise NotYetSupportedError(msg)
@@ -67,13 +69,16 @@ def recommend(model_id: str, config: WeightCompressionConfig) -> None:
         logger.info("For the given model, optimum-intel recommends the quantization_config %s", entry)
 
 
-def with_default_ignored_scope(model_id: str, config: WeightCompressionConfig) -> WeightCompressionConfig:
-    """``config`` with the weights optimum-intel always leaves out of ``model_id`` added to its ignored scope (its
-    default ignored scopes, looked up by the id and a local folder's ``_name_or_path``, not by folder name)."""
+def with_default_ignored_scope(
+    model_id: str, config: WeightCompressionConfig, ov_model: str = MODEL_NAME
+) -> WeightCompressionConfig:
+    """``config`` with the weights optimum-intel always leaves out of the OpenVINO model ``ov_model`` of
+    ``model_id`` added to its ignored scope (its default ignored scopes, looked up by the id and a local folder's
+    ``_name_or_path``, not by folder name)."""
     from optimum.intel.openvino.configuration import _DEFAULT_IGNORED_SCOPE_CONFIGS, _get_model_id_candidates
 
     for candidate in _get_model_id_candidates(str(model_id)):
-        scope = _DEFAULT_IGNORED_SCOPE_CONFIGS.get(candidate, {}).get(MODEL_NAME)
+        scope = _DEFAULT_IGNORED_SCOPE_CONFIGS.get(candidate, {}).get(ov_model)
         if scope:
             merged = WeightCompressionConfig.from_dict(config.to_dict())
             merged.ignored_scope = merge_scopes(config.ignored_scope, scope)
@@ -95,7 +100,7 @@ def merge_scopes(scope: IgnoredScope | None, extra: dict[str, Any]) -> IgnoredSc
 
 def resolve_quantization_config(
     model_id: str, load_in_8bit: bool | None, load_in_4bit: bool | None, quantization_config: object
-) -> WeightCompressionConfig | None:
+) -> WeightCompressionConfig | PipelineCompressionConfig | None:
     """The config that ``from_pretrained``'s arguments ask for, or None for none.
 
     ``load_in_8bit`` is INT8_ASYM. ``load_in_4bit`` and the dicts ``{"bits": 4}`` and ``{"bits": 8}`` are
@@ -104,12 +109,14 @@ def resolve_quantization_config(
     optimum-intel always leaves out of some models are added to the config's ignored scope.
     """
     config = _resolve(model_id, load_in_8bit, load_in_4bit, quantization_config)
-    return None if config is None else with_default_ignored_scope(model_id, config)
+    if isinstance(config, WeightCompressionConfig):
+        return with_default_ignored_scope(model_id, config)
+    return config  # None, or one config per OpenVINO model: their scopes are added per model at compression
 
 
 def _resolve(
     model_id: str, load_in_8bit: bool | None, load_in_4bit: bool | None, quantization_config: object
-) -> WeightCompressionConfig | None:
+) -> WeightCompressionConfig | PipelineCompressionConfig | None:
     for name, value in (("load_in_8bit", load_in_8bit), ("load_in_4bit", load_in_4bit)):
         if value is not None and not isinstance(value, bool):
             raise InvalidArgumentTypeError(f"`{name}` must be True, False or None, got {value!r}.")
@@ -126,6 +133,10 @@ def _resolve(
         return None
     if isinstance(quantization_config, dict) and quantization_config in ({"bits": 4}, {"bits": 8}):
         return default_config(model_id, quantization_config["bits"])
+    if isinstance(quantization_config, PipelineCompressionConfig):
+        return quantization_config
+    if is_pipeline_dict(quantization_config) or type(quantization_config).__name__ == "OVPipelineQuantizationConfig":
+        return PipelineCompressionConfig.from_optimum_intel(quantization_config)
     config = None
     if isinstance(quantization_config, WeightCompressionConfig):
         config = quantization_config
@@ -137,6 +148,7 @@ def _resolve(
         recommend(model_id, config)
         return config
     raise InvalidArgumentTypeError(
-        "`quantization_config` must be a WeightCompressionConfig, a dict or an OVWeightQuantizationConfig, "
-        f"got {type(quantization_config).__name__}."
+        "`quantization_config` must be a WeightCompressionConfig or PipelineCompressionConfig, a dict, or "
+        f"optimum-intel's OVWeightQuantizationConfig or OVPipelineQuantizationConfig, got "
+        f"{type(quantization_config).__name__}."
     )

@@ -15,8 +15,6 @@ try:
 except ModuleNotFoundError as missing:  # optimum-intel, transformers or torch: the `hf` extra
     raise MissingExtraError("OVModelForFeatureExtraction", "hf", missing.name) from missing
 
-from optimum_wc.config.quantization import WeightCompressionConfig
-from optimum_wc.errors import NotYetSupportedError
 from optimum_wc.hf.compressed import compressed_model
 
 __all__ = ["OVModelForFeatureExtraction"]
@@ -29,11 +27,3 @@ class OVModelForFeatureExtraction(compressed_model(_OptimumIntelFeatureExtractio
     """
 
     class_name = "OVModelForFeatureExtraction"
-
-    @classmethod
-    def _check_config(cls, config: WeightCompressionConfig) -> None:
-        if config.dataset is not None and config.takes_data:
-            raise NotYetSupportedError(
-                f"{cls.class_name} does not take a calibration `dataset` yet (data-aware compression of encoders); "
-                "drop `dataset` for data-free compression."
-            )

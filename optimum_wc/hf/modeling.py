@@ -63,6 +63,7 @@ class OVModelForCausalLM(compressed_model(_OptimumIntelCausalLM)):
     """
 
     class_name = "OVModelForCausalLM"
+    calibrates = True
 
     @classmethod
     def _import_model(cls, model_id: str | os.PathLike, export: bool, compression_asked: bool, kwargs: dict) -> Any:

@@ -3,6 +3,7 @@ the bits per parameter actually stored."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 import math
 
@@ -125,6 +126,34 @@ class CompressionSummary:
             ratio_defining_parameters=sum(w.target.num_elements for w in ratio),
             ratio_defining_layers=len(ratio),
             stored=stored,
+        )
+
+    @classmethod
+    def combined(cls, summaries: list[CompressionSummary]) -> CompressionSummary:
+        """One summary for the OpenVINO models of a pipeline: the rows of one precision summed over them."""
+        merged: dict[tuple[str, int], list] = {}
+        for summary in summaries:
+            for row in summary.rows:
+                into = merged.setdefault((row.label, row.bits), [0, 0, 0, 0, 0.0])
+                into[0] += row.num_parameters
+                into[1] += row.num_layers
+                into[2] += row.num_ratio_defining_parameters
+                into[3] += row.num_ratio_defining_layers
+                weighted = None if row.stored_bits is None else row.stored_bits * row.num_parameters
+                into[4] = None if weighted is None or into[4] is None else into[4] + weighted
+        rows = tuple(
+            PrecisionRow(*key, *values[:4], None if values[4] is None else values[4] / max(values[0], 1))
+            for key, values in merged.items()
+        )
+        footprints = [s.stored for s in summaries if s.stored is not None]
+        stored = StoredFootprint.total([(f.parameters, f.parts, f.outliers) for f in footprints])
+        return cls(
+            rows=tuple(sorted(rows, key=lambda r: (-r.bits, r.label))),
+            total_parameters=sum(s.total_parameters for s in summaries),
+            total_layers=sum(s.total_layers for s in summaries),
+            ratio_defining_parameters=sum(s.ratio_defining_parameters for s in summaries),
+            ratio_defining_layers=sum(s.ratio_defining_layers for s in summaries),
+            stored=None if stored is None else dataclasses.replace(stored, layers=sum(f.layers for f in footprints)),
         )
 
     def to_table(self) -> str:

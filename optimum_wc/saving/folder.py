@@ -14,6 +14,7 @@ import shutil
 from typing import Callable
 
 import openvino as ov
+from optimum_wc.config.pipeline import PipelineCompressionConfig, is_pipeline_dict
 from optimum_wc.config.quantization import WeightCompressionConfig
 from optimum_wc.pipeline.rt_info import IMPORTED_KEY, read_layer_records
 from optimum_wc.pipeline.summary import CompressionSummary
@@ -70,13 +71,16 @@ def set_runtime_options(model: ov.Model, dq_group_size: int | None) -> None:
         model.set_rt_info(str(dq_group_size), ["runtime_options", "DYNAMIC_QUANTIZATION_GROUP_SIZE"])
 
 
-def saved_config(folder: pathlib.Path) -> WeightCompressionConfig | None:
+def saved_config(folder: pathlib.Path) -> WeightCompressionConfig | PipelineCompressionConfig | None:
     """The config a folder we saved records in its ``openvino_config.json`` (None for other folders)."""
     saved = folder / OPENVINO_CONFIG
     if saved.is_file():
         data = json.loads(saved.read_text())
-        if data.get("library") == "optimum-wc" and data.get("quantization_config"):
-            return WeightCompressionConfig.from_dict(data["quantization_config"])
+        config = data.get("quantization_config") if data.get("library") == "optimum-wc" else None
+        if is_pipeline_dict(config):
+            return PipelineCompressionConfig.from_dict(config)
+        if config:
+            return WeightCompressionConfig.from_dict(config)
     return None
 
 
@@ -102,8 +106,8 @@ def copy_tokenizer(
 
 def write_records(
     folder: pathlib.Path,
-    model: ov.Model,
-    config: WeightCompressionConfig | None,
+    models: ov.Model | dict[str, ov.Model],
+    config: WeightCompressionConfig | PipelineCompressionConfig | None,
     summary: CompressionSummary | None,
     base_model: object,
     origin: dict[str, str] | None,
@@ -111,13 +115,23 @@ def write_records(
 ) -> None:
     """Writes ``openvino_config.json``, ``compressed_weights.json`` (what was done to each weight) and the model
     card; ``base_model`` is the Hugging Face config (or any object) whose ``_name_or_path`` names the base model,
-    ``model_class`` the optimum_wc class that loads the folder."""
+    ``model_class`` the optimum_wc class that loads the folder.
+
+    ``models`` is the model, or the OpenVINO models of a pipeline by name: then ``compressed_weights.json`` has
+    the records of each under its name.
+    """
     info = {"library": "optimum-wc", "version": __version__, "quantization_config": None}
     if config is not None:
         info["quantization_config"] = config.to_dict()
-        info["dtype"] = config.mode.value
+        if isinstance(config, WeightCompressionConfig):
+            info["dtype"] = config.mode.value
     (folder / OPENVINO_CONFIG).write_text(json.dumps(info, indent=2, sort_keys=True))
-    records = read_layer_records(model)
+    if isinstance(models, ov.Model):
+        records = flat = read_layer_records(models)
+    else:
+        records = {name: read_layer_records(model) for name, model in models.items()}
+        records = {name: layers for name, layers in records.items() if layers}
+        flat = {f"{name}/{layer}": record for name, layers in records.items() for layer, record in layers.items()}
     if records:
         (folder / LAYERS_FILE).write_text(json.dumps(records, indent=2, sort_keys=True))
-    write_model_card(folder, base_model, config, summary, records, origin, model_class)
+    write_model_card(folder, base_model, config, summary, flat, origin, model_class)

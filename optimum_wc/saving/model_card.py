@@ -6,6 +6,7 @@ from collections import defaultdict
 import math
 import pathlib
 
+from optimum_wc.config.pipeline import PipelineCompressionConfig
 from optimum_wc.config.quantization import WeightCompressionConfig
 from optimum_wc.kernels import stored_bits_per_weight
 from optimum_wc.pipeline.summary import CompressionSummary, StoredFootprint
@@ -35,6 +36,19 @@ def _distribution_rows(summary: CompressionSummary | None, records: dict[str, di
     ]
 
 
+def _mode_tag(config: WeightCompressionConfig | PipelineCompressionConfig | None) -> str:
+    if config is None:
+        return "uncompressed"
+    if isinstance(config, WeightCompressionConfig):
+        return config.mode.value
+    return "-".join(dict.fromkeys(each.mode.value for each in config.configs()))  # each mode once, in order
+
+
+def _config_table(config: WeightCompressionConfig) -> list[str]:
+    rows = [f"| {k} | {v} |" for k, v in config.to_dict().items() if v is not None]
+    return ["| option | value |", "|---|---|", *rows, ""]
+
+
 def _bits(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
@@ -42,7 +56,7 @@ def _bits(value: float | None) -> str:
 def write_model_card(
     folder: pathlib.Path,
     hf_config: object,
-    config: WeightCompressionConfig | None,
+    config: WeightCompressionConfig | PipelineCompressionConfig | None,
     summary: CompressionSummary | None,
     records: dict[str, dict],
     origin: dict[str, str] | None = None,
@@ -51,8 +65,8 @@ def write_model_card(
     """Writes ``folder/README.md``: base model, compression config (or, for an imported GPTQ/AWQ checkpoint, where
     its quantization came from), bit-width distribution, size, versions."""
     base = getattr(hf_config, "_name_or_path", "") or getattr(hf_config, "name_or_path", "") or "unknown"
-    size = sum(p.stat().st_size for p in folder.glob("openvino_model.*"))
-    mode = config.mode.value if config is not None else "uncompressed"
+    size = sum(p.stat().st_size for p in folder.rglob("openvino*model*") if p.suffix in (".xml", ".bin"))
+    mode = _mode_tag(config)
     if origin is not None:
         mode = f"{origin['method']}-int{origin['bits']}"
     lines = [
@@ -83,10 +97,12 @@ def write_model_card(
             "|---|---|",
         ]
         lines += [f"| {k} | {v} |" for k, v in origin.items() if k != "source"] + [""]
-    if config is not None:
-        lines += ["## Compression config", "", "| option | value |", "|---|---|"]
-        lines += [f"| {k} | {v} |" for k, v in config.to_dict().items() if v is not None]
-        lines += [""]
+    if isinstance(config, WeightCompressionConfig):
+        lines += ["## Compression config", "", *_config_table(config)]
+    elif config is not None:
+        lines += ["## Compression config", ""]
+        for name, each in [*config.quantization_configs.items(), ("every other model", config.default_config)]:
+            lines += [f"### {name}", ""] + (_config_table(each) if each is not None else ["Not compressed.", ""])
     if summary is not None or records:
         lines += [
             "## Bit-width distribution",

@@ -38,19 +38,25 @@ def test_every_entry_resolves_to_what_optimum_intel_hands_nncf_or_is_refused(key
 
     model, bits = key
     entry = _table()[key]
-    if any(name.startswith("quantization_config") for name in entry):  # one config per OpenVINO model
+    if "quantization_config1" in entry:  # gpt-oss' two passes over one model
         with pytest.raises(NotYetSupportedError, match=model):
             default_config(model, bits)
         return
-    if entry.get("dataset") not in (None, *DATASET_NAMES):  # image-text sets (VLMs): not ours yet
-        with pytest.raises(InvalidArgumentError, match="dataset"):
+    per_model = entry.get("quantization_configs", {"model": entry})
+    if any(each.get("dataset") not in (None, *DATASET_NAMES) for each in per_model.values()):
+        with pytest.raises(InvalidArgumentError, match="dataset"):  # image-text sets (VLMs): not ours yet
             default_config(model, bits)
         return
     ours = default_config(model, bits)
-    theirs = OVWeightQuantizationConfig(**entry)
-    resolved = CompressionSettings.from_arguments(**{**theirs.to_nncf_dict(), "dataset": ours.dataset})
-    assert CompressionSettings.from_arguments(**ours.to_compress_kwargs()) == resolved
-    assert ours.dq_group_size == entry.get("dq_group_size")
+    if "quantization_configs" in entry:
+        assert list(ours.quantization_configs) == list(per_model) and ours.default_config is None
+    for name, each in per_model.items():
+        mine = ours.quantization_configs[name] if "quantization_configs" in entry else ours
+        theirs = OVWeightQuantizationConfig(**each)
+        handed = {k: v for k, v in theirs.to_nncf_dict().items() if k != "weight_only"}  # popped before nncf
+        resolved = CompressionSettings.from_arguments(**{**handed, "dataset": mine.dataset})
+        assert CompressionSettings.from_arguments(**mine.to_compress_kwargs()) == resolved
+        assert mine.dq_group_size == each.get("dq_group_size")
 
 
 def test_lookup_by_id_config_name_and_folder_name(tmp_path):
@@ -95,12 +101,21 @@ def test_bare_weight_format_takes_the_entry_on_the_command_line(tmp_path):
     assert four.statistics_path == str(tmp_path) and four.tokenizer == "Qwen/Qwen2.5-Coder-3B-Instruct"
     flagged = config("--weight-format", "int4", "--sym")  # a flag: optimum-cli's generic default, not the entry
     assert (flagged.sym, flagged.scale_estimation, flagged.dataset) == (True, None, None)
+    per_model = ["export", "meta-models/Muse-Glimmer-30B", "out", "--weight-format", "int4"]
+    with pytest.raises(NotYetSupportedError, match="one config per OpenVINO model"):  # one IR: no per-model entry
+        config_from_args(build_parser().parse_args(per_model))
+
+
+def test_per_model_default_scopes_are_looked_up_by_the_models_name():
+    config = WeightCompressionConfig(bits=4)
+    assert with_default_ignored_scope("microsoft/speecht5_tts", config, "decoder").ignored_scope is not None
+    assert with_default_ignored_scope("microsoft/speecht5_tts", config, "encoder") is config
 
 
 @pytest.mark.parametrize(
     "model_id",
-    ["databricks/dolly-v2-3b", "microsoft/Phi-4-multimodal-instruct", "openai/gpt-oss-20b"],
-    ids=["hub-dataset-offline", "per-model-configs", "two-pass"],
+    ["databricks/dolly-v2-3b", "meta-models/Muse-Glimmer-30B", "openai/gpt-oss-20b"],
+    ids=["hub-dataset-offline", "per-model-configs-of-a-vlm", "two-pass"],
 )
 def test_entries_we_cannot_apply_fail_before_the_export(model_id, tmp_path, monkeypatch):
     import datasets
@@ -115,7 +130,9 @@ def test_entries_we_cannot_apply_fail_before_the_export(model_id, tmp_path, monk
     monkeypatch.setattr("optimum.intel.OVModelForCausalLM.from_pretrained", no_export)
     folder = tmp_path / model_id.split("/")[1]
     folder.mkdir()
-    with pytest.raises((InvalidArgumentError, NotYetSupportedError), match="Hugging Face Hub|one config per"):
+    with pytest.raises(
+        (InvalidArgumentError, NotYetSupportedError), match="Hugging Face Hub|one config per|does not have"
+    ):
         OVModelForCausalLM.from_pretrained(folder, export=True, quantization_config={"bits": 4})
 
 

@@ -54,3 +54,29 @@ def test_bits_per_weight_are_what_the_ir_stores(mode, expected_primary, tiny_ir,
         np.testing.assert_allclose(row.stored_bits * elements, stored - uncounted, rtol=1e-9, atol=8)
     card = write_model_card(tmp_path, None, None, result.summary, {}).read_text()
     assert f"| {primary.label} |" in card and f"| {primary.stored_bits:.2f} |" in card
+
+
+def test_a_pipelines_summary_is_the_rows_of_its_models_summed(tiny_ir):
+    """``CompressionSummary.combined``: per precision, the weights of every model's plan, and the bits they store."""
+    from optimum_wc.pipeline.summary import CompressionSummary
+
+    asked = {"llama": {"mode": "int4_asym", "group_size": 64, "ratio": 0.8}, "gpt2": {"mode": "int4_sym"}}
+    models = {arch: ov.Core().read_model(tiny_ir(arch)) for arch in asked}
+    results = {
+        arch: compress_model(models[arch], CompressionSettings.from_arguments(**asked[arch]), progress=False)
+        for arch in asked
+    }
+    combined = CompressionSummary.combined([result.summary for result in results.values()])
+    assert {row.label for row in combined.rows} == {row.label for r in results.values() for row in r.summary.rows}
+    for row in [r for r in combined.rows if r.label != "float"]:
+        weights = [
+            (arch, w)
+            for arch, result in results.items()
+            for w in result.plan.weights
+            if w.precision is not None and w.precision.label == row.label
+        ]
+        elements = sum(w.target.num_elements for _, w in weights)
+        stored = sum(_stored_bytes(models[arch], w.target.constant_name) for arch, w in weights) * 8
+        assert (row.num_parameters, row.num_layers) == (elements, len(weights))
+        np.testing.assert_allclose(row.stored_bits * elements, stored, rtol=1e-9, atol=8 * len(weights))
+    assert combined.total_parameters == sum(r.summary.total_parameters for r in results.values())

@@ -1,0 +1,98 @@
+"""OVModelForSeq2SeqLM: for the same arguments, every OpenVINO model (encoder, decoder) the same as optimum-intel
+with nncf gives, saved and reloaded with its config, and the same generated text (transformers 5 has no
+``text2text-generation`` pipeline: ``generate`` is what it ran).
+
+Both sides compress the same exported IR: optimum-intel's export of a T5 decoder orders its cross-attention
+weights differently from one export to the next (the same graph, serialized in another order), so two exports
+are not byte-identical even without compression (tests/cli/test_openvino.py compares the export path's graphs as
+sets).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from helpers import F32, forbid_nncf
+import optimum_wc
+from parity import compare_ir
+from tiny_models import save_tiny_t5
+
+pytestmark = pytest.mark.slow  # exports a tiny T5 beside optimum-intel with nncf
+
+
+@pytest.fixture(scope="module")
+def t5_checkpoint(tmp_path_factory):
+    return save_tiny_t5(tmp_path_factory.mktemp("t5") / "tiny-t5")
+
+
+@pytest.fixture(scope="module")
+def t5_ir(t5_checkpoint, tmp_path_factory):
+    """The tiny T5 exported once by optimum-intel, uncompressed."""
+    from optimum.intel import OVModelForSeq2SeqLM as IntelModel
+
+    folder = tmp_path_factory.mktemp("t5-ir")
+    IntelModel.from_pretrained(t5_checkpoint, export=True, load_in_8bit=False, compile=False).save_pretrained(folder)
+    return folder
+
+
+def _per_model(bits_4: dict, bits_8: dict) -> dict:
+    return {"quantization_configs": {"encoder": bits_4}, "default_config": bits_8}
+
+
+CASES = {
+    "load_in_8bit": {"load_in_8bit": True},
+    "int4-sym": {"quantization_config": {"bits": 4, "sym": True, "group_size": 32, "ratio": 0.8}},
+    "per-model": {"quantization_config": _per_model({"bits": 4, "group_size": 64}, {"bits": 8, "sym": True})},
+}
+
+
+def _ov_models(folder):
+    return sorted(p.name for p in folder.glob("openvino_*model.xml") if "tokenizer" not in p.name)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_same_models_and_text_as_optimum_intel(case, t5_ir, tmp_path, monkeypatch):
+    from optimum.intel import OVModelForSeq2SeqLM as IntelModel
+    from transformers import AutoTokenizer
+
+    theirs = IntelModel.from_pretrained(t5_ir, ov_config=F32, **CASES[case])
+    theirs.save_pretrained(tmp_path / "theirs")
+    forbid_nncf(monkeypatch)
+    ours = optimum_wc.OVModelForSeq2SeqLM.from_pretrained(t5_ir, **CASES[case])
+    ours.save_pretrained(tmp_path / "ours")
+    names = _ov_models(tmp_path / "theirs")
+    assert names == _ov_models(tmp_path / "ours") and "openvino_encoder_model.xml" in names
+    for name in names:
+        report = compare_ir(tmp_path / "theirs" / name, tmp_path / "ours" / name)
+        assert report.identical, f"{name}: {report.describe()}"
+
+    reloaded = optimum_wc.OVModelForSeq2SeqLM.from_pretrained(tmp_path / "ours", ov_config=F32)
+    assert reloaded.quantization_config == ours.quantization_config is not None
+    records = json.loads((tmp_path / "ours" / "compressed_weights.json").read_text())
+    assert {"encoder", "decoder"} <= set(records), "each OpenVINO model's weights are recorded under its name"
+    assert "OVModelForSeq2SeqLM.from_pretrained" in (tmp_path / "ours" / "README.md").read_text()
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "ours")
+    assert _generated(reloaded, tokenizer) == _generated(theirs, tokenizer)
+
+
+def _generated(model, tokenizer) -> list[str]:
+    tokens = tokenizer(
+        ["the model is a small text model of open vino", "a small model"], padding=True, return_tensors="pt"
+    )
+    return tokenizer.batch_decode(model.generate(**tokens, max_new_tokens=8, do_sample=False))
+
+
+def test_a_config_for_a_model_it_does_not_have_is_refused_before_the_export(t5_checkpoint, monkeypatch):
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported before the refusal")
+
+    monkeypatch.setattr("optimum.intel.OVModelForSeq2SeqLM.from_pretrained", no_export)
+    config = {"quantization_configs": {"lm_model": {"bits": 4}}}
+    with pytest.raises(optimum_wc.InvalidArgumentError, match="'encoder', 'decoder'"):
+        optimum_wc.OVModelForSeq2SeqLM.from_pretrained(t5_checkpoint, export=True, quantization_config=config)
+    with pytest.raises(optimum_wc.NotYetSupportedError, match="calibration `dataset`"):
+        optimum_wc.OVModelForSeq2SeqLM.from_pretrained(
+            t5_checkpoint, export=True, quantization_config={"bits": 4, "ratio": 0.5, "dataset": "wikitext2"}
+        )
