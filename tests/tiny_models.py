@@ -195,6 +195,38 @@ def save_tiny_t5(folder: pathlib.Path) -> pathlib.Path:
     return folder
 
 
+def save_tiny_whisper(folder: pathlib.Path) -> pathlib.Path:
+    """A seeded random Whisper (d_model 64; 80 mel bins and 1500 source positions, the smallest that export) with
+    its feature extractor, saved as a checkpoint in ``folder``; no tokenizer (the tests compare token ids)."""
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
+
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = WhisperConfig(
+        vocab_size=VOCAB_SIZE,
+        num_mel_bins=80,
+        d_model=64,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=128,
+        decoder_ffn_dim=128,
+        max_source_positions=1500,
+        max_target_positions=64,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        decoder_start_token_id=1,
+        begin_suppress_tokens=None,
+        suppress_tokens=None,
+    )
+    torch.manual_seed(SEED)
+    WhisperForConditionalGeneration(config).eval().save_pretrained(folder)
+    WhisperFeatureExtractor(feature_size=80).save_pretrained(folder)
+    return folder
+
+
 def save_tiny_llava(folder: pathlib.Path) -> pathlib.Path:
     """A seeded random LLaVA (a CLIP vision tower on 32x32 images in 8x8 patches, a Llama of hidden 128) with the
     word-piece tokenizer plus an ``<image>`` token and a processor, saved as a checkpoint in ``folder``."""
@@ -239,6 +271,15 @@ def save_tiny_llava(folder: pathlib.Path) -> pathlib.Path:
         num_additional_image_tokens=1,
     )
     processor.save_pretrained(folder)
+    return folder
+
+
+def export_uncompressed(intel_class: type, checkpoint: pathlib.Path, folder: pathlib.Path) -> pathlib.Path:
+    """``checkpoint`` exported by optimum-intel's ``intel_class`` (an ``OVModelFor...``) without compression and
+    saved in ``folder``, with a link ``folder/checkpoint`` back to the checkpoint (its processor and tokenizer)."""
+    model = intel_class.from_pretrained(checkpoint, export=True, load_in_8bit=False, compile=False)
+    model.save_pretrained(folder)
+    (folder / "checkpoint").symlink_to(checkpoint)
     return folder
 
 

@@ -33,6 +33,8 @@ MODEL_CLASSES = {
     "text2text-generation": "OVModelForSeq2SeqLM",
     "text2text-generation-with-past": "OVModelForSeq2SeqLM",
     "image-text-to-text": "OVModelForVisualCausalLM",
+    "automatic-speech-recognition": "OVModelForSpeechSeq2Seq",
+    "automatic-speech-recognition-with-past": "OVModelForSpeechSeq2Seq",
 }
 LIBRARIES = ("transformers", "diffusers", "timm", "sentence_transformers", "open_clip", "kokoro")  # optimum-cli's
 ACTIVATION_FLAGS = {"quant_mode": "--quant-mode", "smooth_quant_alpha": "--smooth-quant-alpha"}
@@ -41,8 +43,8 @@ ACTIVATION_FLAGS = {"quant_mode": "--quant-mode", "smooth_quant_alpha": "--smoot
 def build_openvino_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="optimum-wc export openvino",
-        description="Export a causal LM, a feature extractor, a seq2seq or a vision-language model to OpenVINO IR with "
-        "optimum-intel's exporter and "
+        description="Export a causal LM, a feature extractor, a seq2seq, speech-to-text or vision-language model to "
+        "OpenVINO IR with optimum-intel's exporter and "
         "compress its weights with "
         "optimum-wc: the options of `optimum-cli export openvino` that concern export and weight compression.",
     )

@@ -353,7 +353,7 @@ def compressed_model(intel_class: type) -> type:
             from huggingface_hub import HfApi
 
             folder = pathlib.Path(save_directory)
-            if not all((folder / path).is_file() for path in self._ov_model_paths.values()):
+            if not any(folder.rglob("openvino*model*.xml")):  # openvino_model.xml, openvino_encoder_model.xml, ...
                 raise InvalidArgumentError(
                     f"`save_directory` {folder} holds no saved model; call save_pretrained first."
                 )

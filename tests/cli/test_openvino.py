@@ -11,7 +11,7 @@ import pytest
 from helpers import forbid_nncf
 from optimum_wc.cli import main
 from parity import compare_ir, same_graph_in_any_order
-from tiny_models import build_tiny_model, save_tiny_bert, save_tiny_llava, save_tiny_t5
+from tiny_models import build_tiny_model, save_tiny_bert, save_tiny_llava, save_tiny_t5, save_tiny_whisper
 
 pytestmark = pytest.mark.slow  # exports tiny checkpoints with optimum-cli and with us
 
@@ -80,6 +80,17 @@ def test_the_same_seq2seq_model_as_optimum_cli(tmp_path, monkeypatch):
     assert "OVModelForSeq2SeqLM" in (ours / "README.md").read_text()
 
 
+def test_the_same_speech_model_as_optimum_cli(tmp_path, monkeypatch):
+    checkpoint = save_tiny_whisper(tmp_path / "tiny-whisper")
+    flags = ["--task", "automatic-speech-recognition-with-past", "--weight-format", "int8"]
+    theirs, ours = _export_both(checkpoint, flags, tmp_path, monkeypatch)
+    report = compare_ir(theirs / "openvino_encoder_model.xml", ours / "openvino_encoder_model.xml")
+    assert report.identical, report.describe()
+    decoder = "openvino_decoder_model.xml"  # its cross-attention weights: in any order, as a T5 decoder's
+    assert same_graph_in_any_order(theirs / decoder, ours / decoder) == []
+    assert "OVModelForSpeechSeq2Seq" in (ours / "README.md").read_text()
+
+
 def test_the_same_vision_language_model_as_optimum_cli(tmp_path, monkeypatch):
     """optimum-cli's split: the language model in 4 bits, the embeddings in INT8_SYM; every model the same IR."""
     checkpoint = save_tiny_llava(tmp_path / "tiny-llava")
@@ -96,7 +107,7 @@ def test_the_same_vision_language_model_as_optimum_cli(tmp_path, monkeypatch):
     [
         (["--task", "text-generation-with-past", "--quant-mode", "int8", "--dataset", "wikitext2"], "--quant-mode"),
         (["--task", "text-generation-with-past", "--weight-format", "int8", "--library", "diffusers"], "diffusers"),
-        (["--task", "image-classification", "--weight-format", "int8"], "text2text-generation-with-past only"),
+        (["--task", "image-classification", "--weight-format", "int8"], "--task image-classification: optimum-wc"),
         (["--weight-format", "int8"], "--task could not be inferred"),  # a local folder, as optimum-cli says
         (["--task", "text-generation", "--weight-format", "int8", "--ratio", "0.5"], "ratio"),
         (["--task", "text-generation", "--weight-format", "int4", "--dataset", "gsm8k", "--awq"], "Hugging Face Hub"),

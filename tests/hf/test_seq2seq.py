@@ -17,7 +17,7 @@ import pytest
 from helpers import F32, forbid_nncf
 import optimum_wc
 from parity import compare_ir
-from tiny_models import save_tiny_t5
+from tiny_models import export_uncompressed, save_tiny_t5
 
 pytestmark = pytest.mark.slow  # exports a tiny T5 beside optimum-intel with nncf
 
@@ -32,9 +32,7 @@ def t5_ir(t5_checkpoint, tmp_path_factory):
     """The tiny T5 exported once by optimum-intel, uncompressed."""
     from optimum.intel import OVModelForSeq2SeqLM as IntelModel
 
-    folder = tmp_path_factory.mktemp("t5-ir")
-    IntelModel.from_pretrained(t5_checkpoint, export=True, load_in_8bit=False, compile=False).save_pretrained(folder)
-    return folder
+    return export_uncompressed(IntelModel, t5_checkpoint, tmp_path_factory.mktemp("t5-ir"))
 
 
 def _per_model(bits_4: dict, bits_8: dict) -> dict:

@@ -12,7 +12,7 @@ import pytest
 from helpers import F32, forbid_nncf
 import optimum_wc
 from parity import compare_ir
-from tiny_models import save_tiny_llava
+from tiny_models import export_uncompressed, save_tiny_llava
 
 pytestmark = pytest.mark.slow  # exports a tiny LLaVA beside optimum-intel with nncf
 
@@ -29,10 +29,7 @@ def llava_ir(tmp_path_factory):
     from optimum.intel import OVModelForVisualCausalLM as IntelModel
 
     checkpoint = save_tiny_llava(tmp_path_factory.mktemp("llava") / "tiny-llava")
-    folder = tmp_path_factory.mktemp("llava-ir")
-    IntelModel.from_pretrained(checkpoint, export=True, load_in_8bit=False, compile=False).save_pretrained(folder)
-    (folder / "checkpoint").symlink_to(checkpoint)
-    return folder
+    return export_uncompressed(IntelModel, checkpoint, tmp_path_factory.mktemp("llava-ir"))
 
 
 CASES = {
