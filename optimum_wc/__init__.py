@@ -109,9 +109,20 @@ LAZY = {
 }
 
 
+DIFFUSION = "optimum_wc.hf.diffusion"  # optimum-intel's diffusion pipeline and task classes, under their names
+
+
+def _is_diffusion_name(name: str) -> bool:
+    return name.startswith("OV") and (name.endswith("Pipeline") or name.startswith("OVPipelineFor"))
+
+
 def __getattr__(name: str):
-    if name not in LAZY:
-        raise AttributeError(f"module 'optimum_wc' has no attribute {name!r}")
     import importlib
 
-    return getattr(importlib.import_module(LAZY[name]), name)
+    if name in LAZY:
+        return getattr(importlib.import_module(LAZY[name]), name)
+    if _is_diffusion_name(name):
+        found = getattr(importlib.import_module(DIFFUSION), name, None)
+        if found is not None:
+            return found
+    raise AttributeError(f"module 'optimum_wc' has no attribute {name!r}")

@@ -101,3 +101,13 @@ def run_without_hf_side(code: str) -> dict:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def forbid_export(monkeypatch, intel_class: str) -> None:
+    """Makes optimum-intel's ``intel_class`` (a name in ``optimum.intel``) fail on ``from_pretrained``, for tests of
+    what is refused before any export."""
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported before the refusal")
+
+    monkeypatch.setattr(f"optimum.intel.{intel_class}.from_pretrained", no_export)

@@ -227,9 +227,9 @@ def save_tiny_whisper(folder: pathlib.Path) -> pathlib.Path:
     return folder
 
 
-def save_tiny_llava(folder: pathlib.Path) -> pathlib.Path:
+def save_tiny_llava(folder: pathlib.Path, dtype: torch.dtype = torch.float32) -> pathlib.Path:
     """A seeded random LLaVA (a CLIP vision tower on 32x32 images in 8x8 patches, a Llama of hidden 128) with the
-    word-piece tokenizer plus an ``<image>`` token and a processor, saved as a checkpoint in ``folder``."""
+    word-piece tokenizer plus an ``<image>`` token and a processor, saved as a ``dtype`` checkpoint in ``folder``."""
     from transformers import (
         BertTokenizerFast,
         CLIPImageProcessor,
@@ -260,7 +260,7 @@ def save_tiny_llava(folder: pathlib.Path) -> pathlib.Path:
     image_token = tokenizer.convert_tokens_to_ids("<image>")
     config = LlavaConfig(vision_config=vision, text_config=text, image_token_index=image_token, image_seq_length=16)
     torch.manual_seed(SEED)
-    LlavaForConditionalGeneration(config).eval().save_pretrained(folder)
+    LlavaForConditionalGeneration(config).eval().to(dtype).save_pretrained(folder)
     images = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
     processor = LlavaProcessor(
         image_processor=images,

@@ -93,8 +93,8 @@ def _model_default(args: argparse.Namespace) -> WeightCompressionConfig:
         config = WeightCompressionConfig(**GENERIC[bits])
     if not isinstance(config, WeightCompressionConfig):
         raise NotYetSupportedError(
-            f"optimum-intel's default int{bits} config for {args.model} is one config per OpenVINO model of a "
-            "pipeline; `optimum-wc export` compresses one IR: give the compression flags to use."
+            f"optimum-intel's default int{bits} config for {args.model} is one config per OpenVINO model "
+            f"({config!r}), which the command line does not take yet: give the compression flags to use."
         )
     values = config.to_dict()
     if args.quantization_statistics_path is not None:

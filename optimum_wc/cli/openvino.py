@@ -1,5 +1,5 @@
-"""``optimum-wc export openvino -m MODEL [options] OUTPUT``: optimum-cli's command line, for causal LMs and
-feature extractors.
+"""``optimum-wc export openvino -m MODEL [options] OUTPUT``: optimum-cli's command line, for the tasks of
+:data:`MODEL_CLASSES` (causal LMs, feature extractors, seq2seq, speech-to-text and vision-language models).
 
 The export is optimum-intel's own (``main_export``, with the options optimum-cli hands it: task, library, cache
 folder, pad token, variant, stateful, tokenizer conversion, model kwargs); the weights are then compressed by
@@ -91,18 +91,17 @@ def run_export_openvino(args: argparse.Namespace) -> pathlib.Path:
     task = _inferred_task(args) if args.task == "auto" else args.task
     if config is not None:
         check_hub_dataset(config.to_compress_kwargs()["dataset"])  # offline: refused before the export
+        model_class(task)._check_config(config)  # the model class's refusals, before the export too
     start = time.perf_counter()
     if args.weight_format in ("fp16", "fp32"):  # nothing to compress: optimum-intel's export is the output
         with atomic_directory(output) as staging:
             _export(args, staging, None)
         logger.info("Wrote %s in %.1f s.", output, time.perf_counter() - start)
         return output
-    import optimum_wc
-
     causal = task.startswith("text-generation")
     with tempfile.TemporaryDirectory(prefix="optimum-wc-export-") as staging:
         _export(args, pathlib.Path(staging), config)
-        model = getattr(optimum_wc, MODEL_CLASSES[task]).from_pretrained(
+        model = model_class(task).from_pretrained(
             staging,
             quantization_config=config,
             compile=False,
@@ -116,6 +115,13 @@ def run_export_openvino(args: argparse.Namespace) -> pathlib.Path:
         model.save_pretrained(output, convert_tokenizer=not args.disable_convert_tokenizer)
     logger.info("Wrote %s in %.1f s.", output, time.perf_counter() - start)
     return output
+
+
+def model_class(task: str) -> type:
+    """The optimum_wc model class of ``task`` (imported on first use: it brings optimum-intel and torch)."""
+    import optimum_wc
+
+    return getattr(optimum_wc, MODEL_CLASSES[task])
 
 
 def _save_as_optimum_cli(model: Any) -> None:
@@ -152,14 +158,14 @@ def _export(args: argparse.Namespace, folder: pathlib.Path, config: Any) -> None
     from optimum.exporters.openvino import __main__ as exporter
     from optimum.intel.openvino.configuration import OVConfig
 
+    from optimum_wc.hf.exporting import size_based_compression_off
+
     ov_config = None
     if args.weight_format in ("fp16", "fp32"):
         ov_config = OVConfig(dtype=args.weight_format)
     elif config is not None:
         ov_config = OVConfig(quantization_config={"bits": 8 if config.bits == 8 else 4, "weight_only": True})
-    original = exporter._apply_model_size_based_quantization
-    exporter._apply_model_size_based_quantization = lambda *a, **k: None  # our model class applies it, with ours
-    try:
+    with size_based_compression_off():  # our model class applies it, with ours
         exporter.main_export(
             model_name_or_path=args.model,
             output=folder,
@@ -175,5 +181,3 @@ def _export(args: argparse.Namespace, folder: pathlib.Path, config: Any) -> None
             variant=args.variant,
             model_kwargs=args.model_kwargs,
         )
-    finally:
-        exporter._apply_model_size_based_quantization = original

@@ -82,6 +82,13 @@ class PipelineCompressionConfig:
                 "`quantization_configs` (optimum-intel ignores a pipeline-level one)."
             )
         configs = self.configs()
+        counts = {config.num_samples for config in configs if config.dataset is not None and config.takes_data}
+        if kwargs.get("num_samples") is not None and counts - {kwargs["num_samples"]}:
+            raise NotYetSupportedError(
+                f"A pipeline-level `num_samples` ({kwargs['num_samples']}) that differs from the per-model ones "
+                f"({sorted(counts, key=str)}): optimum-intel draws the largest for every model; set the same "
+                "`num_samples` in each config."
+            )
         for key in PULLED_UP:
             # optimum-intel pulls these up from the per-model configs: one that none of them carries would be lost
             if kwargs.get(key) is not None and all(getattr(config, key, None) is None for config in configs):
@@ -127,7 +134,7 @@ class PipelineCompressionConfig:
             return cls.from_dict(values)
         configs = {name: _intel_weight_config(config, name) for name, config in values.quantization_configs.items()}
         default = None if values.default_config is None else _intel_weight_config(values.default_config, "default")
-        return cls(configs, default)
+        return cls(configs, default, **{key: getattr(values, key, None) for key in PULLED_UP})
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, PipelineCompressionConfig) and self.to_dict() == other.to_dict()

@@ -23,7 +23,6 @@ from optimum_wc.config.pipeline import PipelineCompressionConfig, check_model_na
 from optimum_wc.config.quantization import WeightCompressionConfig
 from optimum_wc.config.settings import CompressionSettings, bind_options
 from optimum_wc.errors import (
-    HubUploadError,
     InvalidArgumentError,
     InvalidArgumentTypeError,
     ModelNotFoundError,
@@ -31,7 +30,13 @@ from optimum_wc.errors import (
     UnsupportedModelError,
 )
 from optimum_wc.hf.defaults import resolve_quantization_config, with_default_ignored_scope
-from optimum_wc.hf.exporting import check_checkpoint_files, convert_tokenizer, export_folders_the_next_run_can_repair
+from optimum_wc.hf.exporting import (
+    check_checkpoint_files,
+    convert_tokenizer,
+    export_folders_the_next_run_can_repair,
+    size_based_compression_off,
+)
+from optimum_wc.hf.hub import push_folder
 from optimum_wc.openvino.ir_files import check_ir_files
 from optimum_wc.pipeline.calibration import SEED, check_hub_dataset
 from optimum_wc.pipeline.rt_info import imported_origin
@@ -45,7 +50,6 @@ from optimum_wc.saving.folder import (
     set_runtime_options,
     write_records,
 )
-from optimum_wc.version import __version__
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +99,9 @@ def compressed_model(intel_class: type) -> type:
 
         class_name = "CompressedModel"  # the optimum_wc class that loads the saved model (named in its model card)
         calibrates = False  # whether _calibration_inputs turns a config's text into inputs for the model
+        # what optimum-intel's export is told of compression, which decides the precision it traces a 16-bit
+        # checkpoint in, as it does when it compresses the model itself: False where that is the same
+        export_load_in_8bit: bool | None = False
         _wc_config: WeightCompressionConfig | None = None
         _wc_summary: CompressionSummary | None = None
         _wc_origin: dict[str, str] | None = None  # where an imported GPTQ/AWQ model's quantization came from
@@ -107,7 +114,7 @@ def compressed_model(intel_class: type) -> type:
             *,
             load_in_8bit: bool | None = None,
             load_in_4bit: bool | None = None,
-            quantization_config: WeightCompressionConfig | dict | None = None,
+            quantization_config: WeightCompressionConfig | PipelineCompressionConfig | dict | None = None,
             compile: bool = True,
             **kwargs: Any,
         ):
@@ -121,14 +128,16 @@ def compressed_model(intel_class: type) -> type:
                     INT4_ASYM, group 128, ratio 1.0 (the same as ``quantization_config={"bits": 4}``).
                 quantization_config: A :class:`WeightCompressionConfig`, an ``OVWeightQuantizationConfig``, or a dict in
                     our or optimum-intel's vocabulary; ``{"bits": 4}`` and ``{"bits": 8}`` are optimum-intel's defaults
-                    for the model.
+                    for the model. A :class:`PipelineCompressionConfig` (or ``OVPipelineQuantizationConfig``, or its
+                    dict form) gives each OpenVINO model of the model its own.
                 compile: Compile the model for inference now (otherwise at first use).
                 **kwargs: ``compress_weights``'s run options (``num_workers``, ``progress``, ``scratch_dir``), which
                     change how the compression runs, not its result; the others go to optimum-intel (``device``,
                     ``ov_config``, ``local_files_only``, ``tokenizer``...).
 
-            With none of the three, a model of 1e9 or more weight elements is compressed to INT8_ASYM, as optimum-intel
-            does. A model that was saved compressed is loaded as it is, with its ``quantization_config`` restored.
+            With none of the three, each OpenVINO model of 1e9 or more weight elements is compressed to INT8_ASYM, as
+            optimum-intel does. A model that was saved compressed is loaded as it is, with its
+            ``quantization_config`` restored.
 
             Raises:
                 InvalidArgumentError: Conflicting or invalid compression arguments (checked before any work).
@@ -160,9 +169,9 @@ def compressed_model(intel_class: type) -> type:
                     imported.compile()
                 return imported
             try:
-                with export_folders_the_next_run_can_repair():
+                with export_folders_the_next_run_can_repair(), size_based_compression_off():
                     model = super().from_pretrained(
-                        model_id, export=export, load_in_8bit=False, compile=False, **kwargs
+                        model_id, export=export, load_in_8bit=cls.export_load_in_8bit, compile=False, **kwargs
                     )
             except Exception as exc:
                 if path.is_dir() or not _is_lookup_failure(exc):
@@ -172,17 +181,12 @@ def compressed_model(intel_class: type) -> type:
                     f"not serve it ({type(exc).__name__}: {exc}). Check the id, the network, or pass a local folder."
                 ) from exc
             model = cls._adopt(model)
-            nothing_asked = config is None and load_in_8bit is None and load_in_4bit is None
-            models = model._wc_models()
-            if (
-                nothing_asked
-                and not any(is_compressed(each) for each in models.values())
-                and sum(float_weight_elements(each) for each in models.values()) >= AUTO_INT8_MIN_WEIGHTS
-            ):
-                config = WeightCompressionConfig(bits=8)
+            asked = config is not None
+            if config is None and load_in_8bit is None and load_in_4bit is None:
+                config = model._size_based_config()
             if config is not None:
                 trust = kwargs.get("trust_remote_code", False)
-                model.compress(config, trust_remote_code=trust, model_id=str(model_id), **run)
+                model.compress(config, trust_remote_code=trust, model_id=str(model_id) if asked else None, **run)
             else:
                 model._restore_saved_config()
             if compile:
@@ -211,6 +215,19 @@ def compressed_model(intel_class: type) -> type:
                     f"{cls.class_name} does not take a calibration `dataset` yet (data-aware compression of its "
                     "OpenVINO models); drop `dataset` for data-free compression."
                 )
+
+        def _size_based_config(self) -> WeightCompressionConfig | PipelineCompressionConfig | None:
+            """optimum-intel's compression when none is asked for: INT8_ASYM for each OpenVINO model of 1e9 or more
+            weights, the others left as they are (and no default ignored scopes, as there)."""
+            models = self._wc_models()
+            if any(is_compressed(each) for each in models.values()):
+                return None
+            large = [name for name, each in models.items() if float_weight_elements(each) >= AUTO_INT8_MIN_WEIGHTS]
+            if not large:
+                return None
+            if list(models) == ["model"]:
+                return WeightCompressionConfig(bits=8)
+            return PipelineCompressionConfig({name: WeightCompressionConfig(bits=8) for name in large})
 
         def _wc_models(self) -> dict[str, ov.Model]:
             """The OpenVINO models this model is made of, by optimum-intel's names for them."""
@@ -274,15 +291,17 @@ def compressed_model(intel_class: type) -> type:
                 raise NotYetSupportedError(
                     f"`dataset` would calibrate {fed}: give calibration data for one OpenVINO model at a time."
                 )
-            summaries = []
+            settings = {}  # every model's, checked before any model is changed
             for name, each in configs.items():
                 options = each.to_compress_kwargs()
                 if dataset is not None and name in fed:
                     options["dataset"], options["advanced_parameters"] = dataset, each.advanced_parameters
                 elif options["dataset"] is not None:
                     options["dataset"] = self._calibration_inputs(each, seed, trust_remote_code)
-                settings = CompressionSettings.from_arguments(**options)
-                result = compress_model(models[name], settings, **vars(bind_options(run, RUN_OPTIONS)))
+                settings[name] = CompressionSettings.from_arguments(**options)
+            summaries = []
+            for name, each in configs.items():
+                result = compress_model(models[name], settings[name], **vars(bind_options(run, RUN_OPTIONS)))
                 set_runtime_options(models[name], each.dq_group_size)
                 summaries.append(result.summary)
             self.clear_requests()
@@ -291,7 +310,7 @@ def compressed_model(intel_class: type) -> type:
             return summary
 
         @property
-        def quantization_config(self) -> WeightCompressionConfig | None:
+        def quantization_config(self) -> WeightCompressionConfig | PipelineCompressionConfig | None:
             """The config the weights were compressed with (restored from ``openvino_config.json`` on reload)."""
             return self._wc_config
 
@@ -350,28 +369,7 @@ def compressed_model(intel_class: type) -> type:
 
             Same signature as optimum's ``push_to_hub``; unlike it, the folder's layout is kept. Returns the commit URL.
             """
-            from huggingface_hub import HfApi
-
-            folder = pathlib.Path(save_directory)
-            if not any(folder.rglob("openvino*model*.xml")):  # openvino_model.xml, openvino_encoder_model.xml, ...
-                raise InvalidArgumentError(
-                    f"`save_directory` {folder} holds no saved model; call save_pretrained first."
-                )
-            api = HfApi(token=token, user_agent=f"optimum-wc/{__version__}")
-            try:
-                api.create_repo(repo_id=repository_id, private=private, exist_ok=True, token=token)
-                commit = api.upload_folder(
-                    repo_id=repository_id,
-                    folder_path=folder,
-                    token=token,
-                    commit_message="Upload model compressed with optimum-wc",
-                )
-            except Exception as exc:  # noqa: BLE001 - httpx, huggingface_hub and OS errors alike, named in one class
-                raise HubUploadError(
-                    f"Uploading {folder} to the Hub repository {repository_id!r} failed ({type(exc).__name__}: {exc}). "
-                    "The saved folder is unchanged; push it again once the Hub can be reached."
-                ) from exc
-            return str(commit)
+            return push_folder(pathlib.Path(save_directory), repository_id, private, token)
 
         def _save_extras(self, folder: pathlib.Path, convert: bool = True) -> None:
             source = pathlib.Path(str(self.model_save_dir)) if self.model_save_dir is not None else None

@@ -78,3 +78,17 @@ def convert_tokenizer(folder: pathlib.Path) -> None:
         if shutil.disk_usage(folder).free < LOW_SPACE_BYTES or getattr(exc, "errno", None) in WRITE_ERRORS:
             raise
         logger.warning("OpenVINO tokenizer models were not written: %s", exc)
+
+
+@contextlib.contextmanager
+def size_based_compression_off() -> Iterator[None]:
+    """optimum-intel's exporter without its INT8 compression of OpenVINO models of 1e9 or more weights (done with
+    nncf when no compression is asked for): the model class applies that rule with optimum-wc."""
+    from optimum.exporters.openvino import __main__ as exporter
+
+    original = exporter._apply_model_size_based_quantization
+    exporter._apply_model_size_based_quantization = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        exporter._apply_model_size_based_quantization = original

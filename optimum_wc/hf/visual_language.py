@@ -33,6 +33,9 @@ class OVModelForVisualCausalLM(compressed_model(_OptimumIntelVisualCausalLM)):
     """
 
     class_name = "OVModelForVisualCausalLM"
+    # optimum-intel exports a VLM it compresses as it exports one it leaves alone (a 16-bit checkpoint in 16 bits),
+    # and in fp32 only when told no compression follows
+    export_load_in_8bit = None
 
     def _model_configs(
         self, config: WeightCompressionConfig | PipelineCompressionConfig

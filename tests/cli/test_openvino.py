@@ -168,3 +168,18 @@ def test_float_formats_write_optimum_intels_export_as_it_is(checkpoint, tmp_path
     )
     assert call["trust_remote_code"] is True and call["model_name_or_path"] == str(checkpoint)
     assert sorted(p.name for p in out.iterdir()) == ["openvino_model.xml"]
+
+
+def test_calibration_of_a_model_class_without_it_is_refused_before_the_export(tmp_path, monkeypatch, caplog):
+    from optimum.exporters.openvino import __main__ as exporter
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported before the refusal")
+
+    monkeypatch.setattr(exporter, "main_export", no_export)
+    text = tmp_path / "calibration.txt"
+    text.write_text("the model is a small text model of open vino\n" * 4)
+    flags = ["--task", "text2text-generation", "--weight-format", "int4", "--ratio", "0.5", "--dataset", str(text)]
+    caplog.set_level(logging.ERROR)
+    assert main(["export", "openvino", "-m", str(tmp_path / "t5"), *flags, str(tmp_path / "out")]) == 2
+    assert "OVModelForSeq2SeqLM does not take a calibration `dataset`" in caplog.text

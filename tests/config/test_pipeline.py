@@ -68,3 +68,18 @@ def test_activation_quantization_for_a_model_is_refused():
 
     with pytest.raises(NotYetSupportedError, match="OVQuantizationConfig"):
         PipelineCompressionConfig({"unet": OVQuantizationConfig()})
+
+
+def test_pipeline_level_data_optimum_intel_would_use_is_refused_in_either_form():
+    from optimum.intel import OVPipelineQuantizationConfig, OVWeightQuantizationConfig
+
+    dataset_for_all = OVPipelineQuantizationConfig({"model": OVWeightQuantizationConfig(bits=4)}, dataset="wikitext2")
+    for given in (dataset_for_all, dataset_for_all.to_dict()):
+        with pytest.raises(NotYetSupportedError, match="pipeline-level `dataset`"):
+            PipelineCompressionConfig.from_optimum_intel(given)
+    per_model = OVWeightQuantizationConfig(bits=4, ratio=0.8, dataset="wikitext2", num_samples=32)
+    more_samples = OVPipelineQuantizationConfig({"model": per_model}, num_samples=64)
+    with pytest.raises(NotYetSupportedError, match="num_samples"):  # optimum-intel would draw 64 for the model
+        PipelineCompressionConfig.from_optimum_intel(more_samples)
+    same = PipelineCompressionConfig.from_optimum_intel(OVPipelineQuantizationConfig({"model": per_model}))
+    assert same.for_model("model").num_samples == 32

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers import F32, forbid_nncf
+from helpers import F32, forbid_export, forbid_nncf
 import optimum_wc
 from parity import compare_ir
 from tiny_models import save_tiny_bert
@@ -50,10 +50,7 @@ def test_the_same_model_and_embeddings_as_optimum_intel(case, bert_checkpoint, t
 
 
 def test_calibration_text_is_refused_before_the_export(bert_checkpoint, monkeypatch):
-    def no_export(*args, **kwargs):
-        raise AssertionError("exported before the refusal")
-
-    monkeypatch.setattr("optimum.intel.OVModelForFeatureExtraction.from_pretrained", no_export)
+    forbid_export(monkeypatch, "OVModelForFeatureExtraction")
     with pytest.raises(optimum_wc.NotYetSupportedError, match="calibration `dataset`"):
         optimum_wc.OVModelForFeatureExtraction.from_pretrained(
             bert_checkpoint, export=True, quantization_config={"bits": 4, "ratio": 0.5, "dataset": "wikitext2"}

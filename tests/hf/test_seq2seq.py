@@ -14,9 +14,9 @@ import json
 
 import pytest
 
-from helpers import F32, forbid_nncf
+from helpers import F32, forbid_export, forbid_nncf
 import optimum_wc
-from parity import compare_ir
+from parity import compare_ir, same_graph_in_any_order
 from tiny_models import export_uncompressed, save_tiny_t5
 
 pytestmark = pytest.mark.slow  # exports a tiny T5 beside optimum-intel with nncf
@@ -83,10 +83,7 @@ def _generated(model, tokenizer) -> list[str]:
 
 
 def test_a_config_for_a_model_it_does_not_have_is_refused_before_the_export(t5_checkpoint, monkeypatch):
-    def no_export(*args, **kwargs):
-        raise AssertionError("exported before the refusal")
-
-    monkeypatch.setattr("optimum.intel.OVModelForSeq2SeqLM.from_pretrained", no_export)
+    forbid_export(monkeypatch, "OVModelForSeq2SeqLM")
     config = {"quantization_configs": {"lm_model": {"bits": 4}}}
     with pytest.raises(optimum_wc.InvalidArgumentError, match="'encoder', 'decoder'"):
         optimum_wc.OVModelForSeq2SeqLM.from_pretrained(t5_checkpoint, export=True, quantization_config=config)
@@ -94,3 +91,21 @@ def test_a_config_for_a_model_it_does_not_have_is_refused_before_the_export(t5_c
         optimum_wc.OVModelForSeq2SeqLM.from_pretrained(
             t5_checkpoint, export=True, quantization_config={"bits": 4, "ratio": 0.5, "dataset": "wikitext2"}
         )
+
+
+def test_unasked_int8_goes_to_each_model_of_a_billion_weights_as_in_optimum_intel(t5_checkpoint, tmp_path, monkeypatch):
+    """optimum-intel's rule when nothing is asked: INT8_ASYM for each OpenVINO model of 1e9 or more weights, alone.
+    Both thresholds are moved between the tiny encoder's weights (about 270k) and the decoder's (about 400k)."""
+    from optimum.exporters.openvino import __main__ as exporter
+    from optimum.intel import OVModelForSeq2SeqLM as IntelModel
+
+    monkeypatch.setattr(exporter, "_MAX_UNCOMPRESSED_SIZE", 330_000)
+    monkeypatch.setattr("optimum_wc.hf.compressed.AUTO_INT8_MIN_WEIGHTS", 330_000)
+    IntelModel.from_pretrained(t5_checkpoint, export=True, compile=False).save_pretrained(tmp_path / "theirs")
+    forbid_nncf(monkeypatch)
+    ours = optimum_wc.OVModelForSeq2SeqLM.from_pretrained(t5_checkpoint, export=True, compile=False)
+    ours.save_pretrained(tmp_path / "ours")
+    encoder, decoder = "openvino_encoder_model.xml", "openvino_decoder_model.xml"
+    assert compare_ir(tmp_path / "theirs" / encoder, tmp_path / "ours" / encoder).identical
+    assert same_graph_in_any_order(tmp_path / "theirs" / decoder, tmp_path / "ours" / decoder) == []
+    assert list(ours.quantization_config.quantization_configs) == ["decoder"]

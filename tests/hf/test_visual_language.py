@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from helpers import F32, forbid_nncf
+from helpers import F32, forbid_export, forbid_nncf
 import optimum_wc
 from parity import compare_ir
 from tiny_models import export_uncompressed, save_tiny_llava
@@ -69,11 +69,24 @@ def test_the_same_models_and_tokens_as_optimum_intel(case, llava_ir, tmp_path, m
 
 
 def test_calibration_with_images_is_refused_before_the_export(llava_ir, monkeypatch):
-    def no_export(*args, **kwargs):
-        raise AssertionError("exported before the refusal")
-
-    monkeypatch.setattr("optimum.intel.OVModelForVisualCausalLM.from_pretrained", no_export)
+    forbid_export(monkeypatch, "OVModelForVisualCausalLM")
     with pytest.raises(optimum_wc.NotYetSupportedError, match="calibration `dataset`"):
         optimum_wc.OVModelForVisualCausalLM.from_pretrained(
             llava_ir, quantization_config={"bits": 4, "ratio": 0.5, "dataset": "wikitext2"}
         )
+
+
+def test_a_16_bit_checkpoint_is_exported_as_optimum_intel_exports_one_it_compresses(tmp_path, monkeypatch):
+    """optimum-intel traces a bf16 VLM it is asked to compress in bf16 (in fp32 only when told nothing follows)."""
+    from optimum.intel import OVModelForVisualCausalLM as IntelModel
+    import torch
+
+    checkpoint = save_tiny_llava(tmp_path / "tiny-llava-bf16", dtype=torch.bfloat16)
+    config = {"bits": 4, "group_size": 32}
+    IntelModel.from_pretrained(checkpoint, export=True, quantization_config=config).save_pretrained(tmp_path / "theirs")
+    forbid_nncf(monkeypatch)
+    ours = optimum_wc.OVModelForVisualCausalLM.from_pretrained(checkpoint, export=True, quantization_config=config)
+    ours.save_pretrained(tmp_path / "ours")
+    for name in OV_MODELS:
+        report = compare_ir(tmp_path / "theirs" / name, tmp_path / "ours" / name)
+        assert report.identical, f"{name}: {report.describe()}"
