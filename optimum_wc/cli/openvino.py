@@ -1,5 +1,6 @@
 """``optimum-wc export openvino -m MODEL [options] OUTPUT``: optimum-cli's command line, for the tasks of
-:data:`MODEL_CLASSES` (causal LMs, feature extractors, seq2seq, speech-to-text and vision-language models).
+:data:`MODEL_CLASSES` (causal LMs, feature extractors, seq2seq, speech-to-text and vision-language models, diffusion
+pipelines).
 
 The export is optimum-intel's own (``main_export``, with the options optimum-cli hands it: task, library, cache
 folder, pad token, variant, stateful, tokenizer conversion, model kwargs); the weights are then compressed by
@@ -35,7 +36,9 @@ MODEL_CLASSES = {
     "image-text-to-text": "OVModelForVisualCausalLM",
     "automatic-speech-recognition": "OVModelForSpeechSeq2Seq",
     "automatic-speech-recognition-with-past": "OVModelForSpeechSeq2Seq",
+    "text-to-image": "OVDiffusionPipeline",  # the pipeline class the export's model_index.json names
 }
+EXPORTED_LIBRARIES = ("transformers", "diffusers")
 LIBRARIES = ("transformers", "diffusers", "timm", "sentence_transformers", "open_clip", "kokoro")  # optimum-cli's
 ACTIVATION_FLAGS = {"quant_mode": "--quant-mode", "smooth_quant_alpha": "--smooth-quant-alpha"}
 
@@ -43,8 +46,8 @@ ACTIVATION_FLAGS = {"quant_mode": "--quant-mode", "smooth_quant_alpha": "--smoot
 def build_openvino_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="optimum-wc export openvino",
-        description="Export a causal LM, a feature extractor, a seq2seq, speech-to-text or vision-language model to "
-        "OpenVINO IR with optimum-intel's exporter and "
+        description="Export a causal LM, a feature extractor, a seq2seq, speech-to-text or vision-language model or "
+        "a diffusion pipeline to OpenVINO IR with optimum-intel's exporter and "
         "compress its weights with "
         "optimum-wc: the options of `optimum-cli export openvino` that concern export and weight compression.",
     )
@@ -53,7 +56,9 @@ def build_openvino_parser() -> argparse.ArgumentParser:
     parser.add_argument("--task", default="auto", help=f"One of {', '.join(MODEL_CLASSES)} (default: auto).")
     parser.add_argument("--framework", choices=["pt"], default="pt", help="The framework of the model (pt only).")
     parser.add_argument("--trust-remote-code", action="store_true", help="Run the model repository's own code.")
-    parser.add_argument("--library", choices=LIBRARIES, default=None, help="transformers (the others: not yet).")
+    parser.add_argument(
+        "--library", choices=LIBRARIES, default=None, help="transformers or diffusers (the others: not yet)."
+    )
     parser.add_argument("--cache_dir", default=None, help="Where downloaded models are cached.")
     parser.add_argument("--pad-token-id", type=int, default=None, help="For models whose config has none.")
     parser.add_argument("--variant", default=None, help="The checkpoint variant to load (e.g. fp16).")
@@ -75,8 +80,10 @@ def check_openvino_args(args: argparse.Namespace) -> None:
             f"{', '.join(given)}: optimum-cli's quantization of activations is not weight compression, which is "
             "what optimum-wc does; use --weight-format."
         )
-    if args.library not in (None, "transformers"):
-        raise NotYetSupportedError(f"--library {args.library}: optimum-wc exports transformers models only.")
+    if args.library not in (None, *EXPORTED_LIBRARIES):
+        raise NotYetSupportedError(
+            f"--library {args.library}: optimum-wc exports {' and '.join(EXPORTED_LIBRARIES)} models only."
+        )
     if args.task != "auto" and args.task not in MODEL_CLASSES:
         raise NotYetSupportedError(f"--task {args.task}: optimum-wc exports {', '.join(MODEL_CLASSES)} only.")
 

@@ -11,6 +11,7 @@ import pytest
 from helpers import forbid_nncf
 from optimum_wc.cli import main
 from parity import compare_ir, same_graph_in_any_order
+from tiny_diffusion import save_tiny_stable_diffusion
 from tiny_models import build_tiny_model, save_tiny_bert, save_tiny_llava, save_tiny_t5, save_tiny_whisper
 
 pytestmark = pytest.mark.slow  # exports tiny checkpoints with optimum-cli and with us
@@ -91,6 +92,16 @@ def test_the_same_speech_model_as_optimum_cli(tmp_path, monkeypatch):
     assert "OVModelForSpeechSeq2Seq" in (ours / "README.md").read_text()
 
 
+def test_the_same_diffusion_pipeline_as_optimum_cli(tmp_path, monkeypatch):
+    checkpoint = save_tiny_stable_diffusion(tmp_path / "tiny-sd")
+    flags = ["--task", "text-to-image", "--weight-format", "int8"]
+    theirs, ours = _export_both(checkpoint, flags, tmp_path, monkeypatch)
+    for name in ("unet", "text_encoder", "vae_encoder", "vae_decoder"):
+        report = compare_ir(theirs / name / "openvino_model.xml", ours / name / "openvino_model.xml")
+        assert report.identical, f"{name}: {report.describe()}"
+    assert "OVStableDiffusionPipeline" in (ours / "README.md").read_text()
+
+
 def test_the_same_vision_language_model_as_optimum_cli(tmp_path, monkeypatch):
     """optimum-cli's split: the language model in 4 bits, the embeddings in INT8_SYM; every model the same IR."""
     checkpoint = save_tiny_llava(tmp_path / "tiny-llava")
@@ -106,7 +117,7 @@ def test_the_same_vision_language_model_as_optimum_cli(tmp_path, monkeypatch):
     "flags, text",
     [
         (["--task", "text-generation-with-past", "--quant-mode", "int8", "--dataset", "wikitext2"], "--quant-mode"),
-        (["--task", "text-generation-with-past", "--weight-format", "int8", "--library", "diffusers"], "diffusers"),
+        (["--task", "text-generation-with-past", "--weight-format", "int8", "--library", "timm"], "timm"),
         (["--task", "image-classification", "--weight-format", "int8"], "--task image-classification: optimum-wc"),
         (["--weight-format", "int8"], "--task could not be inferred"),  # a local folder, as optimum-cli says
         (["--task", "text-generation", "--weight-format", "int8", "--ratio", "0.5"], "ratio"),
