@@ -298,6 +298,8 @@ def compressed_model(intel_class: type) -> type:
                     options["dataset"], options["advanced_parameters"] = dataset, each.advanced_parameters
                 elif options["dataset"] is not None:
                     options["dataset"] = self._calibration_inputs(each, seed, trust_remote_code)
+                    if each.spqr is None:  # optimum-intel's num_samples for data it builds: as many as it built
+                        options["subset_size"] = len(options["dataset"])
                 settings[name] = CompressionSettings.from_arguments(**options)
             summaries = []
             for name, each in configs.items():

@@ -24,6 +24,7 @@ from optimum_wc.config.quantization import WeightCompressionConfig
 from optimum_wc.errors import InvalidArgumentError, OptimumWCError
 from optimum_wc.hf.compressed import compressed_model
 from optimum_wc.hf.generated import generated_texts
+from optimum_wc.hf.tokenizer import calibration_tokenizer
 from optimum_wc.pipeline.calibration import check_token_samples, token_samples
 from optimum_wc.pipeline.rt_info import imported_origin
 
@@ -86,16 +87,7 @@ class OVModelForCausalLM(compressed_model(_OptimumIntelCausalLM)):
 
     def _calibration_inputs(self, config: WeightCompressionConfig, seed: int, trust_remote_code: bool) -> list[dict]:
         """Tokenizes the config's calibration texts into this model's inputs (optimum-intel's recipe)."""
-        from transformers import AutoTokenizer
-
-        source = config.tokenizer or getattr(self.config, "_name_or_path", None) or str(self.model_save_dir)
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
-        except Exception as exc:
-            raise InvalidArgumentError(
-                f"Cannot load a tokenizer from {source!r} for the calibration `dataset`; pass `tokenizer=` in the "
-                f"quantization config ({type(exc).__name__}: {exc})."
-            ) from exc
+        tokenizer = calibration_tokenizer(self, config, trust_remote_code)
         count = config.spqr.num_samples if config.spqr is not None else config.num_samples or 128
         dataset = config.dataset
         if isinstance(dataset, str) and parse_dataset_name(dataset)[0] == GENERATED:  # its seq_len unused there too
