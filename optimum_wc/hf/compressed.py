@@ -98,6 +98,7 @@ def compressed_model(intel_class: type) -> type:
         """``intel_class`` with the optimum-wc side: see :func:`compressed_model`."""
 
         class_name = "CompressedModel"  # the optimum_wc class that loads the saved model (named in its model card)
+        wraps = intel_class  # the optimum-intel class this one compresses the weights of
         calibrates = False  # whether _calibration_inputs turns a config's text into inputs for the model
         # what optimum-intel's export is told of compression, which decides the precision it traces a 16-bit
         # checkpoint in, as it does when it compresses the model itself: False where that is the same

@@ -1,10 +1,11 @@
 """``OVQuantizer`` and ``OVConfig``: optimum-intel's quantizer API for weight compression, with optimum-wc's core.
 
 ``OVQuantizer.from_pretrained(model).quantize(ov_config=OVConfig(quantization_config=...), calibration_dataset=...,
-save_directory=...)`` compresses a causal LM's weights in place as optimum-intel's does (the same arguments, the
-same defaults: 8-bit weights when no config is given), and saves it. What optimum-intel's quantizer does beyond
-weight compression (static quantization of activations, mixed and per-model configs, other model families) is
-refused by name before any work.
+save_directory=...)`` compresses a model's weights in place as optimum-intel's does (the same arguments, the same
+defaults: 8-bit weights when no config is given), and saves it: any of optimum_wc's model classes (or optimum-intel's
+of the same names), with one config or one per OpenVINO model. What optimum-intel's quantizer does beyond weight
+compression (static quantization of activations, mixed configs) and calibration data for the models other than
+causal LMs are refused by name before any work.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 from typing import Any
 
 from optimum_wc.config.options import BY_NAME, RUN_OPTIONS
+from optimum_wc.config.pipeline import PipelineCompressionConfig, each_config, is_pipeline_dict
 from optimum_wc.config.quantization import WeightCompressionConfig
 from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError, NotYetSupportedError
 from optimum_wc.hf.collection import collected_inputs
@@ -22,6 +24,15 @@ from optimum_wc.hf.modeling import OVModelForCausalLM
 logger = logging.getLogger(__name__)
 
 WEIGHT_CONFIGS = ("OVWeightQuantizationConfig", "WeightCompressionConfig")
+PIPELINE_CONFIGS = ("OVPipelineQuantizationConfig", "PipelineCompressionConfig")
+# optimum_wc's model classes the quantizer takes, each for its optimum-intel class (subclasses before their bases)
+MODEL_CLASSES = (
+    "OVModelForCausalLM",
+    "OVModelForFeatureExtraction",
+    "OVModelForSpeechSeq2Seq",
+    "OVModelForSeq2SeqLM",
+    "OVModelForVisualCausalLM",
+)
 TOKENIZER_KEYS = {"input_ids", "attention_mask", "token_type_ids", "labels"}  # what a tokenizer gives
 
 
@@ -49,17 +60,17 @@ class OVConfig:
 
 
 class OVQuantizer:
-    """Compresses the weights of an ``OVModelForCausalLM`` (ours, or optimum-intel's) with optimum-wc."""
+    """Compresses the weights of a model of one of optimum_wc's classes (or of optimum-intel's of the same name) with
+    optimum-wc."""
 
     def __init__(self, model: Any, task: str | None = None, seed: int = 42, trust_remote_code: bool = False, **kwargs):
-        from optimum.intel import OVModelForCausalLM as IntelCausalLM
-
-        if not isinstance(model, IntelCausalLM):
+        ours = _model_class_of(model)
+        if ours is None:
             raise NotYetSupportedError(
-                f"OVQuantizer takes an OVModelForCausalLM; got {type(model).__name__}. optimum-wc's quantizer "
-                "compresses causal LMs only for now."
+                f"OVQuantizer takes a model of one of optimum-wc's classes ({', '.join(MODEL_CLASSES)}, the diffusion "
+                f"pipelines) or of optimum-intel's of the same names; got {type(model).__name__}."
             )
-        self.model = OVModelForCausalLM._adopt(model)  # optimum-intel's own class: our compression on top
+        self.model = ours._adopt(model)  # optimum-intel's own class: our compression on top
         self.seed = seed
         self.trust_remote_code = trust_remote_code
 
@@ -106,22 +117,32 @@ class OVQuantizer:
         run = {name: kwargs.pop(name) for name in RUN_OPTIONS if name in kwargs}
         overridden = _with_overrides(config, kwargs)
         dataset, tokenized = _calibration(calibration_dataset)
+        if calibration_dataset is not None and not isinstance(self.model, OVModelForCausalLM):
+            raise NotYetSupportedError(
+                f"`calibration_dataset` for an {type(self.model).__name__}: optimum-wc's quantizer takes calibration "
+                "data for causal LMs only for now; put calibration text in the config's `dataset`."
+            )
         if calibration_dataset is not None and config.dataset is not None:
             logger.info("Both the config's `dataset` and `calibration_dataset` were given: using calibration_dataset.")
-        if not overridden.takes_data:  # 8-bit integer weights: no data, as in optimum-intel
+        if not any(each.takes_data for each in each_config(overridden)):  # 8-bit integer weights: no data, as there
             dataset = tokenized = None
         if tokenized is not None:
             dataset = collected_inputs(
                 self.model, tokenized, config.num_samples, self.seed, batch_size=batch_size, data_collator=data_collator
             )
-        elif dataset is None and overridden.takes_data and config.to_compress_kwargs()["dataset"] is not None:
+        elif (
+            isinstance(config, WeightCompressionConfig)
+            and dataset is None
+            and overridden.takes_data
+            and (config.to_compress_kwargs()["dataset"] is not None)
+        ):
             # the samples come from the config as it is; quantize()'s arguments reach nncf's call only
             dataset = self.model._calibration_inputs(config, self.seed, self.trust_remote_code)
         self.model.compress(overridden, dataset, **run)
         if save_directory is not None:
             self.model.save_pretrained(save_directory)
 
-    def _config(self, ov_config: Any, calibration_dataset: Any) -> WeightCompressionConfig:
+    def _config(self, ov_config: Any, calibration_dataset: Any) -> WeightCompressionConfig | PipelineCompressionConfig:
         """The weight compression config that ``ov_config`` holds (optimum-intel's defaults when it holds none)."""
         if ov_config is not None and type(ov_config).__name__ != "OVConfig":
             raise InvalidArgumentTypeError(f"`ov_config` must be an OVConfig, got {type(ov_config).__name__}.")
@@ -136,13 +157,19 @@ class OVQuantizer:
             logger.warning("`quantization_config` was not provided: compressing the weights to 8 bits.")
             return WeightCompressionConfig(bits=8)
         kind = type(wanted).__name__
-        if not isinstance(wanted, dict) and kind not in WEIGHT_CONFIGS:
+        if not isinstance(wanted, dict) and kind not in WEIGHT_CONFIGS + PIPELINE_CONFIGS:
             raise NotYetSupportedError(
                 f"optimum-wc compresses weights only; {kind} (static, mixed or per-model quantization) is not "
                 "supported. Use an OVWeightQuantizationConfig."
             )
-        if isinstance(wanted, dict) and not {"quantization_configs", "full_quantization_config"}.isdisjoint(wanted):
-            raise NotYetSupportedError("Per-model and mixed quantization configs are not supported by optimum-wc.")
+        if kind in PIPELINE_CONFIGS or is_pipeline_dict(wanted):
+            return (
+                wanted
+                if isinstance(wanted, PipelineCompressionConfig)
+                else PipelineCompressionConfig.from_optimum_intel(wanted)
+            )
+        if isinstance(wanted, dict) and "full_quantization_config" in wanted:
+            raise NotYetSupportedError("Mixed quantization configs (activations too) are not supported by optimum-wc.")
         if isinstance(wanted, WeightCompressionConfig):
             return wanted
         if isinstance(wanted, dict):  # read as it is, as optimum-intel does here: no per-model default
@@ -150,8 +177,30 @@ class OVQuantizer:
         return WeightCompressionConfig.from_optimum_intel(wanted)
 
 
-def _with_overrides(config: WeightCompressionConfig, overrides: dict[str, Any]) -> WeightCompressionConfig:
-    """``config`` with ``compress_weights`` arguments replaced (optimum-intel lets quantize()'s kwargs win)."""
+def _model_class_of(model: Any) -> type | None:
+    """optimum_wc's class for ``model`` (an instance of it, or of the optimum-intel class it wraps), or None."""
+    import optimum_wc
+
+    for name in MODEL_CLASSES:
+        ours = getattr(optimum_wc, name)
+        if isinstance(model, ours.wraps):
+            return ours
+    if type(model).__module__.startswith(("optimum.intel", "optimum_wc")) and hasattr(model, "vae_decoder"):
+        from optimum_wc.hf.diffusion import PIPELINES  # the diffusion extra: only for a diffusion pipeline
+
+        return PIPELINES.get(type(model).__name__)
+    return None
+
+
+def _with_overrides(
+    config: WeightCompressionConfig | PipelineCompressionConfig, overrides: dict[str, Any]
+) -> WeightCompressionConfig | PipelineCompressionConfig:
+    """``config`` with ``compress_weights`` arguments replaced (optimum-intel lets quantize()'s kwargs win), in
+    each config of a pipeline's."""
+    if isinstance(config, PipelineCompressionConfig):
+        default = None if config.default_config is None else _with_overrides(config.default_config, overrides)
+        configs = {name: _with_overrides(each, overrides) for name, each in config.quantization_configs.items()}
+        return PipelineCompressionConfig(configs, default)
     unknown = sorted(name for name in overrides if name not in BY_NAME or name == "dataset")
     if unknown:
         allowed = ", ".join(name for name in BY_NAME if name != "dataset")

@@ -214,6 +214,6 @@ def test_a_config_given_in_place_of_input_info_is_named():
         optimum_wc.OVConfig(optimum_wc.OVWeightQuantizationConfig(bits=4))
 
 
-def test_other_model_families_are_refused_by_name():
-    with pytest.raises(NotYetSupportedError, match="causal LMs"):
+def test_what_is_not_a_model_of_ours_or_optimum_intels_is_refused_by_name():
+    with pytest.raises(NotYetSupportedError, match="OVModelForSeq2SeqLM"):
         optimum_wc.OVQuantizer(object())

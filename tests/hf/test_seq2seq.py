@@ -109,3 +109,26 @@ def test_unasked_int8_goes_to_each_model_of_a_billion_weights_as_in_optimum_inte
     assert compare_ir(tmp_path / "theirs" / encoder, tmp_path / "ours" / encoder).identical
     assert same_graph_in_any_order(tmp_path / "theirs" / decoder, tmp_path / "ours" / decoder) == []
     assert list(ours.quantization_config.quantization_configs) == ["decoder"]
+
+
+def test_the_quantizer_gives_optimum_intels_model_for_a_per_model_config(t5_ir, tmp_path, monkeypatch):
+    """optimum-intel's quantizer on its own T5 with its pipeline config; ours on another load of the same IR."""
+    from optimum.intel import OVConfig, OVPipelineQuantizationConfig, OVQuantizer, OVWeightQuantizationConfig
+    from optimum.intel import OVModelForSeq2SeqLM as IntelModel
+
+    config = OVPipelineQuantizationConfig(
+        {"encoder": OVWeightQuantizationConfig(bits=4, group_size=32)},
+        default_config=OVWeightQuantizationConfig(bits=8),
+    )
+    OVQuantizer(IntelModel.from_pretrained(t5_ir, compile=False)).quantize(
+        ov_config=OVConfig(quantization_config=config), save_directory=tmp_path / "theirs"
+    )
+    forbid_nncf(monkeypatch)
+    model = IntelModel.from_pretrained(t5_ir, compile=False)
+    optimum_wc.OVQuantizer(model).quantize(
+        ov_config=optimum_wc.OVConfig(quantization_config=config), save_directory=tmp_path / "ours"
+    )
+    assert isinstance(model, optimum_wc.OVModelForSeq2SeqLM)
+    for name in ("openvino_encoder_model.xml", "openvino_decoder_model.xml"):
+        report = compare_ir(tmp_path / "theirs" / name, tmp_path / "ours" / name)
+        assert report.identical, f"{name}: {report.describe()}"
