@@ -47,8 +47,6 @@ def default_config(model_id: str, bits: int) -> WeightCompressionConfig | Pipeli
     if entry is None:
         return WeightCompressionConfig(**GENERIC[bits])
     logger.info("Applying optimum-intel's default %d-bit quantization config for %s: %s", bits, model_id, entry)
-    if is_pipeline_dict(entry):
-        return PipelineCompressionConfig.from_dict(entry)
     nested = [key for key in TWO_PASS_KEYS if key in entry]
     if nested:
         msg = (
@@ -57,7 +55,15 @@ def default_config(model_id: str, bits: int) -> WeightCompressionConfig | Pipeli
             "settings to use."
         )
         raise NotYetSupportedError(msg)
-    return WeightCompressionConfig(**{key: value for key, value in entry.items() if value is not None})
+    try:
+        if is_pipeline_dict(entry):
+            return PipelineCompressionConfig.from_dict(entry)
+        return WeightCompressionConfig(**{key: value for key, value in entry.items() if value is not None})
+    except InvalidArgumentError as exc:  # e.g. an image-text dataset: say whose setting it is
+        raise type(exc)(
+            f"optimum-intel's default {bits}-bit config for {model_id} cannot be applied here ({exc}); pass a "
+            "`quantization_config` with the settings to use."
+        ) from exc
 
 
 def recommend(model_id: str, config: WeightCompressionConfig) -> None:
