@@ -66,7 +66,7 @@ else:
     import optimum_wc
     import optimum_wc.compress
     if run == "optimum_wc_in_memory":
-        optimum_wc.compress.SCRATCH_MIN_BYTES = float("inf")
+        optimum_wc.compress.spill_threshold = lambda: float("inf")
     def compress(model):
         return optimum_wc.compress_weights(model, mode="int4_sym", dataset=items, progress=False, **kwargs)
 

@@ -64,8 +64,10 @@ print("__TAG__" + json.dumps({"seconds": seconds, "compress_seconds": compressed
 """.replace("__TAG__", TAG)
 
 
-def build(layers: int, xml: pathlib.Path) -> None:
-    """Writes the random-weight IR (skipped when it exists)."""
+def build(
+    layers: int, xml: pathlib.Path, hidden_size: int = HIDDEN, mlp_size: int = MLP, vocab_size: int = VOCAB
+) -> None:
+    """Writes the random-weight IR (skipped when it exists); Llama-7B-shaped unless other sizes are given."""
     if xml.is_file():
         return
     import numpy as np
@@ -80,24 +82,28 @@ def build(layers: int, xml: pathlib.Path) -> None:
         return opset.convert(opset.constant(values, ov.Type.f16, name=name), ov.Type.f32)
 
     ids = opset.parameter([1, -1], ov.Type.i64, name="input_ids")
-    hidden = opset.gather(weight(VOCAB, HIDDEN, "model.embed_tokens.weight"), ids, np.int64(0))
+    hidden = opset.gather(weight(vocab_size, hidden_size, "model.embed_tokens.weight"), ids, np.int64(0))
     for layer in range(layers):
         prefix = f"model.layers.{layer}"
         attention = [
-            opset.matmul(hidden, weight(HIDDEN, HIDDEN, f"{prefix}.self_attn.{p}.weight"), False, True)
+            opset.matmul(hidden, weight(hidden_size, hidden_size, f"{prefix}.self_attn.{p}.weight"), False, True)
             for p in ("q_proj", "k_proj", "v_proj")
         ]
         mixed = opset.add(opset.add(attention[0], attention[1]), attention[2])
         hidden = opset.add(
-            hidden, opset.matmul(mixed, weight(HIDDEN, HIDDEN, f"{prefix}.self_attn.o_proj.weight"), False, True)
+            hidden,
+            opset.matmul(mixed, weight(hidden_size, hidden_size, f"{prefix}.self_attn.o_proj.weight"), False, True),
         )
-        gate = opset.matmul(hidden, weight(MLP, HIDDEN, f"{prefix}.mlp.gate_proj.weight"), False, True)
-        up = opset.matmul(hidden, weight(MLP, HIDDEN, f"{prefix}.mlp.up_proj.weight"), False, True)
+        gate = opset.matmul(hidden, weight(mlp_size, hidden_size, f"{prefix}.mlp.gate_proj.weight"), False, True)
+        up = opset.matmul(hidden, weight(mlp_size, hidden_size, f"{prefix}.mlp.up_proj.weight"), False, True)
         down = opset.matmul(
-            opset.multiply(opset.swish(gate), up), weight(HIDDEN, MLP, f"{prefix}.mlp.down_proj.weight"), False, True
+            opset.multiply(opset.swish(gate), up),
+            weight(hidden_size, mlp_size, f"{prefix}.mlp.down_proj.weight"),
+            False,
+            True,
         )
         hidden = opset.add(hidden, down)
-    logits = opset.matmul(hidden, weight(VOCAB, HIDDEN, "lm_head.weight"), False, True)
+    logits = opset.matmul(hidden, weight(vocab_size, hidden_size, "lm_head.weight"), False, True)
     xml.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(ov.Model([opset.result(logits)], [ids]), xml, compress_to_fp16=False)
 

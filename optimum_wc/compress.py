@@ -27,6 +27,7 @@ from optimum_wc.config.options import signature as options_signature
 from optimum_wc.config.settings import CompressionSettings, bind_options
 from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError
 from optimum_wc.kernels.packing import StoredWeight, pack
+from optimum_wc.openvino import engine
 from optimum_wc.openvino.activation_side import OutlierTerm, insert_permutation
 from optimum_wc.openvino.adapters import insert_adapters
 from optimum_wc.openvino.decompression import (
@@ -42,7 +43,7 @@ from optimum_wc.openvino.graph import ModelGraph, dedupe_friendly_names
 from optimum_wc.openvino.ignored import ignored_scope_names, positional_embedding_matmuls
 from optimum_wc.openvino.ir_files import check_ir_files
 from optimum_wc.openvino.items import check_calibration_items
-from optimum_wc.openvino.scratch import SCRATCH_MIN_BYTES, ScratchIR, detach_from_file
+from optimum_wc.openvino.scratch import ScratchIR, detach_from_file, spill_threshold
 from optimum_wc.openvino.statistics import activation_point, collect_statistics
 from optimum_wc.openvino.statistics_cache import cached
 from optimum_wc.openvino.weights import WeightTarget, find_weight_targets
@@ -160,10 +161,11 @@ def compress_model(
 ) -> CompressionResult:
     """Compresses ``model`` in place with validated ``settings``; returns it with a summary of what was done.
 
-    The compressed codes of models with at least :data:`SCRATCH_MIN_BYTES` of weights, or of any model when
-    ``scratch_dir`` is given, are memory-mapped by OpenVINO from temporary files (in ``scratch_dir``, default the
-    system's temporary folder) rather than kept in anonymous memory, and so are the activations that GPTQ and SpQR
-    cache between layers and the weights the data-aware algorithms rewrite; the output is the same.
+    The compressed codes of models whose weights take half the available memory or more (``spill_threshold``), or
+    of any model when ``scratch_dir`` is given, are memory-mapped by OpenVINO from temporary files (in
+    ``scratch_dir``, default the system's temporary folder) rather than kept in anonymous memory, and so are the
+    activations that GPTQ and SpQR cache between layers and the weights the data-aware algorithms rewrite; the
+    output is the same.
     """
     check_run_options(num_workers, progress, scratch_dir)
     dedupe_friendly_names(model)
@@ -172,14 +174,15 @@ def compress_model(
     ignored = ignored_scope_names(graph, settings.ignored_scope) | positional_embedding_matmuls(graph)
     workers = num_workers or default_workers()
     stats = None if settings.dataset is None else _activation_stats_source(model, graph, settings)
-    plan = make_plan(targets, ignored, settings, workers, stats)
+    # large: codes and caches go to scratch files, and the pages of a mapped .bin are given back once read
+    float_bytes = sum(t.num_elements * t.constant.get_output_element_type(0).size for t in _unique(targets))
+    large = scratch_dir is not None or float_bytes >= spill_threshold()
+    plan = make_plan(targets, ignored, settings, workers, stats, release_pages=large)
     if not plan.weights:
         logger.warning("The model has no weights that can be compressed; it is returned unchanged.")
         return CompressionResult(model, CompressionSummary.from_plan(plan), plan)
     work = sorted(plan.to_compress, key=lambda w: w.target.num_elements, reverse=True)
     total = sum(w.target.num_elements for w in work)
-    float_bytes = sum(w.target.num_elements * w.target.constant.get_output_element_type(0).size for w in work)
-    large = scratch_dir is not None or float_bytes >= SCRATCH_MIN_BYTES
     apply_data_aware(
         model,
         plan,
@@ -198,16 +201,22 @@ def compress_model(
         tqdm(total=total, desc="Compressing weights", unit="weights", unit_scale=True, disable=not progress) as bar,
     ):
         hold = scratch.hold if scratch is not None else None
-        reads = ((w, None if w.spqr else w.target.read()) for w in work)  # SpQR weights are compressed already
+        reads = ((w, _read(w, workers)) for w in work)
         for (weight, _), stored in ordered_map(_quantize, reads, workers):
             REWRITERS[type(stored)](weight, stored, hold, context)
-            weight.target.release_pages()  # of a memory-mapped .bin: resident memory stays bounded too
+            if large:
+                weight.target.release_pages()  # of a memory-mapped .bin: resident memory stays bounded too
             bar.update(weight.target.num_elements)
     if context is not None:
         context.finish()
     write_rt_info(model, settings, plan)
     logger.info("Statistics of the bitwidth distribution:\n%s", summary.to_table())
     return CompressionResult(model, summary, plan)
+
+
+def _unique(targets: list[WeightTarget]) -> list[WeightTarget]:
+    """One target per weight constant (a shared weight is a target once per use)."""
+    return list({t.constant_name: t for t in targets}.values())
 
 
 def _activation_stats_source(model: ov.Model, graph: ModelGraph, settings: CompressionSettings) -> ActivationStats:
@@ -233,13 +242,34 @@ def _activation_stats_source(model: ov.Model, graph: ModelGraph, settings: Compr
     return stats
 
 
-def _quantize(item: tuple[WeightPlan, np.ndarray | None]) -> StoredWeight | SpQRStored:
-    """Runs in a worker thread, on a weight read on the main thread: quantize and pack (numpy releases the GIL for
-    the heavy parts; OpenVINO is never called here)."""
-    weight, data = item
+def _engine_block(weight: WeightPlan, data: np.ndarray, workers: int) -> engine.BlockShape | None:
+    """The block shape of the OpenVINO engine for a data-free weight it can quantize, else None (numpy kernels)."""
+    if weight.parameters is not None or weight.permutation is not None:
+        return None
+    precision = weight.precision
+    mode, axes = kernel_mode(precision), weight.target.reduction_axes
+    return engine.BlockShape.of(data, axes, mode, precision.group_size, workers)
+
+
+def _read(weight: WeightPlan, workers: int) -> tuple[np.ndarray | None, engine.Prepared | None]:
+    """Reads a weight on the main thread, and prepares there the engine's model for it if it has one (workers only
+    infer). No data for SpQR weights: they are compressed already."""
+    if weight.spqr is not None:
+        return None, None
+    data = weight.target.read()
+    block = _engine_block(weight, data, workers)
+    return data, None if block is None else engine.prepare(block)
+
+
+def _quantize(item: tuple[WeightPlan, tuple[np.ndarray | None, engine.Prepared | None]]) -> StoredWeight | SpQRStored:
+    """Runs in a worker thread, on a weight read on the main thread: quantize and pack (numpy and OpenVINO's
+    inference release the GIL for the heavy parts; the model being compressed is never touched here)."""
+    weight, (data, prepared) = item
     if weight.spqr is not None:
         return weight.spqr
     target, precision = weight.target, weight.precision
+    if prepared is not None:
+        return engine.store(data, prepared, precision.group_size)
     scale, zero_point = weight.parameters or (None, None)
     if weight.permutation is not None:  # stored in the order GPTQ quantized it (layout [out, in], checked there)
         data = data[:, weight.permutation]

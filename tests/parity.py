@@ -109,7 +109,7 @@ def _graph_signature(model: ov.Model) -> list[tuple]:
 
 
 def _graph_signature_of(ops: list) -> list[tuple]:
-    index = {op.get_friendly_name(): i for i, op in enumerate(ops)}
+    index = {op.get_instance_id(): i for i, op in enumerate(ops)}  # not by name: auto names can repeat
     signature = []
     for op in ops:
         name = op.get_friendly_name()
@@ -120,7 +120,7 @@ def _graph_signature_of(ops: list) -> list[tuple]:
         suffix = COUNTED_SUFFIX.match(shown)
         if suffix and suffix["type"] == op.get_type_name():
             shown = f"{suffix['head']}{suffix['type']}_<N>"
-        inputs = tuple((index[v.get_node().get_friendly_name()], v.get_index()) for v in op.input_values())
+        inputs = tuple((index[v.get_node().get_instance_id()], v.get_index()) for v in op.input_values())
         outputs = tuple((o.get_element_type().get_type_name(), str(o.get_partial_shape())) for o in op.outputs())
         signature.append((op.get_type_name(), shown, inputs, outputs))
     return signature

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pathlib
+
 import nncf
 import numpy as np
 import pytest
@@ -136,3 +138,20 @@ def test_compare_ir_detects_a_difference(tiny_ir, tmp_path):
     b = compress_and_save(xml, tmp_path / "b", "optimum_wc", mode="int4_sym")
     report = compare_ir(a, b)
     assert not report.bin_equal and report.graph_differences and report.rt_info_differences
+
+
+def test_compare_ir_follows_connections_when_auto_names_repeat(tmp_path):
+    """Two nodes may carry the same auto-generated name (a new node numbered by one process's counter, an old one by
+    another's): connections are compared by node, not by name, so the same graph is not reported as different."""
+    import openvino.opset13 as opset
+
+    def model(repeat_name: bool) -> pathlib.Path:
+        x = opset.parameter([2, 2], ov.Type.f16, name="x")
+        first, second = opset.convert(x, ov.Type.f32), opset.convert(x, ov.Type.f32)
+        first.set_friendly_name("Convert_7")
+        second.set_friendly_name("Convert_7" if repeat_name else "Convert_8")
+        path = tmp_path / f"{repeat_name}.xml"
+        ov.save_model(ov.Model([opset.result(opset.add(first, opset.relu(second)))], [x]), path)
+        return path
+
+    assert compare_ir(model(False), model(True)).graph_differences == []

@@ -293,16 +293,13 @@ OPTIONS: tuple[Option, ...] = (
         "str | os.PathLike | None",
         "Folder for the temporary files from which OpenVINO memory-maps the compressed codes and the weights the "
         "data-aware algorithms rewrite, and from which GPTQ and SpQR read the activations they cache between "
-        "layers (used anyway, in the system's temporary folder, from 512 MiB of weights): keeps anonymous memory "
-        "low.",
+        "layers (used anyway, in the system's temporary folder, when the weights take half the available memory "
+        "or more, and whenever an IR file is compressed): keeps anonymous memory low.",
         None,
         flags=(
             Flag(
                 "--scratch-dir",
-                {
-                    "help": "Folder for temporary files that keep memory low (default: the "
-                    "system's temporary folder, from 512 MiB of weights)."
-                },
+                {"help": "Folder for temporary files that keep memory low (default: the system's temporary folder)."},
                 "scratch_dir",
             ),
         ),

@@ -40,10 +40,12 @@ def int8_frobenius_error(weight: np.ndarray, reduction_axes: tuple[int, ...]) ->
     return float(np.linalg.norm(residual.reshape(-1)))
 
 
-def weight_sensitivity(weight: np.ndarray, reduction_axes: tuple[int, ...]) -> float:
-    """The data-free score: larger means more sensitive, so the layer is kept in the backup precision first.
+def sensitivity_of(error: np.float32, dtype: np.dtype) -> float:
+    """``1 / (e + eps)`` in float64 from the float32 error, ``eps`` the machine epsilon of the weight's own type."""
+    eps = float(np.finfo(dtype).eps) if np.issubdtype(dtype, np.floating) else float(EPS)
+    return 1.0 / (float(error) + eps)
 
-    Computed in float64 from the float32 error, with ``eps`` the machine epsilon of the weight's own type.
-    """
-    eps = float(np.finfo(weight.dtype).eps) if np.issubdtype(weight.dtype, np.floating) else float(EPS)
-    return 1.0 / (float(int8_quantization_error(weight, reduction_axes)) + eps)
+
+def weight_sensitivity(weight: np.ndarray, reduction_axes: tuple[int, ...]) -> float:
+    """The data-free score: larger means more sensitive, so the layer is kept in the backup precision first."""
+    return sensitivity_of(int8_quantization_error(weight, reduction_axes), weight.dtype)

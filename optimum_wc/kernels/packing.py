@@ -19,18 +19,35 @@ from optimum_wc.kernels.records import CompressedWeight
 
 @dataclass(frozen=True)
 class PackedArray:
-    """Bytes ready to become an OpenVINO constant of element type ``storage`` and shape ``shape``."""
+    """Bytes ready to become an OpenVINO constant of element type ``storage`` and shape ``shape``. ``owner``: an
+    object that owns the memory of ``data`` and can back that constant as it is (an ``openvino.Tensor`` of that
+    type and shape, from the OpenVINO engine), else None."""
 
     data: np.ndarray
     shape: tuple[int, ...]
     storage: str
+    owner: object | None = None
+
+
+def _nibble_pairs(values: np.ndarray) -> np.ndarray:
+    """Pairs of byte codes (an even count) read as one little-endian ``uint16`` ``lo | hi << 8``: ``v | v >> 4`` has
+    ``lo | hi << 4`` in its low byte (signed codes: their two's complement nibbles, masked first)."""
+    pairs = values.reshape(-1).view("<u2")
+    if values.dtype != np.uint8:
+        pairs = pairs & np.uint16(0x0F0F)
+    return pairs | (pairs >> np.uint16(4))
 
 
 def _pack_nibbles(values: np.ndarray) -> np.ndarray:
-    flat = values.reshape(-1).view(np.uint8) & np.uint8(0x0F)
+    flat = values.reshape(-1)
     if flat.size % 2:
-        flat = np.append(flat, np.uint8(0))
-    return flat[0::2] | (flat[1::2] << np.uint8(4))
+        flat = np.append(flat, np.zeros(1, flat.dtype))
+    return _nibble_pairs(flat).astype(np.uint8)
+
+
+def pack_nibbles_into(values: np.ndarray, out: np.ndarray) -> None:
+    """Writes the packed bytes of an even count of 4-bit ``values`` (``uint8`` or ``int8``) into ``out``."""
+    np.copyto(out, _nibble_pairs(values), casting="unsafe")  # the low byte of each pair
 
 
 def _pack_u3(values: np.ndarray) -> np.ndarray:

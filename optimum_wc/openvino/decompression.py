@@ -38,7 +38,7 @@ from optimum_wc.algorithms.spqr_storage import SpQRStored, StoredStatistic
 from optimum_wc.kernels.packing import PackedArray, StoredWeight
 from optimum_wc.openvino.graph import new_constant
 
-Hold = Callable[[ov.Node], None]
+Hold = Callable[..., None]  # (constant, memory it shares or None)
 STORAGE_TYPES = {
     "u8": ov.Type.u8,
     "i8": ov.Type.i8,
@@ -56,12 +56,17 @@ STORAGE_TYPES = {
 
 
 def packed_constant(packed: PackedArray, name: str, hold: Hold | None = None) -> ov.Node:
-    """A named Constant of the packed bytes, in their OpenVINO element type."""
-    tensor = ov.Tensor(packed.data, list(packed.shape), STORAGE_TYPES[packed.storage])
-    constant = ov.op.Constant(tensor, shared_memory=False)
+    """A named Constant of the packed bytes, in their OpenVINO element type. It shares their memory where a tensor
+    owns it (``packed.owner``), or until ``hold`` maps it from disk (``hold`` keeps the array alive till then); it
+    copies them otherwise."""
+    if isinstance(packed.owner, ov.Tensor):
+        constant = ov.op.Constant(packed.owner, shared_memory=True)
+    else:
+        tensor = ov.Tensor(packed.data, list(packed.shape), STORAGE_TYPES[packed.storage])
+        constant = ov.op.Constant(tensor, shared_memory=hold is not None)
     constant.set_friendly_name(name)
     if hold is not None:
-        hold(constant)
+        hold(constant, packed.data)
     return constant
 
 

@@ -12,8 +12,9 @@ The chunk IRs are written here, not by ``openvino.save_model``: a chunk is only 
 ``ov.Model``, and none of the serializer's hashing of every byte to share equal Constants, wasted on data that is
 read back at once). The final model is saved by OpenVINO as usual.
 
-Used automatically from :data:`SCRATCH_MIN_BYTES` of weights to compress, and whenever ``scratch_dir`` is given.
-The compressed model is the same, byte for byte.
+Used automatically when the weights to compress take half the memory the system has available or more (see
+:func:`spill_threshold`: writing to disk costs time, and below that the codes fit in memory with room to spare), and
+whenever ``scratch_dir`` is given. The compressed model is the same, byte for byte.
 """
 
 from __future__ import annotations
@@ -31,10 +32,33 @@ import openvino.opset13 as opset
 import openvino as ov
 from optimum_wc.openvino.pages import mappings_of
 
-SCRATCH_MIN_BYTES = 512 * 2**20  # weights to compress, in their float size
+SCRATCH_MIN_BYTES = 512 * 2**20  # weights to compress, in their float size: never less than this
 CHUNK_BYTES = 64 * 2**20
 ALIGNMENT = 64  # bytes: each Constant's data starts on a cache line of the mapped file
 PRECISIONS = {"f16": "FP16", "f32": "FP32", "f64": "FP64", "u1": "BIN", "boolean": "BOOL"}  # the others: upper case
+
+
+def available_memory() -> int | None:
+    """Bytes of memory the system can give without swapping (``MemAvailable``), None where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def spill_threshold() -> int:
+    """Float bytes of weights to compress from which their codes (and the data-aware algorithms' caches) go to
+    scratch files: half the available memory, at least :data:`SCRATCH_MIN_BYTES` (just that where the available
+    memory is unknown)."""
+    available = available_memory()
+    return SCRATCH_MIN_BYTES if available is None else max(SCRATCH_MIN_BYTES, available // 2)
 
 
 def write_constants_ir(constants: list[ov.Node], xml: pathlib.Path) -> None:
@@ -83,37 +107,41 @@ class ScratchIR:
         self.on_mapped = on_mapped
         self.folder = pathlib.Path(tempfile.mkdtemp(prefix="optimum-wc-scratch-", dir=directory))
         self.chunk_bytes = CHUNK_BYTES if chunk_bytes is None else chunk_bytes
-        self.pending: list[ov.Node] = []
+        self.pending: list[tuple[ov.Node, np.ndarray | None]] = []
         self.pending_bytes = 0
         self.chunks = 0
         self.core = ov.Core()
 
-    def hold(self, constant: ov.Node) -> None:
-        """Queues ``constant``; one queued under the same name before is superseded (a weight rewritten twice)."""
+    def hold(self, constant: ov.Node, shared: np.ndarray | None = None) -> None:
+        """Queues ``constant``; one queued under the same name before is superseded (a weight rewritten twice).
+        ``shared``: the array whose memory the Constant shares, kept alive until the Constant is mapped from disk.
+
+        A full queue is flushed first, before ``constant`` joins it: a flush rewires the consumers a queued
+        Constant has, and one just built may have none yet."""
+        if self.pending_bytes >= self.chunk_bytes:
+            self.flush()
         if len(
             constant.get_rt_info()
         ):  # the chunk IRs carry no rt_info: such a Constant stays in memory (ours have none)
             return
         name = constant.get_friendly_name()
-        superseded = [c for c in self.pending if c.get_friendly_name() == name]
+        superseded = [c for c, _ in self.pending if c.get_friendly_name() == name]
         if superseded:
-            self.pending = [c for c in self.pending if c.get_friendly_name() != name]
+            self.pending = [(c, s) for c, s in self.pending if c.get_friendly_name() != name]
             self.pending_bytes -= sum(c.get_byte_size() for c in superseded)
-        self.pending.append(constant)
+        self.pending.append((constant, shared))
         self.pending_bytes += constant.get_byte_size()
-        if self.pending_bytes >= self.chunk_bytes:
-            self.flush()
 
     def flush(self) -> None:
         if not self.pending:
             return
         xml = self.folder / f"chunk{self.chunks}.xml"
         self.chunks += 1
-        write_constants_ir(self.pending, xml)
+        write_constants_ir([c for c, _ in self.pending], xml)
         mapped = {
             op.get_friendly_name(): op for op in self.core.read_model(xml).get_ops() if op.get_type_name() == "Constant"
         }
-        for constant in self.pending:
+        for constant, _ in self.pending:
             replacement = mapped[constant.get_friendly_name()]
             for target in list(constant.output(0).get_target_inputs()):
                 target.replace_source_output(replacement.output(0))

@@ -32,7 +32,9 @@ from optimum_wc.errors import (
     UnsupportedModelError,
 )
 from optimum_wc.kernels.codebook import CB4_LEVELS
+from optimum_wc.kernels.errors import sensitivity_of, weight_sensitivity
 from optimum_wc.kernels.registry import Kernel, codebook_kernel
+from optimum_wc.openvino import engine
 from optimum_wc.openvino.weights import FLOAT_TYPES, WeightTarget
 
 logger = logging.getLogger(__name__)
@@ -210,19 +212,25 @@ def _apply_group_size_fallback(plan: Plan, chosen: list[WeightPlan], settings: C
 
 
 def _map_read_weights(
-    fn: Callable[[tuple[WeightPlan, np.ndarray]], R], weights: list[WeightPlan], workers: int
+    fn: Callable[[tuple[WeightPlan, np.ndarray]], R], weights: list[WeightPlan], workers: int, release: bool = True
 ) -> list[R]:
-    """``[fn((w, w.target.read())) for w in weights]`` on ``workers`` threads; each weight's pages of a memory-mapped
-    ``.bin`` are given back once used (the float weights are read again, one at a time, when compressed)."""
+    """``[fn((w, w.target.read())) for w in weights]`` on ``workers`` threads; with ``release``, each weight's pages
+    of a memory-mapped ``.bin`` are given back once used (the float weights are read again, one at a time, when
+    compressed); without, they stay mapped for that second read."""
     results = []
     for (weight, _), value in ordered_map(fn, ((w, w.target.read()) for w in weights), workers):
-        weight.target.release_pages()
+        if release:
+            weight.target.release_pages()
         results.append(value)
     return results
 
 
 def _mixed_precision(
-    chosen: list[WeightPlan], settings: CompressionSettings, workers: int, activation_stats: ActivationStats | None
+    chosen: list[WeightPlan],
+    settings: CompressionSettings,
+    workers: int,
+    activation_stats: ActivationStats | None,
+    release: bool = True,
 ) -> None:
     if settings.ratio >= 1 or not chosen:
         return
@@ -233,18 +241,42 @@ def _mixed_precision(
             raise InvalidArgumentError(f"`sensitivity_metric`={settings.sensitivity_metric.name} needs a `dataset`.")
         stats = activation_stats([w.target for w in chosen if w.target.kind == "matmul"], metric)
 
+    blocks = _error_blocks(chosen, workers) if metric.weight_term is weight_sensitivity else {}
+
     def score(item: tuple[WeightPlan, np.ndarray]) -> float:
         weight, data = item
         if metric.data_aware and weight.target.kind == "embedding":
             return 0.0  # no activation statistics: compressed first, as nncf does
-        value = metric.weight_term(data, weight.target.reduction_axes)
+        prepared = blocks.get(id(weight))
+        if prepared is not None and prepared.shape.dtype == data.dtype and data.flags.c_contiguous:
+            value = sensitivity_of(engine.int8_error(data, prepared), data.dtype)
+        else:
+            value = metric.weight_term(data, weight.target.reduction_axes)
         return value * stats[weight.target.op_name] if metric.data_aware else value
 
-    scores = _map_read_weights(score, chosen, workers)
+    scores = _map_read_weights(score, chosen, workers, release)
     primary = set(select_primary([w.target.num_elements for w in chosen], scores, settings.ratio))
     for index, weight in enumerate(chosen):
         if index not in primary:
             weight.precision = _backup_for(settings, weight.target.element_type)
+
+
+READ_DTYPES = {"f16": np.float16, "f32": np.float32, "bf16": np.float32, "f8e4m3": np.float32, "f8e5m2": np.float32}
+
+
+def _error_blocks(chosen: list[WeightPlan], workers: int) -> dict[int, engine.Prepared]:
+    """The engine's block shapes for the weights whose INT8 error nncf computes through OpenVINO (by ``id`` of the
+    weight), their models compiled here, on the main thread (the workers only infer)."""
+    blocks = {}
+    for weight in chosen:
+        target = weight.target
+        dtype = READ_DTYPES.get(target.element_type)
+        if dtype is None:
+            continue
+        block = engine.BlockShape.of_layout(target.shape, dtype, target.reduction_axes, engine.ERROR_MODE, -1, workers)
+        if block is not None:
+            blocks[id(weight)] = engine.prepare(block)
+    return blocks
 
 
 def _check_group_sizes(chosen: list[WeightPlan], group_size: int) -> None:
@@ -265,27 +297,31 @@ def _check_group_sizes(chosen: list[WeightPlan], group_size: int) -> None:
         raise InvalidGroupSizeError(msg)
 
 
-FINITE_CHECK_BLOCK = 8 * 2**20
-F16_EXPONENT = np.uint16(0x7C00)  # all exponent bits set: Inf or NaN
+FINITE_CHECK_BLOCK = 2**18  # float16 elements: read once from memory, both maxima from the cache
+POSITIVE_NON_FINITE = 0x7C00  # float16 bits from which a value with the sign bit clear is Inf or NaN
+NEGATIVE_NON_FINITE = 0xFC00  # the same with the sign bit set
 
 
 def _is_finite(data: np.ndarray) -> bool:
-    """Whether ``data`` holds no NaN or Inf. float16 is checked on its bits, in blocks: numpy's float16 min/max
-    are emulated, far slower than integer ones."""
+    """Whether ``data`` holds no NaN or Inf. float16 is checked on its bits, in blocks: as ``int16`` its positive
+    Inf and NaN are the largest values, as ``uint16`` its negative ones are (numpy's float16 comparisons are
+    emulated, far slower than two integer maxima)."""
     if not data.size:
         return True
     if data.dtype == np.float16 and data.flags.c_contiguous:
-        bits = data.reshape(-1).view(np.uint16)
-        return all(
-            np.max(bits[start : start + FINITE_CHECK_BLOCK] & np.uint16(0x7FFF)) < F16_EXPONENT
-            for start in range(0, bits.size, FINITE_CHECK_BLOCK)
+        unsigned = data.reshape(-1).view(np.uint16)
+        signed = unsigned.view(np.int16)
+        return not any(
+            signed[start : start + FINITE_CHECK_BLOCK].max() >= POSITIVE_NON_FINITE
+            or unsigned[start : start + FINITE_CHECK_BLOCK].max() >= NEGATIVE_NON_FINITE
+            for start in range(0, unsigned.size, FINITE_CHECK_BLOCK)
         )
     return bool(np.isfinite(np.min(data)) and np.isfinite(np.max(data)))
 
 
-def check_finite(weights: list[WeightPlan], workers: int = 1) -> None:
+def check_finite(weights: list[WeightPlan], workers: int = 1, release: bool = True) -> None:
     """Raises :class:`NonFiniteWeightError` naming every weight that holds NaN or Inf."""
-    finite = _map_read_weights(lambda item: _is_finite(item[1]), weights, workers)
+    finite = _map_read_weights(lambda item: _is_finite(item[1]), weights, workers, release)
     bad = [f"{w.target.constant_name!r} (used by {w.target.op_name!r})" for w, ok in zip(weights, finite) if not ok]
     if bad:
         raise NonFiniteWeightError("These weights hold NaN or Inf values and cannot be compressed: " + ", ".join(bad))
@@ -297,15 +333,18 @@ def make_plan(
     settings: CompressionSettings,
     workers: int = 1,
     activation_stats: ActivationStats | None = None,
+    release_pages: bool = True,
 ) -> Plan:
-    """Chooses the precision of every weight; raises before anything is changed if the settings cannot apply."""
+    """Chooses the precision of every weight; raises before anything is changed if the settings cannot apply.
+    ``release_pages``: give back the pages of a memory-mapped ``.bin`` once a weight is read (see
+    ``WeightTarget.release_pages``)."""
     plan, last_skipped = _collect(targets, ignored, settings)
     chosen = _ratio_defining(plan, settings, last_skipped)
     group_sizes = _apply_group_size_fallback(plan, chosen, settings)
     for weight in chosen:
         weight.ratio_defining = True
         weight.precision = replace(settings.primary, group_size=group_sizes[id(weight)])
-    _mixed_precision(chosen, settings, workers, activation_stats)
+    _mixed_precision(chosen, settings, workers, activation_stats, release_pages)
     _check_group_sizes(chosen, settings.group_size)
-    check_finite(plan.to_compress, workers)
+    check_finite(plan.to_compress, workers, release_pages)
     return plan

@@ -41,15 +41,31 @@ def test_same_bytes_and_outputs_with_and_without_scratch(mode, extra, tiny_ir, t
     held = []
     original = scratch_module.ScratchIR.hold
     monkeypatch.setattr(
-        scratch_module.ScratchIR, "hold", lambda self, c: held.append(c.get_friendly_name()) or original(self, c)
+        scratch_module.ScratchIR,
+        "hold",
+        lambda self, c, shared=None: held.append(c.get_friendly_name()) or original(self, c, shared),
     )
-    monkeypatch.setattr("optimum_wc.compress.SCRATCH_MIN_BYTES", 1)  # the large-model behaviour, on a tiny model
+    monkeypatch.setattr("optimum_wc.compress.spill_threshold", lambda: 1)  # the large-model behaviour, on a tiny model
     model = ov.Core().read_model(xml)
     optimum_wc.compress_weights(model, mode=mode, progress=False, **extra)
     records = optimum_wc.pipeline.rt_info.read_layer_records(model)
     assert set(records) <= set(held) and held  # every weight's codes (and zero points) went through the scratch IR
+    ours = [op for op in model.get_ops() if op.get_type_name() == "Constant" and op.get_friendly_name() in held]
+    assert len(ours) == len(set(held)) and all(map(_mapped_from_scratch, ours))  # none left in anonymous memory
     ov.save_model(model, tmp_path / "auto" / "m.xml", compress_to_fp16=False)
     assert (tmp_path / "auto" / "m.bin").read_bytes() == outputs[0]
+
+
+def _mapped_from_scratch(constant: ov.Node) -> bool:
+    """Whether the Constant's bytes lie in a memory mapping of one of our (unlinked) scratch files."""
+    address = constant.get_tensor_view().data.ctypes.data
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            fields = line.split(maxsplit=5)
+            low, high = (int(x, 16) for x in fields[0].split("-"))
+            if low <= address < high:
+                return len(fields) > 5 and "optimum-wc-scratch-" in fields[5]
+    return False
 
 
 def test_compress_weights_takes_the_path_of_an_ir(tiny_ir, tmp_path, monkeypatch):
@@ -60,7 +76,9 @@ def test_compress_weights_takes_the_path_of_an_ir(tiny_ir, tmp_path, monkeypatch
     ov.save_model(expected, tmp_path / "a.xml", compress_to_fp16=False)
     held = []
     original = scratch_module.ScratchIR.hold
-    monkeypatch.setattr(scratch_module.ScratchIR, "hold", lambda self, c: held.append(c) or original(self, c))
+    monkeypatch.setattr(
+        scratch_module.ScratchIR, "hold", lambda self, c, shared=None: held.append(c) or original(self, c, shared)
+    )
     for source in (xml, str(xml.parent)):  # the .xml, or its folder
         held.clear()
         model = optimum_wc.compress_weights(source, mode="int4_sym", progress=False)
@@ -79,8 +97,10 @@ def test_from_pretrained_and_the_cli_use_the_scratch_irs_for_large_models(tiny_i
 
     held = []
     original = scratch_module.ScratchIR.hold
-    monkeypatch.setattr(scratch_module.ScratchIR, "hold", lambda self, c: held.append(c) or original(self, c))
-    monkeypatch.setattr("optimum_wc.compress.SCRATCH_MIN_BYTES", 1)  # "large"
+    monkeypatch.setattr(
+        scratch_module.ScratchIR, "hold", lambda self, c, shared=None: held.append(c) or original(self, c, shared)
+    )
+    monkeypatch.setattr("optimum_wc.compress.spill_threshold", lambda: 1)  # "large"
     model = optimum_wc.OVModelForCausalLM.from_pretrained(tiny_ir("llama").parent, load_in_8bit=True, compile=False)
     assert held and model.quantization_config.mode.value == "int8_asym"
     held.clear()

@@ -104,7 +104,9 @@ def test_rewritten_weights_mapped_from_scratch_files_give_the_same_ir(
     in_memory = compress_and_save(xml, tmp_path / "memory", "optimum_wc", **common)
     mapped, hold = [], scratch.ScratchIR.hold
     monkeypatch.setattr(scratch, "CHUNK_BYTES", chunk_bytes)
-    monkeypatch.setattr(scratch.ScratchIR, "hold", lambda self, c: mapped.append(c) or hold(self, c))
+    monkeypatch.setattr(
+        scratch.ScratchIR, "hold", lambda self, c, shared=None: mapped.append(c) or hold(self, c, shared)
+    )
     last_in_memory, point_to = {}, data_aware.DataAwareCompression._point_to
 
     def record(self, constant, in_memory=False):
