@@ -156,7 +156,9 @@ def test_int8_error_is_the_value_nncf_computes(dtype):
 
     config = WeightCompressionConfig(mode=CompressWeightsMode.INT8_ASYM, group_size=-1)
     numpy_matches = []
-    for seed, shape in enumerate([(1024, 512), (300, 256), (64, 2048), (3, 100, 512), (256, 1536)]):
+    shapes = [(1024, 512), (300, 256), (64, 2048), (3, 100, 512), (256, 1536)]
+    for seed in range(16):  # about half of numpy's values match here: all 16 would by chance once in 60,000
+        shape = shapes[seed % len(shapes)]
         weight = (np.random.default_rng(seed).standard_normal(shape, dtype=np.float32) * 0.03).astype(dtype)
         block = engine.BlockShape.of(weight, (weight.ndim - 1,), engine.ERROR_MODE, -1, workers=1)
         theirs = np.float32(get_integer_quantization_error(Tensor(weight), (weight.ndim - 1,), config, "max_mean"))
