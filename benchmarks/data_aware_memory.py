@@ -40,15 +40,9 @@ RUNS = {
 }
 
 CHILD = r"""
-import json, sys, threading, time
-peak = [0]
-def anon():
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("RssAnon:"))
-def sample():
-    while True:
-        peak[0] = max(peak[0], anon())
-        time.sleep(0.01)
+import json, sys, time
+sys.path.insert(0, "__BENCHMARKS__")
+from anon_memory import PeakAnon
 import numpy as np
 import openvino as ov
 run, xml, out = sys.argv[1:4]
@@ -71,16 +65,14 @@ else:
         return optimum_wc.compress_weights(model, mode="int4_sym", dataset=items, progress=False, **kwargs)
 
 model = ov.Core().read_model(xml)
-base = anon()
-peak[0] = base
-threading.Thread(target=sample, daemon=True).start()
+memory = PeakAnon(0.01)
 start = time.perf_counter()
 model = compress(model)
 seconds = time.perf_counter() - start
 ov.save_model(model, out, compress_to_fp16=False)
-time.sleep(0.05)
-print("__TAG__" + json.dumps({"seconds": seconds, "base_anon": base, "peak_anon": peak[0]}), flush=True)
-""".replace("__TAG__", TAG)
+memory.stop()
+print("__TAG__" + json.dumps({"seconds": seconds, "base_anon": memory.base, "peak_anon": memory.peak}), flush=True)
+""".replace("__TAG__", TAG).replace("__BENCHMARKS__", str(pathlib.Path(__file__).resolve().parent))
 
 
 def measure(run: str, xml: pathlib.Path) -> dict:

@@ -52,17 +52,9 @@ CONFIGS = {  # name -> (mode, keyword arguments shared by both libraries)
 }
 
 CHILD = r"""
-import hashlib, json, os, sys, threading, time
-peak, stop = [0], [False]
-def anon():
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) * 1024
-def sample():
-    while not stop[0]:
-        peak[0] = max(peak[0], anon())
-        time.sleep(0.005)
+import hashlib, json, sys, time
+sys.path.insert(0, "__BENCHMARKS__")
+from anon_memory import PeakAnon
 import openvino as ov
 library, xml, out, mode, extra = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], json.loads(sys.argv[5])
 if library == "optimum_wc":
@@ -72,21 +64,19 @@ else:
     import nncf
     compress = lambda m: nncf.compress_weights(m, mode=nncf.CompressWeightsMode(mode), **extra)
 model = ov.Core().read_model(xml)
-base = anon()
-peak[0] = base
-threading.Thread(target=sample, daemon=True).start()
+memory = PeakAnon()
 start = time.perf_counter()
 model = compress(model)
 seconds = time.perf_counter() - start
-stop[0] = True
+above_start = memory.stop()
 ov.save_model(model, out, compress_to_fp16=False)
 digest = hashlib.sha256()
 with open(out[:-4] + ".bin", "rb") as f:
     for chunk in iter(lambda: f.read(1 << 24), b""):
         digest.update(chunk)
-print("__TAG__" + json.dumps({"seconds": seconds, "peak_anon_above_start": peak[0] - base,
+print("__TAG__" + json.dumps({"seconds": seconds, "peak_anon_above_start": above_start,
       "sha256": digest.hexdigest()}), flush=True)
-""".replace("__TAG__", TAG)
+""".replace("__TAG__", TAG).replace("__BENCHMARKS__", str(pathlib.Path(__file__).resolve().parent))
 
 
 def ir_for(size: str) -> pathlib.Path:

@@ -219,6 +219,27 @@ def _infer(request: ov.InferRequest, block: np.ndarray, outputs: list[np.ndarray
     request.infer()
 
 
+def _blocks(groups: np.ndarray, prepared: Prepared, results: list[np.ndarray], staged: tuple[np.ndarray, ...] = ()):
+    """Infers every block of ``groups`` (rows of the compiled width): the first outputs go into the ``staged`` arrays
+    of one block each, the others into the rows of ``results`` (one row per group). Yields each block's
+    ``(start, stop)`` rows while ``staged`` holds its outputs. The last, partial block is run zero-filled in the
+    compiled shape (groups are quantized each on its own) and only its own rows are kept."""
+    request, rows, count = _request(prepared), prepared.shape.rows, groups.shape[0]
+    for start in range(0, count, rows):
+        stop = min(start + rows, count)
+        if stop - start == rows:  # written in place
+            _infer(request, groups[start:stop], [*staged, *(r[start:stop] for r in results)])
+            yield start, stop
+            continue
+        block = np.zeros((rows, groups.shape[1]), prepared.shape.dtype)
+        block[: stop - start] = groups[start:stop]
+        outputs = [np.empty((rows,) + r.shape[1:], r.dtype) for r in results]
+        _infer(request, block, [*staged, *outputs])
+        for result, output in zip(results, outputs):
+            result[start:stop] = output[: stop - start]
+        yield start, stop
+
+
 def store(weight: np.ndarray, prepared: Prepared, group_size: int) -> StoredWeight:
     """Quantizes ``weight`` (reduced over its last axis) with the model :func:`prepare` gave for its block shape, and
     packs it: what ``kernels.store(kernels.compress(...))`` returns for it, with the same values. 8-bit codes are
@@ -226,8 +247,7 @@ def store(weight: np.ndarray, prepared: Prepared, group_size: int) -> StoredWeig
     shape = prepared.shape
     kernel = KERNELS[shape.mode]
     groups = weight.reshape(-1, shape.columns)
-    count, rows, columns = groups.shape[0], shape.rows, shape.columns
-    code_type = FORMULAS[shape.mode][1]
+    count, columns = groups.shape
     packed = kernel.bits == 4
     if group_size == -1:
         layout = tuple(weight.shape)
@@ -235,34 +255,21 @@ def store(weight: np.ndarray, prepared: Prepared, group_size: int) -> StoredWeig
         layout = tuple(weight.shape[:-1]) + (weight.shape[-1] // group_size, group_size)
     stored = ov.Tensor(STORAGE_TYPES[kernel.storage], list(layout))  # the codes' memory, for the Constant to own
     codes = stored.data.view(np.uint8) if packed else stored.data.reshape(count, columns)
-    results = [codes, np.empty((count, 1), np.float32)]  # codes (unpacked here), scale, zero point
+    parameters = [np.empty((count, 1), np.float32)]  # scale, zero point
     if kernel.has_zero_point:
-        results.append(np.empty((count, 1), np.int32))
-    block_codes = np.empty((rows, columns), code_type) if packed else None
-    request = _request(prepared)
-    for start in range(0, count, rows):
-        stop = min(start + rows, count)
-        whole = stop - start == rows
-        if whole:  # written in place
-            block = groups[start:stop]
-            outputs = [r[start:stop] for r in results]
-        else:  # the last groups, in a zero-filled block of the compiled shape
-            block = np.zeros((rows, columns), shape.dtype)
-            block[: stop - start] = groups[start:stop]
-            outputs = [np.empty((rows,) + r.shape[1:], r.dtype) for r in results]
-        if packed:
-            outputs[0] = block_codes
-        _infer(request, block, outputs)
-        if packed:
+        parameters.append(np.empty((count, 1), np.int32))
+    if packed:  # each block's codes, packed into the stored ones while in the cache
+        block_codes = np.empty((shape.rows, columns), FORMULAS[shape.mode][1])
+        for start, stop in _blocks(groups, prepared, parameters, (block_codes,)):
             pack_nibbles_into(block_codes[: stop - start], codes[start * columns // 2 : stop * columns // 2])
-        if not whole:
-            for result, output in zip(results[int(packed) :], outputs[int(packed) :]):
-                result[start:stop] = output[: stop - start]
+    else:
+        for _ in _blocks(groups, prepared, [codes, *parameters]):
+            pass
     kept = layout[:-1] + (1,)
     return StoredWeight(
         codes=PackedArray(codes if packed else codes.reshape(layout), layout, kernel.storage, stored),
-        zero_point=pack(results[2].reshape(kept), kernel.storage) if kernel.has_zero_point else None,
-        scale=results[1].reshape(kept).astype(np.float16),
+        zero_point=pack(parameters[1].reshape(kept), kernel.storage) if kernel.has_zero_point else None,
+        scale=parameters[0].reshape(kept).astype(np.float16),
         group_size=group_size,
         original_shape=tuple(weight.shape),
     )
@@ -271,18 +278,8 @@ def store(weight: np.ndarray, prepared: Prepared, group_size: int) -> StoredWeig
 def int8_error(weight: np.ndarray, prepared: Prepared) -> np.float32:
     """``kernels.errors.int8_quantization_error(weight, (last axis,))`` as nncf's OpenVINO path computes it: the
     largest per-channel mean of ``(Q8(W) - W)**2``, with the model :func:`prepare` gave for its block shape."""
-    shape = prepared.shape
-    rows = weight.reshape(-1, shape.columns)
-    count, errors = rows.shape[0], np.empty(rows.shape[0], np.float32)
-    request = _request(prepared)
-    for start in range(0, count, shape.rows):
-        stop = min(start + shape.rows, count)
-        if stop - start == shape.rows:
-            _infer(request, rows[start:stop], [errors[start:stop]])
-            continue
-        block = np.zeros((shape.rows, shape.columns), shape.dtype)  # zero rows: error 0, not looked at
-        block[: stop - start] = rows[start:stop]
-        tail = np.empty(shape.rows, np.float32)
-        _infer(request, block, [tail])
-        errors[start:stop] = tail[: stop - start]
+    rows = weight.reshape(-1, prepared.shape.columns)
+    errors = np.empty(rows.shape[0], np.float32)
+    for _ in _blocks(rows, prepared, [errors]):
+        pass
     return errors.max()

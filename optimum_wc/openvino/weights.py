@@ -20,6 +20,8 @@ from optimum_wc.openvino.pages import release
 
 FLOAT_TYPES = ("f16", "bf16", "f32", "f64", "f8e4m3", "f8e5m2")
 EMBEDDING_INPUT_TYPES = ("f16", "f32", "f64")
+WIDENED_TYPES = ("bf16", "f8e4m3", "f8e5m2")  # numpy has no such dtype: read as float32
+READ_DTYPES = {"f16": np.float16, "f32": np.float32, "f64": np.float64} | dict.fromkeys(WIDENED_TYPES, np.float32)
 
 # Kernel layouts of the convolution family: which leading axes are output channels (kept) or groups (kept).
 CONV_KEPT_AXES = {
@@ -49,9 +51,14 @@ class WeightTarget:
     def num_elements(self) -> int:
         return math.prod(self.shape)
 
+    @property
+    def read_dtype(self) -> np.dtype:
+        """The dtype of :meth:`read`'s array."""
+        return np.dtype(READ_DTYPES[self.element_type])
+
     def read(self) -> np.ndarray:
         """The weight as a numpy array (a view of the constant for f16/f32/f64; bf16 and f8 are read as float32)."""
-        if self.element_type in ("bf16", "f8e4m3", "f8e5m2"):
+        if self.element_type in WIDENED_TYPES:
             return self.constant.get_data(dtype=np.float32)
         return self.constant.data
 

@@ -261,19 +261,15 @@ def _mixed_precision(
             weight.precision = _backup_for(settings, weight.target.element_type)
 
 
-READ_DTYPES = {"f16": np.float16, "f32": np.float32, "bf16": np.float32, "f8e4m3": np.float32, "f8e5m2": np.float32}
-
-
 def _error_blocks(chosen: list[WeightPlan], workers: int) -> dict[int, engine.Prepared]:
     """The engine's block shapes for the weights whose INT8 error nncf computes through OpenVINO (by ``id`` of the
     weight), their models compiled here, on the main thread (the workers only infer)."""
     blocks = {}
     for weight in chosen:
         target = weight.target
-        dtype = READ_DTYPES.get(target.element_type)
-        if dtype is None:
-            continue
-        block = engine.BlockShape.of_layout(target.shape, dtype, target.reduction_axes, engine.ERROR_MODE, -1, workers)
+        block = engine.BlockShape.of_layout(
+            target.shape, target.read_dtype, target.reduction_axes, engine.ERROR_MODE, -1, workers
+        )
         if block is not None:
             blocks[id(weight)] = engine.prepare(block)
     return blocks

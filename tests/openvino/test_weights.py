@@ -77,3 +77,14 @@ def test_only_weights_not_built_in_memory_are_offered_for_release(tiny_ir, monke
     assert len(offered) == 1
     replace(target, in_memory=True).release_pages()
     assert len(offered) == 1
+
+
+def test_read_dtype_is_the_dtype_read_for_every_float_type():
+    x = opset.parameter([1, 16], ov.Type.f32, name="x")
+    for element_type in ("f16", "bf16", "f32", "f64", "f8e4m3", "f8e5m2"):
+        weight = opset.constant(np.ones((16, 16), np.float32), name="w")
+        weight = opset.constant(weight.get_data(), getattr(ov.Type, element_type)) if element_type != "f32" else weight
+        matmul = opset.matmul(x, opset.convert(weight, ov.Type.f32), False, True)
+        (target,) = find_weight_targets(ModelGraph(ov.Model([matmul], [x])))
+        assert target.element_type == element_type
+        assert target.read().dtype == target.read_dtype, element_type
