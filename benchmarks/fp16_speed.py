@@ -34,6 +34,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "benchmarks")]  # tests/ first: its parity.py, not ours
 
+from report import write_results  # noqa: E402
 from scale import build  # noqa: E402
 
 WORK = ROOT / "benchmarks" / "work" / "fp16_speed"
@@ -140,10 +141,6 @@ def parameters(size: str) -> int:
 
 
 def write(rows: list[dict], repeats: int) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "fp16_speed.json").write_text(
-        json.dumps({"cpu_count": os.cpu_count(), "repeats": repeats, "rows": rows}, indent=2) + "\n"
-    )
     lines = [
         "# Data-free compression of FP16 IRs: nncf 3.4.0 vs optimum-wc",
         "",
@@ -166,8 +163,7 @@ def write(rows: list[dict], repeats: int) -> None:
             f"| {r['peak_anon_above_start']['optimum_wc'] / 2**30:.2f} "
             f"| {'yes' if r['identical'] else 'NO'} |"
         )
-    (RESULTS / "fp16_speed.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results("fp16_speed", {"cpu_count": os.cpu_count(), "repeats": repeats, "rows": rows}, lines)
 
 
 def main() -> int:

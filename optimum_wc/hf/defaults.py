@@ -21,6 +21,7 @@ from optimum_wc.config.pipeline import PipelineCompressionConfig, is_pipeline_di
 from optimum_wc.config.quantization import WeightCompressionConfig
 from optimum_wc.config.scope import IgnoredScope
 from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError, NotYetSupportedError
+from optimum_wc.hf.default_ids import may_be_named
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ MODEL_NAME = "model"  # the name of a causal LM's one OpenVINO model in optimum-
 
 def table_entry(model_id: str, bits: int) -> dict[str, Any] | None:
     """optimum-intel's tuned config for ``model_id`` (a Hub id or a local folder) at ``bits`` (4 or 8), if any."""
+    if not may_be_named(model_id):
+        return None
     from optimum.intel.openvino.configuration import get_default_quantization_config
 
     return get_default_quantization_config(str(model_id), weight_format=f"int{bits}")
@@ -81,6 +84,8 @@ def with_default_ignored_scope(
     """``config`` with the weights optimum-intel always leaves out of the OpenVINO model ``ov_model`` of
     ``model_id`` added to its ignored scope (its default ignored scopes, looked up by the id and a local folder's
     ``_name_or_path``, not by folder name)."""
+    if not may_be_named(model_id):
+        return config
     from optimum.intel.openvino.configuration import _DEFAULT_IGNORED_SCOPE_CONFIGS, _get_model_id_candidates
 
     for candidate in _get_model_id_candidates(str(model_id)):
