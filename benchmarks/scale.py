@@ -7,7 +7,8 @@ exporting a 3B-parameter PyTorch model would itself need more memory than this 2
 
 Each run is a fresh process that reads the IR (memory-mapped), compresses it data-free and saves it. Memory is the
 peak of ``RssAnon`` (sampled every 10 ms), i.e. not counting the pages of the memory-mapped input and of our
-memory-mapped temporary files, which the kernel can drop and re-read; ``ru_maxrss`` is shown too.
+memory-mapped temporary files, which the kernel can drop and re-read; ``ru_maxrss`` is shown too. Dirty pages are
+written back (``sync``) before each run, so that no run's save waits on the writeback of the one before.
 
 Run: ``python benchmarks/scale.py [--layers 14] [--repeats 3]``. Results: ``benchmarks/results/scale.{json,md}``.
 """
@@ -112,6 +113,7 @@ def run(library: str, xml: pathlib.Path, mode: str, workers: int) -> dict:
     out = WORK / f"out-{library}-{mode}" / "openvino_model.xml"
     out.parent.mkdir(parents=True, exist_ok=True)
     timeout = NNCF_TIMEOUT_S if library == "nncf" else 900
+    os.sync()  # the last run's output written back first: its writeback would otherwise slow this run's save
     try:
         process = subprocess.run(
             [sys.executable, "-c", CHILD, library, str(xml), str(out), mode, str(workers)],
