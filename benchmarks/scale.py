@@ -33,16 +33,10 @@ TAG = "SCALE_RESULT "
 NNCF_TIMEOUT_S = 1800
 
 CHILD = r"""
-import json, resource, sys, threading, time
-peak = [0]
-def sample():
-    while True:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("RssAnon:"):
-                    peak[0] = max(peak[0], int(line.split()[1]) * 1024)
-        time.sleep(0.01)
-threading.Thread(target=sample, daemon=True).start()
+import json, resource, sys, time
+sys.path.insert(0, "__BENCHMARKS__")
+from anon_memory import PeakAnon
+memory = PeakAnon(interval=0.01)  # before the imports: the peak is the process's own, imports included
 import openvino as ov
 library, xml, out, mode, workers = sys.argv[1:6]
 if library == "optimum_wc":
@@ -59,10 +53,11 @@ compressed = time.perf_counter()
 ov.save_model(model, out, compress_to_fp16=False)
 seconds = time.perf_counter() - start
 time.sleep(0.05)
+memory.stop()
 print("__TAG__" + json.dumps({"seconds": seconds, "compress_seconds": compressed - start,
-      "save_seconds": seconds - (compressed - start), "peak_anon": peak[0],
+      "save_seconds": seconds - (compressed - start), "peak_anon": memory.peak,
       "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}), flush=True)
-""".replace("__TAG__", TAG)
+""".replace("__TAG__", TAG).replace("__BENCHMARKS__", str(ROOT / "benchmarks"))
 
 
 def build(
