@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 import openvino as ov
 from optimum_wc import kernels
+from optimum_wc._utils.forks import forks_held_off
 from optimum_wc._utils.parallel import default_workers, ordered_map
 from optimum_wc.algorithms.mixed_precision import Sensitivity
 from optimum_wc.algorithms.spqr_storage import SpQRStored, index_storage
@@ -165,8 +166,19 @@ def compress_model(
     of any model when ``scratch_dir`` is given, are memory-mapped by OpenVINO from temporary files (in
     ``scratch_dir``, default the system's temporary folder) rather than kept in anonymous memory, and so are the
     activations that GPTQ and SpQR cache between layers and the weights the data-aware algorithms rewrite; the
-    output is the same.
+    output is the same. Other threads' forks wait until it returns (they would stall its threaded BLAS calls).
     """
+    with forks_held_off():
+        return _compress_model(model, settings, num_workers, progress, scratch_dir)
+
+
+def _compress_model(
+    model: ov.Model,
+    settings: CompressionSettings,
+    num_workers: int | None,
+    progress: bool,
+    scratch_dir: str | os.PathLike | None,
+) -> CompressionResult:
     check_run_options(num_workers, progress, scratch_dir)
     dedupe_friendly_names(model)
     graph = ModelGraph(model)
