@@ -111,3 +111,20 @@ def forbid_export(monkeypatch, intel_class: str) -> None:
         raise AssertionError("exported before the refusal")
 
     monkeypatch.setattr(f"optimum.intel.{intel_class}.from_pretrained", no_export)
+
+
+def save_image_folder(folder: pathlib.Path, count: int, seed: int = 0) -> pathlib.Path:
+    """A ``datasets`` image folder: ``count`` random RGB images of different sizes (the first wider than the 600
+    pixels optimum-intel shrinks images to) and a metadata.jsonl with a question for each."""
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for index in range(count):
+        width, height = (650, 40) if index == 0 else (40 + 8 * index, 24 + 4 * index)
+        pixels = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"{index}.png")
+        rows.append({"file_name": f"{index}.png", "question": f"what does sign {index} of the open vino model say?"})
+    (folder / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return folder

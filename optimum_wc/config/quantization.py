@@ -47,7 +47,8 @@ from optimum_wc.version import __version__
 CONFIG_FORMAT_VERSION = 1
 CONFIGURED = tuple(option for option in OPTIONS if not option.run)  # the options a config holds
 HF_KEYS = ("tokenizer", "dq_group_size", "processor", "quant_method", "weight_only")  # the Hugging Face side's
-OUR_KEYS = tuple(option.config_key for option in CONFIGURED) + ("tokenizer", "dq_group_size")  # what to_dict writes
+# what to_dict writes
+OUR_KEYS = tuple(option.config_key for option in CONFIGURED) + ("tokenizer", "processor", "dq_group_size")
 ALIASES = tuple(alias for option in CONFIGURED for alias in option.aliases)
 KNOWN_KEYS = OUR_KEYS + ALIASES + HF_KEYS
 RECORD_KEYS = ("version", "format_version", "library")  # written by to_dict, accepted back
@@ -101,7 +102,7 @@ class WeightCompressionConfig:
 
     Raises:
         InvalidArgumentError: An unknown key (the known ones are listed) or a value ``compress_weights`` refuses.
-        NotYetSupportedError: An optimum-intel option optimum-wc does not implement yet (e.g. ``processor``).
+        NotYetSupportedError: An optimum-intel option optimum-wc does not implement yet (``quant_method="hybrid"``).
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -129,6 +130,7 @@ class WeightCompressionConfig:
             IgnoredScope(**scope) if isinstance(scope, dict) else coerce_ignored_scope(scope)
         )
         self.tokenizer: str | None = kwargs.get("tokenizer")
+        self.processor: str | None = kwargs.get("processor")  # turns a VLM's image-text calibration items into inputs
         self.dq_group_size: int | None = kwargs.get("dq_group_size")
         quant_method = str(
             getattr(kwargs.get("quant_method"), "value", kwargs.get("quant_method") or "default")
@@ -139,8 +141,6 @@ class WeightCompressionConfig:
             raise NotYetSupportedError("`quant_method`='hybrid' (diffusion models) is not supported by optimum-wc.")
         if quant_method == "awq":
             self.awq = True
-        if kwargs.get("processor"):
-            raise NotYetSupportedError("`processor` is not supported by optimum-wc yet.")
         if kwargs.get("weight_only") is False:  # optimum-intel's marker of a config that quantizes activations
             raise NotYetSupportedError(
                 "`weight_only=False` (quantization of activations) is not supported by optimum-wc."
@@ -203,10 +203,11 @@ class WeightCompressionConfig:
             self.mode = _mode_from_optimum_intel(kwargs.get("bits"), kwargs.get("sym"), kwargs.get("dtype"))
 
     def _validate(self) -> None:
-        if self.tokenizer is not None and not isinstance(self.tokenizer, str):
-            raise InvalidArgumentTypeError(
-                f"`tokenizer` must be a model id or path (str), got {type(self.tokenizer).__name__}."
-            )
+        for key in ("tokenizer", "processor"):
+            if getattr(self, key) is not None and not isinstance(getattr(self, key), str):
+                raise InvalidArgumentTypeError(
+                    f"`{key}` must be a model id or path (str), got {type(getattr(self, key)).__name__}."
+                )
         if self.num_samples is not None and (
             isinstance(self.num_samples, bool) or not isinstance(self.num_samples, int) or self.num_samples <= 0
         ):

@@ -5,7 +5,8 @@ tokenized text for a causal LM, and records what the model's own ``generate(...,
 OpenVINO for each batch: the input ids and mask with the position ids, beam indices and (for a stateless model)
 empty caches that ``prepare_inputs`` adds. The batches come in a seeded random order, and recording stops once more
 than ``num_samples`` inputs are kept. Each recorded input of a stateful model says, under nncf's reset key, whether
-the state was reset before it. Done the same way here, the compressed model is optimum-intel's.
+the state was reset before it. Done the same way here, the compressed model is optimum-intel's. For an
+encoder-decoder, each of its OpenVINO models records what it is given while the model generates from the text.
 """
 
 from __future__ import annotations
@@ -30,12 +31,23 @@ class _Recorder:
         self.inputs: list[dict[str, Any]] = []
         self._reset = False
 
-    def start_async(self, inputs: Any = None, userdata: Any = None, share_inputs: bool = False, **kwargs: Any):
+    def _keep(self, inputs: dict[str, Any]) -> None:
         kept = {name: np.array(value.data if isinstance(value, ov.Tensor) else value) for name, value in inputs.items()}
         if self.stateful:
             kept[RESET_STATE_KEY], self._reset = self._reset, False
         self.inputs.append(kept)
+
+    def start_async(self, inputs: Any = None, userdata: Any = None, share_inputs: bool = False, **kwargs: Any):
+        self._keep(inputs)
         return self.request.start_async(inputs, userdata, share_inputs)
+
+    def infer(self, inputs: Any = None, share_inputs: bool = False, **kwargs: Any) -> Any:
+        self._keep(inputs)
+        return self.request.infer(inputs, share_inputs, **kwargs)
+
+    def __call__(self, inputs: Any = None, *args: Any, **kwargs: Any) -> Any:  # a compiled model called directly
+        self._keep(inputs)
+        return self.request(inputs, *args, **kwargs)
 
     def reset_state(self) -> None:
         self.request.reset_state()
@@ -78,3 +90,21 @@ def collected_inputs(
     finally:
         model.request = recorder.request
     return recorder.inputs
+
+
+def generation_inputs(model: Any, samples: list[dict[str, Any]], max_new_tokens: int) -> dict[str, list[dict]]:
+    """The inputs each OpenVINO model of ``model`` (an optimum-intel encoder-decoder) is given while the model
+    generates up to ``max_new_tokens`` tokens for each of ``samples`` (tokenized text), by component name, as
+    optimum-intel's quantizer records them for a text-to-text model."""
+    recorders = {}
+    for name, component in model.components.items():
+        component.compile()
+        recorders[name] = _Recorder(component.request, len(component.request.query_state()) > 0)
+        component.request = recorders[name]
+    try:
+        for sample in samples:
+            model.generate(**sample, max_new_tokens=max_new_tokens)
+    finally:
+        for name, component in model.components.items():
+            component.request = recorders[name].request
+    return {name: recorder.inputs for name, recorder in recorders.items()}

@@ -18,6 +18,7 @@ from typing import Any
 import openvino as ov
 from optimum_wc._utils.atomic import atomic_directory, disk_errors
 from optimum_wc.compress import check_run_options, compress_model
+from optimum_wc.config.datasets import DATASET_NAMES, TEXT_DATASETS, parse_dataset_name
 from optimum_wc.config.options import RUN_OPTIONS
 from optimum_wc.config.pipeline import PipelineCompressionConfig, check_model_names, each_config
 from optimum_wc.config.quantization import WeightCompressionConfig
@@ -100,6 +101,8 @@ def compressed_model(intel_class: type) -> type:
         class_name = "CompressedModel"  # the optimum_wc class that loads the saved model (named in its model card)
         wraps = intel_class  # the optimum-intel class this one compresses the weights of
         calibrates = False  # whether _calibration_inputs turns a config's text into inputs for the model
+        calibration_datasets = TEXT_DATASETS  # the dataset names whose kind of data the model calibrates on
+        feeds_one_model = True  # whether _calibration_inputs gives one OpenVINO model its inputs (else: all at once)
         # what optimum-intel's export is told of compression, which decides the precision it traces a 16-bit
         # checkpoint in, as it does when it compresses the model itself: False where that is the same
         export_load_in_8bit: bool | None = False
@@ -216,6 +219,13 @@ def compressed_model(intel_class: type) -> type:
                     f"{cls.class_name} does not take a calibration `dataset` yet (data-aware compression of its "
                     "OpenVINO models); drop `dataset` for data-free compression."
                 )
+            for each in each_config(config):
+                named = isinstance(each.dataset, str) and not pathlib.Path(each.dataset).exists()
+                if named and parse_dataset_name(each.dataset)[0] in set(DATASET_NAMES) - set(cls.calibration_datasets):
+                    raise InvalidArgumentError(
+                        f"`dataset`={each.dataset!r} holds another kind of data than {cls.class_name} calibrates on; "
+                        f"its dataset names are {', '.join(cls.calibration_datasets)}, or pass local data."
+                    )
 
         def _size_based_config(self) -> WeightCompressionConfig | PipelineCompressionConfig | None:
             """optimum-intel's compression when none is asked for: INT8_ASYM for each OpenVINO model of 1e9 or more
@@ -251,6 +261,11 @@ def compressed_model(intel_class: type) -> type:
         def _calibration_inputs(self, config: WeightCompressionConfig, seed: int, trust_remote_code: bool) -> list:
             """The config's calibration text as inputs for the model (classes with ``calibrates``)."""
             raise NotImplementedError(f"{type(self).__name__} does not turn calibration text into model inputs.")
+
+        def _calibration_set(self, name: str, config: Any, seed: int, trust_remote_code: bool, collected: dict) -> list:
+            """The calibration inputs of the OpenVINO model ``name`` (a class whose models are all fed by one run
+            keeps that run in ``collected``)."""
+            return self._calibration_inputs(config, seed, trust_remote_code)
 
         def compress(
             self,
@@ -292,13 +307,13 @@ def compressed_model(intel_class: type) -> type:
                 raise NotYetSupportedError(
                     f"`dataset` would calibrate {fed}: give calibration data for one OpenVINO model at a time."
                 )
-            settings = {}  # every model's, checked before any model is changed
+            settings, collected = {}, {}  # every model's, checked before any change; what one run of the model fed
             for name, each in configs.items():
                 options = each.to_compress_kwargs()
                 if dataset is not None and name in fed:
                     options["dataset"], options["advanced_parameters"] = dataset, each.advanced_parameters
                 elif options["dataset"] is not None:
-                    options["dataset"] = self._calibration_inputs(each, seed, trust_remote_code)
+                    options["dataset"] = self._calibration_set(name, each, seed, trust_remote_code, collected)
                     if each.spqr is None:  # optimum-intel's num_samples for data it builds: as many as it built
                         options["subset_size"] = len(options["dataset"])
                 settings[name] = CompressionSettings.from_arguments(**options)

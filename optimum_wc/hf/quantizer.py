@@ -5,7 +5,7 @@ save_directory=...)`` compresses a model's weights in place as optimum-intel's d
 defaults: 8-bit weights when no config is given), and saves it: any of optimum_wc's model classes (or optimum-intel's
 of the same names), with one config or one per OpenVINO model. What optimum-intel's quantizer does beyond weight
 compression (static quantization of activations, mixed configs) and calibration data for the models other than
-causal LMs are refused by name before any work.
+causal and vision-language LMs are refused by name before any work.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from optimum_wc.config.quantization import WeightCompressionConfig
 from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError, NotYetSupportedError
 from optimum_wc.hf.collection import collected_inputs
 from optimum_wc.hf.modeling import OVModelForCausalLM
+from optimum_wc.hf.visual_language import OVModelForVisualCausalLM
 
 logger = logging.getLogger(__name__)
 
@@ -116,17 +117,26 @@ class OVQuantizer:
         config = self._config(ov_config, calibration_dataset)
         run = {name: kwargs.pop(name) for name in RUN_OPTIONS if name in kwargs}
         overridden = _with_overrides(config, kwargs)
-        dataset, tokenized = _calibration(calibration_dataset)
-        if calibration_dataset is not None and not isinstance(self.model, OVModelForCausalLM):
+        visual = isinstance(self.model, OVModelForVisualCausalLM)
+        if calibration_dataset is not None and not isinstance(self.model, OVModelForCausalLM) and not visual:
             raise NotYetSupportedError(
                 f"`calibration_dataset` for an {type(self.model).__name__}: optimum-wc's quantizer takes calibration "
-                "data for causal LMs only for now; put calibration text in the config's `dataset`."
+                "data for causal and vision-language LMs only for now; put calibration text in the config's `dataset`."
             )
+        if visual and calibration_dataset is not None and not hasattr(calibration_dataset, "column_names"):
+            raise InvalidArgumentError(
+                "`calibration_dataset` for a vision-language model must be a datasets.Dataset of images and prompts "
+                "(an `image` column and a `question`, `instruction` or `text` one); got "
+                f"{type(calibration_dataset).__name__}."
+            )
+        dataset, tokenized = (None, None) if visual else _calibration(calibration_dataset)
         if calibration_dataset is not None and config.dataset is not None:
             logger.info("Both the config's `dataset` and `calibration_dataset` were given: using calibration_dataset.")
         if not any(each.takes_data for each in each_config(overridden)):  # 8-bit integer weights: no data, as there
-            dataset = tokenized = None
-        if tokenized is not None:
+            dataset = tokenized = calibration_dataset = None
+        if visual and calibration_dataset is not None:
+            dataset = self.model._calibration_inputs(config, self.seed, self.trust_remote_code, calibration_dataset)
+        elif tokenized is not None:
             dataset = collected_inputs(
                 self.model, tokenized, config.num_samples, self.seed, batch_size=batch_size, data_collator=data_collator
             )
@@ -136,9 +146,15 @@ class OVQuantizer:
             and overridden.takes_data
             and (config.to_compress_kwargs()["dataset"] is not None)
         ):
-            # the samples come from the config as it is; quantize()'s arguments reach nncf's call only
-            dataset = self.model._calibration_inputs(config, self.seed, self.trust_remote_code)
-        self.model.compress(overridden, dataset, **run)
+            if not self.model.feeds_one_model and "subset_size" in kwargs:
+                raise NotYetSupportedError(
+                    f"quantize(subset_size=...) with calibration text for an {type(self.model).__name__}: its "
+                    "OpenVINO models record the model's run on the config's `dataset`; set `num_samples` there."
+                )
+            if self.model.feeds_one_model:  # else compress() records the model's run on the config's text
+                # the samples come from the config as it is; quantize()'s arguments reach nncf's call only
+                dataset = self.model._calibration_inputs(config, self.seed, self.trust_remote_code)
+        self.model.compress(overridden, dataset, seed=self.seed, trust_remote_code=self.trust_remote_code, **run)
         if save_directory is not None:
             self.model.save_pretrained(save_directory)
 
@@ -211,7 +227,8 @@ def _with_overrides(
     values = {**config.to_compress_kwargs(), **overrides}
     values.pop("dataset")
     merged = WeightCompressionConfig.from_compress_kwargs(**values)
-    merged.dataset, merged.tokenizer, merged.dq_group_size = config.dataset, config.tokenizer, config.dq_group_size
+    for key in ("dataset", "tokenizer", "processor", "dq_group_size"):  # the Hugging Face side's, kept as given
+        setattr(merged, key, getattr(config, key))
     return merged
 
 

@@ -20,8 +20,9 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from optimum_wc.config.datasets import DATASET_NAMES, HUB_DATASETS, parse_dataset_name
+from optimum_wc.config.datasets import DATASET_NAMES, HUB_DATASETS, IMAGE_TEXT_DATASETS, parse_dataset_name
 from optimum_wc.errors import InvalidArgumentError, InvalidArgumentTypeError
+from optimum_wc.pipeline.image_text import hub_image_text
 
 
 def _as_numpy(value: Any) -> Any:
@@ -198,6 +199,8 @@ def check_hub_dataset(dataset: object) -> None:
     so that a Hub that cannot be reached fails the run before any work rather than after."""
     if isinstance(dataset, str) and parse_dataset_name(dataset)[0] in HUB_DATASETS:
         hub_dataset(dataset)
+    elif isinstance(dataset, str) and dataset in IMAGE_TEXT_DATASETS:
+        hub_image_text(dataset)
 
 
 def _question_answers(name: str, tokenizer: Any, num_samples: int, seed: int) -> list[dict[str, Any]]:

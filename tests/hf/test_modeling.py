@@ -171,6 +171,11 @@ def test_pipeline_and_generate_with_the_embedded_model():
             optimum_wc.UnsupportedArgumentError,
             "dataset",
         ),
+        (
+            {"quantization_config": {"bits": 4, "awq": True, "dataset": "textvqa"}},
+            InvalidArgumentError,
+            "another kind of data.*auto, wikitext2",
+        ),
         ({"load_in_4bit": True, "device_map": "auto"}, InvalidArgumentError, "`device_map`.*memory-mapped"),
         (
             {"offload_folder": "offload", "max_memory": {"cpu": "1GiB"}},

@@ -30,7 +30,7 @@ FIELDS = {
     "scale_estimation": ({"bits": 4, "scale_estimation": True, **DATA}, None),
     "dtype": ({"bits": 4, "dtype": "nf4"}, None),
     "gptq": ({"bits": 4, "gptq": True, **DATA}, None),
-    "processor": ({"bits": 4, "processor": "some/processor", **DATA, "awq": True}, NotYetSupportedError),
+    "processor": ({"bits": 4, "processor": "some/processor", "dataset": "textvqa", "awq": True}, None),
     "lora_correction": ({"bits": 4, "lora_correction": True, **DATA}, None),
     "backup_precision": ({"bits": 4, "backup_precision": "int8_sym"}, None),
     "statistics_path": ({"bits": 4, "statistics_path": "stats", **DATA, "awq": True}, None),
@@ -47,7 +47,8 @@ FIELDS = {
     ),
     "a field nncf does not take": ({"bits": 4, "colour": "red"}, InvalidArgumentError),
 }
-RUNTIME_ONLY = {"tokenizer": "tokenizer", "dq_group_size": "dq_group_size"}  # not nncf arguments: kept in our config
+# not nncf arguments: kept in our config
+RUNTIME_ONLY = {"tokenizer": "tokenizer", "processor": "processor", "dq_group_size": "dq_group_size"}
 
 
 def test_every_field_of_optimum_intels_config_is_here():

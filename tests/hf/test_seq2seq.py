@@ -87,10 +87,83 @@ def test_a_config_for_a_model_it_does_not_have_is_refused_before_the_export(t5_c
     config = {"quantization_configs": {"lm_model": {"bits": 4}}}
     with pytest.raises(optimum_wc.InvalidArgumentError, match="'encoder', 'decoder'"):
         optimum_wc.OVModelForSeq2SeqLM.from_pretrained(t5_checkpoint, export=True, quantization_config=config)
-    with pytest.raises(optimum_wc.NotYetSupportedError, match="calibration `dataset`"):
-        optimum_wc.OVModelForSeq2SeqLM.from_pretrained(
-            t5_checkpoint, export=True, quantization_config={"bits": 4, "ratio": 0.5, "dataset": "wikitext2"}
+    refused = {"c4": optimum_wc.NotYetSupportedError, "gsm8k": optimum_wc.InvalidArgumentError}
+    for dataset, error in refused.items():
+        with pytest.raises(error, match=f"`dataset`='{dataset}'"):
+            optimum_wc.OVModelForSeq2SeqLM.from_pretrained(
+                t5_checkpoint, export=True, quantization_config={"bits": 4, "ratio": 0.5, "dataset": dataset}
+            )
+
+
+TEXTS = [
+    "the model is a small text model of open vino",
+    "",
+    "weights of the model are compressed to four bits by the tool",
+    "a small model",
+]
+DATA_AWARE = {"bits": 4, "group_size": 16, "ratio": 0.8, "scale_estimation": True, "num_samples": 3}
+
+
+def _same_models(theirs, ours):
+    names = _ov_models(theirs)
+    assert names == _ov_models(ours) and "openvino_decoder_model.xml" in names
+    for name in names:
+        report = compare_ir(theirs / name, ours / name)
+        assert report.identical, f"{name}: {report.describe()}"
+
+
+def test_calibration_text_gives_optimum_intels_models(t5_ir, tmp_path, monkeypatch):
+    """The texts as given (an empty one too), each model recording what it is given while T5 generates: every
+    OpenVINO model calibrated, the same as optimum-intel's. Other texts give another encoder; the decoder (whose
+    inputs the random T5's generation keeps alike) differs from its data-free compression."""
+    from optimum.intel import OVModelForSeq2SeqLM as IntelModel
+
+    config = {**DATA_AWARE, "dataset": TEXTS, "tokenizer": str(t5_ir / "checkpoint")}
+    IntelModel.from_pretrained(t5_ir, ov_config=F32, quantization_config=config).save_pretrained(tmp_path / "theirs")
+    forbid_nncf(monkeypatch)
+    ours = optimum_wc.OVModelForSeq2SeqLM.from_pretrained(t5_ir, ov_config=F32, quantization_config=config)
+    ours.save_pretrained(tmp_path / "ours")
+    _same_models(tmp_path / "theirs", tmp_path / "ours")
+    others = {
+        "other": {**config, "dataset": TEXTS[::-1]},
+        "free": {**config, "dataset": None, "scale_estimation": False},
+    }
+    for folder, other in others.items():
+        optimum_wc.OVModelForSeq2SeqLM.from_pretrained(t5_ir, quantization_config=other).save_pretrained(
+            tmp_path / folder
         )
+    encoder, decoder = "openvino_encoder_model.xml", "openvino_decoder_model.xml"
+    assert not compare_ir(tmp_path / "ours" / encoder, tmp_path / "other" / encoder).identical
+    assert not compare_ir(tmp_path / "ours" / decoder, tmp_path / "free" / decoder).identical
+
+
+def test_wikitext2_and_the_quantizer_give_optimum_intels_models(t5_ir, tmp_path, monkeypatch):
+    """``wikitext2``'s training split shuffled with the quantizer's seed (a local stand-in for the Hub's), from
+    ``from_pretrained`` and from ``OVQuantizer`` with the config's dataset."""
+    import datasets
+    from optimum.intel import OVConfig, OVQuantizer
+    from optimum.intel import OVModelForSeq2SeqLM as IntelModel
+    from optimum.intel import OVWeightQuantizationConfig as IntelConfig
+
+    rows = datasets.Dataset.from_dict({"text": [f"{index} {text}" for index in range(4) for text in TEXTS]})
+    real = datasets.load_dataset
+
+    def stand_in(path, *args, **kwargs):
+        return rows if path == "Salesforce/wikitext" else real(path, *args, **kwargs)
+
+    monkeypatch.setattr(datasets, "load_dataset", stand_in)
+    config = {**DATA_AWARE, "dataset": "wikitext2:seq_len=12", "tokenizer": str(t5_ir / "checkpoint")}
+    theirs = IntelModel.from_pretrained(t5_ir, ov_config=F32, compile=False)
+    OVQuantizer(theirs, seed=50).quantize(ov_config=OVConfig(quantization_config=IntelConfig(**config)))
+    theirs.save_pretrained(tmp_path / "theirs")
+    forbid_nncf(monkeypatch)
+    ours = optimum_wc.OVModelForSeq2SeqLM.from_pretrained(t5_ir, ov_config=F32, compile=False)
+    our_config = optimum_wc.OVConfig(quantization_config=optimum_wc.OVWeightQuantizationConfig(**config))
+    optimum_wc.OVQuantizer(ours, seed=50).quantize(ov_config=our_config, save_directory=tmp_path / "ours")
+    _same_models(tmp_path / "theirs", tmp_path / "ours")
+    with pytest.raises(optimum_wc.NotYetSupportedError, match="subset_size"):
+        fresh = optimum_wc.OVModelForSeq2SeqLM.from_pretrained(t5_ir, compile=False)
+        optimum_wc.OVQuantizer(fresh).quantize(ov_config=our_config, subset_size=8)
 
 
 def test_unasked_int8_goes_to_each_model_of_a_billion_weights_as_in_optimum_intel(t5_checkpoint, tmp_path, monkeypatch):
