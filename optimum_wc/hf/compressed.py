@@ -33,6 +33,7 @@ from optimum_wc.errors import (
 from optimum_wc.hf.defaults import resolve_quantization_config, with_default_ignored_scope
 from optimum_wc.hf.exporting import (
     check_checkpoint_files,
+    check_no_offload,
     convert_tokenizer,
     export_folders_the_next_run_can_repair,
     size_based_compression_off,
@@ -53,22 +54,6 @@ from optimum_wc.saving.folder import (
 )
 
 logger = logging.getLogger(__name__)
-
-# accelerate's placement options: OpenVINO's exporter refuses models whose modules accelerate offloads (its input
-# check and TorchScript tracing fail), and OpenVINO models are placed with ``device``; refused up front, not ignored.
-OFFLOAD_ARGUMENTS = ("device_map", "max_memory", "offload_folder", "offload_state_dict", "offload_buffers")
-
-
-def _check_no_offload(kwargs: dict) -> None:
-    given = [name for name in OFFLOAD_ARGUMENTS if name in kwargs]
-    if given:
-        raise InvalidArgumentError(
-            f"{', '.join(f'`{name}`' for name in given)}: accelerate's placement and disk offload are not available "
-            "here. OpenVINO's exporter cannot trace a model whose modules accelerate offloads, and it does not need "
-            "to: transformers reads safetensors checkpoints memory-mapped, so export holds little of the checkpoint "
-            "in anonymous memory (benchmarks/results/export_memory.md). Drop these arguments; choose where the "
-            "OpenVINO model runs with `device=` (e.g. 'CPU', 'GPU')."
-        )
 
 
 def _is_lookup_failure(exc: BaseException) -> bool:
@@ -150,7 +135,7 @@ def compressed_model(intel_class: type) -> type:
             """
             run = {name: kwargs.pop(name) for name in RUN_OPTIONS if name in kwargs}
             check_run_options(**run)
-            _check_no_offload(kwargs)
+            check_no_offload(kwargs)
             path = pathlib.Path(str(model_id))
             if path.exists() and not path.is_dir():
                 raise InvalidArgumentError(f"`model_id` {model_id!r} is a file; pass the folder that holds the model.")
@@ -283,7 +268,8 @@ def compressed_model(intel_class: type) -> type:
                 config: What to do: one config, or one per OpenVINO model (a :class:`PipelineCompressionConfig`);
                     its ``dataset`` (text) is tokenized into calibration inputs, unless ``dataset`` is given (8-bit
                     integer weights take none, as in optimum-intel).
-                dataset: Calibration inputs ready for the model (an ``nncf.Dataset`` or an iterable of input dicts).
+                dataset: Calibration inputs ready for the model (an ``nncf.Dataset`` or an iterable of input dicts),
+                    or a dict of them by OpenVINO model name (the others then data-free, as optimum-intel does).
                 seed: optimum-intel's quantizer seed, which draws the samples of a Hub dataset.
                 trust_remote_code: Whether the tokenizer may run its repository's code.
                 model_id: The id or folder the model came from, under which optimum-intel's default ignored scopes
@@ -303,15 +289,19 @@ def compressed_model(intel_class: type) -> type:
             if model_id is not None:
                 configs = {name: with_default_ignored_scope(model_id, each, name) for name, each in configs.items()}
             fed = [name for name, each in configs.items() if each.takes_data]  # the models `dataset` would calibrate
-            if dataset is not None and len(fed) > 1:
+            per_model = dataset if isinstance(dataset, dict) else None
+            if dataset is not None and per_model is None and len(fed) > 1:
                 raise NotYetSupportedError(
                     f"`dataset` would calibrate {fed}: give calibration data for one OpenVINO model at a time."
                 )
             settings, collected = {}, {}  # every model's, checked before any change; what one run of the model fed
             for name, each in configs.items():
                 options = each.to_compress_kwargs()
-                if dataset is not None and name in fed:
-                    options["dataset"], options["advanced_parameters"] = dataset, each.advanced_parameters
+                given = dataset if per_model is None else per_model.get(name)
+                if given is not None and name in fed:
+                    options["dataset"], options["advanced_parameters"] = given, each.advanced_parameters
+                elif per_model is not None:
+                    options["dataset"] = None
                 elif options["dataset"] is not None:
                     options["dataset"] = self._calibration_set(name, each, seed, trust_remote_code, collected)
                     if each.spqr is None:  # optimum-intel's num_samples for data it builds: as many as it built

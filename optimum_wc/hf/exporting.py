@@ -13,11 +13,28 @@ import tempfile
 from typing import Any, Iterator
 
 from optimum_wc._utils.atomic import EXPORT_PREFIX, LOW_SPACE_BYTES, WRITE_ERRORS, remove_dead_exports
-from optimum_wc.errors import CorruptModelError
+from optimum_wc.errors import CorruptModelError, InvalidArgumentError
 
 JSON_FILES = ("config.json", "openvino_config.json", "generation_config.json")
 
 logger = logging.getLogger(__name__)
+
+# accelerate's placement options: OpenVINO's exporter refuses models whose modules accelerate offloads (its input
+# check and TorchScript tracing fail), and OpenVINO models are placed with ``device``; refused up front, not ignored.
+OFFLOAD_ARGUMENTS = ("device_map", "max_memory", "offload_folder", "offload_state_dict", "offload_buffers")
+
+
+def check_no_offload(kwargs: dict) -> None:
+    """Refuses accelerate's placement arguments among ``from_pretrained``'s keyword arguments."""
+    given = [name for name in OFFLOAD_ARGUMENTS if name in kwargs]
+    if given:
+        raise InvalidArgumentError(
+            f"{', '.join(f'`{name}`' for name in given)}: accelerate's placement and disk offload are not available "
+            "here. OpenVINO's exporter cannot trace a model whose modules accelerate offloads, and it does not need "
+            "to: transformers reads safetensors checkpoints memory-mapped, so export holds little of the checkpoint "
+            "in anonymous memory (benchmarks/results/export_memory.md). Drop these arguments; choose where the "
+            "OpenVINO model runs with `device=` (e.g. 'CPU', 'GPU')."
+        )
 
 
 def check_checkpoint_files(folder: pathlib.Path) -> None:

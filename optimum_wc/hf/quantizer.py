@@ -5,7 +5,7 @@ save_directory=...)`` compresses a model's weights in place as optimum-intel's d
 defaults: 8-bit weights when no config is given), and saves it: any of optimum_wc's model classes (or optimum-intel's
 of the same names), with one config or one per OpenVINO model. What optimum-intel's quantizer does beyond weight
 compression (static quantization of activations, mixed configs) and calibration data for the models other than
-causal and vision-language LMs are refused by name before any work.
+causal, vision-language and seq2seq LMs are refused by name before any work.
 """
 
 from __future__ import annotations
@@ -118,10 +118,16 @@ class OVQuantizer:
         run = {name: kwargs.pop(name) for name in RUN_OPTIONS if name in kwargs}
         overridden = _with_overrides(config, kwargs)
         visual = isinstance(self.model, OVModelForVisualCausalLM)
-        if calibration_dataset is not None and not isinstance(self.model, OVModelForCausalLM) and not visual:
+        records = not self.model.feeds_one_model  # an encoder-decoder: text rows, run through the model
+        if (
+            calibration_dataset is not None
+            and not isinstance(self.model, OVModelForCausalLM)
+            and not (visual or records)
+        ):
             raise NotYetSupportedError(
                 f"`calibration_dataset` for an {type(self.model).__name__}: optimum-wc's quantizer takes calibration "
-                "data for causal and vision-language LMs only for now; put calibration text in the config's `dataset`."
+                "data for causal, vision-language and seq2seq LMs only for now; put calibration text in the config's "
+                "`dataset`."
             )
         if visual and calibration_dataset is not None and not hasattr(calibration_dataset, "column_names"):
             raise InvalidArgumentError(
@@ -129,13 +135,15 @@ class OVQuantizer:
                 "(an `image` column and a `question`, `instruction` or `text` one); got "
                 f"{type(calibration_dataset).__name__}."
             )
-        dataset, tokenized = (None, None) if visual else _calibration(calibration_dataset)
+        dataset, tokenized = (None, None) if visual or records else _calibration(calibration_dataset)
         if calibration_dataset is not None and config.dataset is not None:
             logger.info("Both the config's `dataset` and `calibration_dataset` were given: using calibration_dataset.")
         if not any(each.takes_data for each in each_config(overridden)):  # 8-bit integer weights: no data, as there
             dataset = tokenized = calibration_dataset = None
         if visual and calibration_dataset is not None:
             dataset = self.model._calibration_inputs(config, self.seed, self.trust_remote_code, calibration_dataset)
+        elif records and calibration_dataset is not None:  # each OpenVINO model gets what it recorded
+            dataset = self.model._recorded(config, self.seed, self.trust_remote_code, calibration_dataset)
         elif tokenized is not None:
             dataset = collected_inputs(
                 self.model, tokenized, config.num_samples, self.seed, batch_size=batch_size, data_collator=data_collator

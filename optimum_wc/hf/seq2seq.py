@@ -25,7 +25,7 @@ except ModuleNotFoundError as missing:  # optimum-intel, transformers or torch: 
 from optimum_wc.config.datasets import parse_dataset_name
 from optimum_wc.config.pipeline import PipelineCompressionConfig, each_config
 from optimum_wc.config.quantization import WeightCompressionConfig
-from optimum_wc.errors import NotYetSupportedError
+from optimum_wc.errors import InvalidArgumentError, NotYetSupportedError
 from optimum_wc.hf.collection import generation_inputs
 from optimum_wc.hf.compressed import compressed_model
 from optimum_wc.hf.tokenizer import calibration_tokenizer
@@ -66,12 +66,23 @@ class OVModelForSeq2SeqLM(compressed_model(_OptimumIntelSeq2SeqLM)):
             collected[id(config)] = self._recorded(config, seed, trust_remote_code)
         return collected[id(config)][name]
 
-    def _recorded(self, config: WeightCompressionConfig, seed: int, trust_remote_code: bool) -> dict[str, list]:
+    def _recorded(
+        self, config: WeightCompressionConfig, seed: int, trust_remote_code: bool, rows: Any = None
+    ) -> dict[str, list]:
+        """What each OpenVINO model is given while the model generates for the config's texts (or for ``rows``, a
+        ``datasets.Dataset`` with a ``text`` column given to the quantizer, taken in order), by model name."""
         tokenizer = calibration_tokenizer(self, config, trust_remote_code)
         count = config.num_samples or NUM_SAMPLES
         dataset = config.dataset
         seq_len = (parse_dataset_name(dataset)[1] if isinstance(dataset, str) else None) or SEQUENCE_LENGTH
-        if isinstance(dataset, str) and parse_dataset_name(dataset)[0] == "wikitext2":
+        if rows is not None:
+            if "text" not in getattr(rows, "column_names", ()):
+                raise InvalidArgumentError(
+                    f"`calibration_dataset` for an {type(self).__name__} must be a datasets.Dataset with a `text` "
+                    f"column; got {getattr(rows, 'column_names', type(rows).__name__)}."
+                )
+            texts = rows.take(count)["text"]
+        elif isinstance(dataset, str) and parse_dataset_name(dataset)[0] == "wikitext2":
             texts = hub_dataset(dataset).shuffle(seed=seed).take(count)["text"]  # blank lines too, as there
         else:
             texts = load_texts(dataset, count)

@@ -138,8 +138,8 @@ def test_calibration_text_gives_optimum_intels_models(t5_ir, tmp_path, monkeypat
 
 
 def test_wikitext2_and_the_quantizer_give_optimum_intels_models(t5_ir, tmp_path, monkeypatch):
-    """``wikitext2``'s training split shuffled with the quantizer's seed (a local stand-in for the Hub's), from
-    ``from_pretrained`` and from ``OVQuantizer`` with the config's dataset."""
+    """``wikitext2``'s training split shuffled with the quantizer's seed (a local stand-in for the Hub's), named in
+    the config given to ``OVQuantizer``; and the same rows as its ``calibration_dataset``, taken in order."""
     import datasets
     from optimum.intel import OVConfig, OVQuantizer
     from optimum.intel import OVModelForSeq2SeqLM as IntelModel
@@ -153,17 +153,26 @@ def test_wikitext2_and_the_quantizer_give_optimum_intels_models(t5_ir, tmp_path,
 
     monkeypatch.setattr(datasets, "load_dataset", stand_in)
     config = {**DATA_AWARE, "dataset": "wikitext2:seq_len=12", "tokenizer": str(t5_ir / "checkpoint")}
-    theirs = IntelModel.from_pretrained(t5_ir, ov_config=F32, compile=False)
-    OVQuantizer(theirs, seed=50).quantize(ov_config=OVConfig(quantization_config=IntelConfig(**config)))
-    theirs.save_pretrained(tmp_path / "theirs")
+    by_rows = {key: value for key, value in config.items() if key != "dataset"}  # the rows to the quantizer instead
+    for folder, options, data in (("theirs", config, None), ("theirs-rows", by_rows, rows)):
+        theirs = IntelModel.from_pretrained(t5_ir, ov_config=F32, compile=False)
+        quantization = OVConfig(quantization_config=IntelConfig(**options))
+        OVQuantizer(theirs, seed=50).quantize(calibration_dataset=data, ov_config=quantization)
+        theirs.save_pretrained(tmp_path / folder)
     forbid_nncf(monkeypatch)
-    ours = optimum_wc.OVModelForSeq2SeqLM.from_pretrained(t5_ir, ov_config=F32, compile=False)
-    our_config = optimum_wc.OVConfig(quantization_config=optimum_wc.OVWeightQuantizationConfig(**config))
-    optimum_wc.OVQuantizer(ours, seed=50).quantize(ov_config=our_config, save_directory=tmp_path / "ours")
+    for folder, options, data in (("ours", config, None), ("ours-rows", by_rows, rows)):
+        ours = optimum_wc.OVModelForSeq2SeqLM.from_pretrained(t5_ir, ov_config=F32, compile=False)
+        quantization = optimum_wc.OVConfig(quantization_config=optimum_wc.OVWeightQuantizationConfig(**options))
+        optimum_wc.OVQuantizer(ours, seed=50).quantize(calibration_dataset=data, ov_config=quantization)
+        ours.save_pretrained(tmp_path / folder)
     _same_models(tmp_path / "theirs", tmp_path / "ours")
-    with pytest.raises(optimum_wc.NotYetSupportedError, match="subset_size"):
-        fresh = optimum_wc.OVModelForSeq2SeqLM.from_pretrained(t5_ir, compile=False)
-        optimum_wc.OVQuantizer(fresh).quantize(ov_config=our_config, subset_size=8)
+    _same_models(tmp_path / "theirs-rows", tmp_path / "ours-rows")
+    refused = {"subset_size": ({"ov_config": optimum_wc.OVConfig(quantization_config=config), "subset_size": 8})}
+    refused["`text` column"] = {"calibration_dataset": rows.rename_column("text", "t"), "ov_config": quantization}
+    for message, arguments in refused.items():
+        with pytest.raises(optimum_wc.OptimumWCError, match=message):
+            fresh = optimum_wc.OVModelForSeq2SeqLM.from_pretrained(t5_ir, compile=False)
+            optimum_wc.OVQuantizer(fresh).quantize(**arguments)
 
 
 def test_unasked_int8_goes_to_each_model_of_a_billion_weights_as_in_optimum_intel(t5_checkpoint, tmp_path, monkeypatch):
